@@ -1,0 +1,155 @@
+import { Type } from 'typebox';
+import { protect, principalOf, securitySchema } from '../auth/guard.js';
+import {
+  type ResourceType,
+  afterCursor,
+  collectionSchema,
+  envelopeSchema,
+  installRepresentation,
+  jsonApiBody,
+  pageQueryProperties,
+  pageRequest,
+  sendCollection,
+  sendNoContent,
+  sendResource,
+  sortKey,
+  toPage,
+} from '../api/representation.js';
+import { notFound } from '../http/problem.js';
+import { SCOPES } from '../identity/scopes.js';
+import type { App } from '../server/app.js';
+import type { AppServices } from '../server/context.js';
+import { type ApiKeyRow, findApiKey, listApiKeys, revokeApiKey } from './api-keys.repo.js';
+import { createApiKey } from './api-keys.service.js';
+
+/** `/v1/api-keys`: create (the key is in the response once), list, show, revoke. */
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+type ApiKeyResource = ApiKeyRow & { key?: string };
+
+const apiKeyType: ResourceType<ApiKeyResource> = {
+  type: 'api-keys',
+  id: (row) => row.id,
+  path: (row) => `/v1/api-keys/${row.id}`,
+  attributes: (row) => ({
+    name: row.name,
+    prefix: row.prefix,
+    scopes: row.scopes,
+    created_by: row.createdBy ? { id: row.createdBy, email: row.createdByEmail } : null,
+    created_at: row.createdAt.toISOString(),
+    last_used_at: iso(row.lastUsedAt),
+    expires_at: iso(row.expiresAt),
+    revoked_at: iso(row.revokedAt),
+    ...(row.key !== undefined && { key: row.key }),
+  }),
+};
+
+const Nullable = (type: 'string') => Type.Unsafe<string | null>({ type: [type, 'null'], format: 'date-time' });
+
+const ApiKeySchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  prefix: Type.String({ description: 'The first characters of the key, to tell keys apart.' }),
+  scopes: Type.Array(Type.String()),
+  created_by: Type.Unsafe<{ id: string; email: string | null } | null>({
+    type: ['object', 'null'],
+    properties: { id: { type: 'string' }, email: { type: ['string', 'null'] } },
+  }),
+  created_at: Type.String({ format: 'date-time' }),
+  last_used_at: Nullable('string'),
+  expires_at: Nullable('string'),
+  revoked_at: Nullable('string'),
+  key: Type.Optional(Type.String({ description: 'The key itself (`sk_live_…`): in the creation response only, never again.' })),
+});
+
+const CreateBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    scopes: Type.Array(Type.String({ enum: [...SCOPES] }), { minItems: 1, maxItems: SCOPES.length, uniqueItems: true }),
+    expires_at: Type.Optional(Type.String({ format: 'date-time', description: 'When the key stops working (RFC 3339); none by default.' })),
+  },
+  { additionalProperties: false },
+);
+
+const IdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
+
+export function registerApiKeyRoutes(app: App, services: AppServices): void {
+  installRepresentation(app);
+  const guard = protect(services.bearer, ['api_keys:write']);
+  const security = securitySchema(['api_keys:write']);
+  const { db, config } = services;
+
+  app.post(
+    '/v1/api-keys',
+    {
+      ...guard,
+      preValidation: jsonApiBody({ type: 'api-keys' }),
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Create an API key',
+        description: 'Scopes must be held by your role and by the credential making the request. The key is returned once, in `key`.',
+        body: CreateBody,
+        response: { 201: envelopeSchema(ApiKeySchema) },
+        ...security,
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const { name, scopes, expires_at } = request.body;
+      const { key, row } = await createApiKey(db, principal, { name, scopes, expiresAt: expires_at ? new Date(expires_at) : undefined });
+      reply.header('cache-control', 'no-store');
+      return sendResource<ApiKeyResource>(config.publicUrl, request, reply, apiKeyType, { ...row, key }, { status: 201 });
+    },
+  );
+
+  app.get(
+    '/v1/api-keys',
+    {
+      ...guard,
+      schema: {
+        tags: ['api-keys'],
+        summary: 'List API keys',
+        description: 'Newest first. Never shows the keys themselves, only their prefixes.',
+        querystring: Type.Object({ ...pageQueryProperties, include_revoked: Type.Optional(Type.Boolean({ default: false })) }),
+        response: { 200: collectionSchema(ApiKeySchema) },
+        ...security,
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const page = pageRequest(request.query);
+      const sort = { field: 'created_at', column: 'k.created_at', cast: 'timestamptz' as const, direction: 'desc' as const };
+      const rows = await listApiKeys(db, principal.organizationId, {
+        limit: page.limit,
+        after: page.after ? afterCursor(sort, 'k.id', page.after) : undefined,
+        includeRevoked: request.query.include_revoked === true,
+      });
+      return sendCollection(config.publicUrl, request, reply, apiKeyType, toPage(rows, page.limit, (row) => sortKey(sort, row.createdAt, row.id)));
+    },
+  );
+
+  app.get(
+    '/v1/api-keys/:id',
+    { ...guard, schema: { tags: ['api-keys'], summary: 'Show an API key', params: IdParams, response: { 200: envelopeSchema(ApiKeySchema) }, ...security } },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const row = UUID.test(request.params.id) ? await findApiKey(db, principal.organizationId, request.params.id) : undefined;
+      if (!row) throw notFound('The API key does not exist.');
+      return sendResource(config.publicUrl, request, reply, apiKeyType, row);
+    },
+  );
+
+  app.delete(
+    '/v1/api-keys/:id',
+    { ...guard, schema: { tags: ['api-keys'], summary: 'Revoke an API key', description: 'Takes effect at once.', params: IdParams, response: { 204: Type.Null() }, ...security } },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const id = request.params.id;
+      if (!UUID.test(id) || !(await revokeApiKey(db, principal.organizationId, id))) throw notFound('The API key does not exist.');
+      services.bearer.evict({ revocationGroup: id });
+      return sendNoContent(reply);
+    },
+  );
+}

@@ -1,0 +1,125 @@
+import { Type } from 'typebox';
+import type { Principal } from '../auth/principal.js';
+import { principalOf } from '../auth/guard.js';
+import { findMemberView } from '../identity/members.repo.js';
+import { findOrganizationById, upsertOrganization } from '../identity/organizations.repo.js';
+import { SCOPES } from '../identity/scopes.js';
+import type { App } from '../server/app.js';
+import type { AppServices } from '../server/context.js';
+import type { Organization } from '../storage/schema.js';
+import { Nullable, Text, Timestamp, found, iso, secured } from './kit.js';
+import { type ResourceType, envelopeSchema, jsonApiBody, sendResource } from './representation.js';
+import { memberStatus } from './users.routes.js';
+import type { MemberView } from '../identity/members.repo.js';
+
+/** `GET /v1/me` (who is calling, with what scopes) and the caller's organization. */
+
+interface MeView {
+  principal: Principal;
+  organization: Organization;
+  member: MemberView | undefined;
+}
+
+function meId(p: Principal): string {
+  return p.userId ?? p.deviceId ?? p.clientId ?? p.revocationGroup;
+}
+
+const MeResource: ResourceType<MeView> = {
+  type: 'me',
+  id: (row) => meId(row.principal),
+  path: () => '/v1/me',
+  attributes: ({ principal, member }) => ({
+    kind: principal.kind,
+    email: member?.email ?? null,
+    name: member?.name ?? null,
+    role: member?.role ?? null,
+    status: member ? memberStatus(member) : null,
+    scopes: SCOPES.filter((s) => principal.scopes.has(s)),
+    client_id: principal.clientId,
+    expires_at: iso(principal.expiresAt),
+  }),
+  relationships: {
+    organization: { type: 'organizations', field: 'organization_id', get: (row) => row.organization.id, related: () => '/v1/organizations/current' },
+    user: { type: 'users', field: 'user_id', get: (row) => row.principal.userId, related: (row) => (row.principal.userId ? `/v1/users/${row.principal.userId}` : undefined) },
+    device: { type: 'devices', field: 'device_id', get: (row) => row.principal.deviceId ?? null, related: (row) => (row.principal.deviceId ? `/v1/devices/${row.principal.deviceId}` : undefined) },
+  },
+};
+
+export const OrganizationResource: ResourceType<Organization> = {
+  type: 'organizations',
+  id: (row) => row.id,
+  path: () => '/v1/organizations/current',
+  attributes: (row) => ({
+    slug: row.slug,
+    name: row.name,
+    has_solution_key: row.solution_key_hash !== null,
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  }),
+};
+
+const Links = Type.Object({ self: Type.String({ format: 'uri' }) });
+const MeJson = Type.Object({
+  id: Type.String(),
+  kind: Type.Union([Type.Literal('user_token'), Type.Literal('app_token'), Type.Literal('api_key'), Type.Literal('device')]),
+  email: Nullable(Type.String()),
+  name: Nullable(Type.String()),
+  role: Nullable(Type.String()),
+  status: Nullable(Type.String()),
+  scopes: Type.Array(Type.String()),
+  client_id: Nullable(Type.String()),
+  expires_at: Nullable(Timestamp()),
+  organization_id: Type.String({ format: 'uuid' }),
+  user_id: Nullable(Type.String({ format: 'uuid' })),
+  device_id: Nullable(Type.String({ format: 'uuid' })),
+  links: Links,
+});
+const OrganizationJson = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  slug: Type.String(),
+  name: Type.String(),
+  has_solution_key: Type.Boolean(),
+  created_at: Timestamp(),
+  updated_at: Timestamp(),
+  links: Links,
+});
+const OrganizationUpdate = Type.Object({ name: Type.Optional(Text()) }, { additionalProperties: false });
+
+export function registerMeRoutes(app: App, services: AppServices): void {
+  const { bearer, db, config } = services;
+
+  app.get(
+    '/v1/me',
+    secured(bearer, [], { tags: ['me'], summary: 'The caller: person (if any), role, organization and the scopes of the credential', response: { 200: envelopeSchema(MeJson) } }),
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const organization = found(await findOrganizationById(db, principal.organizationId), 'organization');
+      const member = principal.userId ? await findMemberView(db, principal.organizationId, principal.userId) : undefined;
+      return sendResource(config.publicUrl, request, reply, MeResource, { principal, organization, member });
+    },
+  );
+
+  app.get(
+    '/v1/organizations/current',
+    secured(bearer, [], { tags: ['organizations'], summary: "The caller's organization", response: { 200: envelopeSchema(OrganizationJson) } }),
+    async (request, reply) => {
+      const organization = found(await findOrganizationById(db, principalOf(request).organizationId), 'organization');
+      return sendResource(config.publicUrl, request, reply, OrganizationResource, organization);
+    },
+  );
+
+  for (const method of ['patch', 'put'] as const) {
+    app[method](
+      '/v1/organizations/current',
+      {
+        ...secured(bearer, ['users:write'], { tags: ['organizations'], summary: "Rename the caller's organization", body: OrganizationUpdate, response: { 200: envelopeSchema(OrganizationJson) } }),
+        preValidation: jsonApiBody({ type: 'organizations' }),
+      },
+      async (request, reply) => {
+        const current = found(await findOrganizationById(db, principalOf(request).organizationId), 'organization');
+        const organization = request.body.name === undefined ? current : await upsertOrganization(db, { slug: current.slug, name: request.body.name });
+        return sendResource(config.publicUrl, request, reply, OrganizationResource, organization);
+      },
+    );
+  }
+}

@@ -1,0 +1,225 @@
+import { Type } from 'typebox';
+import type { Principal } from '../auth/principal.js';
+import { principalOf } from '../auth/guard.js';
+import { passwordProblem, saveMember } from '../identity/accounts.js';
+import {
+  MEMBER_SORTS,
+  type MemberView,
+  countActiveOwners,
+  findMemberView,
+  listMemberViews,
+  removeMember,
+  setMemberDeactivated,
+  setMemberName,
+  setMemberRole,
+} from '../identity/members.repo.js';
+import { ROLES } from '../identity/scopes.js';
+import { findMember, findUserByEmail, listMemberships } from '../identity/users.repo.js';
+import { HttpProblem } from '../http/problem.js';
+import type { App } from '../server/app.js';
+import type { AppServices } from '../server/context.js';
+import type { Db } from '../storage/database.js';
+import type { Role } from '../storage/schema.js';
+import { IdParams, Nullable, SearchQuery, Timestamp, found, iso, secured } from './kit.js';
+import { type ResourceType, envelopeSchema, sendResource } from './representation.js';
+import { WithMeta, resourceRoutes } from './resource-routes.js';
+
+/** The people of the caller's organization: invite or create, change role, deactivate, remove. */
+
+export function memberStatus(member: MemberView): 'active' | 'invited' | 'deactivated' {
+  if (member.deactivated_at) return 'deactivated';
+  return member.has_password ? 'active' : 'invited';
+}
+
+export const MemberResource: ResourceType<MemberView> = {
+  type: 'users',
+  id: (row) => row.id,
+  path: (row) => `/v1/users/${row.id}`,
+  attributes: (row) => ({
+    email: row.email,
+    name: row.name,
+    role: row.role,
+    status: memberStatus(row),
+    active: row.deactivated_at === null,
+    deactivated_at: iso(row.deactivated_at),
+    joined_at: iso(row.joined_at),
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  }),
+  relationships: {
+    groups: { type: 'groups', field: 'group_ids', many: true, get: () => undefined, related: (row) => `/v1/groups?user_id=${row.id}` },
+  },
+};
+
+const RoleSchema = Type.Union(
+  ROLES.map((r) => Type.Literal(r)),
+  { description: 'owner and admin hold every scope; member every :read scope plus readings:write, alarms:write, calibrations:write; viewer every :read scope.' },
+);
+const UserJson = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  name: Nullable(Type.String()),
+  role: RoleSchema,
+  status: Type.Union([Type.Literal('active'), Type.Literal('invited'), Type.Literal('deactivated')]),
+  active: Type.Boolean(),
+  deactivated_at: Nullable(Timestamp()),
+  joined_at: Timestamp(),
+  created_at: Timestamp(),
+  updated_at: Timestamp(),
+  links: Type.Object({ self: Type.String({ format: 'uri' }) }),
+});
+
+const UserCreate = Type.Object(
+  {
+    email: Type.String({ format: 'email', maxLength: 320 }),
+    role: Type.Optional(RoleSchema),
+    name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    password: Type.Optional(Type.String({ maxLength: 1024, description: 'Optional; without it the person is invited (no password yet). Ignored for people who already have an account.' })),
+  },
+  { additionalProperties: false },
+);
+const UserUpdate = Type.Object(
+  {
+    role: Type.Optional(RoleSchema),
+    name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    active: Type.Optional(Type.Boolean({ description: 'false deactivates the person in this organization, true reactivates.' })),
+  },
+  { additionalProperties: false },
+);
+
+const forbidden = (detail: string) => new HttpProblem({ status: 403, detail });
+const conflict = (detail: string) => new HttpProblem({ status: 409, detail });
+
+/** The caller's own role, when a person is behind the credential. */
+async function callerRole(db: Db, principal: Principal): Promise<Role | undefined> {
+  if (!principal.userId) return undefined;
+  const member = await findMember(db, principal.organizationId, principal.userId);
+  return member?.role;
+}
+
+/** Only an owner may make someone an owner, or change or remove an owner. */
+async function checkOwnerChange(db: Db, principal: Principal, target: MemberView | undefined, newRole: Role | undefined): Promise<void> {
+  if (newRole !== 'owner' && target?.role !== 'owner') return;
+  if ((await callerRole(db, principal)) !== 'owner') throw forbidden('Only an owner can grant the owner role or change an owner.');
+}
+
+/** The organization must keep at least one active owner. */
+async function checkKeepsOwner(db: Db, organizationId: string, target: MemberView): Promise<void> {
+  if (target.role === 'owner' && target.deactivated_at === null && (await countActiveOwners(db, organizationId)) <= 1) {
+    throw conflict('This is the last active owner of the organization; make someone else owner first.');
+  }
+}
+
+export function registerUserRoutes(app: App, services: AppServices): void {
+  const { bearer, db, config } = services;
+  const tags = ['users'];
+  const users = resourceRoutes(app, services, {
+    path: '/v1/users',
+    resource: MemberResource,
+    schema: UserJson,
+    noun: 'user',
+    tags,
+    scopes: { read: ['users:read'], write: ['users:write'] },
+  });
+
+  users.list(
+    {
+      summary: 'List the people of the organization',
+      sorts: MEMBER_SORTS,
+      defaultSort: 'email',
+      filters: {
+        role: Type.Optional(RoleSchema),
+        email: Type.Optional(Type.String({ maxLength: 320 })),
+        active: Type.Optional(Type.Boolean()),
+        group_id: Type.Optional(Type.String({ maxLength: 100 })),
+        q: SearchQuery,
+      },
+    },
+    ({ organizationId, query: q, sort, page }) => listMemberViews(db, organizationId, { role: q.role, email: q.email, active: q.active, q: q.q, groupId: q.group_id }, sort, page),
+  );
+
+  users.get({ summary: 'Get a person of the organization' }, ({ organizationId, id }) => findMemberView(db, organizationId, id));
+
+  users.create(
+    {
+      summary: 'Add a person: creates the account (or invites it, without a password), or adds an existing account to the organization',
+      body: UserCreate,
+    },
+    async ({ principal, organizationId, body }) => {
+      const role: Role = body.role ?? 'member';
+      await checkOwnerChange(db, principal, undefined, role);
+      const existing = await findUserByEmail(db, body.email);
+      if (existing && (await findMember(db, organizationId, existing.id))) throw conflict('This person is already a member of the organization.');
+      if (!existing && body.password !== undefined) {
+        const weak = passwordProblem(body.password);
+        if (weak) throw new HttpProblem({ status: 422, detail: `password ${weak}`, errors: [{ pointer: '/body/password', detail: `password ${weak}` }] });
+      }
+      // An existing account keeps its own password and name: another organization must not change them.
+      const user = await saveMember(db, organizationId, existing ? { email: existing.email, role } : { email: body.email, role, name: body.name ?? null, password: body.password });
+      const member = found(await findMemberView(db, organizationId, user.id), 'user');
+      return new WithMeta(member, { existing_account: existing !== undefined });
+    },
+  );
+
+  users.update({ summary: "Change a person's role, name or active state", body: UserUpdate }, async ({ principal, organizationId, id, body }) => {
+    const target = await findMemberView(db, organizationId, id);
+    if (!target) return undefined;
+    if (body.role !== undefined && body.role !== target.role) {
+      await checkOwnerChange(db, principal, target, body.role);
+      if (target.role === 'owner') await checkKeepsOwner(db, organizationId, target);
+      await setMemberRole(db, organizationId, target.id, body.role);
+    }
+    if (body.active !== undefined && body.active !== (target.deactivated_at === null)) {
+      if (!body.active) {
+        await checkOwnerChange(db, principal, target, undefined);
+        await checkKeepsOwner(db, organizationId, target);
+      }
+      await setMemberDeactivated(db, organizationId, target.id, body.active ? null : new Date());
+    }
+    if (body.name !== undefined && body.name !== target.name) {
+      const memberships = await listMemberships(db, target.id);
+      if (memberships.some((m) => m.organization_id !== organizationId)) {
+        throw conflict('This person also belongs to another organization; only they can change their name.');
+      }
+      await setMemberName(db, target.id, body.name);
+    }
+    return findMemberView(db, organizationId, target.id);
+  });
+
+  for (const [action, active] of [
+    ['deactivate', false],
+    ['reactivate', true],
+  ] as const) {
+    app.post(
+      `/v1/users/:id/${action}`,
+      secured(bearer, ['users:write'], {
+        tags,
+        summary: active ? 'Reactivate a person in the organization' : 'Deactivate a person in the organization (their credentials stop granting access to it)',
+        params: IdParams,
+        response: { 200: envelopeSchema(UserJson) },
+      }),
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const { organizationId } = principal;
+        const target = found(await findMemberView(db, organizationId, request.params.id), 'user');
+        if (!active) {
+          await checkOwnerChange(db, principal, target, undefined);
+          await checkKeepsOwner(db, organizationId, target);
+        }
+        await setMemberDeactivated(db, organizationId, target.id, active ? null : (target.deactivated_at ?? new Date()));
+        const member = found(await findMemberView(db, organizationId, target.id), 'user');
+        return sendResource(config.publicUrl, request, reply, MemberResource, member);
+      },
+    );
+  }
+
+  users.remove({ summary: 'Remove a person from the organization (the account itself stays)' }, async ({ principal, organizationId, id }) => {
+    const target = await findMemberView(db, organizationId, id);
+    if (!target) return false;
+    await checkOwnerChange(db, principal, target, undefined);
+    await checkKeepsOwner(db, organizationId, target);
+    // `target` exists, so this answers 204 even when a concurrent request removed the membership first.
+    await removeMember(db, organizationId, target.id);
+    return true;
+  });
+}

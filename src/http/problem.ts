@@ -1,0 +1,89 @@
+import { STATUS_CODES } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * Errors outside the OAuth endpoints: RFC 9457 problem details by default, JSON:API error objects
+ * when the client asked for `application/vnd.api+json`. Routes throw `HttpProblem`; the error
+ * handler renders it in whichever format the request wants.
+ */
+
+export interface FieldError {
+  /** JSON pointer into the request (`/body/email`, `/query/limit`). */
+  pointer: string;
+  detail: string;
+}
+
+export interface ProblemInit {
+  status: number;
+  detail?: string;
+  /** A URI naming the problem type; `about:blank` (the default) means "just the HTTP status". */
+  type?: string;
+  title?: string;
+  errors?: FieldError[];
+  headers?: Record<string, string>;
+}
+
+export class HttpProblem extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly title: string;
+  readonly errors: FieldError[] | undefined;
+  readonly headers: Record<string, string>;
+
+  constructor(init: ProblemInit) {
+    super(init.detail ?? STATUS_CODES[init.status] ?? 'Error');
+    this.status = init.status;
+    this.type = init.type ?? 'about:blank';
+    this.title = init.title ?? STATUS_CODES[init.status] ?? 'Error';
+    this.errors = init.errors;
+    this.headers = init.headers ?? {};
+  }
+}
+
+export const notFound = (detail = 'The resource does not exist.') => new HttpProblem({ status: 404, detail });
+export const badRequest = (detail: string, errors?: FieldError[]) => new HttpProblem({ status: 400, detail, ...(errors && { errors }) });
+export const conflict = (detail: string) => new HttpProblem({ status: 409, detail });
+
+export const JSON_API_MEDIA_TYPE = 'application/vnd.api+json';
+
+export function wantsJsonApi(request: FastifyRequest): boolean {
+  return (request.headers.accept ?? '').includes(JSON_API_MEDIA_TYPE);
+}
+
+/**
+ * Requests whose JSON:API request document was flattened before validation (see
+ * api/representation.ts#jsonApiBody): maps a flat body pointer (`/body/name`) back into the
+ * document (`/data/attributes/name`), so JSON:API error sources point where the client wrote.
+ */
+export const jsonApiBodyPointers = new WeakMap<FastifyRequest, (pointer: string) => string>();
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: HttpProblem): FastifyReply {
+  // Also set here because errors raised before routing never pass the onRequest hook that sets it.
+  reply.code(problem.status).headers(problem.headers).header('x-request-id', request.id);
+  if (wantsJsonApi(request)) {
+    const errors = (problem.errors?.length ? problem.errors : [undefined]).map((fieldError) => ({
+      id: request.id,
+      status: String(problem.status),
+      title: problem.title,
+      detail: fieldError?.detail ?? problem.message,
+      ...(fieldError && { source: sourceOf(fieldError.pointer, jsonApiBodyPointers.get(request)) }),
+    }));
+    return reply.type(JSON_API_MEDIA_TYPE).send({ errors });
+  }
+  return reply.type('application/problem+json').send({
+    type: problem.type,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.message,
+    instance: request.url.split('?')[0],
+    request_id: request.id,
+    ...(problem.errors && { errors: problem.errors }),
+  });
+}
+
+// JSON:API names where an error came from: a body member, or a query parameter.
+function sourceOf(pointer: string, remap?: (pointer: string) => string): { pointer: string } | { parameter: string } {
+  if (pointer.startsWith('/query/')) return { parameter: pointer.slice('/query/'.length) };
+  if (remap && pointer.startsWith('/body')) return { pointer: remap(pointer) };
+  return { pointer: pointer.replace(/^\/body/, '') || '/' };
+}

@@ -1,0 +1,123 @@
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
+import { isUuid } from '../api/db-errors.js';
+import type { Db } from '../storage/database.js';
+import type { Calibration } from './inventory.schema.js';
+import { definedOnly } from './locations.repo.js';
+
+/** Calibration records of an organization's sensors. Every query is scoped by organization_id. */
+
+export const CALIBRATION_SORTS: Record<string, SortField> = {
+  calibrated_at: { column: 'calibrations.calibrated_at', cast: 'timestamptz' },
+  created_at: { column: 'calibrations.created_at', cast: 'timestamptz' },
+  updated_at: { column: 'calibrations.updated_at', cast: 'timestamptz' },
+};
+
+export interface CalibrationFilter {
+  sensorId?: string | undefined;
+  deviceId?: string | undefined;
+  active?: boolean | undefined;
+  /** Calibrations due before this instant (due_at < dueBefore). */
+  dueBefore?: Date | undefined;
+  dueAfter?: Date | undefined;
+}
+
+export async function listCalibrations(db: Db, organizationId: string, filter: CalibrationFilter, sort: Sort, page: PageRequest): Promise<Page<Calibration>> {
+  if ((filter.sensorId !== undefined && !isUuid(filter.sensorId)) || (filter.deviceId !== undefined && !isUuid(filter.deviceId))) {
+    return { items: [], nextCursor: undefined, limit: page.limit };
+  }
+  let query = db.selectFrom('calibrations').selectAll('calibrations').where('calibrations.organization_id', '=', organizationId);
+  if (filter.sensorId !== undefined) query = query.where('calibrations.sensor_id', '=', filter.sensorId);
+  if (filter.active !== undefined) query = query.where('calibrations.active', '=', filter.active);
+  if (filter.dueBefore !== undefined) query = query.where('calibrations.due_at', '<', filter.dueBefore);
+  if (filter.dueAfter !== undefined) query = query.where('calibrations.due_at', '>=', filter.dueAfter);
+  if (filter.deviceId !== undefined) {
+    const deviceId = filter.deviceId;
+    query = query.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('sensors')
+          .select('sensors.id')
+          .whereRef('sensors.id', '=', 'calibrations.sensor_id')
+          .where('sensors.organization_id', '=', organizationId)
+          .where('sensors.device_id', '=', deviceId),
+      ),
+    );
+  }
+  const rows = await paginate(query, sort, 'calibrations.id', page).execute();
+  return keysetPage(rows, sort, page);
+}
+
+export async function findCalibration(db: Db, organizationId: string, id: string): Promise<Calibration | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.selectFrom('calibrations').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
+}
+
+export interface CalibrationFields {
+  sensor_id: string;
+  calibrated_at: Date;
+  due_at?: Date | null | undefined;
+  offset?: number | undefined;
+  certificate?: string | null | undefined;
+  certificate_url?: string | null | undefined;
+  performed_by?: string | null | undefined;
+  notes?: string | null | undefined;
+  active?: boolean | undefined;
+}
+
+async function deactivateOthers(db: Db, organizationId: string, sensorId: string, keep?: string): Promise<void> {
+  let query = db
+    .updateTable('calibrations')
+    .set({ active: false, updated_at: new Date() })
+    .where('organization_id', '=', organizationId)
+    .where('sensor_id', '=', sensorId)
+    .where('active', '=', true);
+  if (keep) query = query.where('id', '!=', keep);
+  await query.execute();
+}
+
+/** Records a calibration; an active one supersedes the sensor's previous active calibration. */
+export async function insertCalibration(db: Db, organizationId: string, fields: CalibrationFields): Promise<Calibration> {
+  return db.transaction().execute(async (tx) => {
+    const active = fields.active ?? true;
+    if (active) await deactivateOthers(tx, organizationId, fields.sensor_id);
+    return tx
+      .insertInto('calibrations')
+      .values({
+        organization_id: organizationId,
+        sensor_id: fields.sensor_id,
+        calibrated_at: fields.calibrated_at,
+        due_at: fields.due_at ?? null,
+        offset: fields.offset ?? 0,
+        certificate: fields.certificate ?? null,
+        certificate_url: fields.certificate_url ?? null,
+        performed_by: fields.performed_by ?? null,
+        notes: fields.notes ?? null,
+        active,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
+}
+
+export async function updateCalibration(db: Db, organizationId: string, id: string, changes: Partial<Omit<CalibrationFields, 'sensor_id'>>): Promise<Calibration | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.transaction().execute(async (tx) => {
+    const current = await findCalibration(tx, organizationId, id);
+    if (!current) return undefined;
+    if (changes.active === true) await deactivateOthers(tx, organizationId, current.sensor_id, id);
+    const set = definedOnly(changes);
+    if (Object.keys(set).length === 0) return current;
+    return tx
+      .updateTable('calibrations')
+      .set({ ...set, updated_at: new Date() })
+      .where('organization_id', '=', organizationId)
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+  });
+}
+
+export async function deleteCalibration(db: Db, organizationId: string, id: string): Promise<boolean> {
+  if (!isUuid(id)) return false;
+  const result = await db.deleteFrom('calibrations').where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}

@@ -1,0 +1,67 @@
+import type { BearerAuthenticator } from '../auth/bearer.js';
+import { guarded } from '../api/db-errors.js';
+import type { Db } from '../storage/database.js';
+import { deviceRevocationGroup, newDeviceToken, storedDeviceToken } from './device-tokens.js';
+import { type DeviceFields, deleteDevice, insertDevice, setDeviceToken } from './devices.repo.js';
+import type { Device, Sensor } from './inventory.schema.js';
+import { insertSensor } from './sensors.repo.js';
+
+/** Creating devices (with their first token and sensors), rotating tokens, deleting: the API and the CLI share this. */
+
+export const DEVICE_CONSTRAINTS = {
+  unique: {
+    devices_org_serial_key: 'A device with this serial already exists.',
+    devices_token_hash_key: 'This device token is already in use.',
+    sensors_device_key_key: 'Two sensors of a device cannot share a key.',
+  },
+  foreignKey: {
+    devices_location_fk: { pointer: '/body/location_id', detail: 'location_id does not refer to a location of this organization' },
+    sensors_scaling_profile_fk: { pointer: '/body/scaling_profile_id', detail: 'scaling_profile_id does not refer to a scaling profile of this organization' },
+  },
+};
+
+export interface NewSensorInput {
+  key: string;
+  kind: string;
+  unit?: string | undefined;
+  name?: string | null | undefined;
+  scaling_profile_id?: string | null | undefined;
+  offline_after_seconds?: number | null | undefined;
+}
+
+export interface CreatedDevice {
+  device: Device;
+  sensors: Sensor[];
+  /** The device token, in clear: shown once, never stored. */
+  token: string;
+}
+
+export async function createDevice(db: Db, organizationId: string, fields: DeviceFields, sensors: readonly NewSensorInput[] = [], presetToken?: string): Promise<CreatedDevice> {
+  const issued = presetToken ? { token: presetToken, stored: storedDeviceToken(presetToken) } : newDeviceToken();
+  return guarded(
+    () =>
+      db.transaction().execute(async (tx) => {
+        const device = await insertDevice(tx, organizationId, fields, issued.stored);
+        const created: Sensor[] = [];
+        for (const sensor of sensors) created.push(await insertSensor(tx, organizationId, { ...sensor, device_id: device.id }));
+        return { device, sensors: created, token: issued.token };
+      }),
+    DEVICE_CONSTRAINTS,
+  );
+}
+
+/** A new token for the device; the old one stops working at once on this node (and within the bearer cache TTL elsewhere). */
+export async function rotateDeviceToken(db: Db, bearer: BearerAuthenticator | undefined, organizationId: string, deviceId: string): Promise<{ device: Device; token: string } | undefined> {
+  const issued = newDeviceToken();
+  const device = await setDeviceToken(db, organizationId, deviceId, issued.stored);
+  if (!device) return undefined;
+  bearer?.evict({ revocationGroup: deviceRevocationGroup(device.id) });
+  return { device, token: issued.token };
+}
+
+export async function removeDevice(db: Db, bearer: BearerAuthenticator | undefined, organizationId: string, deviceId: string): Promise<boolean> {
+  const device = await deleteDevice(db, organizationId, deviceId);
+  if (!device) return false;
+  bearer?.evict({ revocationGroup: deviceRevocationGroup(device.id) });
+  return true;
+}

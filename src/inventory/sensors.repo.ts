@@ -1,0 +1,227 @@
+import { sql } from 'kysely';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
+import { isUuid } from '../api/db-errors.js';
+import type { Db } from '../storage/database.js';
+import type { ScalingPoint, Sensor } from './inventory.schema.js';
+import { definedOnly, escapeLike } from './locations.repo.js';
+
+/** Sensors of an organization. Every query is scoped by organization_id. */
+
+export const SENSOR_SORTS: Record<string, SortField> = {
+  key: { column: 'sensors.key', cast: 'text' },
+  kind: { column: 'sensors.kind', cast: 'text' },
+  created_at: { column: 'sensors.created_at', cast: 'timestamptz' },
+  updated_at: { column: 'sensors.updated_at', cast: 'timestamptz' },
+};
+
+export interface SensorFilter {
+  deviceId?: string | undefined;
+  locationId?: string | undefined;
+  groupId?: string | undefined;
+  scalingProfileId?: string | undefined;
+  kind?: string | undefined;
+  key?: string | undefined;
+  /** Case-insensitive substring of key or name. */
+  q?: string | undefined;
+}
+
+const empty = <T>(page: PageRequest): Page<T> => ({ items: [], nextCursor: undefined, limit: page.limit });
+
+/**
+ * A sensor as the API shows it: its row and its newest reading (null until it has one). The
+ * reading is kept in `sensor_latest` by the ingest statement, never on the sensors row.
+ */
+export type SensorView = Sensor & { last_reading_at: Date | null; last_value: number | null; last_raw_value: number | null };
+
+/** A sensor that cannot have readings yet (just created). */
+export const withoutReadings = (sensor: Sensor): SensorView => ({ ...sensor, last_reading_at: null, last_value: null, last_raw_value: null });
+
+/** `from sensors ⟕ sensor_latest` (one primary-key probe per sensor), selecting a SensorView. */
+function selectSensorViews(db: Db) {
+  return db
+    .selectFrom('sensors')
+    .leftJoin('sensor_latest', (join) =>
+      join.onRef('sensor_latest.sensor_id', '=', 'sensors.id').onRef('sensor_latest.organization_id', '=', 'sensors.organization_id'),
+    )
+    .selectAll('sensors')
+    .select(['sensor_latest.ts as last_reading_at', 'sensor_latest.value as last_value', 'sensor_latest.raw_value as last_raw_value']);
+}
+
+export async function listSensors(db: Db, organizationId: string, filter: SensorFilter, sort: Sort, page: PageRequest): Promise<Page<SensorView>> {
+  let query = selectSensorViews(db).where('sensors.organization_id', '=', organizationId);
+  for (const id of [filter.deviceId, filter.locationId, filter.groupId, filter.scalingProfileId]) {
+    if (id !== undefined && !isUuid(id)) return empty(page);
+  }
+  if (filter.deviceId !== undefined) query = query.where('sensors.device_id', '=', filter.deviceId);
+  if (filter.scalingProfileId !== undefined) query = query.where('sensors.scaling_profile_id', '=', filter.scalingProfileId);
+  if (filter.kind !== undefined) query = query.where('sensors.kind', '=', filter.kind);
+  if (filter.key !== undefined) query = query.where('sensors.key', '=', filter.key);
+  if (filter.locationId !== undefined) {
+    const locationId = filter.locationId;
+    query = query.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('devices')
+          .select('devices.id')
+          .whereRef('devices.id', '=', 'sensors.device_id')
+          .where('devices.organization_id', '=', organizationId)
+          .where('devices.location_id', '=', locationId),
+      ),
+    );
+  }
+  if (filter.groupId !== undefined) {
+    const groupId = filter.groupId;
+    query = query.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('group_sensors')
+          .select('group_sensors.sensor_id')
+          .whereRef('group_sensors.sensor_id', '=', 'sensors.id')
+          .where('group_sensors.organization_id', '=', organizationId)
+          .where('group_sensors.group_id', '=', groupId),
+      ),
+    );
+  }
+  if (filter.q !== undefined) {
+    const pattern = `%${escapeLike(filter.q)}%`;
+    query = query.where((eb) => eb.or([eb('sensors.key', 'ilike', pattern), eb('sensors.name', 'ilike', pattern)]));
+  }
+  const rows = await paginate(query, sort, 'sensors.id', page).execute();
+  return keysetPage(rows, sort, page);
+}
+
+export async function findSensor(db: Db, organizationId: string, id: string): Promise<SensorView | undefined> {
+  if (!isUuid(id)) return undefined;
+  return selectSensorViews(db).where('sensors.organization_id', '=', organizationId).where('sensors.id', '=', id).executeTakeFirst();
+}
+
+export async function findSensorByKey(db: Db, organizationId: string, deviceId: string, key: string): Promise<Sensor | undefined> {
+  if (!isUuid(deviceId)) return undefined;
+  return db
+    .selectFrom('sensors')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('device_id', '=', deviceId)
+    .where('key', '=', key)
+    .executeTakeFirst();
+}
+
+export interface SensorFields {
+  device_id: string;
+  key: string;
+  kind: string;
+  unit?: string | undefined;
+  name?: string | null | undefined;
+  scaling_profile_id?: string | null | undefined;
+  offline_after_seconds?: number | null | undefined;
+}
+
+export async function insertSensor(db: Db, organizationId: string, fields: SensorFields): Promise<Sensor> {
+  return db
+    .insertInto('sensors')
+    .values({
+      organization_id: organizationId,
+      device_id: fields.device_id,
+      key: fields.key,
+      kind: fields.kind,
+      unit: fields.unit ?? '',
+      name: fields.name ?? null,
+      scaling_profile_id: fields.scaling_profile_id ?? null,
+      offline_after_seconds: fields.offline_after_seconds ?? null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Updates the sensor and answers it with its newest reading, in one statement. */
+export async function updateSensor(db: Db, organizationId: string, id: string, changes: Partial<Omit<SensorFields, 'device_id'>>): Promise<SensorView | undefined> {
+  if (!isUuid(id)) return undefined;
+  const set = definedOnly(changes);
+  if (Object.keys(set).length === 0) return findSensor(db, organizationId, id);
+  return db
+    .with('updated', (qb) =>
+      qb
+        .updateTable('sensors')
+        .set({ ...set, updated_at: new Date() })
+        .where('organization_id', '=', organizationId)
+        .where('id', '=', id)
+        .returningAll(),
+    )
+    .selectFrom('updated')
+    .leftJoin('sensor_latest', (join) =>
+      join.onRef('sensor_latest.sensor_id', '=', 'updated.id').onRef('sensor_latest.organization_id', '=', 'updated.organization_id'),
+    )
+    .selectAll('updated')
+    .select(['sensor_latest.ts as last_reading_at', 'sensor_latest.value as last_value', 'sensor_latest.raw_value as last_raw_value'])
+    .executeTakeFirst();
+}
+
+export async function deleteSensor(db: Db, organizationId: string, id: string): Promise<boolean> {
+  if (!isUuid(id)) return false;
+  const result = await db.deleteFrom('sensors').where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}
+
+/** Creates the sensor with that key on the device, or updates kind/unit/name (provisioning). */
+export async function upsertSensorByKey(db: Db, organizationId: string, deviceId: string, fields: { key: string; kind: string; unit: string; name?: string | undefined }): Promise<Sensor> {
+  const existing = await findSensorByKey(db, organizationId, deviceId, fields.key);
+  if (!existing) return insertSensor(db, organizationId, { device_id: deviceId, ...fields });
+  const changes = { kind: fields.kind, unit: fields.unit, ...(fields.name !== undefined && { name: fields.name }) };
+  if (Object.entries(changes).every(([k, v]) => existing[k as keyof Sensor] === v)) return existing;
+  return (await updateSensor(db, organizationId, existing.id, changes)) ?? existing;
+}
+
+/**
+ * What ingest needs to turn a raw value into a reported one: the sensor, its scaling profile and
+ * the offset of its active calibration, for the sensors of this organization among `ids`, or of
+ * the device among `keys`. Sensors of other organizations or devices are absent from the result.
+ */
+export interface IngestTarget {
+  sensor: Sensor;
+  scaling: { kind: 'linear'; scale: number; offset: number } | { kind: 'piecewise_linear'; points: ScalingPoint[] } | null;
+  calibrationOffset: number;
+}
+
+export async function ingestTargets(
+  db: Db,
+  organizationId: string,
+  select: { deviceId: string; keys: readonly string[] } | { ids: readonly string[] },
+): Promise<IngestTarget[]> {
+  let query = db
+    .selectFrom('sensors')
+    .leftJoin('scaling_profiles', (join) =>
+      join.onRef('scaling_profiles.id', '=', 'sensors.scaling_profile_id').onRef('scaling_profiles.organization_id', '=', 'sensors.organization_id'),
+    )
+    .leftJoin('calibrations', (join) =>
+      join
+        .onRef('calibrations.sensor_id', '=', 'sensors.id')
+        .onRef('calibrations.organization_id', '=', 'sensors.organization_id')
+        .on('calibrations.active', '=', true),
+    )
+    .selectAll('sensors')
+    .select([
+      'scaling_profiles.kind as scaling_kind',
+      'scaling_profiles.scale as scaling_scale',
+      'scaling_profiles.offset as scaling_offset',
+      'scaling_profiles.points as scaling_points',
+      sql<number | null>`calibrations."offset"`.as('calibration_offset'),
+    ])
+    .where('sensors.organization_id', '=', organizationId);
+  if ('ids' in select) {
+    const ids = [...new Set(select.ids.filter(isUuid))];
+    if (ids.length === 0) return [];
+    query = query.where('sensors.id', 'in', ids);
+  } else {
+    if (!isUuid(select.deviceId) || select.keys.length === 0) return [];
+    query = query.where('sensors.device_id', '=', select.deviceId).where('sensors.key', 'in', [...new Set(select.keys)]);
+  }
+  const rows = await query.execute();
+  return rows.map(({ scaling_kind, scaling_scale, scaling_offset, scaling_points, calibration_offset, ...sensor }) => ({
+    sensor,
+    scaling:
+      scaling_kind === 'linear'
+        ? { kind: 'linear' as const, scale: scaling_scale ?? 1, offset: scaling_offset ?? 0 }
+        : scaling_kind === 'piecewise_linear'
+          ? { kind: 'piecewise_linear' as const, points: scaling_points ?? [] }
+          : null,
+    calibrationOffset: calibration_offset ?? 0,
+  }));
+}

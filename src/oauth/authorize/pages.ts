@@ -1,0 +1,179 @@
+import { type SafeHtml, html, page } from '../../pages/html.js';
+import type { Scope } from '../../identity/scopes.js';
+import { type ConsentEvaluation, SCOPE_LABELS } from './consent.js';
+import type { AuthorizedApplication } from './consents.repo.js';
+
+/**
+ * The HTML of the login, consent, device and account pages. Plain forms, no JavaScript. The
+ * automation contract (SPEC §3): the login form has `email`, `password` and one submit button; the
+ * consent form shows the application name, privacy policy link and each scope, and has submit
+ * buttons `decision=allow` and `decision=deny`.
+ */
+
+const brand = html`<p class="brand">sensorcloud</p>`;
+const hidden = (name: string, value: string | undefined) => (value === undefined ? '' : html`<input type="hidden" name="${name}" value="${value}">`);
+
+export interface LoginView {
+  csrf: string;
+  returnTo: string;
+  /** "to continue to <application>" */
+  applicationName?: string | undefined;
+  email?: string | undefined;
+  error?: string | undefined;
+  notice?: string | undefined;
+}
+
+export function loginPage(view: LoginView): string {
+  return page(
+    'Sign in',
+    html`${brand}<h1>Sign in</h1>
+${view.applicationName ? html`<p class="hint">to continue to <strong>${view.applicationName}</strong></p>` : ''}
+${view.notice ? html`<p class="notice" role="status">${view.notice}</p>` : ''}
+${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
+<form method="post" action="/login">
+${hidden('csrf_token', view.csrf)}${hidden('return_to', view.returnTo)}
+<label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="username" required autofocus value="${view.email ?? ''}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>`,
+  );
+}
+
+export interface ConsentView {
+  /** Where the decision is posted: the path the request arrived on. */
+  action: string;
+  csrf: string;
+  /** Hidden inputs carrying the request (authorization parameters, or the device user code). */
+  carry: Record<string, string | undefined>;
+  applicationName: string;
+  clientId: string;
+  privacyPolicyUrl: string | null;
+  organizationName: string;
+  userEmail: string;
+  evaluation: ConsentEvaluation;
+  /** Where the browser goes afterwards (authorization code flow), shown so people can check it. */
+  redirectOrigin?: string | undefined;
+  /** The device flow shows the code the user is approving. */
+  userCode?: string | undefined;
+  /** For "use another account": where to come back after signing out. */
+  returnTo: string;
+}
+
+function scopeList(scopes: readonly Scope[], missing: ReadonlySet<Scope>): SafeHtml {
+  return html`<ul class="scopes">${scopes.map(
+    (s) => html`<li class="${missing.has(s) ? 'missing' : ''}" data-scope="${s}">${SCOPE_LABELS[s] ?? s}${missing.has(s) ? html` <strong>(your role does not allow this)</strong>` : ''} <code>${s}</code></li>`,
+  )}</ul>`;
+}
+
+function refusal(view: ConsentView): SafeHtml {
+  const e = view.evaluation;
+  switch (e.reason) {
+    case 'not_member':
+      return html`<p class="error" role="alert">Your account is not a member of <strong>${view.organizationName}</strong>, the organization this application belongs to, so you cannot give it access. Sign in with another account or cancel.</p>`;
+    case 'role_lacks_scopes':
+      return html`<p class="error" role="alert">You cannot approve this request: your role in ${view.organizationName} (<strong>${e.role}</strong>) does not include ${e.missing.map((s, i) => html`${i > 0 ? ', ' : ''}<code>${s}</code>`)}. Only a user whose role holds every requested permission can approve it; ask an administrator, or cancel.</p>`;
+    case 'nothing_grantable':
+      return html`<p class="error" role="alert">Your role in ${view.organizationName} (<strong>${e.role}</strong>) holds none of the permissions this application asks for.</p>`;
+    default:
+      return html``;
+  }
+}
+
+export function consentPage(view: ConsentView): string {
+  const e = view.evaluation;
+  const initial = (view.applicationName.trim()[0] ?? '?').toUpperCase();
+  return page(
+    `Authorize ${view.applicationName}`,
+    html`${brand}<div class="app"><div class="badge" aria-hidden="true">${initial}</div><div>
+<h1>${view.applicationName}</h1><div class="hint">wants to access your <strong>${view.organizationName}</strong> account</div></div></div>
+${view.userCode ? html`<p>Confirm this code matches the one shown on your device:</p><p class="code" id="user-code">${view.userCode}</p>` : ''}
+${e.canApprove ? html`<p>If you allow it, <strong>${view.applicationName}</strong> will be able to:</p>` : refusal(view)}
+${scopeList(e.shown, new Set(e.missing))}
+<p class="hint">${
+      view.privacyPolicyUrl
+        ? html`Read how ${view.applicationName} handles your data in its <a href="${view.privacyPolicyUrl}" rel="noopener noreferrer" target="_blank" id="privacy-policy">privacy policy</a>.`
+        : html`${view.applicationName} has not published a privacy policy (<span id="privacy-policy">none provided</span>).`
+    }
+${view.redirectOrigin ? html` You will be returned to <code>${view.redirectOrigin}</code>.` : ''}
+You can withdraw access at any time under <a href="/account/authorized-applications">Authorized applications</a>.</p>
+<form method="post" action="${view.action}">
+${hidden('csrf_token', view.csrf)}${Object.entries(view.carry).map(([name, value]) => hidden(name, value))}
+<div class="actions">
+${e.canApprove ? html`<button type="submit" name="decision" value="allow">Allow</button>` : ''}
+<button type="submit" name="decision" value="deny" class="secondary">${e.canApprove ? 'Deny' : 'Cancel (deny)'}</button>
+</div>
+</form>
+${whoAmI(view.userEmail, view.csrf, view.returnTo, 'Use another account')}`,
+  );
+}
+
+function whoAmI(email: string, csrf: string, returnTo: string, label: string): SafeHtml {
+  return html`<div class="who"><span>Signed in as <strong>${email}</strong></span>
+<form method="post" action="/logout">${hidden('csrf_token', csrf)}${hidden('return_to', returnTo)}<button type="submit" class="link">${label}</button></form></div>`;
+}
+
+export function errorPage(title: string, message: string): string {
+  return page(title, html`${brand}<h1>${title}</h1><p class="error" role="alert">${message}</p>
+<p class="hint">If you followed a link from an application, go back to it and try again, or contact its developer.</p>`);
+}
+
+export interface DeviceEntryView {
+  csrf: string;
+  userEmail: string;
+  userCode?: string | undefined;
+  error?: string | undefined;
+}
+
+/** RFC 8628 §3.3: the page where the user types the code their device shows. */
+export function deviceEntryPage(view: DeviceEntryView): string {
+  return page(
+    'Connect a device',
+    html`${brand}<h1>Connect a device</h1>
+<p class="hint">Enter the code shown on your device or command-line tool.</p>
+${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
+<form method="get" action="/device">
+<label for="user_code">Code</label>
+<input id="user_code" name="user_code" class="code-input" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" required placeholder="XXXX-XXXX" maxlength="32" value="${view.userCode ?? ''}">
+<button type="submit">Continue</button>
+</form>
+${whoAmI(view.userEmail, view.csrf, '/device', 'Use another account')}`,
+  );
+}
+
+export function deviceDonePage(approved: boolean, applicationName: string): string {
+  return approved
+    ? page('Device connected', html`${brand}<h1>Device connected</h1><p class="ok" role="status"><strong>${applicationName}</strong> now has access. You can close this window and return to your device.</p>`)
+    : page('Access denied', html`${brand}<h1>Access denied</h1><p class="notice" role="status"><strong>${applicationName}</strong> was not given access. You can close this window.</p>`);
+}
+
+export interface AuthorizedApplicationsView {
+  csrf: string;
+  userEmail: string;
+  applications: AuthorizedApplication[];
+  notice?: string | undefined;
+}
+
+export function authorizedApplicationsPage(view: AuthorizedApplicationsView): string {
+  return page(
+    'Authorized applications',
+    html`${brand}<h1>Authorized applications</h1>
+<p class="hint">Applications you have allowed to access your data. Revoking access signs the application out at once: its tokens stop working and it must ask again.</p>
+${view.notice ? html`<p class="ok" role="status">${view.notice}</p>` : ''}
+${
+  view.applications.length === 0
+    ? html`<p id="no-applications">You have not authorized any applications.</p>`
+    : html`<table><thead><tr><th>Application</th><th>Access</th><th>Since</th><th></th></tr></thead><tbody>
+${view.applications.map(
+  (a) => html`<tr data-client-id="${a.clientId}"><td><strong>${a.name}</strong><br><span class="hint">${a.organizationName}</span>${a.privacyPolicyUrl ? html`<br><a href="${a.privacyPolicyUrl}" rel="noopener noreferrer">Privacy policy</a>` : ''}</td>
+<td>${a.scopes.map((s) => html`<div>${SCOPE_LABELS[s as Scope] ?? s} <code>${s}</code></div>`)}</td>
+<td class="when">${a.createdAt.toISOString().slice(0, 10)}</td>
+<td><form method="post" action="/account/authorized-applications/revoke">${hidden('csrf_token', view.csrf)}${hidden('client_id', a.clientId)}${hidden('organization_id', a.organizationId)}
+<button type="submit" class="danger">Revoke</button></form></td></tr>`,
+)}</tbody></table>`
+}
+${whoAmI(view.userEmail, view.csrf, '/account/authorized-applications', 'Sign out')}`,
+    { wide: true },
+  );
+}

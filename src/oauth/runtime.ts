@@ -1,0 +1,65 @@
+import type { BearerAuthenticator } from '../auth/bearer.js';
+import type { Config } from '../config/config.js';
+import { type ScopeToken, isScopeToken } from '../identity/scopes.js';
+import type { Db } from '../storage/database.js';
+import { Backoff } from './backoff.js';
+import { ClientAuthenticator } from './client-auth.js';
+import type { GrantType } from './grant-types.js';
+import type { OAuthClient } from './oauth.schema.js';
+import type { OAuthSettings } from './settings.js';
+import { SigningKeyStore } from './tokens/jwt.js';
+import { TokenService } from './tokens/token-service.js';
+
+/** The per-server objects of the authorization server, built once by registerOAuthRoutes. */
+export interface OAuthRuntime {
+  db: Db;
+  config: Config;
+  settings: OAuthSettings;
+  bearer: BearerAuthenticator;
+  keys: SigningKeyStore;
+  tokens: TokenService;
+  clientAuth: ClientAuthenticator;
+  /** Per-account back-off of the password grant (keys: `acct:<email>`). */
+  passwordBackoff: Backoff;
+  /** Per-IP back-off of failed user-credential checks (password, external token). */
+  ipBackoff: Backoff;
+}
+
+export function createOAuthRuntime(deps: { db: Db; config: Config; bearer: BearerAuthenticator }, settings: OAuthSettings): OAuthRuntime {
+  const keys = new SigningKeyStore(deps.db, deps.config.publicUrl);
+  return {
+    ...deps,
+    settings,
+    keys,
+    tokens: new TokenService(deps.db, keys, deps.bearer, deps.config.publicUrl, settings.defaultRefreshTokenTtl),
+    clientAuth: new ClientAuthenticator(deps.db, settings),
+    passwordBackoff: new Backoff(settings.passwordBackoff),
+    ipBackoff: new Backoff({ ...settings.passwordBackoff, freeFailures: settings.passwordBackoff.freeFailures * 10, baseDelayMs: 1_000, maxDelayMs: 5 * 60_000 }),
+  };
+}
+
+/** The client's registered scope list, aliases included, as decideScopes takes it. */
+export function clientScopeList(client: OAuthClient): ScopeToken[] {
+  return client.scopes.filter(isScopeToken);
+}
+
+export function clientAllows(client: OAuthClient, grantType: GrantType): boolean {
+  return client.grant_types.includes(grantType);
+}
+
+/**
+ * Whether a grant gets (and may use) refresh tokens: the password and device grants always; the
+ * authorization code when `offline_access` was granted or the client is registered for the
+ * refresh_token grant; client credentials never (RFC 6749 §4.4.3).
+ */
+export function refreshAllowed(client: OAuthClient, grantType: GrantType, scopes: readonly string[]): boolean {
+  switch (grantType) {
+    case 'password':
+    case 'urn:ietf:params:oauth:grant-type:device_code':
+      return true;
+    case 'authorization_code':
+      return scopes.includes('offline_access') || clientAllows(client, 'refresh_token');
+    default:
+      return false;
+  }
+}

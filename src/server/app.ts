@@ -1,0 +1,109 @@
+import cors from '@fastify/cors';
+import formbody from '@fastify/formbody';
+import helmet from 'helmet';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { handleClientError, handleFrameworkError, installErrorHandling } from '../http/errors.js';
+import { registerHealthRoutes } from '../http/health.js';
+import { REDACTED_PATHS, OneLineRequestLog, requestId, requestSerializer } from '../http/logging.js';
+import { installMetrics } from '../http/observability.js';
+import { JSON_API_MEDIA_TYPE } from '../http/problem.js';
+import { registerSetupRoutes } from '../setup/setup.routes.js';
+import { registerOAuthRoutes } from '../oauth/oauth.routes.js';
+import { registerReadings } from '../readings/readings.module.js';
+import { registerInventoryRoutes } from '../api/register.js';
+import { registerAuthorizeRoutes } from '../oauth/authorize/routes.js';
+import { BearerAuthenticator } from '../auth/bearer.js';
+import type { AppContext, AppServices } from './context.js';
+
+export type App = FastifyInstance<any, any, any, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface BuildAppOptions {
+  /** A pino logger to use instead of one built from LOG_LEVEL (the CLI shares its own). */
+  logger?: FastifyBaseLogger;
+}
+
+/**
+ * Builds the HTTP server with the conventions every route inherits (problem+json errors, request
+ * ids, CORS, security headers, OpenAPI, metrics), then mounts each capability's routes.
+ */
+export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): Promise<App> {
+  const app = Fastify({
+    ...(options.logger
+      ? { loggerInstance: options.logger }
+      : { logger: { level: ctx.config.logLevel, redact: REDACTED_PATHS, serializers: { req: requestSerializer } } }),
+    genReqId: requestId,
+    // One line per request instead of two (http/logging.ts).
+    logController: new OneLineRequestLog(),
+    frameworkErrors: handleFrameworkError,
+    clientErrorHandler: handleClientError,
+    bodyLimit: ctx.config.bodyLimit,
+    trustProxy: ctx.config.trustProxy,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 256 },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installErrorHandling(app);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  // JSON:API bodies are JSON (Sensorberg clients send them as such).
+  app.addContentTypeParser(JSON_API_MEDIA_TYPE, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  await app.register(formbody);
+  await app.register(cors, {
+    origin: true,
+    credentials: false,
+    exposedHeaders: ['x-request-id', 'www-authenticate', 'location', 'retry-after', 'ratelimit', 'ratelimit-policy'],
+    maxAge: 600,
+  });
+  // Helmet's middleware is built once here (its options, CSP directives included, parsed once);
+  // @fastify/helmet rebuilt it on every request. None of it varies per request.
+  const securityHeaders = helmet({
+    // HSTS and upgrade-insecure-requests only make sense when the public URL is https; on a plain
+    // http self-host they would break the login and consent forms.
+    hsts: ctx.config.publicUrl.startsWith('https:'),
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        upgradeInsecureRequests: ctx.config.publicUrl.startsWith('https:') ? [] : null,
+      },
+    },
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    securityHeaders(request.raw, reply.raw, (error?: unknown) => done(error as Error | undefined));
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'sensorcloud API', version: '1', description: 'Sensor monitoring: OAuth 2.0, REST resources, ingest.' },
+      // Read when the document is served: with PORT=0 the public URL is known only once listening.
+      servers: [{ get url() { return ctx.config.publicUrl; } }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'OAuth 2.0 access token, API key (sk_live_…) or device token (sc_dev_…)' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  installMetrics(app);
+  const services: AppServices = { ...ctx, bearer: new BearerAuthenticator() };
+  // Each capability mounts its routes (and background jobs, via onReady/onClose hooks) here.
+  registerHealthRoutes(app, services);
+  registerSetupRoutes(app, services);
+  const oauth = await registerOAuthRoutes(app, services);
+  registerReadings(app, services);
+  await registerInventoryRoutes(app, services);
+  await registerAuthorizeRoutes(app, services, { accountBackoff: oauth.passwordBackoff });
+  return app;
+}

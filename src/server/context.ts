@@ -1,0 +1,16 @@
+import type { BearerAuthenticator } from '../auth/bearer.js';
+import type { Config } from '../config/config.js';
+import type { Db } from '../storage/database.js';
+
+/** What a server is built from: configuration and storage. */
+export interface AppContext {
+  config: Config;
+  db: Db;
+  databaseKind: 'embedded' | 'postgres';
+}
+
+/** What every route module is given: the context plus the shared per-server services. */
+export interface AppServices extends AppContext {
+  /** The one bearer check; credential kinds register their resolvers on it. */
+  bearer: BearerAuthenticator;
+}

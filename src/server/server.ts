@@ -1,0 +1,91 @@
+import type { FastifyBaseLogger } from 'fastify';
+import pino from 'pino';
+import type { Config } from '../config/config.js';
+import { REDACTED_PATHS, requestSerializer } from '../http/logging.js';
+import { applyProvisioningFile } from '../provisioning/provision.js';
+import { setupLinkIfEmpty } from '../setup/setup.service.js';
+import { type DatabaseHandle, openDatabase } from '../storage/database.js';
+import { migrateToLatest } from '../storage/migrate.js';
+import { type App, buildApp } from './app.js';
+
+export interface RunningServer {
+  app: App;
+  database: DatabaseHandle;
+  /** The address actually bound (PORT=0 picks a free port). */
+  url: string;
+  /**
+   * Stops accepting connections, lets in-flight requests finish (for at most the shutdown grace
+   * period, after which remaining connections are cut), then closes the database.
+   */
+  close(): Promise<void>;
+}
+
+/** The server's pino logger (standard output unless a destination is given, as tests do). */
+export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): FastifyBaseLogger {
+  const options = { level: config.logLevel, redact: REDACTED_PATHS, serializers: { req: requestSerializer } };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+/**
+ * PORT=0 binds a free port. A public URL derived from it (PUBLIC_URL unset) still says `:0`; it
+ * must name the port actually bound, or the setup link and the OAuth issuer point nowhere. The
+ * config object is shared with every route (ctx.config), so they all see the bound URL.
+ */
+function adoptBoundPort(config: Config, port: number): void {
+  const publicUrl = new URL(config.publicUrl);
+  if (config.port !== 0 || publicUrl.port !== '0') return;
+  publicUrl.port = String(port);
+  config.publicUrl = publicUrl.toString().replace(/\/$/, '');
+}
+
+export interface StartOptions {
+  /** How long close() waits for in-flight requests before cutting their connections (default 10 s). */
+  shutdownGraceMs?: number;
+}
+
+/** Open storage, migrate, provision, listen: the `serve` command, also used by tests. */
+export async function startServer(config: Config, logger: FastifyBaseLogger = createLogger(config), options: StartOptions = {}): Promise<RunningServer> {
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  let built: App | undefined;
+  try {
+    const applied = await migrateToLatest(database.db);
+    if (applied.length > 0) logger.info({ migrations: applied.map((m) => m.migrationName) }, 'database migrated');
+    if (config.provisionFile) {
+      const summary = await applyProvisioningFile(database.db, config.provisionFile);
+      logger.info({ file: config.provisionFile, ...summary }, 'provisioning applied');
+    }
+    const app = (built = await buildApp({ config, db: database.db, databaseKind: database.kind }, { logger }));
+    await app.listen({ port: config.port, host: config.host });
+    const address = app.server.address();
+    const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : config.publicUrl;
+    if (typeof address === 'object' && address) adoptBoundPort(config, address.port);
+    const setupLink = await setupLinkIfEmpty(database.db, config.publicUrl);
+    if (setupLink) {
+      // Printed, not logged: it is a one-time credential meant for the operator's eyes only.
+      process.stdout.write(`\nsensorcloud has no organization yet. Open this one-time link to create the first one:\n  ${setupLink}\n\n`);
+    }
+    let closing: Promise<void> | undefined;
+    return {
+      app,
+      database,
+      url,
+      close: () =>
+        (closing ??= (async () => {
+          // A client that never reads its response (or trickles a body) must not hold SIGTERM off forever.
+          const deadline = setTimeout(() => app.server.closeAllConnections(), options.shutdownGraceMs ?? 10_000);
+          deadline.unref();
+          try {
+            await app.close();
+          } finally {
+            clearTimeout(deadline);
+          }
+          await database.close();
+        })()),
+    };
+  } catch (error) {
+    // E.g. the port is taken: stop whatever the app started (hooks, timers) along with the database.
+    await built?.close().catch(() => {});
+    await database.close();
+    throw error;
+  }
+}

@@ -1,0 +1,25 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from './database.js';
+
+/**
+ * Installation-wide values shared by every node on the same database. Created on first use with
+ * insert-or-ignore, so concurrent nodes agree on one value.
+ */
+async function getOrCreateSetting(db: Db, key: string, create: () => string): Promise<string> {
+  await db.insertInto('instance_settings').values({ key, value: create() }).onConflict((oc) => oc.column('key').doNothing()).execute();
+  const row = await db.selectFrom('instance_settings').select('value').where('key', '=', key).executeTakeFirstOrThrow();
+  return row.value;
+}
+
+/** Random salt for deterministic secret digests (see security/passwords.ts lookupDigest). */
+export async function installationSalt(db: Db): Promise<Buffer> {
+  return Buffer.from(await getOrCreateSetting(db, 'lookup_salt', () => randomBytes(16).toString('base64')), 'base64');
+}
+
+/**
+ * Key of the browser-session cookie signature and the CSRF token HMAC (oauth/authorize/session.ts).
+ * Shared through the database so a session signed by one node is honoured by every other.
+ */
+export async function sessionSecret(db: Db): Promise<string> {
+  return getOrCreateSetting(db, 'session_secret', () => randomBytes(32).toString('base64url'));
+}

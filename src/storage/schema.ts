@@ -1,0 +1,93 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { InventoryTables } from '../inventory/inventory.schema.js';
+import type { OAuthTables } from '../oauth/oauth.schema.js';
+import type { ReadingsTables } from '../readings/readings.schema.js';
+
+/**
+ * Table types for Kysely. Each table is owned by one capability's repository module; no other
+ * module writes SQL against it (see ARCHITECTURE.md).
+ */
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** Defaults to now() on insert; set explicitly when a row changes. */
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export interface InstanceSettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface SetupTokensTable {
+  token_hash: string;
+  created_at: CreatedAt;
+  used_at: Timestamp | null;
+}
+
+export interface OrganizationsTable {
+  id: Generated<string>;
+  slug: string;
+  name: string;
+  /** SHA-256 of the IoTConnect solution key: looked up by value, never shown again. */
+  solution_key_hash: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface UsersTable {
+  id: Generated<string>;
+  email: string;
+  name: string | null;
+  /** argon2id PHC string; null for users who have not set a password (invited). */
+  password_hash: string | null;
+  /** Keyed argon2id digest of the Sensorberg external_authentication_token (see identity/secrets.ts). */
+  external_auth_token_digest: string | null;
+  deactivated_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export type Role = 'owner' | 'admin' | 'member' | 'viewer';
+
+export interface MembershipsTable {
+  organization_id: string;
+  user_id: string;
+  role: Role;
+  created_at: CreatedAt;
+  /** Set when an admin deactivates the person in this organization (migration 0004). */
+  deactivated_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface GroupsTable {
+  id: Generated<string>;
+  organization_id: string;
+  name: string;
+  description: string | null;
+  created_at: CreatedAt;
+}
+
+export interface GroupUsersTable {
+  organization_id: string;
+  group_id: string;
+  user_id: string;
+}
+
+export interface FoundationTables {
+  instance_settings: InstanceSettingsTable;
+  setup_tokens: SetupTokensTable;
+  organizations: OrganizationsTable;
+  users: UsersTable;
+  memberships: MembershipsTable;
+  groups: GroupsTable;
+  group_users: GroupUsersTable;
+}
+
+/** Every table, composed from each capability's own schema module. */
+export interface Database extends FoundationTables, OAuthTables, InventoryTables, ReadingsTables {}
+
+export type Organization = Selectable<OrganizationsTable>;
+export type NewOrganization = Insertable<OrganizationsTable>;
+export type OrganizationUpdate = Updateable<OrganizationsTable>;
+export type User = Selectable<UsersTable>;
+export type Membership = Selectable<MembershipsTable>;
+export type Group = Selectable<GroupsTable>;

@@ -1,0 +1,88 @@
+import { specExampleYaml } from '../../support/files.js';
+import { type TestServer, type TestServerOptions, startTestServer } from '../../support/server.js';
+
+/**
+ * A real sensorcloud server on 127.0.0.1 (PUBLIC_URL equal to the bound URL so the issuer is
+ * exact), on the embedded database or a throwaway PostgreSQL database, provisioned with the
+ * SPEC §7 example plus a few clients the OAuth tests need.
+ */
+
+/** Clients beyond the SPEC example (same organization, plus a second one for isolation). */
+const EXTRA_CLIENTS = `
+acme:
+  clients:
+    - client_id: acme-jwt
+      client_secret: "acme-jwt-secret"
+      grant_types: [client_credentials, password, refresh_token]
+      scopes: [app, devices:read, readings:read, "*"]
+      token_format: jwt
+      access_token_ttl: 600
+    - client_id: acme-device
+      public: true
+      grant_types: ["urn:ietf:params:oauth:grant-type:device_code", refresh_token]
+      scopes: [devices:read, readings:read, offline_access]
+    - client_id: acme-rs
+      client_secret: "acme-rs-secret"
+      grant_types: [client_credentials]
+      scopes: [app]
+      resource_server: true
+    - client_id: "acme:odd%id"
+      client_secret: "s3cr%t+with:colon"
+      grant_types: [client_credentials]
+      scopes: [devices:read]
+    - client_id: acme-other
+      client_secret: "acme-other-secret"
+      grant_types: [client_credentials, password, refresh_token]
+      scopes: [devices:read, readings:read, api_keys:write, "*"]
+organizations:
+  - slug: globex
+    name: Globex
+    users:
+      - { email: admin@globex.test, password: "Adm1n-pass-globex", role: admin }
+    clients:
+      - client_id: globex-rs
+        client_secret: "globex-rs-secret"
+        grant_types: [client_credentials]
+        scopes: [app]
+        resource_server: true
+      - client_id: globex-password
+        client_secret: "globex-password-secret"
+        grant_types: [password]
+        scopes: ["*"]
+`;
+
+/** The OAuth suite's provisioning: the SPEC §7 example with EXTRA_CLIENTS. */
+export function provisioningYaml(): string {
+  return specExampleYaml(EXTRA_CLIENTS);
+}
+
+export type OAuthTestServer = TestServer;
+
+/**
+ * A test server with the OAuth suite's provisioning (unless `provisioning` says otherwise) and an
+ * exact issuer. `backend` picks its own storage; `databaseUrl` joins another server's database.
+ */
+export function startOAuthServer(options: Pick<TestServerOptions, 'backend' | 'env' | 'provisioning' | 'databaseUrl'> = {}): Promise<OAuthTestServer> {
+  return startTestServer({ ...options, provisioning: options.provisioning ?? provisioningYaml(), exactPublicUrl: true });
+}
+
+/** Basic credentials per RFC 6749 §2.3.1 (form-encoded id and secret). */
+export function basic(clientId: string, secret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${enc(clientId)}:${enc(secret)}`).toString('base64')}`;
+}
+
+export function form(params: Record<string, string>): { body: string; headers: Record<string, string> } {
+  return { body: new URLSearchParams(params).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+}
+
+export async function postForm(server: OAuthTestServer, pathname: string, params: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  const f = form(params);
+  return server.fetch(pathname, { method: 'POST', body: f.body, headers: { ...f.headers, ...headers } });
+}
+
+export async function passwordToken(server: OAuthTestServer, clientId = 'acme-password', secret = 'acme-password-secret', username = 'admin@acme.test', password = 'Adm1n-pass-acme', scope?: string): Promise<Record<string, any>> {
+  const res = await postForm(server, '/oauth/token', { grant_type: 'password', username, password, ...(scope && { scope }) }, { authorization: basic(clientId, secret) });
+  if (res.status !== 200) throw new Error(`password grant failed: ${res.status} ${await res.text()}`);
+  return res.json() as Promise<Record<string, any>>;
+}

@@ -1,0 +1,20 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    environment: 'node',
+    include: ['test/**/*.test.ts'],
+    // One initialised embedded database, copied by every suite that needs a fresh one.
+    globalSetup: ['test/support/global-setup.ts'],
+    // Each test file runs in its own child process: PGlite (WASM) instances, process.env edits made
+    // by CLI tests and stdout spies never leak between files.
+    pool: 'forks',
+    testTimeout: 30_000,
+    // Opening PGlite or creating a throwaway PostgreSQL database and migrating it takes a few seconds.
+    hookTimeout: 60_000,
+    teardownTimeout: 30_000,
+    // Failing tests must fail CI, never be retried into passing.
+    retry: 0,
+    reporters: ['default', './test/support/summary-reporter.ts'],
+  },
+});
