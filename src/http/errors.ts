@@ -104,7 +104,11 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
   });
 
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => sendProblem(request, reply, toProblem(error, request)));
+  // A body that fails to parse on a path or method with no route is not the client's real
+  // mistake: the missing route is, so it is answered as 404/405 below.
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
+    request.is404 ? answerUnrouted(request, reply) : sendProblem(request, reply, toProblem(error, request)),
+  );
 
   const allowedMethods = (path: string): string[] => {
     const allowed: string[] = METHODS.filter((m) => known.find(m, path) !== null);
@@ -125,7 +129,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     return reply.code(204).header('allow', allowed.join(', ')).header('x-request-id', request.id).send();
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  const answerUnrouted = (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '/';
     const allowed = allowedMethods(path);
     if (allowed.length > 0) {
@@ -135,5 +139,6 @@ export function installErrorHandling(app: FastifyInstance): void {
       return sendProblem(request, reply, new HttpProblem({ status: 405, detail, headers: { allow: allowed.join(', ') } }));
     }
     return sendProblem(request, reply, new HttpProblem({ status: 404, detail: `No route matches ${request.method} ${path}.` }));
-  });
+  };
+  app.setNotFoundHandler(answerUnrouted);
 }

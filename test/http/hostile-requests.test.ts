@@ -300,6 +300,30 @@ describe('property: arbitrary requests never produce a 5xx', () => {
   );
   const accept = fc.option(fc.constantFrom('application/json', 'application/vnd.api+json', 'text/html', '*/*', 'application/javascript', 'garbage'), { nil: undefined });
 
+  const OAUTH_JSON_ENDPOINTS = ['/oauth/token', '/oauth2/token', '/auth/oauth', '/oauth/revoke', '/oauth/introspect', '/oauth/device_authorization', '/oauth/jwks', '/oauth/token/info'];
+  /** The router ignores trailing and duplicate slashes, so the comparison does too. */
+  const isOAuthJsonEndpoint = (target: string) => {
+    const pathOnly = target.split('?')[0]!.replace(/\/{2,}/g, '/').replace(/(.)\/$/, '$1');
+    return OAUTH_JSON_ENDPOINTS.includes(pathOnly);
+  };
+
+  it('every method on every OAuth JSON endpoint answers RFC 6749 JSON, never problem+json or a 5xx', async () => {
+    for (const endpoint of OAUTH_JSON_ENDPOINTS) {
+      for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
+        for (const [type, payload] of [[undefined, undefined], [FORM, 'grant_type=nope'], [JSON_TYPE, '{bad'], ['text/plain', 'x']] as const) {
+          const headers: Record<string, string> = type ? { 'content-type': type } : {};
+          const response = await send({ method, path: endpoint, headers, ...(payload !== undefined && method !== 'GET' && { body: payload }) });
+          const label = `${method} ${endpoint} (${type}) → ${response.status} ${response.body.slice(0, 200)}`;
+          expect(response.status, label).toBeLessThan(500);
+          if (response.status >= 400) {
+            expect(response.headers['content-type'], label).toMatch(/^application\/json/);
+            expect(response.json().error, label).toMatch(/^[a-z_]+$/);
+          }
+        }
+      }
+    }
+  });
+
   it('random methods, paths, content types and bodies', async () => {
     await fc.assert(
       fc.asyncProperty(methods, path, contentType, body, accept, async (method, target, type, payload, acceptHeader) => {
@@ -309,9 +333,14 @@ describe('property: arbitrary requests never produce a 5xx', () => {
         const response = await send({ method, path: target, headers, ...(payload !== undefined && method !== 'GET' && method !== 'HEAD' && { body: payload }) });
         expect(response.status, `${method} ${target} (${type}) ${payload?.slice(0, 80)} → ${response.status} ${response.body.slice(0, 300)}`).toBeLessThan(500);
         expect(response.headers['x-request-id']).toBeTruthy();
-        // Errors are problem documents (JSON:API when asked), except the HTML setup page's own 404.
-        if (response.status >= 400 && method !== 'HEAD' && !target.startsWith('/setup')) {
-          expect(response.headers['content-type'], `${method} ${target} → ${response.status}`).toMatch(/^application\/(problem\+json|vnd\.api\+json)/);
+        if (response.status < 400 || method === 'HEAD' || target.startsWith('/setup')) return; // the setup page answers in HTML
+        const label = `${method} ${target} → ${response.status}`;
+        if (isOAuthJsonEndpoint(target)) {
+          // The token-family endpoints speak RFC 6749 §5.2 JSON, wrong method included.
+          expect(response.headers['content-type'], label).toMatch(/^application\/json/);
+          expect(response.json().error, label).toMatch(/^[a-z_]+$/);
+        } else {
+          expect(response.headers['content-type'], label).toMatch(/^application\/(problem\+json|vnd\.api\+json)/);
         }
       }),
       { numRuns: 300 },
