@@ -4,7 +4,18 @@ import { issueAuthorizationCode } from '../../src/oauth/codes.js';
 import { createDeviceAuthorization, decideDeviceCode, findPendingDeviceCode, formatUserCode, normalizeUserCode } from '../../src/oauth/device-codes.js';
 import { saveClient } from '../../src/oauth/clients.repo.js';
 import { ensureCurrentKey, listPublishedKeys, purgeRetiredKeys, rotateSigningKeys } from '../../src/oauth/tokens/signing-keys.repo.js';
-import { insertAccessToken, insertGrant, insertRefreshToken, purgeExpired } from '../../src/oauth/tokens/tokens.repo.js';
+import { randomUUID } from 'node:crypto';
+import { GroupCommit } from '../../src/storage/group-commit.js';
+import {
+  type NewIssuance,
+  findActiveAccessToken,
+  findRefreshToken,
+  insertAccessToken,
+  insertGrant,
+  insertGrantsWithTokens,
+  insertRefreshToken,
+  purgeExpired,
+} from '../../src/oauth/tokens/tokens.repo.js';
 import { upsertOrganization } from '../../src/identity/organizations.repo.js';
 import { saveMember } from '../../src/identity/accounts.js';
 import { backends, countRows, useDatabase } from '../support/databases.js';
@@ -94,5 +105,56 @@ describe.each(backends)('token store on $name', (backend) => {
     await db.updateTable('signing_keys').set({ publish_until: new Date(Date.now() - 1000) }).where('kid', '=', keys[0]!.kid).execute();
     expect(await purgeRetiredKeys(db)).toBe(1);
     expect(await countRows(db, 'signing_keys')).toBe(1);
+  });
+
+  const issuance = (org: { id: string }, clientPk: string, userId: string | null, options: { refresh?: boolean; scopes?: string[] } = {}): NewIssuance => {
+    const now = new Date();
+    const scopes = options.scopes ?? ['devices:read'];
+    return {
+      grantId: randomUUID(),
+      grant: { organizationId: org.id, clientPk, userId, grantType: 'password', scopes, scopeDisplay: scopes.join(' ') },
+      access: { tokenHash: `at-${randomUUID()}`, scopes, scopeDisplay: scopes.join(' '), createdAt: now, expiresAt: new Date(now.getTime() + 3_600_000) },
+      ...(options.refresh && { refresh: { tokenHash: `rt-${randomUUID()}`, expiresAt: null } }),
+    };
+  };
+
+  it('stores a batch of issuances in one statement: grants, access tokens and only the refresh tokens asked for', async () => {
+    const { db, org, user, client } = await fixture();
+    const batch = [
+      issuance(org, client.id, user.id, { refresh: true, scopes: ['devices:read', 'offline_access'] }),
+      issuance(org, client.id, null, { scopes: [] }),
+      issuance(org, client.id, user.id, { refresh: true }),
+    ];
+    await insertGrantsWithTokens(db, batch);
+    for (const item of batch) {
+      const view = await findActiveAccessToken(db, item.access.tokenHash);
+      expect(view).toMatchObject({ grantId: item.grantId, organizationId: org.id, clientPk: client.id, userId: item.grant.userId, scopes: [...item.access.scopes], scopeDisplay: item.access.scopeDisplay });
+      expect(view!.expiresAt.getTime()).toBe(item.access.expiresAt.getTime());
+      if (item.refresh) expect(await findRefreshToken(db, item.refresh.tokenHash)).toMatchObject({ grantId: item.grantId, expiresAt: null, grantScopes: [...item.grant.scopes] });
+    }
+    const refreshTokens = await db.selectFrom('oauth_refresh_tokens').select('token_hash').where('organization_id', '=', org.id).execute();
+    expect(refreshTokens.map((r) => r.token_hash).sort()).toEqual(batch.flatMap((i) => (i.refresh ? [i.refresh.tokenHash] : [])).sort());
+  });
+
+  it('group commit: concurrent issuances share statements, and a bad one fails alone', async () => {
+    const { db, org, user, client } = await fixture();
+    let statements = 0;
+    const commit = new GroupCommit<NewIssuance>(
+      async (items) => {
+        statements++;
+        await insertGrantsWithTokens(db, items);
+      },
+      { maxBatch: 50, maxInFlight: 1 },
+    );
+    const good = Array.from({ length: 40 }, () => issuance(org, client.id, user.id, { refresh: true }));
+    const bad = issuance(org, randomUUID(), user.id); // no such client: the foreign key refuses it
+    const results = await Promise.allSettled([...good.slice(0, 20), bad, ...good.slice(20)].map((item) => commit.submit(item)));
+    expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
+    expect(results[20]!.status).toBe('rejected');
+    for (const item of good) expect(await findActiveAccessToken(db, item.access.tokenHash)).toBeDefined();
+    expect(await findActiveAccessToken(db, bad.access.tokenHash)).toBeUndefined();
+    // The first write goes alone; the 40 that queued behind it share one statement, which failed
+    // because of the bad one and was retried one by one.
+    expect(statements).toBe(1 + 1 + 40);
   });
 });

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { BearerAuthenticator } from '../../auth/bearer.js';
 import type { Principal } from '../../auth/principal.js';
 import { type Scope, boundUserScopes, isScope, roleScopes } from '../../identity/scopes.js';
 import { generateToken, sha256 } from '../../security/tokens.js';
 import type { Db } from '../../storage/database.js';
+import { GroupCommit } from '../../storage/group-commit.js';
 import type { GrantType } from '../grant-types.js';
 import type { OAuthClient } from '../oauth.schema.js';
 import { type SigningKeyStore, newJti } from './jwt.js';
@@ -12,8 +14,9 @@ import {
   findAccessTokenOwner,
   findActiveAccessToken,
   findRefreshToken,
+  type NewIssuance,
   insertAccessToken,
-  insertGrantWithTokens,
+  insertGrantsWithTokens,
   insertRefreshToken,
   revokeAccessToken,
   revokeGrant,
@@ -60,14 +63,27 @@ export interface Issued {
   grantId: string;
 }
 
+/**
+ * Issuances outside a transaction (client credentials, password, device code) are group-committed:
+ * under load the tokens of concurrent requests share one INSERT statement and one commit, which is
+ * what bounds issuance on a durable database. Each request is still answered only after its own
+ * token is committed. Two statements in flight keep a second pool connection busy while the first
+ * waits for its WAL flush.
+ */
+const ISSUANCE_GROUP_COMMIT = { maxBatch: 200, maxInFlight: 2 };
+
 export class TokenService {
+  private readonly issuances: GroupCommit<NewIssuance>;
+
   constructor(
     private readonly db: Db,
     private readonly keys: SigningKeyStore,
     private readonly bearer: BearerAuthenticator,
     private readonly audience: string,
     private readonly defaultRefreshTtl: number,
-  ) {}
+  ) {
+    this.issuances = new GroupCommit((batch) => insertGrantsWithTokens(db, batch), ISSUANCE_GROUP_COMMIT);
+  }
 
   /** Loads the signing key ahead of a transaction (never query outside `tx` inside one). */
   async prepare(client: OAuthClient): Promise<void> {
@@ -113,9 +129,10 @@ export class TokenService {
 
     let grantId: string;
     if (request.grantId === undefined) {
-      grantId = await insertGrantWithTokens(
-        db,
-        {
+      grantId = randomUUID();
+      const issuance: NewIssuance = {
+        grantId,
+        grant: {
           organizationId: request.organizationId,
           clientPk: client.id,
           userId: request.userId,
@@ -124,8 +141,11 @@ export class TokenService {
           scopeDisplay: request.grantScopeDisplay ?? request.scopeDisplay,
         },
         access,
-        refreshToken === undefined ? undefined : { tokenHash: sha256(refreshToken), expiresAt: refreshExpiresAt },
-      );
+        ...(refreshToken !== undefined && { refresh: { tokenHash: sha256(refreshToken), expiresAt: refreshExpiresAt } }),
+      };
+      // Inside a transaction the rows must commit (or roll back) with it.
+      if (db.isTransaction) await insertGrantsWithTokens(db, [issuance]);
+      else await this.issuances.submit(issuance);
     } else {
       grantId = request.grantId;
       await insertAccessToken(db, { ...access, grantId, organizationId: request.organizationId, clientPk: client.id, userId: request.userId });

@@ -144,51 +144,62 @@ export async function findActiveAccessToken(db: Db, tokenHash: string): Promise<
   };
 }
 
-const ISSUE_NEW_GRANT = `
-  with g as (
-    insert into oauth_grants (organization_id, client_pk, user_id, grant_type, scopes, scope_display)
-    values ($1, $2, $3, $4, $5, $6) returning id
-  ), a as (
-    insert into oauth_access_tokens (token_hash, grant_id, organization_id, client_pk, user_id, scopes, scope_display, created_at, expires_at)
-    select $7, g.id, $1, $2, $3, $8, $9, $10, $11 from g returning grant_id
-  )`;
+/** A new grant with its first access token and, when the grant allows one, its refresh token. */
+export interface NewIssuance {
+  /** Chosen by the caller, so a batch needs no RETURNING to tell its grants apart. */
+  grantId: string;
+  grant: NewGrant;
+  access: Omit<NewAccessToken, 'grantId' | 'organizationId' | 'clientPk' | 'userId'>;
+  refresh?: { tokenHash: string; expiresAt: Date | null };
+}
 
 /**
- * A new grant with its first access token (and refresh token, if given) in one statement: one
- * round trip and one commit per issuance.
+ * Column arrays zipped by `unnest`, one element per issuance. Scope lists travel space-joined:
+ * `unnest` would flatten an array of arrays, and a scope token never contains a space
+ * (RFC 6749 §3.3).
  */
-export async function insertGrantWithTokens(
-  db: Db,
-  grant: NewGrant,
-  access: Omit<NewAccessToken, 'grantId' | 'organizationId' | 'clientPk' | 'userId'>,
-  refresh?: { tokenHash: string; expiresAt: Date | null },
-): Promise<string> {
-  const params: unknown[] = [
-    grant.organizationId,
-    grant.clientPk,
-    grant.userId,
-    grant.grantType,
-    [...grant.scopes],
-    grant.scopeDisplay,
-    access.tokenHash,
-    [...access.scopes],
-    access.scopeDisplay,
-    access.createdAt,
-    access.expiresAt,
-  ];
-  let text: string;
-  if (refresh) {
-    text = `${ISSUE_NEW_GRANT}
-      insert into oauth_refresh_tokens (token_hash, grant_id, organization_id, created_at, expires_at)
-      select $12, a.grant_id, $1, $10, $13 from a returning grant_id`;
-    params.push(refresh.tokenHash, refresh.expiresAt);
-  } else {
-    text = `${ISSUE_NEW_GRANT} select grant_id from a`;
-  }
-  const { rows } = await db.executeQuery<{ grant_id: string }>(CompiledQuery.raw(text, params));
-  const id = rows[0]?.grant_id;
-  if (!id) throw new Error('issuing the grant returned no row');
-  return id;
+const ISSUE_NEW_GRANTS = `
+  with g as (
+    insert into oauth_grants (id, organization_id, client_pk, user_id, grant_type, scopes, scope_display)
+    select id, organization_id, client_pk, user_id, grant_type, string_to_array(scopes, ' '), scope_display
+    from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[])
+      as x(id, organization_id, client_pk, user_id, grant_type, scopes, scope_display)
+  ), a as (
+    insert into oauth_access_tokens (token_hash, grant_id, organization_id, client_pk, user_id, scopes, scope_display, created_at, expires_at)
+    select token_hash, grant_id, organization_id, client_pk, user_id, string_to_array(scopes, ' '), scope_display, created_at, expires_at
+    from unnest($8::text[], $1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])
+      as x(token_hash, grant_id, organization_id, client_pk, user_id, scopes, scope_display, created_at, expires_at)
+  )
+  insert into oauth_refresh_tokens (token_hash, grant_id, organization_id, created_at, expires_at)
+  select token_hash, grant_id, organization_id, created_at, expires_at
+  from unnest($13::text[], $1::uuid[], $2::uuid[], $11::timestamptz[], $14::timestamptz[])
+    as x(token_hash, grant_id, organization_id, created_at, expires_at)
+  where token_hash is not null`;
+
+/**
+ * New grants with their tokens in one statement: one round trip and one commit for the whole
+ * batch (the group commit of concurrent issuances, `TokenService`), all rows or none.
+ */
+export async function insertGrantsWithTokens(db: Db, issuances: readonly NewIssuance[]): Promise<void> {
+  const column = <V>(pick: (issuance: NewIssuance) => V): V[] => issuances.map(pick);
+  await db.executeQuery(
+    CompiledQuery.raw(ISSUE_NEW_GRANTS, [
+      column((i) => i.grantId),
+      column((i) => i.grant.organizationId),
+      column((i) => i.grant.clientPk),
+      column((i) => i.grant.userId),
+      column((i) => i.grant.grantType),
+      column((i) => i.grant.scopes.join(' ')),
+      column((i) => i.grant.scopeDisplay),
+      column((i) => i.access.tokenHash),
+      column((i) => i.access.scopes.join(' ')),
+      column((i) => i.access.scopeDisplay),
+      column((i) => i.access.createdAt),
+      column((i) => i.access.expiresAt),
+      column((i) => i.refresh?.tokenHash ?? null),
+      column((i) => i.refresh?.expiresAt ?? null),
+    ]),
+  );
 }
 
 /** Any access token row (active or not): revocation needs to know whose it is. */

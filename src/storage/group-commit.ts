@@ -1,0 +1,69 @@
+/**
+ * Group commit: writes submitted while earlier ones are being committed are combined into the
+ * next statement, so N concurrent writers cost one round trip and one commit (one WAL flush)
+ * instead of N. A writer's promise settles only once the statement holding its write has
+ * committed: nothing is acknowledged before it is durable. Without concurrency a write is flushed
+ * at once, alone, so the group adds no latency; batches grow exactly as fast as commits queue up.
+ */
+export interface GroupCommitOptions {
+  /** Largest number of writes in one statement (bounds its parameters and its duration). */
+  maxBatch: number;
+  /** Statements in flight at once; the rest wait and grow the next batch. */
+  maxInFlight: number;
+}
+
+interface Pending<T> {
+  item: T;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+export class GroupCommit<T> {
+  private queue: Pending<T>[] = [];
+  private inFlight = 0;
+
+  constructor(
+    /** Writes every item in one statement, atomically: all of them or none. */
+    private readonly writeMany: (items: readonly T[]) => Promise<void>,
+    private readonly options: GroupCommitOptions,
+  ) {}
+
+  submit(item: T): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      this.inFlight++;
+      void this.flush(batch).finally(() => {
+        this.inFlight--;
+        this.drain();
+      });
+    }
+  }
+
+  private async flush(batch: Pending<T>[]): Promise<void> {
+    try {
+      await this.writeMany(batch.map((pending) => pending.item));
+      for (const pending of batch) pending.resolve();
+    } catch (error) {
+      if (batch.length === 1) return batch[0]!.reject(error);
+      // The failed statement wrote nothing; one bad write must not fail the writes it happened to
+      // share that statement with, so each is retried alone and only the bad one fails.
+      await Promise.all(
+        batch.map(async (pending) => {
+          try {
+            await this.writeMany([pending.item]);
+            pending.resolve();
+          } catch (singleError) {
+            pending.reject(singleError);
+          }
+        }),
+      );
+    }
+  }
+}
