@@ -1,4 +1,5 @@
-import { CompiledQuery, type Expression, type SqlBool, sql } from 'kysely';
+import { preparedStatement } from '../storage/prepared.js';
+import { type Expression, type SqlBool, sql } from 'kysely';
 import type { Db } from '../storage/database.js';
 import type { Role } from '../storage/schema.js';
 
@@ -131,13 +132,13 @@ export interface ActiveApiKey {
   lastUsedAt: Date | null;
 }
 
-const FIND_ACTIVE_BY_HASH = `
+const FIND_ACTIVE_BY_HASH = preparedStatement('find_active_api_key', `
   select k.id, k.organization_id, k.scopes, k.created_by, m.role, m.deactivated_at as membership_deactivated_at,
          u.deactivated_at, k.expires_at, k.last_used_at
   from api_keys k
   left join memberships m on m.organization_id = k.organization_id and m.user_id = k.created_by
   left join users u on u.id = k.created_by
-  where k.key_hash = $1 and k.revoked_at is null and (k.expires_at is null or k.expires_at > now())`;
+  where k.key_hash = $1 and k.revoked_at is null and (k.expires_at is null or k.expires_at > now())`);
 
 /** The bearer check's lookup, precompiled (it runs on every API-key request the cache misses). */
 export async function findActiveApiKeyByHash(db: Db, keyHash: string): Promise<ActiveApiKey | undefined> {
@@ -151,7 +152,7 @@ export async function findActiveApiKeyByHash(db: Db, keyHash: string): Promise<A
     deactivated_at: Date | null;
     expires_at: Date | null;
     last_used_at: Date | null;
-  }>(CompiledQuery.raw(FIND_ACTIVE_BY_HASH, [keyHash]));
+  }>(FIND_ACTIVE_BY_HASH.compile([keyHash]));
   const row = rows[0];
   if (!row) return undefined;
   return {

@@ -1,4 +1,4 @@
-import { CompiledQuery } from 'kysely';
+import { preparedStatement } from '../storage/prepared.js';
 import type { Db } from '../storage/database.js';
 import type { Membership, Role, User } from '../storage/schema.js';
 
@@ -68,17 +68,17 @@ export async function findMember(db: Db, organizationId: string, userId: string)
     .executeTakeFirst();
 }
 
-const FIND_MEMBER_BY_EMAIL = `
+const FIND_MEMBER_BY_EMAIL = preparedStatement('find_member_by_email', `
   select u.*, m.role, m.deactivated_at as membership_deactivated_at from users u
   join memberships m on m.user_id = u.id
-  where m.organization_id = $1 and u.email = $2`;
+  where m.organization_id = $1 and u.email = $2`);
 
 /**
  * The password grant's and the login form's lookup (before the argon2id verification): a
  * precompiled statement, no query building per request.
  */
 export async function findMemberByEmail(db: Db, organizationId: string, email: string): Promise<MemberRow | undefined> {
-  const { rows } = await db.executeQuery<MemberRow>(CompiledQuery.raw(FIND_MEMBER_BY_EMAIL, [organizationId, normalizeEmail(email)]));
+  const { rows } = await db.executeQuery<MemberRow>(FIND_MEMBER_BY_EMAIL.compile([organizationId, normalizeEmail(email)]));
   return rows[0];
 }
 

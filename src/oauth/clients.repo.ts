@@ -1,4 +1,4 @@
-import { CompiledQuery } from 'kysely';
+import { preparedStatement } from '../storage/prepared.js';
 import type { Db } from '../storage/database.js';
 import type { GrantType, TokenFormat, UserAuthMode } from './grant-types.js';
 import type { OAuthClient } from './oauth.schema.js';
@@ -12,11 +12,11 @@ import type { OAuthClient } from './oauth.schema.js';
 
 export const DEFAULT_ACCESS_TOKEN_TTL = 3600;
 
-const FIND_BY_CLIENT_ID = CompiledQuery.raw('select * from oauth_clients where client_id = $1', []).sql;
+const FIND_BY_CLIENT_ID = preparedStatement('find_client_by_client_id', 'select * from oauth_clients where client_id = $1');
 
 /** Read on every client authentication: a precompiled statement, no query building per request. */
 export async function findClientByClientId(db: Db, clientId: string): Promise<OAuthClient | undefined> {
-  const { rows } = await db.executeQuery<OAuthClient>(CompiledQuery.raw(FIND_BY_CLIENT_ID, [clientId]));
+  const { rows } = await db.executeQuery<OAuthClient>(FIND_BY_CLIENT_ID.compile([clientId]));
   return rows[0];
 }
 

@@ -70,7 +70,7 @@ export interface Issued {
  * token is committed. Two statements in flight keep a second pool connection busy while the first
  * waits for its WAL flush.
  */
-const ISSUANCE_GROUP_COMMIT = { maxBatch: 200, maxInFlight: 2 };
+const ISSUANCE_GROUP_COMMIT = { maxBatch: 200, maxInFlight: 1 };
 
 export class TokenService {
   private readonly issuances: GroupCommit<NewIssuance>;

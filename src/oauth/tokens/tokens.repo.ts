@@ -1,4 +1,5 @@
-import { CompiledQuery, sql } from 'kysely';
+import { preparedStatement } from '../../storage/prepared.js';
+import { sql } from 'kysely';
 import type { Db } from '../../storage/database.js';
 import type { Role } from '../../storage/schema.js';
 import type { GrantType } from '../grant-types.js';
@@ -92,7 +93,7 @@ export interface AccessTokenView {
  * The hot path of every bearer check and introspection, as one precompiled statement (building it
  * with the query builder on each request cost more CPU than running it).
  */
-const FIND_ACTIVE_ACCESS_TOKEN = `
+const FIND_ACTIVE_ACCESS_TOKEN = preparedStatement('find_active_access_token', `
   select t.token_hash, t.grant_id, g.grant_type, t.organization_id, t.client_pk, c.client_id, t.user_id,
          u.email, u.deactivated_at, m.role, m.deactivated_at as membership_deactivated_at,
          t.scopes, t.scope_display, t.created_at, t.expires_at
@@ -101,7 +102,7 @@ const FIND_ACTIVE_ACCESS_TOKEN = `
   join oauth_clients c on c.id = t.client_pk
   left join memberships m on m.organization_id = t.organization_id and m.user_id = t.user_id
   left join users u on u.id = t.user_id
-  where t.token_hash = $1 and t.revoked_at is null and g.revoked_at is null and t.expires_at > now()`;
+  where t.token_hash = $1 and t.revoked_at is null and g.revoked_at is null and t.expires_at > now()`);
 
 interface ActiveAccessTokenRow {
   token_hash: string;
@@ -122,7 +123,7 @@ interface ActiveAccessTokenRow {
 }
 
 export async function findActiveAccessToken(db: Db, tokenHash: string): Promise<AccessTokenView | undefined> {
-  const { rows } = await db.executeQuery<ActiveAccessTokenRow>(CompiledQuery.raw(FIND_ACTIVE_ACCESS_TOKEN, [tokenHash]));
+  const { rows } = await db.executeQuery<ActiveAccessTokenRow>(FIND_ACTIVE_ACCESS_TOKEN.compile([tokenHash]));
   const row = rows[0];
   if (!row) return undefined;
   // A token acting for a user lives only as long as that user's membership.
@@ -158,7 +159,7 @@ export interface NewIssuance {
  * `unnest` would flatten an array of arrays, and a scope token never contains a space
  * (RFC 6749 §3.3).
  */
-const ISSUE_NEW_GRANTS = `
+const ISSUE_NEW_GRANTS = preparedStatement('issue_new_grants', `
   with g as (
     insert into oauth_grants (id, organization_id, client_pk, user_id, grant_type, scopes, scope_display)
     select id, organization_id, client_pk, user_id, grant_type, string_to_array(scopes, ' '), scope_display
@@ -174,7 +175,7 @@ const ISSUE_NEW_GRANTS = `
   select token_hash, grant_id, organization_id, created_at, expires_at
   from unnest($13::text[], $1::uuid[], $2::uuid[], $11::timestamptz[], $14::timestamptz[])
     as x(token_hash, grant_id, organization_id, created_at, expires_at)
-  where token_hash is not null`;
+  where token_hash is not null`);
 
 /**
  * New grants with their tokens in one statement: one round trip and one commit for the whole
@@ -183,7 +184,7 @@ const ISSUE_NEW_GRANTS = `
 export async function insertGrantsWithTokens(db: Db, issuances: readonly NewIssuance[]): Promise<void> {
   const column = <V>(pick: (issuance: NewIssuance) => V): V[] => issuances.map(pick);
   await db.executeQuery(
-    CompiledQuery.raw(ISSUE_NEW_GRANTS, [
+    ISSUE_NEW_GRANTS.compile([
       column((i) => i.grantId),
       column((i) => i.grant.organizationId),
       column((i) => i.grant.clientPk),
