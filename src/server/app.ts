@@ -1,6 +1,5 @@
 import cors from '@fastify/cors';
 import formbody from '@fastify/formbody';
-import helmet from 'helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -9,6 +8,7 @@ import { handleClientError, handleFrameworkError, installErrorHandling } from '.
 import { registerHealthRoutes } from '../http/health.js';
 import { REDACTED_PATHS, OneLineRequestLog, requestId, requestSerializer } from '../http/logging.js';
 import { installMetrics } from '../http/observability.js';
+import { installApiSecurityHeaders, usePageSecurityHeaders } from '../http/security-headers.js';
 import { JSON_API_MEDIA_TYPE } from '../http/problem.js';
 import { registerSetupRoutes } from '../setup/setup.routes.js';
 import { registerOAuthRoutes } from '../oauth/oauth.routes.js';
@@ -54,31 +54,14 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   app.addContentTypeParser(JSON_API_MEDIA_TYPE, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   await app.register(formbody);
   await app.register(cors, {
-    origin: true,
+    // Reflect any Origin (API clients authenticate with bearer credentials, never cookies); a
+    // request without one is not cross-origin and gets no CORS headers beyond Vary.
+    origin: (origin, callback) => callback(null, origin !== undefined),
     credentials: false,
     exposedHeaders: ['x-request-id', 'www-authenticate', 'location', 'retry-after', 'ratelimit', 'ratelimit-policy'],
     maxAge: 600,
   });
-  // Helmet's middleware is built once here (its options, CSP directives included, parsed once);
-  // @fastify/helmet rebuilt it on every request. None of it varies per request.
-  const securityHeaders = helmet({
-    // HSTS and upgrade-insecure-requests only make sense when the public URL is https; on a plain
-    // http self-host they would break the login and consent forms.
-    hsts: ctx.config.publicUrl.startsWith('https:'),
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        frameAncestors: ["'none'"],
-        formAction: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        upgradeInsecureRequests: ctx.config.publicUrl.startsWith('https:') ? [] : null,
-      },
-    },
-  });
-  app.addHook('onRequest', (request, reply, done) => {
-    securityHeaders(request.raw, reply.raw, (error?: unknown) => done(error as Error | undefined));
-  });
+  installApiSecurityHeaders(app, ctx.config.publicUrl);
 
   await app.register(swagger, {
     openapi: {
@@ -93,14 +76,20 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(async (pages) => {
+    usePageSecurityHeaders(pages, ctx.config.publicUrl);
+    await pages.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   installMetrics(app);
   const services: AppServices = { ...ctx, bearer: new BearerAuthenticator() };
   // Each capability mounts its routes (and background jobs, via onReady/onClose hooks) here.
   registerHealthRoutes(app, services);
-  registerSetupRoutes(app, services);
+  await app.register(async (pages) => {
+    usePageSecurityHeaders(pages, ctx.config.publicUrl);
+    registerSetupRoutes(pages as App, services);
+  });
   const oauth = await registerOAuthRoutes(app, services);
   registerReadings(app, services);
   await registerInventoryRoutes(app, services);

@@ -220,19 +220,34 @@ describe('operations endpoints', () => {
 });
 
 describe('security headers and CORS', () => {
-  it('responses carry the security headers', async () => {
-    for (const path of ['/healthz', '/nope', '/docs']) {
+  it('API responses carry the REST security set; HTML pages the full browser set', async () => {
+    for (const path of ['/healthz', '/nope', '/openapi.json', '/v1/me']) {
       const response = await server.fetch(path);
-      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
-      expect(response.headers.get('x-frame-options')).toBeTruthy();
-      expect(response.headers.get('referrer-policy')).toBeTruthy();
-      expect(response.headers.get('x-powered-by')).toBeNull();
+      expect(response.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(response.headers.get('content-security-policy'), path).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(response.headers.get('x-powered-by'), path).toBeNull();
+      // Browser-page headers are not spent on JSON.
+      expect(response.headers.get('cross-origin-opener-policy'), path).toBeNull();
     }
-    const csp = (await server.fetch('/healthz')).headers.get('content-security-policy');
-    expect(csp).toMatch(/frame-ancestors 'none'/);
-    expect(csp).toMatch(/default-src 'self'/);
+    for (const path of ['/docs/static/index.html', '/setup?token=nope']) {
+      const response = await server.fetch(path);
+      expect(response.headers.get('content-type'), path).toMatch(/^text\/html/);
+      expect(response.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(response.headers.get('x-frame-options'), path).toBeTruthy();
+      expect(response.headers.get('referrer-policy'), path).toBeTruthy();
+      expect(response.headers.get('cross-origin-opener-policy'), path).toBe('same-origin');
+      expect(response.headers.get('content-security-policy'), path).toMatch(/default-src 'self'/);
+    }
+    expect((await server.fetch('/setup?token=nope')).headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/);
     // Plain http: no HSTS (it would pin browsers to https the server does not speak).
     expect((await server.fetch('/healthz')).headers.get('strict-transport-security')).toBeNull();
+  });
+
+  it('only cross-origin requests get CORS headers (beyond Vary: Origin)', async () => {
+    const plain = await send({ path: '/healthz' });
+    expect(plain.headers['access-control-expose-headers']).toBeUndefined();
+    expect(plain.headers['access-control-allow-origin']).toBeUndefined();
+    expect(plain.headers.vary).toMatch(/origin/i);
   });
 
   it('answers a plain OPTIONS with Allow, and 404 for an unknown path', async () => {

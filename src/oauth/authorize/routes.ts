@@ -1,6 +1,7 @@
 import cookie, { Signer } from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { usePageSecurityHeaders } from '../../http/security-headers.js';
 import { findOrganizationById } from '../../identity/organizations.repo.js';
 import { type ScopeToken, parseScopeParam } from '../../identity/scopes.js';
 import { findMemberView } from '../../identity/members.repo.js';
@@ -51,6 +52,7 @@ export async function registerAuthorizeRoutes(app: App, services: AppServices, o
     let signer: Signer | undefined;
     let loading: Promise<void> | undefined;
     const sessions = new Sessions(services.config.publicUrl);
+    usePageSecurityHeaders(scope, services.config.publicUrl);
     scope.addHook('onRequest', async () => {
       if (signer) return;
       loading ??= sessionSecret(services.db).then((secret) => {

@@ -1,0 +1,67 @@
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import helmet from 'helmet';
+
+/**
+ * Security headers in two sets.
+ *
+ * Every response gets the API set (OWASP REST Security Cheat Sheet): `nosniff`, and a CSP under
+ * which a JSON body, should a browser ever render one, loads nothing and is framed nowhere; HSTS
+ * when the public URL is https. The scopes that serve HTML (login, consent, device and setup
+ * pages, Swagger UI) add helmet's full browser set on top (`usePageSecurityHeaders`).
+ *
+ * Helmet's eleven headers on every JSON response cost about a third of a small API response's
+ * server time (setting, writing and, for the client, parsing them; docs/performance.md) and guard
+ * nothing on a response no browser renders as a page.
+ *
+ * Both sets are written with `setHeader` on the raw response, so a page's full set replaces the
+ * API set's CSP, and a route may still refine a header with `reply.header` (which wins).
+ */
+
+const isHttps = (publicUrl: string) => publicUrl.startsWith('https:');
+
+export function installApiSecurityHeaders(app: FastifyInstance, publicUrl: string): void {
+  const headers: [string, string][] = [
+    ['x-content-type-options', 'nosniff'],
+    ['content-security-policy', "default-src 'none'; frame-ancestors 'none'"],
+  ];
+  if (isHttps(publicUrl)) headers.push(['strict-transport-security', 'max-age=31536000; includeSubDomains']);
+  app.addHook('onRequest', (_request, reply, done) => {
+    for (const [name, value] of headers) reply.raw.setHeader(name, value);
+    done();
+  });
+}
+
+/** Helmet's middleware for pages, built once per kind of public URL (its options are parsed then). */
+const pageMiddleware = new Map<boolean, ReturnType<typeof helmet>>();
+
+function pageHeadersFor(https: boolean): ReturnType<typeof helmet> {
+  let middleware = pageMiddleware.get(https);
+  if (!middleware) {
+    middleware = helmet({
+      // HSTS and upgrade-insecure-requests only make sense when the public URL is https; on a plain
+      // http self-host they would break the login and consent forms.
+      hsts: https,
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          frameAncestors: ["'none'"],
+          formAction: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          styleSrc: ["'self'", "'unsafe-inline'"],
+          upgradeInsecureRequests: https ? [] : null,
+        },
+      },
+    });
+    pageMiddleware.set(https, middleware);
+  }
+  return middleware;
+}
+
+/** Adds helmet's full browser set to every response of `scope` (a scope serving HTML pages). */
+export function usePageSecurityHeaders(scope: FastifyInstance, publicUrl: string): void {
+  const middleware = pageHeadersFor(isHttps(publicUrl));
+  const hook: onRequestHookHandler = (request, reply, done) => {
+    middleware(request.raw, reply.raw, (error?: unknown) => done(error as Error | undefined));
+  };
+  scope.addHook('onRequest', hook);
+}
