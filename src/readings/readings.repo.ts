@@ -70,6 +70,18 @@ const toReading = (row: ReadingRow): Reading => ({ sensorId: row.sensor_id, ts: 
 
 const READING_COLUMNS = sql`sensor_id, ${epochMs(sql.ref('ts'))} as t, value, raw_value`;
 
+/**
+ * Tenancy for scans of `readings` (and `readings_hourly`): the sensor ids are checked against the
+ * organization once, through the sensors table (one primary-key probe per statement), rather than
+ * on every reading row. That keeps every column a range scan needs inside the covering primary
+ * key of `readings` (sensor_id, ts) INCLUDE (value, raw_value), so it is an index-only scan that
+ * never visits the heap (migration 0006). A foreign or unknown sensor matches no row.
+ */
+const ownSensor = (organizationId: string, sensorId: string) =>
+  sql`sensor_id = (select s.id from sensors s where s.id = ${sensorId} and s.organization_id = ${organizationId})`;
+const ownSensors = (organizationId: string, sensorIds: readonly string[]) =>
+  sql`sensor_id = any(array(select s.id from sensors s where s.id = any(${`{${sensorIds.join(',')}}`}::uuid[]) and s.organization_id = ${organizationId}))`;
+
 function rangeConditions(range: TimeRange): RawBuilder<unknown>[] {
   const conditions: RawBuilder<unknown>[] = [];
   if (range.from !== undefined) conditions.push(sql`ts >= ${tsArg(range.from)}`);
@@ -99,7 +111,7 @@ export async function readingsPage(db: Db, query: ReadingsPageQuery): Promise<Re
   const cmp = descending ? sql`<` : sql`>`;
 
   if (sensorIds.length === 1) {
-    const conditions = [sql`sensor_id = ${sensorIds[0]}`, sql`organization_id = ${organizationId}`, ...rangeConditions(query)];
+    const conditions = [ownSensor(organizationId, sensorIds[0]!), ...rangeConditions(query)];
     if (after) conditions.push(sql`ts ${cmp} ${tsArg(after.ts)}`);
     // The sensor id is known: not selected, so not transferred and parsed 1,000 times.
     const sensorId = sensorIds[0]!;
@@ -113,15 +125,16 @@ export async function readingsPage(db: Db, query: ReadingsPageQuery): Promise<Re
   // Sensors before the cursor's sensor are done; the cursor's own sensor resumes after its ts.
   const remaining = after ? sensorIds.filter((id) => id >= after.sensorId) : sensorIds;
   if (remaining.length === 0) return [];
-  const conditions = [sql`r.sensor_id = s.id`, sql`r.organization_id = ${organizationId}`, ...rangeConditions(query)];
+  const conditions = [sql`r.sensor_id = s.id`, ...rangeConditions(query)];
   if (after) conditions.push(sql`(s.id <> ${after.sensorId}::uuid or r.ts ${cmp} ${tsArg(after.ts)})`);
   const { rows } = await sql<ReadingRow>`
-    select x.* from unnest(${remaining}::uuid[]) as s(id)
+    select x.* from sensors s
     cross join lateral (
       select ${READING_COLUMNS} from readings r
       where ${sql.join(conditions, sql` and `)}
       order by r.ts ${order} limit ${limit + 1}
     ) x
+    where s.id = any(${remaining}::uuid[]) and s.organization_id = ${organizationId}
     order by x.sensor_id, x.t ${order}
     limit ${limit + 1}`.execute(db);
   return rows.map(toReading);
@@ -208,7 +221,7 @@ interface BucketSqlRow {
 
 /** The first ts (epoch ms) of a sensor within a range, or undefined: one index probe per partition at most. */
 async function firstReading(db: Db, organizationId: string, sensorId: string, range: TimeRange): Promise<number | undefined> {
-  const conditions = [sql`sensor_id = ${sensorId}`, sql`organization_id = ${organizationId}`, ...rangeConditions(range)];
+  const conditions = [ownSensor(organizationId, sensorId), ...rangeConditions(range)];
   const { rows } = await sql<{ t: number | string }>`
     select ${epochMs(sql.ref('ts'))} as t from readings where ${sql.join(conditions, sql` and `)} order by ts asc limit 1`.execute(db);
   return rows[0] === undefined ? undefined : ms(rows[0].t);
@@ -217,7 +230,7 @@ async function firstReading(db: Db, organizationId: string, sensorId: string, ra
 /** Whether any of the sensors has a reading within the range. */
 async function anyReading(db: Db, organizationId: string, sensorIds: readonly string[], range: TimeRange): Promise<boolean> {
   if (sensorIds.length === 0) return false;
-  const conditions = [sql`sensor_id = any(${`{${sensorIds.join(',')}}`}::uuid[])`, sql`organization_id = ${organizationId}`, ...rangeConditions(range)];
+  const conditions = [ownSensors(organizationId, sensorIds), ...rangeConditions(range)];
   const { rows } = await sql<{ found: boolean }>`select exists (select 1 from readings where ${sql.join(conditions, sql` and `)}) as found`.execute(db);
   return rows[0]?.found === true;
 }
@@ -234,7 +247,7 @@ async function bucketsWindow(db: Db, organizationId: string, sensorId: string, i
   const hFrom = ceilTo(from, HOUR_MS);
   const hTo = binFloor(to, HOUR_MS);
   let rows: BucketSqlRow[];
-  const own = sql`sensor_id = ${sensorId} and organization_id = ${organizationId}`;
+  const own = ownSensor(organizationId, sensorId);
   if (intervalMs === HOUR_MS && hFrom < hTo) {
     // Hourly bins are the rollup rows themselves: an ordered index-only scan, merged with the
     // (at most two) partial hours at the edges aggregated from the readings.

@@ -4,6 +4,7 @@ import * as m0001 from './migrations/0001_foundation.js';
 import * as m0002 from './migrations/0002_oauth.js';
 import * as m0004 from './migrations/0004_inventory.js';
 import * as m0005 from './migrations/0005_readings.js';
+import * as m0006 from './migrations/0006_readings_covering_key.js';
 
 /**
  * The one migration set, for PGlite and PostgreSQL alike. Listed statically (not read from disk)
@@ -15,6 +16,7 @@ export const migrations: Record<string, Migration> = {
   '0002_oauth': m0002,
   '0004_inventory': m0004,
   '0005_readings': m0005,
+  '0006_readings_covering_key': m0006,
 };
 
 export class MigrationError extends Error {}
