@@ -20,15 +20,27 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** How long a log line may wait in the buffer before it is written. */
+const LOG_FLUSH_MS = 1000;
+
 /**
  * The server's pino logger: standard output unless a destination is given (tests). Lines are
- * written asynchronously: a synchronous write per request line cost ~7% of a small request's
- * server time, and lines logged while a write is in flight go out together in the next one. pino
- * flushes what is pending when the process exits.
+ * buffered and written asynchronously, 4 KiB at a time or at least every second: a write per
+ * request line cost 3-7% of a small request's server time in the profiles. pino flushes what is
+ * pending when the process exits; a crash can lose at most the last second of lines.
  */
 export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): FastifyBaseLogger {
   const options = { level: config.logLevel, redact: REDACTED_PATHS, serializers: { req: requestSerializer } };
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
+  if (destination) return pino(options, destination);
+  const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  setInterval(() => {
+    try {
+      stdout.flush();
+    } catch {
+      // Destroyed while the process exits: pino has flushed what was pending.
+    }
+  }, LOG_FLUSH_MS).unref();
+  return pino(options, stdout);
 }
 
 /**
