@@ -69,7 +69,9 @@ export async function findMember(db: Db, organizationId: string, userId: string)
 }
 
 const FIND_MEMBER_BY_EMAIL = preparedStatement('find_member_by_email', `
-  select u.*, m.role, m.deactivated_at as membership_deactivated_at from users u
+  select u.id, u.email, u.name, u.password_hash, u.external_auth_token_digest, u.deactivated_at, u.created_at, u.updated_at,
+         m.role, m.deactivated_at as membership_deactivated_at
+  from users u
   join memberships m on m.user_id = u.id
   where m.organization_id = $1 and u.email = $2`);
 

@@ -12,7 +12,12 @@ import type { OAuthClient } from './oauth.schema.js';
 
 export const DEFAULT_ACCESS_TOKEN_TTL = 3600;
 
-const FIND_BY_CLIENT_ID = preparedStatement('find_client_by_client_id', 'select * from oauth_clients where client_id = $1');
+const FIND_BY_CLIENT_ID = preparedStatement(
+  'find_client_by_client_id',
+  `select id, organization_id, client_id, name, secret_hash, public, grant_types, scopes, redirect_uris, privacy_policy_url,
+          access_token_ttl, refresh_token_ttl, token_format, bound_user_id, user_auth, resource_server, created_by, created_at, updated_at
+   from oauth_clients where client_id = $1`,
+);
 
 /** Read on every client authentication: a precompiled statement, no query building per request. */
 export async function findClientByClientId(db: Db, clientId: string): Promise<OAuthClient | undefined> {

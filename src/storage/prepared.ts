@@ -19,7 +19,14 @@ export interface PreparedStatement {
   compile(parameters: readonly unknown[]): CompiledQuery;
 }
 
+/** `select *` / `t.*`: a column added by a later migration would break other nodes' prepared plans. */
+const STAR_SELECT = /(^|[\s,(])([a-z_][a-z0-9_]*\.)?\*\s*(,|from\b)/i;
+
 export function preparedStatement(name: string, text: string): PreparedStatement {
+  // PostgreSQL refuses to run a prepared statement whose result columns changed ("cached plan
+  // must not change result type") until the connection prepares it again: during a rolling
+  // upgrade, a migration adding a column would break every other node's connections.
+  if (STAR_SELECT.test(text)) throw new Error(`prepared statement "${name}" must name its columns, not select *`);
   // One name per text and one text per name: a clash would run the wrong plan.
   if (names.has(name) || namesByText.has(text)) throw new Error(`prepared statement "${name}" is declared twice`);
   names.add(name);

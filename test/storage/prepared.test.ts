@@ -7,6 +7,12 @@ import { preparedStatement } from '../../src/storage/prepared.js';
 import { TEST_DATABASE_URL, type ThrowawayDatabase, createThrowawayDatabase } from '../support/databases.js';
 
 describe('prepared statements', () => {
+  it('refuses select * (a later column would break prepared plans on other nodes)', () => {
+    expect(() => preparedStatement('test_star', 'select * from users where id = $1')).toThrow(/must name its columns/);
+    expect(() => preparedStatement('test_star_qualified', 'select u.*, m.role from users u join memberships m on m.user_id = u.id')).toThrow(/must name its columns/);
+    expect(() => preparedStatement('test_count', 'select count(*) as n from users')).not.toThrow();
+  });
+
   it('refuses a second declaration of a name or of a text', () => {
     preparedStatement('test_only_statement', 'select 1 as test_only');
     expect(() => preparedStatement('test_only_statement', 'select 2 as test_only')).toThrow(/declared twice/);
