@@ -67,8 +67,8 @@ export interface Issued {
  * Issuances outside a transaction (client credentials, password, device code) are group-committed:
  * under load the tokens of concurrent requests share one INSERT statement and one commit, which is
  * what bounds issuance on a durable database. Each request is still answered only after its own
- * token is committed. Two statements in flight keep a second pool connection busy while the first
- * waits for its WAL flush.
+ * token is committed. One statement in flight measured best: with two or four, batches were
+ * smaller and PostgreSQL spent more per token (docs/performance.md).
  */
 const ISSUANCE_GROUP_COMMIT = { maxBatch: 200, maxInFlight: 1 };
 
