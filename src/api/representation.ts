@@ -105,10 +105,15 @@ const installed = new WeakSet<object>();
 export function installRepresentation(app: App): void {
   if (installed.has(app)) return;
   installed.add(app);
-  app.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/v1/') && request.url !== '/v1') return;
-    negotiate(request);
-    checkContentType(request);
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!request.url.startsWith('/v1/') && request.url !== '/v1') return done();
+    try {
+      negotiate(request);
+      checkContentType(request);
+    } catch (error) {
+      return done(error as Error);
+    }
+    done();
   });
 }
 

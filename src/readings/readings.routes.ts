@@ -143,6 +143,8 @@ const readingJson = (r: Reading, withSensor: boolean) =>
   withSensor
     ? { sensor_id: r.sensorId, ts: formatTime(r.ts), value: finite(r.value), raw_value: finite(r.rawValue) }
     : { ts: formatTime(r.ts), value: finite(r.value), raw_value: finite(r.rawValue) };
+/** The JSON envelope of a sensor's latest reading, by cached row (the sensor id is in the row). */
+const renderedLatest = new WeakMap<LatestRow, string>();
 const latestJson = (r: LatestRow) => ({ sensor_id: r.sensorId, ts: formatTime(r.ts), value: r.value, raw_value: r.rawValue, received_at: formatTime(r.receivedAt), seen_at: formatTime(r.seenAt) });
 
 function jsonApiReading(r: Reading | LatestRow) {
@@ -335,13 +337,20 @@ export function registerReadingRoutes(app: App, services: AppServices, latestCac
     },
     async (request, reply) => {
       const { organizationId } = principalOf(request);
-      const latest = await latestCache.get(organizationId, request.params.id.toLowerCase());
+      const sensorId = request.params.id.toLowerCase();
+      const latest = await latestCache.get(organizationId, sensorId);
       if (latest === undefined) throw sensorNotFound();
-      const jsonApi = negotiate(request) === 'jsonapi';
-      return sendDocument(request, reply, {
-        data: latest === null ? null : jsonApi ? jsonApiReading(latest) : latestJson(latest),
-        links: { self: `${services.config.publicUrl}/v1/sensors/${request.params.id.toLowerCase()}/readings/latest` },
-      });
+      const self = `${services.config.publicUrl}/v1/sensors/${sensorId}/readings/latest`;
+      if (negotiate(request) === 'jsonapi') return sendDocument(request, reply, { data: latest === null ? null : jsonApiReading(latest), links: { self } });
+      if (latest === null) return sendDocument(request, reply, { data: null, links: { self } });
+      // Dashboards poll this: the JSON body is rendered once per cached row (the cache hands out
+      // the same row object until the entry is refreshed or invalidated), not on every request.
+      let body = renderedLatest.get(latest);
+      if (body === undefined) {
+        body = JSON.stringify({ data: latestJson(latest), links: { self } });
+        renderedLatest.set(latest, body);
+      }
+      return (reply as FastifyReply).type('application/json; charset=utf-8').send(body);
     },
   );
 
