@@ -393,6 +393,21 @@ describe.each(backends)('readings API on $name', (backend) => {
       }
     });
 
+    it('latest reading: polled answers are the same bytes, and a write through this node shows at once', async () => {
+      const sensor = await addSensor(database.db, org, 'polled');
+      const at = (minute: number) => new Date(Date.parse('2026-02-01T00:00:00Z') + minute * 60_000).toISOString();
+      expect((await ingest(org.deviceToken, [{ sensor: 'polled', ts: at(0), value: 1.5 }])).statusCode).toBe(200);
+      const first = await get(readKey, `/v1/sensors/${sensor}/readings/latest`);
+      const second = await get(readKey, `/v1/sensors/${sensor}/readings/latest`);
+      expect(body(first).data).toMatchObject({ sensor_id: sensor, ts: at(0), value: 1.5 });
+      expect(second.body).toBe(first.body);
+      expect(second.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect((await ingest(org.deviceToken, [{ sensor: 'polled', ts: at(1), value: 2.5 }])).statusCode).toBe(200);
+      expect(body(await get(readKey, `/v1/sensors/${sensor}/readings/latest`)).data).toMatchObject({ ts: at(1), value: 2.5 });
+      // Another organization's key still gets 404, cached body or not.
+      expect((await get(foreignKey, `/v1/sensors/${sensor}/readings/latest`)).statusCode).toBe(404);
+    });
+
     it('latest reading of a sensor, and of several', async () => {
       const latest = await get(readKey, `/v1/sensors/${sensor}/readings/latest`);
       expect(latest.statusCode).toBe(200);
