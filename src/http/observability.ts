@@ -25,24 +25,17 @@ export function installMetrics(app: FastifyInstance): Registry {
 
   // The labelled series of each (method, route, status), looked up once: resolving labels on every
   // request (prom-client hashes the label object) showed in the hot paths' profiles.
-  const series = new Map<string, { count: () => void; observe: (seconds: number) => void }>();
-  const seriesFor = (method: string, route: string, status: number) => {
-    const key = `${method} ${status} ${route}`;
-    let found = series.get(key);
-    if (!found) {
-      const counter = requests.labels(method, route, String(status));
-      const histogram = duration.labels(method, route);
-      found = { count: () => counter.inc(), observe: (seconds) => histogram.observe(seconds) };
-      series.set(key, found);
-    }
-    return found;
-  };
-
+  const series = new Map<string, { counter: { inc(): void }; histogram: { observe(seconds: number): void } }>();
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    const { count, observe } = seriesFor(request.method, route, reply.statusCode);
-    count();
-    observe(reply.elapsedTime / 1000);
+    const key = `${request.method} ${reply.statusCode} ${route}`;
+    let found = series.get(key);
+    if (!found) {
+      found = { counter: requests.labels(request.method, route, String(reply.statusCode)), histogram: duration.labels(request.method, route) };
+      series.set(key, found);
+    }
+    found.counter.inc();
+    found.histogram.observe(reply.elapsedTime / 1000);
     done();
   });
 

@@ -341,8 +341,7 @@ export function registerReadingRoutes(app: App, services: AppServices, latestCac
       const latest = await latestCache.get(organizationId, sensorId);
       if (latest === undefined) throw sensorNotFound();
       const self = `${services.config.publicUrl}/v1/sensors/${sensorId}/readings/latest`;
-      if (negotiate(request) === 'jsonapi') return sendDocument(request, reply, { data: latest === null ? null : jsonApiReading(latest), links: { self } });
-      if (latest === null) return sendDocument(request, reply, { data: null, links: { self } });
+      if (latest === null || negotiate(request) === 'jsonapi') return sendDocument(request, reply, { data: latest && jsonApiReading(latest), links: { self } });
       // Dashboards poll this: the JSON body is rendered once per cached row (the cache hands out
       // the same row object until the entry is refreshed or invalidated), not on every request.
       let body = renderedLatest.get(latest);
