@@ -1,4 +1,5 @@
-import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply, onRequestHookHandler } from 'fastify';
 import helmet from 'helmet';
 
 /**
@@ -14,8 +15,11 @@ import helmet from 'helmet';
  * went from 61 to 51 µs of server CPU, docs/performance.md) and guard nothing on a response no
  * browser renders as a page.
  *
- * Both sets are written with `setHeader` on the raw response, so a page's full set replaces the
- * API set's CSP, and a route may still refine a header with `reply.header` (which wins).
+ * The API set goes into Fastify's reply headers, which Node then writes in one pass
+ * (`writeHead` with a header object); a header set on the raw response first would send every
+ * header of the response through `setHeader` and its validation again. Helmet's page set goes
+ * there too (through `helmetTarget`), replacing the API set's CSP. A route may still refine any
+ * header with `reply.header`.
  */
 
 const isHttps = (publicUrl: string) => publicUrl.startsWith('https:');
@@ -27,7 +31,7 @@ export function installApiSecurityHeaders(app: FastifyInstance, publicUrl: strin
   ];
   if (isHttps(publicUrl)) headers.push(['strict-transport-security', 'max-age=31536000; includeSubDomains']);
   app.addHook('onRequest', (_request, reply, done) => {
-    for (const [name, value] of headers) reply.raw.setHeader(name, value);
+    for (const [name, value] of headers) reply.header(name, value);
     done();
   });
 }
@@ -58,11 +62,19 @@ function pageHeadersFor(https: boolean): ReturnType<typeof helmet> {
   return middleware;
 }
 
+/** The two response methods helmet calls, writing into Fastify's reply headers. */
+function helmetTarget(reply: FastifyReply): ServerResponse {
+  return {
+    setHeader: (name: string, value: string) => reply.header(name, value),
+    removeHeader: (name: string) => reply.removeHeader(name),
+  } as unknown as ServerResponse;
+}
+
 /** Adds helmet's full browser set to every response of `scope` (a scope serving HTML pages). */
 export function usePageSecurityHeaders(scope: FastifyInstance, publicUrl: string): void {
   const middleware = pageHeadersFor(isHttps(publicUrl));
   const hook: onRequestHookHandler = (request, reply, done) => {
-    middleware(request.raw, reply.raw, (error?: unknown) => done(error as Error | undefined));
+    middleware(request.raw, helmetTarget(reply), (error?: unknown) => done(error as Error | undefined));
   };
   scope.addHook('onRequest', hook);
 }

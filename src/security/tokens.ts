@@ -1,4 +1,4 @@
-import { createHash, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { hash, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /**
  * Random bytes are drawn from the CSPRNG 4 KiB at a time and handed out once each, in order (as
@@ -28,8 +28,9 @@ export function generateToken(prefix: string, bytes = 32): string {
   return prefix + freshRandomBytes(bytes).toString('base64url');
 }
 
+/** One-shot `crypto.hash`: a third of `createHash().update().digest()`'s cost (no Hash object). */
 export function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('base64url');
+  return hash('sha256', value, 'base64url');
 }
 
 /** Constant-time string equality (length leaks, content does not). */

@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { handleClientError, handleFrameworkError, installErrorHandling } from '../http/errors.js';
 import { registerHealthRoutes } from '../http/health.js';
-import { REDACTED_PATHS, OneLineRequestLog, requestId, requestSerializer } from '../http/logging.js';
+import { REDACTED_PATHS, OneLineRequestLog, requestId, requestLoggerFactory, requestSerializer } from '../http/logging.js';
 import { installMetrics } from '../http/observability.js';
 import { installApiSecurityHeaders, usePageSecurityHeaders } from '../http/security-headers.js';
 import { JSON_API_MEDIA_TYPE } from '../http/problem.js';
@@ -37,6 +37,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     genReqId: requestId,
     // One line per request instead of two (http/logging.ts).
     logController: new OneLineRequestLog(),
+    childLoggerFactory: requestLoggerFactory,
     frameworkErrors: handleFrameworkError,
     clientErrorHandler: handleClientError,
     bodyLimit: ctx.config.bodyLimit,

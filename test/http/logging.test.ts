@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestId, safeUrl } from '../../src/http/logging.js';
+import { RequestLogger, requestId, requestLoggerFactory, safeUrl } from '../../src/http/logging.js';
 import { createLogger } from '../../src/server/server.js';
 import { rawRequest } from '../support/http.js';
 import { type TestServer, startTestServer } from '../support/server.js';
@@ -20,17 +20,66 @@ describe('log helpers', () => {
   });
 });
 
+function memorySink(lines: string[]): Writable {
+  return new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+}
+
+describe('RequestLogger (request.log)', () => {
+  const lines: string[] = [];
+  const root = createLogger({ logLevel: 'info' }, memorySink(lines));
+  const written = () => lines.splice(0).map((l) => JSON.parse(l) as Record<string, any>);
+
+  it("writes pino's call forms through the server logger with the request id", async () => {
+    const log = new RequestLogger(root, 'req-1');
+    log.info('plain message');
+    log.warn({ scope: 'a b' }, 'with fields');
+    log.error(new Error('boom'));
+    log.error(new Error('cause'), 'with context');
+    log.info('%s and %d', 'interpolated', 7);
+    log.debug('below the level');
+    log.child({ job: 'x' }).info('from a child');
+    await new Promise((r) => setImmediate(r));
+    const entries = written();
+    expect(entries.map((e) => [e.reqId, e.msg])).toEqual([
+      ['req-1', 'plain message'],
+      ['req-1', 'with fields'],
+      ['req-1', 'boom'],
+      ['req-1', 'with context'],
+      ['req-1', 'interpolated and 7'],
+      ['req-1', 'from a child'],
+    ]);
+    expect(entries[1]).toMatchObject({ level: 40, scope: 'a b' });
+    expect(entries[2]!.err).toMatchObject({ type: 'Error', message: 'boom' });
+    expect(entries[3]!.err).toMatchObject({ message: 'cause' });
+    expect(entries[5]).toMatchObject({ job: 'x' });
+    expect(log.level).toBe('info');
+  });
+
+  it('keeps redaction: a credential header logged through it is censored', async () => {
+    new RequestLogger(root, 'req-2').info({ res: { headers: { 'set-cookie': 'sid=s3cr3t' } } }, 'headers');
+    await new Promise((r) => setImmediate(r));
+    const [entry] = written();
+    expect(entry!.res.headers['set-cookie']).toBe('[Redacted]');
+  });
+
+  it('is what Fastify gets per request, unless a route asks for a level of its own (a real child)', () => {
+    expect(requestLoggerFactory(root, { reqId: 'r' }, {})).toBeInstanceOf(RequestLogger);
+    const child = requestLoggerFactory(root, { reqId: 'r' }, { level: 'warn' });
+    expect(child).not.toBeInstanceOf(RequestLogger);
+    expect(child.level).toBe('warn');
+  });
+});
+
 describe('request logs', () => {
   const lines: string[] = [];
   let server: TestServer;
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-        done();
-      },
-    });
-    server = await startTestServer({ logger: createLogger({ logLevel: 'info' }, sink) });
+    server = await startTestServer({ logger: createLogger({ logLevel: 'info' }, memorySink(lines)) });
   });
   afterAll(async () => {
     await server?.stop();
@@ -57,5 +106,19 @@ describe('request logs', () => {
     expect(mine[0]!.res).toMatchObject({ statusCode: 200 });
     expect(entries().some((e) => e.reqId === 'log-trace-2')).toBe(true);
     expect(lines.join('\n')).not.toMatch(/s3cr3t/);
+  });
+});
+
+describe('request logs below info', () => {
+  it('are not written when LOG_LEVEL is above info (access lines follow the server level)', async () => {
+    const lines: string[] = [];
+    const server = await startTestServer({ logger: createLogger({ logLevel: 'warn' }, memorySink(lines)) });
+    try {
+      expect((await rawRequest(server.url, { path: '/healthz' })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(lines.filter((l) => l.includes('request completed'))).toEqual([]);
+    } finally {
+      await server.stop();
+    }
   });
 });

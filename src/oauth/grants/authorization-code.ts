@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { isScope, roleScopes } from '../../identity/scopes.js';
-import { safeEqual } from '../../security/tokens.js';
+import { safeEqual, sha256 } from '../../security/tokens.js';
 import { attachGrantToCode, spendAuthorizationCode } from '../codes.js';
 import { OAuthError, invalidGrant, invalidRequest } from '../errors.js';
 import { refreshAllowed } from '../runtime.js';
@@ -44,7 +43,8 @@ export const authorizationCodeGrant: GrantHandler = async ({ rt, client, params 
 
     if (stored.codeChallenge) {
       if (verifier === undefined) return invalidGrant('code_verifier is required: the authorization request used PKCE.');
-      const computed = createHash('sha256').update(verifier).digest('base64url');
+      // RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))); the verifier is ASCII by its grammar.
+      const computed = sha256(verifier);
       if (stored.codeChallengeMethod !== 'S256' || !safeEqual(computed, stored.codeChallenge)) return invalidGrant('code_verifier does not match the code_challenge.');
     } else {
       if (client.public) return invalidGrant('Public clients must use PKCE.');
