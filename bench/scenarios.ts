@@ -4,6 +4,7 @@
  * endpoint once and answers either a runner or why the scenario cannot run yet (an endpoint
  * missing, nothing seeded), so the harness works while the server is being built.
  */
+import { availableParallelism } from 'node:os';
 import type { BenchConfig } from './config.js';
 import type { Tenant, SeedSummary } from './lib/database.js';
 import { BENCH, FORM, basic } from './lib/fixtures.js';
@@ -324,7 +325,11 @@ const passwordScenario: Scenario = {
     name: 'raw argon2id',
     async prepare(ctx) {
       return async (duration) => {
-        const out = await runNode([...TSX, 'bench/refs/argon2.ts'], { DURATION: String(duration), CONCURRENCY: String(ctx.cfg.passwordConnections) });
+        // One libuv thread per core: raw argon2id's best on this machine (libuv's default four
+        // threads thrash the caches of a two-core host: 167/s against 218/s), and how the server
+        // runs it (src/security/argon2-pool.ts).
+        const threads = String(availableParallelism());
+        const out = await runNode([...TSX, 'bench/refs/argon2.ts'], { DURATION: String(duration), CONCURRENCY: String(ctx.cfg.passwordConnections), UV_THREADPOOL_SIZE: threads });
         return JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult;
       };
     },

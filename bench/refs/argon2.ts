@@ -1,8 +1,9 @@
 /**
- * Reference: raw argon2id verifications per second with the project's parameters (ARGON2_PARAMS),
- * the way the server runs them: @node-rs/argon2's async verify on the libuv thread pool (default
- * UV_THREADPOOL_SIZE, as in the server), CONCURRENCY verifications in flight. No HTTP, no
- * database: the ceiling of the password grant. Prints one JSON line (a LoadResult).
+ * Reference: raw argon2id verifications per second with the project's parameters (ARGON2_PARAMS):
+ * @node-rs/argon2's async verify on the libuv thread pool, CONCURRENCY verifications in flight.
+ * The bench sets UV_THREADPOOL_SIZE to the number of cores, raw argon2id's best on this machine
+ * and the server's own arrangement (one hashing thread per core). No HTTP, no database: the
+ * ceiling of the password grant. Prints one JSON line (a LoadResult).
  */
 import { hash, verify } from '@node-rs/argon2';
 import { ARGON2_PARAMS } from '../../src/security/passwords.js';
