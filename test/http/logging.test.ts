@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestLogger, requestId, requestLoggerFactory, safeUrl } from '../../src/http/logging.js';
@@ -120,5 +121,30 @@ describe('request logs below info', () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe('the server log destination (standard output, batched)', () => {
+  /** The lines the child wrote: when it exits, or `waitMs` after it says it has logged them. */
+  const run = (mode: string, count: number, waitMs?: number) =>
+    new Promise<number[]>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/log-lines.ts'], { env: { ...process.env, MODE: mode, COUNT: String(count) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+      const lines = () => out.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { line: number }).line);
+      if (waitMs !== undefined) child.stderr.once('data', () => setTimeout(() => resolve(lines()), waitMs));
+      child.once('exit', () => resolve(lines()));
+      child.once('error', reject);
+    });
+  const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+  it('writes every line, in order, when the process ends by itself or by process.exit', async () => {
+    expect(await run('natural', 1000)).toEqual(upTo(1000));
+    expect(await run('exit', 1000)).toEqual(upTo(1000));
+    expect(await run('exit', 5)).toEqual(upTo(5));
+  });
+
+  it('writes a few pending lines within the flush interval while the process keeps running', async () => {
+    expect(await run('linger', 5, 1500)).toEqual(upTo(5));
   });
 });
