@@ -23,7 +23,7 @@ import { createLogger } from '../../src/server/server.js';
 const VARIANTS = ['none', 'noop', 'file'] as const;
 type Variant = (typeof VARIANTS)[number];
 const DURATION = Number(process.env.DURATION ?? 5);
-const ROUNDS = Number(process.env.ROUNDS ?? 2);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 
 async function serve(variant: Variant): Promise<void> {
   const logging = {
