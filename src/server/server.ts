@@ -27,35 +27,37 @@ const LOG_BATCH_LINES = 32;
 
 /**
  * The server's pino logger: standard output unless a destination is given (tests). Lines are
- * gathered LOG_BATCH_LINES at a time before they reach sonic-boom, which buffers them up to 4 KiB
- * and writes asynchronously; both are flushed at least every second and at exit, so a crash can
- * lose at most the last second of lines. A write per request line cost 3-7% of a small request's
- * server time in the profiles, and sonic-boom's own bookkeeping per line ~2 µs more than one call
- * per batch (bench/micro/request-log.ts).
+ * gathered LOG_BATCH_LINES at a time, then by sonic-boom up to 4 KiB, and written with one
+ * synchronous write per 4 KiB; what is pending is written at least every second and at exit, so
+ * a crash can lose at most the last second of lines. A write per request line cost 3-7% of a
+ * small request's server time in the profiles, and sonic-boom's bookkeeping per line ~2 µs more
+ * than one call per batch (bench/micro/request-log.ts). Synchronous, because an asynchronous write
+ * still in flight when the process exits lands after the lines flushed at exit (or not at all):
+ * the exit test in test/http/logging.test.ts caught exactly that. A 4 KiB write to a file or a
+ * pipe costs the same either way; a stalled reader of standard output stalls the server instead
+ * of growing its memory without bound.
  */
 export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): FastifyBaseLogger {
   const options = { level: config.logLevel, redact: REDACTED_PATHS, serializers: { req: requestSerializer } };
   if (destination) return pino(options, destination);
-  const lines = new LineBatch(() => pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  const lines = new LineBatch(pino.destination({ dest: 1, sync: true, minLength: 4096 }));
   setInterval(() => lines.flush(), LOG_FLUSH_MS).unref();
   return pino(options, lines);
 }
 
-/**
- * A pino destination that hands lines to sonic-boom LOG_BATCH_LINES at a time. Its exit
- * handlers are registered before the sonic-boom stream is created, so they run before pino's own
- * exit flush of that stream: pending lines reach it first.
- */
 type SonicBoom = ReturnType<typeof pino.destination>;
 
+/**
+ * A pino destination that hands lines to sonic-boom LOG_BATCH_LINES at a time, and writes out
+ * what is pending when the process exits (pino registers no exit flush for a synchronous
+ * stream).
+ */
 class LineBatch implements pino.DestinationStream {
   private pending: string[] = [];
-  private readonly stream: SonicBoom;
 
-  constructor(open: () => SonicBoom) {
+  constructor(private readonly stream: SonicBoom) {
     process.once('beforeExit', () => this.flush());
     process.once('exit', () => this.flushSync());
-    this.stream = open();
   }
 
   write(line: string): void {
@@ -67,7 +69,7 @@ class LineBatch implements pino.DestinationStream {
     try {
       this.stream.flush();
     } catch {
-      // Not open yet, or destroyed while the process exits: what is pending is written then.
+      // Destroyed while the process exits: the exit handler writes what is pending.
     }
   }
 
@@ -76,7 +78,7 @@ class LineBatch implements pino.DestinationStream {
     try {
       this.stream.flushSync();
     } catch {
-      // Not open yet: nothing can be written synchronously.
+      // Standard output is gone: there is nowhere left to write.
     }
   }
 
