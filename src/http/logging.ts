@@ -96,7 +96,8 @@ export class RequestLogger implements FastifyBaseLogger {
  * serializers (none does today), which only a real child can carry.
  */
 export function requestLoggerFactory(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
-  if (Object.keys(options).length > 0) return logger.child(bindings, options);
+  // The only options Fastify passes (route.js): checked by name, no array per request.
+  if (options.level !== undefined || options.serializers !== undefined) return logger.child(bindings, options);
   return new RequestLogger(logger, bindings.reqId as string);
 }
 

@@ -56,7 +56,7 @@ class LineBatch implements pino.DestinationStream {
   private pending: string[] = [];
 
   constructor(private readonly stream: SonicBoom) {
-    process.once('beforeExit', () => this.flush());
+    // 'exit' follows a natural end too; writes are synchronous, so this is the only flush needed.
     process.once('exit', () => this.flushSync());
   }
 
