@@ -4,11 +4,11 @@
  * process under autocannon, in three variants:
  *
  *   none   Fastify without a logger
- *   noop   sensorcloud's logging (createLogger, RequestLogger, OneLineRequestLog), lines
- *          serialized by pino and handed to a destination that drops them
- *   file   the same, with createLogger's production destination (buffered, asynchronous) on a file
+ *   noop   sensorcloud's logging (createLogger, RequestLogger, OneLineRequestLog), access
+ *          lines formatted and handed to a destination that drops them
+ *   file   the same, with createLogger's production destination (batched, synchronous) on a file
  *
- * Prints server CPU µs per request for each; "noop − none" is pino's serialization of the access
+ * Prints server CPU µs per request for each; "noop − none" is building and formatting the access
  * line, "file − noop" is the destination's. Run: node --import tsx bench/micro/request-log.ts
  */
 import { spawn } from 'node:child_process';
@@ -80,5 +80,5 @@ if (process.argv[2] === 'serve') {
   for (let round = 0; round < ROUNDS; round++) for (const variant of VARIANTS) results[variant].push(await measure(variant));
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
   for (const variant of VARIANTS) console.log(`${variant.padEnd(5)} ${median(results[variant]).toFixed(1)} µs server CPU per request  (runs: ${results[variant].map((v) => v.toFixed(1)).join(', ')})`);
-  console.log(`pino serialization of the access line ≈ ${(median(results.noop) - median(results.none)).toFixed(1)} µs, destination ≈ ${(median(results.file) - median(results.noop)).toFixed(1)} µs`);
+  console.log(`formatting the access line ≈ ${(median(results.noop) - median(results.none)).toFixed(1)} µs, destination ≈ ${(median(results.file) - median(results.noop)).toFixed(1)} µs`);
 }

@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
+import fc from 'fast-check';
+import type { FastifyRequest } from 'fastify';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RequestLogger, requestId, requestLoggerFactory, safeUrl } from '../../src/http/logging.js';
+import { RequestLogger, formatAccessLine, requestId, requestLoggerFactory, requestSerializer, safeUrl } from '../../src/http/logging.js';
 import { createLogger } from '../../src/server/server.js';
 import { rawRequest } from '../support/http.js';
 import { type TestServer, startTestServer } from '../support/server.js';
@@ -73,6 +76,27 @@ describe('RequestLogger (request.log)', () => {
     const child = requestLoggerFactory(root, { reqId: 'r' }, { level: 'warn' });
     expect(child).not.toBeInstanceOf(RequestLogger);
     expect(child.level).toBe('warn');
+  });
+});
+
+describe('the access line', () => {
+  it("is byte for byte what pino writes for the same fields, whatever the request's strings", () => {
+    const time = () => ',"time":1700000000000';
+    let rendered = '';
+    const logger = pino({ level: 'info', timestamp: time }, { write: (line: string) => void (rendered = line) });
+    const bindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym]!;
+    fc.assert(
+      fc.property(
+        fc.record({ id: fc.string(), method: fc.constantFrom('GET', 'POST', 'DELETE'), url: fc.string({ unit: 'binary' }), ip: fc.option(fc.string(), { nil: undefined }) }),
+        fc.integer({ min: 100, max: 599 }),
+        fc.double({ min: 0, max: 1e6, noNaN: true }),
+        (fields, statusCode, responseTime) => {
+          const request = { ...fields, url: `/${fields.url}` } as unknown as FastifyRequest;
+          logger.info({ reqId: request.id, req: requestSerializer(request), res: { statusCode }, responseTime }, 'request completed');
+          expect(formatAccessLine({ time, bindings }, request, statusCode, responseTime)).toBe(rendered);
+        },
+      ),
+    );
   });
 });
 
