@@ -53,6 +53,8 @@ interface BasicCredentials {
 }
 
 function formDecode(value: string): string {
+  // Most credentials need no decoding, and this runs for every client authentication.
+  if (!value.includes('%') && !value.includes('+')) return value;
   try {
     return decodeURIComponent(value.replace(/\+/g, ' '));
   } catch {
@@ -186,6 +188,7 @@ export class ClientAuthenticator {
   }
 }
 
-function unique(values: string[]): string[] {
-  return [...new Set(values)];
+/** The decoded and the raw form of a Basic credential, once when they are the same. */
+function unique([decoded, raw]: [string, string]): string[] {
+  return decoded === raw ? [decoded] : [decoded, raw];
 }
