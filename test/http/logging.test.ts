@@ -14,6 +14,7 @@ describe('log helpers', () => {
     expect(safeUrl('/oauth/token?client_secret=abc&code=xyz&code=2')).toBe('/oauth/token?client_secret=…&code=…');
     expect(safeUrl('/healthz')).toBe('/healthz');
     expect(safeUrl('/a?')).toBe('/a');
+    expect(safeUrl('/a?b=1?c=2')).toBe('/a?b=…');
   });
 
   it('requestId honours a sane X-Request-Id and replaces anything else', () => {
