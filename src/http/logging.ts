@@ -134,8 +134,8 @@ function accessTargetOf(logger: FastifyBaseLogger): AccessLineTarget | null {
  * An access line as pino writes it for `info({ reqId, req, res, responseTime }, 'request
  * completed')`, formatted here: it has one fixed shape, and holds nothing to redact by
  * construction (requestSerializer: method, path, query parameter names, address). pino's generic
- * serialization of the same object cost ~5 µs a line (bench/micro/request-log.ts), a tenth of a
- * cached request; the test in test/http/logging.test.ts checks this against pino's rendering.
+ * serialization of the same object through a second logger cost 2.7 µs a line in a loop, this
+ * 1.4 µs; the property test in test/http/logging.test.ts holds it byte-identical to pino's.
  */
 export function formatAccessLine(target: Pick<AccessLineTarget, 'time' | 'bindings'>, request: FastifyRequest, statusCode: number, responseTime: number): string {
   return `{"level":30${target.time()}${target.bindings},"reqId":${JSON.stringify(request.id)},"req":${JSON.stringify(requestSerializer(request))},"res":{"statusCode":${statusCode}},"responseTime":${responseTime},"msg":"request completed"}\n`;
