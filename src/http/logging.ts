@@ -110,6 +110,8 @@ export function requestLoggerFactory(logger: FastifyBaseLogger, bindings: Bindin
  * lines, with pino's own prefix (level, time, then its bindings: pid, hostname).
  */
 interface AccessLineTarget {
+  /** The server logger, whose level decides whether access lines are written. */
+  logger: pino.Logger;
   stream: pino.DestinationStream;
   time: () => string;
   bindings: string;
@@ -117,15 +119,16 @@ interface AccessLineTarget {
 
 const accessTargets = new WeakMap<FastifyBaseLogger, AccessLineTarget | null>();
 
-function accessTargetOf(logger: FastifyBaseLogger): AccessLineTarget | null {
-  let target = accessTargets.get(logger);
+/** The server logger's destination and prefix, or null when it is not a pino logger. */
+function accessTargetOf(server: FastifyBaseLogger): AccessLineTarget | null {
+  let target = accessTargets.get(server);
   if (target === undefined) {
-    const internals = logger as unknown as Record<symbol, unknown>;
+    const internals = server as unknown as Record<symbol, unknown>;
     const stream = internals[pino.symbols.streamSym] as pino.DestinationStream | undefined;
     const time = internals[pino.symbols.timeSym] as (() => string) | undefined;
     const bindings = internals[pino.symbols.chindingsSym] as string | undefined;
-    target = stream && time && bindings !== undefined ? { stream, time, bindings } : null;
-    accessTargets.set(logger, target);
+    target = stream && time && bindings !== undefined ? { logger: server as pino.Logger, stream, time, bindings } : null;
+    accessTargets.set(server, target);
   }
   return target;
 }
@@ -154,17 +157,13 @@ export class OneLineRequestLog extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return;
     const log = reply.log;
-    if (error) {
-      log.error({ req: request, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime, err: error }, 'request errored');
+    const target = !error && log instanceof RequestLogger ? accessTargetOf(log.parent) : null;
+    if (target) {
+      if (target.logger.isLevelEnabled('info')) target.stream.write(formatAccessLine(target, request, reply.statusCode, reply.elapsedTime));
       return;
     }
-    const server = log instanceof RequestLogger ? log.parent : undefined;
-    const target = server && accessTargetOf(server);
-    if (!server || !target) {
-      log.info({ req: request, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime }, 'request completed');
-      return;
-    }
-    if ((server as Partial<pino.Logger>).isLevelEnabled?.('info') === false) return;
-    target.stream.write(formatAccessLine(target, request, reply.statusCode, reply.elapsedTime));
+    const fields = { req: request, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime };
+    if (error) log.error({ ...fields, err: error }, 'request errored');
+    else log.info(fields, 'request completed');
   }
 }
