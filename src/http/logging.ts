@@ -16,11 +16,9 @@ export const REDACTED_PATHS = [
 ];
 
 export function safeUrl(url: string): string {
-  const mark = url.indexOf('?');
-  if (mark === -1) return url;
-  const path = url.slice(0, mark);
-  const end = url.indexOf('?', mark + 1);
-  const query = end === -1 ? url.slice(mark + 1) : url.slice(mark + 1, end);
+  // Most URLs have no query: returned without splitting (this runs on every access line).
+  if (!url.includes('?')) return url;
+  const [path = '/', query] = url.split('?', 2);
   if (!query) return path;
   const names = [...new URLSearchParams(query).keys()];
   return `${path}?${[...new Set(names)].map((n) => `${n}=…`).join('&')}`;
