@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest, preValidationAsyncHookHandler } from 'fastify';
 import { type Expression, type RawBuilder, type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
 import { type TSchema, Type } from 'typebox';
+import { findUnstorable } from '../http/boundary.js';
 import { HttpProblem, JSON_API_MEDIA_TYPE, badRequest, jsonApiBodyPointers } from '../http/problem.js';
 import type { App } from '../server/app.js';
 
@@ -374,7 +375,8 @@ export function encodeCursor(values: readonly unknown[]): string {
 export function decodeCursor(cursor: string, parameter = 'cursor'): unknown[] {
   try {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { v?: unknown };
-    if (Array.isArray(parsed.v)) return parsed.v;
+    // A cursor is input like any other: its values reach SQL.
+    if (Array.isArray(parsed.v) && findUnstorable(parsed.v, '/v') === undefined) return parsed.v;
   } catch {
     // fall through
   }
@@ -453,7 +455,7 @@ export function afterCursor(sort: Sort, idColumn: string, after: unknown[]): Exp
   const badValue =
     (sort.cast === 'timestamptz' && !isIsoInstant(value)) ||
     (sort.cast === 'double precision' && (typeof value !== 'number' || !Number.isFinite(value))) ||
-    (sort.cast === 'integer' && !Number.isSafeInteger(value)) ||
+    (sort.cast === 'integer' && !(Number.isInteger(value) && Math.abs(value as number) <= 2 ** 31 - 1)) ||
     (sort.cast === 'uuid' && !UUID.test(String(value)));
   if (!UUID.test(id) || badValue) {
     throw badRequest('The cursor is not valid; use links.next as given.', [{ pointer: '/query/cursor', detail: 'cursor is not valid' }]);
@@ -468,7 +470,8 @@ const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const isIsoInstant = (value: unknown): boolean => {
   if (typeof value !== 'string' || !ISO_INSTANT.test(value)) return false;
   const date = new Date(value);
-  return !Number.isNaN(date.getTime()) && date.toISOString() === value;
+  // Year 0000 is a valid JavaScript date but not a PostgreSQL one.
+  return !Number.isNaN(date.getTime()) && date.toISOString() === value && !value.startsWith('0000');
 };
 
 /** The cursor key of a row for a sort: its sort value and id. */

@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay from 'find-my-way';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../storage/availability.js';
 import { type FieldError, HttpProblem, sendProblem } from './problem.js';
 
 interface AjvIssue {
@@ -32,6 +33,7 @@ export function toProblem(error: FastifyError & { validationContext?: string }, 
     const errors = fieldErrors(error.validationContext, error.validation as AjvIssue[]);
     return new HttpProblem({ status: 400, detail: errors.map((e) => e.detail).join('; '), errors });
   }
+  if (isDatabaseUnavailable(error)) return databaseUnavailable(request, error);
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
     const headers: Record<string, string> = {};
@@ -40,6 +42,16 @@ export function toProblem(error: FastifyError & { validationContext?: string }, 
   }
   request.log.error({ err: error }, 'request failed');
   return new HttpProblem({ status: status >= 500 && status < 600 ? status : 500, detail: 'An unexpected error occurred; it has been logged.' });
+}
+
+/** 503 with Retry-After: the request was fine, the database is away for a moment (a restart, a failover). */
+export function databaseUnavailable(request: FastifyRequest, error: unknown): HttpProblem {
+  request.log.warn({ err: error }, 'database unavailable');
+  return new HttpProblem({
+    status: 503,
+    detail: 'The service is temporarily unavailable (its database cannot be reached). Retry the request later; nothing of it was kept unless it was answered.',
+    headers: { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+  });
 }
 
 /**

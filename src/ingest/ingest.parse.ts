@@ -1,3 +1,4 @@
+import { unstorableText } from '../http/boundary.js';
 import type { FieldError } from '../http/problem.js';
 import { parseRfc3339 } from '../readings/time.js';
 
@@ -120,6 +121,7 @@ function readOne(item: unknown, position: number, batch: ParsedBatch, addressing
     else bad.push(['sensor_id', 'must be a sensor id (UUID)']);
   } else if (sensor !== undefined) {
     if (typeof sensor !== 'string' || sensor === '' || sensor.length > 200) bad.push(['sensor', 'must be a non-empty string']);
+    else if (unstorableText(sensor)) bad.push(['sensor', unstorableText(sensor)!]);
     else if (addressing === 'key') {
       name = sensor;
       byId = 0;

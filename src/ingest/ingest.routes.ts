@@ -78,6 +78,7 @@ export interface IngestHooks {
 
 export function registerIngestRoutes(app: App, services: AppServices, settings: IngestSettings, hooks: IngestHooks = {}): void {
   const SCOPES = ['readings:write'] as const;
+  const guard = protect(services.bearer, SCOPES);
   const lastSeenWrite = new Map<string, number>();
 
   const tooLarge = () =>
@@ -107,8 +108,10 @@ export function registerIngestRoutes(app: App, services: AppServices, settings: 
     scope.post(
       '/v1/ingest',
       {
-        ...protect(services.bearer, SCOPES),
+        ...guard,
         bodyLimit: settings.maxBytes,
+        // Readings are checked one by one (ingest.parse.ts), each bad line named.
+        config: { ...guard.config, checksOwnBody: true },
         // The batch is validated by the handler, line by line, so that every bad line is named;
         // the body schema below is documentation (OpenAPI) only.
         validatorCompiler: () => () => true,

@@ -1,4 +1,5 @@
 import { hash, randomBytes } from 'node:crypto';
+import { unstorableText } from '../http/boundary.js';
 import { verifyPassword } from '../security/passwords.js';
 import { safeEqual } from '../security/tokens.js';
 import type { Db } from '../storage/database.js';
@@ -77,7 +78,9 @@ export function parseBasicAuthorization(header: string | undefined): BasicCreden
   if (colon <= 0) throw invalidClient('The Basic credentials must be client_id:client_secret.', true);
   const rawClientId = decoded.slice(0, colon);
   const rawSecret = decoded.slice(colon + 1);
-  return { clientId: formDecode(rawClientId), secret: formDecode(rawSecret), rawClientId, rawSecret };
+  const credentials = { clientId: formDecode(rawClientId), secret: formDecode(rawSecret), rawClientId, rawSecret };
+  if (Object.values(credentials).some((value) => unstorableText(value) !== undefined)) throw invalidClient('The Basic credentials hold characters no client_id or secret can contain.', true);
+  return credentials;
 }
 
 interface CachedSecret {

@@ -3,7 +3,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { apiKeyResolver } from '../api-keys/api-keys.service.js';
 import { registerApiKeyRoutes } from '../api-keys/api-keys.routes.js';
 import { bearerToken } from '../auth/bearer.js';
-import { renderWrongMethodAs } from '../http/errors.js';
+import { databaseUnavailable, renderWrongMethodAs } from '../http/errors.js';
+import { isDatabaseUnavailable } from '../storage/availability.js';
 import { HttpProblem } from '../http/problem.js';
 import { SCOPES, SCOPE_ALIASES, decideScopes, parseScopeParam } from '../identity/scopes.js';
 import type { App } from '../server/app.js';
@@ -73,6 +74,10 @@ function oauthErrorOf(error: unknown, request: FastifyRequest): OAuthError {
     const challenge = error.headers['www-authenticate'] ?? '';
     const code = /error="([^"]+)"/.exec(challenge)?.[1] ?? (error.status === 401 ? 'invalid_token' : 'invalid_request');
     return new OAuthError(code, error.message, error.status, error.headers);
+  }
+  if (isDatabaseUnavailable(error)) {
+    const problem = databaseUnavailable(request, error);
+    return new OAuthError('temporarily_unavailable', problem.message, 503, problem.headers);
   }
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) return invalidRequest(`The request is malformed: ${fastifyError.message}`);

@@ -20,7 +20,7 @@ import {
   sensorsOfOrganization,
 } from './readings.repo.js';
 import type { LatestReadingCache } from './latest-cache.js';
-import { formatTime, parseDuration, parseRfc3339 } from './time.js';
+import { formatTime, isTimeInRange, parseDuration, parseRfc3339 } from './time.js';
 
 /**
  * Read side of readings:
@@ -123,7 +123,7 @@ function parseRange(query: RangeQuery): ParsedRange {
   let after: ParsedRange['after'];
   if (page.after) {
     const [sensorId, ts] = page.after;
-    if (typeof sensorId !== 'string' || !UUID.test(sensorId) || typeof ts !== 'number' || !Number.isFinite(ts)) throw invalidCursor();
+    if (typeof sensorId !== 'string' || !UUID.test(sensorId) || !isTimeInRange(ts)) throw invalidCursor();
     after = { sensorId, ts };
   }
   return { from, to, intervalMs, aggregate: query.aggregate ?? 'avg', descending: query.sort === '-ts', limit: page.limit, after };

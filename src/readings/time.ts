@@ -8,6 +8,9 @@
 const MIN_MS = Date.UTC(2000, 0, 1) - 730_119 * 86_400_000; // 0001-01-01T00:00:00Z
 const MAX_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
+/** Whether `ms` is a whole millisecond within the instants accepted anywhere (cursors are checked with it). */
+export const isTimeInRange = (ms: unknown): ms is number => Number.isSafeInteger(ms) && (ms as number) >= MIN_MS && (ms as number) <= MAX_MS;
+
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Value of the `count` decimal digits at `at`, or -1 if any is not a digit. */

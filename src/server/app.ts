@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { handleClientError, handleFrameworkError, installErrorHandling } from '../http/errors.js';
+import { installInputBoundary } from '../http/boundary.js';
 import { registerHealthRoutes } from '../http/health.js';
 import { REDACTED_PATHS, OneLineRequestLog, requestId, requestLoggerFactory, requestSerializer } from '../http/logging.js';
 import { installMetrics } from '../http/observability.js';
@@ -47,6 +48,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app);
+  installInputBoundary(app);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();

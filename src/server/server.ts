@@ -109,7 +109,11 @@ export interface StartOptions {
 
 /** Open storage, migrate, provision, listen: the `serve` command, also used by tests. */
 export async function startServer(config: Config, logger: FastifyBaseLogger = createLogger(config), options: StartOptions = {}): Promise<RunningServer> {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    onConnectionError: (error) => logger.warn({ code: (error as { code?: string }).code, message: error.message }, 'database connection lost; the pool replaces it'),
+  });
   let built: App | undefined;
   try {
     const applied = await migrateToLatest(database.db);

@@ -25,14 +25,27 @@ export interface OpenDatabaseOptions {
   /** Directory of the embedded database; `undefined` keeps it in memory (tests). */
   dataDir?: string | undefined;
   poolSize?: number;
+  /** Told when a pooled connection fails (a restart, a terminated backend); the pool replaces it. */
+  onConnectionError?: (error: Error) => void;
 }
+
+/** How long a request waits for a connection before it is answered 503 (the database is away). */
+const CONNECT_TIMEOUT_MS = 5_000;
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
-    // An idle client losing its connection must not crash the process; the pool replaces it.
-    pool.on('error', () => {});
-    pool.on('connect', usePreparedStatements);
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
+    const connectionFailed = (error: Error) => options.onConnectionError?.(error);
+    // A connection that fails must never crash the process. pg-pool listens for errors only on
+    // idle clients; a checked-out client that loses its connection (pg_terminate_backend, a
+    // restart) emits 'error' with no listener, which Node turns into an uncaught exception. The
+    // query in flight fails on its own (answered 503), and the pool drops the client on release
+    // because it is no longer queryable.
+    pool.on('error', connectionFailed);
+    pool.on('connect', (client) => {
+      client.on('error', connectionFailed);
+      usePreparedStatements(client);
+    });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, kind: 'postgres', close: () => db.destroy() };
   }

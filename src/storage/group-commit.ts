@@ -1,3 +1,5 @@
+import { isDatabaseUnavailable } from './availability.js';
+
 /**
  * Group commit: writes submitted while earlier ones are being committed are combined into the
  * next statement, so N concurrent writers cost one round trip and one commit (one WAL flush)
@@ -51,7 +53,11 @@ export class GroupCommit<T> {
       await this.writeMany(batch.map((pending) => pending.item));
       for (const pending of batch) pending.resolve();
     } catch (error) {
-      if (batch.length === 1) return batch[0]!.reject(error);
+      // Without a database every write fails alike: retrying each alone would only queue more.
+      if (batch.length === 1 || isDatabaseUnavailable(error)) {
+        for (const pending of batch) pending.reject(error);
+        return;
+      }
       // The failed statement wrote nothing; one bad write must not fail the writes it happened to
       // share that statement with, so each is retried alone and only the bad one fails.
       await Promise.all(

@@ -50,6 +50,8 @@ function single(params: Record<string, unknown>, name: string): string | undefin
 }
 
 const CODE_CHALLENGE = /^[A-Za-z0-9\-._~]{43,128}$/;
+const MAX_STATE_LENGTH = 4096;
+const MAX_PARAM_LENGTH = 2048;
 
 export async function validateAuthorizationRequest(db: Db, input: Record<string, unknown>): Promise<AuthorizeValidation> {
   const page = (status: number, title: string, message: string): AuthorizeValidation => ({ kind: 'page', status, title, message });
@@ -78,6 +80,8 @@ export async function validateAuthorizationRequest(db: Db, input: Record<string,
 
   // From here on, errors are the client's business: redirect them.
   const rawState = single(input, 'state');
+  // State travels back in the Location header: one that long would make the redirect itself fail.
+  if (typeof rawState === 'string' && rawState.length > MAX_STATE_LENGTH) return page(400, 'Invalid request', `The state parameter is longer than ${MAX_STATE_LENGTH} characters.`);
   const state = rawState === DUPLICATE ? undefined : rawState;
   const fail = (error: AuthorizeErrorCode, description: string): AuthorizeValidation => ({ kind: 'redirect', redirectUri, error, description, state });
 
@@ -85,6 +89,7 @@ export async function validateAuthorizationRequest(db: Db, input: Record<string,
   for (const name of AUTHORIZE_PARAMS) {
     const value = single(input, name);
     if (value === DUPLICATE) return fail('invalid_request', `the ${name} parameter was sent more than once`);
+    if (value !== undefined && value.length > MAX_PARAM_LENGTH && name !== 'state') return fail('invalid_request', `the ${name} parameter is longer than ${MAX_PARAM_LENGTH} characters`);
     if (value !== undefined) params[name] = value;
   }
   params.redirect_uri = redirectUri;

@@ -1,6 +1,7 @@
 import cookie, { Signer } from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HttpProblem } from '../../http/problem.js';
 import { usePageSecurityHeaders } from '../../http/security-headers.js';
 import { findOrganizationById } from '../../identity/organizations.repo.js';
 import { type ScopeToken, parseScopeParam } from '../../identity/scopes.js';
@@ -9,6 +10,7 @@ import { findUserByEmail, findUserById, normalizeEmail } from '../../identity/us
 import { verifyPassword } from '../../security/passwords.js';
 import type { App } from '../../server/app.js';
 import type { AppServices } from '../../server/context.js';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../storage/availability.js';
 import { sessionSecret } from '../../storage/instance.repo.js';
 import type { Role, User } from '../../storage/schema.js';
 import { findClientByClientId } from '../clients.repo.js';
@@ -73,9 +75,17 @@ export async function registerAuthorizeRoutes(app: App, services: AppServices, o
       },
     });
     scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
-      const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-      if (status === 500) request.log.error({ err: error }, 'page request failed');
       pageHeaders(reply);
+      if (isDatabaseUnavailable(error)) {
+        request.log.warn({ err: error }, 'database unavailable');
+        return reply
+          .code(503)
+          .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS))
+          .send(errorPage('Temporarily unavailable', 'The service cannot reach its database right now. Please try again in a few seconds.'));
+      }
+      const raised = error instanceof HttpProblem ? error.status : error.statusCode;
+      const status = raised && raised >= 400 && raised < 500 ? raised : 500;
+      if (status === 500) request.log.error({ err: error }, 'page request failed');
       return reply.code(status).send(errorPage(status === 500 ? 'Something went wrong' : 'Invalid request', status === 500 ? 'An unexpected error occurred; it has been logged. Please try again.' : error.message));
     });
     new AuthorizePages(services, sessions, options.loginThrottle ?? new Throttle(LOGIN_THROTTLE, Date.now, options.accountBackoff), options.userCodeThrottle ?? new Throttle(USER_CODE_THROTTLE)).register(
@@ -242,6 +252,16 @@ class AuthorizePages {
     return pageHeaders(reply).redirect(redirectWith(redirectUri, { error, error_description: description, state, iss: this.services.config.publicUrl }), status);
   }
 
+  /** RFC 6749 §4.1.2.1: temporarily_unavailable while the database is away, server_error otherwise. */
+  private failedRedirect(request: FastifyRequest, reply: FastifyReply, authz: AuthorizationRequest, error: unknown, status: 302 | 303) {
+    if (isDatabaseUnavailable(error)) {
+      request.log.warn({ err: error }, 'database unavailable');
+      return this.redirectError(reply, authz.redirectUri, 'temporarily_unavailable', 'the authorization server cannot reach its database; try again shortly', authz.state, status);
+    }
+    request.log.error({ err: error }, 'authorization request failed');
+    return this.redirectError(reply, authz.redirectUri, 'server_error', 'the authorization server failed to process the request', authz.state, status);
+  }
+
   private async authorize(request: FastifyRequest, reply: FastifyReply) {
     const validation = await validateAuthorizationRequest(this.db, request.query as Form);
     if (validation.kind === 'page') return pageHeaders(reply).code(validation.status).send(errorPage(validation.title, validation.message));
@@ -256,8 +276,7 @@ class AuthorizePages {
       }
       return await this.consentStep(request, reply, authz, user, session);
     } catch (error) {
-      request.log.error({ err: error }, 'authorization request failed');
-      return this.redirectError(reply, authz.redirectUri, 'server_error', 'the authorization server failed to process the request', authz.state, 302);
+      return this.failedRedirect(request, reply, authz, error, 302);
     }
   }
 
@@ -336,8 +355,7 @@ class AuthorizePages {
       request.log.info({ client_id: authz.client.client_id, user_id: user.id }, 'authorization approved');
       return await this.issueCode(reply, authz, user, evaluation.scopes, evaluation.scopeDisplay, 303);
     } catch (error) {
-      request.log.error({ err: error }, 'authorization decision failed');
-      return this.redirectError(reply, authz.redirectUri, 'server_error', 'the authorization server failed to process the request', authz.state, 303);
+      return this.failedRedirect(request, reply, authz, error, 303);
     }
   }
 
