@@ -26,8 +26,9 @@ import { LOGIN_THROTTLE, Throttle, type ThrottleVerdict, USER_CODE_THROTTLE } fr
 
 /**
  * Browser-facing pages of the authorization server: `/oauth/authorize` (and Bluesonde's
- * `/oauth2/auth`), `/login`, `/logout`, `/device` (RFC 8628 verification URI) and
- * `/account/authorized-applications` (and its JSON twin `/v1/authorized-applications`). Mounted in an encapsulated context of its own, so the
+ * `/oauth2/auth`), `/login`, `/logout`, `/device` (RFC 8628 verification URI),
+ * `/account/authorized-applications` (and its JSON twin `/v1/authorized-applications`), and the
+ * invitation pages (invitations.routes.ts). Mounted in an encapsulated context of its own, so the
  * session cookie plugin and the HTML error handler apply to these routes only.
  */
 
