@@ -13,7 +13,7 @@ import type { Invitation, Role } from '../storage/schema.js';
 export const INVITATION_STATUSES = ['pending', 'accepted', 'declined', 'revoked', 'expired'] as const;
 export type InvitationStatus = (typeof INVITATION_STATUSES)[number];
 
-/** Closed by someone: accepted, declined, revoked, or replaced after it expired. */
+/** Not yet closed: neither accepted, declined, revoked, nor replaced after it expired. */
 const isOpen = (row: Pick<Invitation, 'accepted_at' | 'declined_at' | 'revoked_at' | 'superseded_at'>): boolean =>
   row.accepted_at === null && row.declined_at === null && row.revoked_at === null && row.superseded_at === null;
 
