@@ -7,6 +7,7 @@ import { registerSensorRoutes } from '../inventory/sensors.routes.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import { registerGroupRoutes } from './groups.routes.js';
+import { registerInvitationRoutes } from './invitations.routes.js';
 import { registerMeRoutes } from './me.routes.js';
 import { installRepresentation } from './representation.js';
 import { registerUserRoutes } from './users.routes.js';
@@ -21,6 +22,7 @@ export async function registerInventoryRoutes(app: App, services: AppServices): 
   registerDeviceTokenResolver(services.bearer, services.db);
   registerMeRoutes(app, services);
   registerUserRoutes(app, services);
+  registerInvitationRoutes(app, services);
   registerGroupRoutes(app, services);
   registerLocationRoutes(app, services);
   registerDeviceRoutes(app, services);

@@ -56,7 +56,7 @@ export interface ResourceDefinition<Row> {
   relationships?: Record<string, string>;
 }
 
-/** A row answered with top-level `meta` (a device's `token_shown_once`, a user's `existing_account`). */
+/** A row answered with top-level `meta` (a device's `token_shown_once`). */
 export class WithMeta<Row> {
   constructor(
     readonly row: Row,

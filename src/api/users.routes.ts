@@ -1,7 +1,6 @@
 import { Type } from 'typebox';
 import type { Principal } from '../auth/principal.js';
 import { principalOf } from '../auth/guard.js';
-import { passwordProblem, saveMember } from '../identity/accounts.js';
 import {
   MEMBER_SORTS,
   type MemberView,
@@ -14,7 +13,7 @@ import {
   setMemberRole,
 } from '../identity/members.repo.js';
 import { ROLES } from '../identity/scopes.js';
-import { findMember, findUserByEmail, listMemberships } from '../identity/users.repo.js';
+import { findMember, listMemberships } from '../identity/users.repo.js';
 import { HttpProblem } from '../http/problem.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
@@ -22,9 +21,12 @@ import type { Db } from '../storage/database.js';
 import type { Role } from '../storage/schema.js';
 import { IdParams, Nullable, SearchQuery, Timestamp, found, iso, secured } from './kit.js';
 import { type ResourceType, envelopeSchema, sendResource } from './representation.js';
-import { WithMeta, resourceRoutes } from './resource-routes.js';
+import { resourceRoutes } from './resource-routes.js';
 
-/** The people of the caller's organization: invite or create, change role, deactivate, remove. */
+/**
+ * The people of the caller's organization: list, change role, deactivate, remove. People join by
+ * accepting an invitation (`POST /v1/users`, invitations.routes.ts).
+ */
 
 export function memberStatus(member: MemberView): 'active' | 'invited' | 'deactivated' {
   if (member.deactivated_at) return 'deactivated';
@@ -51,7 +53,7 @@ export const MemberResource: ResourceType<MemberView> = {
   },
 };
 
-const RoleSchema = Type.Union(
+export const RoleSchema = Type.Union(
   ROLES.map((r) => Type.Literal(r)),
   { description: 'owner and admin hold every scope; member every :read scope plus readings:write, alarms:write, calibrations:write; viewer every :read scope.' },
 );
@@ -69,15 +71,6 @@ const UserJson = Type.Object({
   links: Type.Object({ self: Type.String({ format: 'uri' }) }),
 });
 
-const UserCreate = Type.Object(
-  {
-    email: Type.String({ format: 'email', maxLength: 320 }),
-    role: Type.Optional(RoleSchema),
-    name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
-    password: Type.Optional(Type.String({ maxLength: 1024, description: 'Optional; without it the person is invited (no password yet). Ignored for people who already have an account.' })),
-  },
-  { additionalProperties: false },
-);
 const UserUpdate = Type.Object(
   {
     role: Type.Optional(RoleSchema),
@@ -97,8 +90,8 @@ async function callerRole(db: Db, principal: Principal): Promise<Role | undefine
   return member?.role;
 }
 
-/** Only an owner may make someone an owner, or change or remove an owner. */
-async function checkOwnerChange(db: Db, principal: Principal, target: MemberView | undefined, newRole: Role | undefined): Promise<void> {
+/** Only an owner may make someone an owner (by invitation too), or change or remove an owner. */
+export async function checkOwnerChange(db: Db, principal: Principal, target: MemberView | undefined, newRole: Role | undefined): Promise<void> {
   if (newRole !== 'owner' && target?.role !== 'owner') return;
   if ((await callerRole(db, principal)) !== 'owner') throw forbidden('Only an owner can grant the owner role or change an owner.');
 }
@@ -139,27 +132,6 @@ export function registerUserRoutes(app: App, services: AppServices): void {
   );
 
   users.get({ summary: 'Get a person of the organization' }, ({ organizationId, id }) => findMemberView(db, organizationId, id));
-
-  users.create(
-    {
-      summary: 'Add a person: creates the account (or invites it, without a password), or adds an existing account to the organization',
-      body: UserCreate,
-    },
-    async ({ principal, organizationId, body }) => {
-      const role: Role = body.role ?? 'member';
-      await checkOwnerChange(db, principal, undefined, role);
-      const existing = await findUserByEmail(db, body.email);
-      if (existing && (await findMember(db, organizationId, existing.id))) throw conflict('This person is already a member of the organization.');
-      if (!existing && body.password !== undefined) {
-        const weak = passwordProblem(body.password);
-        if (weak) throw new HttpProblem({ status: 422, detail: `password ${weak}`, errors: [{ pointer: '/body/password', detail: `password ${weak}` }] });
-      }
-      // An existing account keeps its own password and name: another organization must not change them.
-      const user = await saveMember(db, organizationId, existing ? { email: existing.email, role } : { email: body.email, role, name: body.name ?? null, password: body.password });
-      const member = found(await findMemberView(db, organizationId, user.id), 'user');
-      return new WithMeta(member, { existing_account: existing !== undefined });
-    },
-  );
 
   users.update({ summary: "Change a person's role, name or active state", body: UserUpdate }, async ({ principal, organizationId, id, body }) => {
     const target = await findMemberView(db, organizationId, id);

@@ -2,11 +2,11 @@ import { hashPassword, lookupDigest } from '../security/passwords.js';
 import type { Db } from '../storage/database.js';
 import { installationSalt } from '../storage/instance.repo.js';
 import type { Role, User } from '../storage/schema.js';
-import { setMembership, upsertUser } from './users.repo.js';
+import { insertUserIfAbsent, setMembership, upsertUser } from './users.repo.js';
 
 /**
  * The one way a person is added to (or updated in) an organization, shared by first-run setup,
- * provisioning, the CLI and the users API, so every path hashes secrets the same way.
+ * provisioning, the CLI and accepted invitations, so every path hashes secrets the same way.
  */
 export interface MemberInput {
   email: string;
@@ -30,6 +30,17 @@ export async function saveMember(db: Db, organizationId: string, input: MemberIn
     externalTokenDigest,
   });
   await setMembership(db, organizationId, user.id, input.role);
+  return user;
+}
+
+/**
+ * A new account and its first membership, for a person creating their own account (accepting an
+ * invitation). Undefined, with nothing written, when the email already has an account: only its
+ * owner may set that account's password, by signing in.
+ */
+export async function createMember(db: Db, organizationId: string, input: { email: string; role: Role; name: string | null; password: string }): Promise<User | undefined> {
+  const user = await insertUserIfAbsent(db, { email: input.email, name: input.name, passwordHash: await hashPassword(input.password) });
+  if (user) await setMembership(db, organizationId, user.id, input.role);
   return user;
 }
 

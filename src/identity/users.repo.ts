@@ -51,6 +51,21 @@ export async function upsertUser(db: Db, fields: UserFields): Promise<User> {
   return db.insertInto('users').values({ email, ...changes }).returningAll().executeTakeFirstOrThrow();
 }
 
+/** Creates the user unless an account with that email exists (then undefined: nothing is changed). */
+export async function insertUserIfAbsent(db: Db, fields: UserFields): Promise<User | undefined> {
+  return db
+    .insertInto('users')
+    .values({
+      email: normalizeEmail(fields.email),
+      name: fields.name ?? null,
+      password_hash: fields.passwordHash ?? null,
+      external_auth_token_digest: fields.externalTokenDigest ?? null,
+    })
+    .onConflict((oc) => oc.doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
 export interface MemberRow extends User {
   role: Role;
   /** Deactivation of this membership (per organization), as opposed to the person's `deactivated_at`. */

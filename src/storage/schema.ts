@@ -72,6 +72,29 @@ export interface GroupUsersTable {
   user_id: string;
 }
 
+/** Migration 0008: an offer to join an organization, accepted by the invited person (identity/invitations.*). */
+export interface OrganizationInvitationsTable {
+  id: Generated<string>;
+  organization_id: string;
+  /** Normalized (trimmed, lower-case). */
+  email: string;
+  /** The name the inviter suggested, offered on the new-account form. */
+  name: string | null;
+  role: Role;
+  /** SHA-256 of the `sc_inv_` token; the token itself is shown once. */
+  token_hash: string;
+  invited_by: string | null;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+  accepted_at: Timestamp | null;
+  declined_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  /** Set when a new invitation to the same email replaced this expired one. */
+  superseded_at: Timestamp | null;
+  /** The account that accepted (never set otherwise). */
+  user_id: string | null;
+}
+
 export interface FoundationTables {
   instance_settings: InstanceSettingsTable;
   setup_tokens: SetupTokensTable;
@@ -80,6 +103,7 @@ export interface FoundationTables {
   memberships: MembershipsTable;
   groups: GroupsTable;
   group_users: GroupUsersTable;
+  organization_invitations: OrganizationInvitationsTable;
 }
 
 /** Every table, composed from each capability's own schema module. */
@@ -91,3 +115,4 @@ export type OrganizationUpdate = Updateable<OrganizationsTable>;
 export type User = Selectable<UsersTable>;
 export type Membership = Selectable<MembershipsTable>;
 export type Group = Selectable<GroupsTable>;
+export type Invitation = Selectable<OrganizationInvitationsTable>;

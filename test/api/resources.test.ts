@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { saveMember } from '../../src/identity/accounts.js';
+import { answerAsUser, findInvitationByToken } from '../../src/identity/invitations.service.js';
 import type { Scope } from '../../src/identity/scopes.js';
 import type { App } from '../../src/server/app.js';
+import type { Db } from '../../src/storage/database.js';
+import type { Role } from '../../src/storage/schema.js';
 import { backends, useDatabase } from '../support/databases.js';
 import { JSON_API, PUBLIC_URL, type TestOrg, apiKey, call, createOrg, makeApp, walk } from './support.js';
 
@@ -23,6 +27,11 @@ interface ResourceSpec {
   write: Scope;
   /** A valid create body; n makes it unique. */
   create(n: number, f: Fixtures): Record<string, unknown>;
+  /**
+   * For a resource POST does not create (people join by accepting an invitation): makes one from
+   * the create body directly and returns its id.
+   */
+  seed?(db: Db, organizationId: string, body: Record<string, unknown>): Promise<string>;
   /** Relationship fields of the create body, as JSON:API relationships (field → [name, type]). */
   relationships?: Record<string, [string, string]>;
   /** An invalid create body and the field it names. */
@@ -119,6 +128,7 @@ const SPECS: ResourceSpec[] = [
     read: 'users:read',
     write: 'users:write',
     create: (n) => ({ email: `person-${n}-${Date.now()}@example.test`, role: 'viewer', name: `Person ${n}` }),
+    seed: async (db, organizationId, body) => (await saveMember(db, organizationId, { email: body.email as string, role: body.role as Role, name: body.name as string })).id,
     invalid: () => ({ body: { email: 'not-an-email', role: 'viewer' }, field: 'email' }),
     update: { role: 'member' },
     expectCreated: (body, data) => expect([data.email, data.role, data.status]).toEqual([body.email, 'viewer', 'invited']),
@@ -167,8 +177,14 @@ describe.each(backends)('resource API on $name', (backend) => {
     await app?.close();
   });
 
+  /** Creates one through POST (or `seed`), answering the created resource and the POST's response. */
   const create = async (spec: ResourceSpec, o = org, f = fixtures) => {
     const body = spec.create(n++, f);
+    if (spec.seed) {
+      const read = await call(app, { url: `${spec.path}/${await spec.seed(database.db, o.id, body)}`, token: o.adminKey });
+      expect(read.statusCode, read.body).toBe(200);
+      return { body, data: read.data.data, response: undefined };
+    }
     const response = await call(app, { method: 'POST', url: spec.path, token: o.adminKey, body });
     expect(response.statusCode, response.body).toBe(201);
     return { body, data: response.data.data, response };
@@ -177,11 +193,13 @@ describe.each(backends)('resource API on $name', (backend) => {
   describe.each(SPECS)('$name', (spec) => {
     it('creates, reads, lists, updates (PATCH and PUT) and deletes', async () => {
       const { body, data, response } = await create(spec);
-      expect(response.headers['content-type']).toMatch(/^application\/json/);
       expect(data.id).toMatch(/^[0-9a-f-]{36}$/);
       expect(data.links.self).toBe(`${PUBLIC_URL}${spec.path}/${data.id}`);
-      expect(response.headers.location).toBe(data.links.self);
-      expect(response.data.links.self).toBe(data.links.self);
+      if (response) {
+        expect(response.headers['content-type']).toMatch(/^application\/json/);
+        expect(response.headers.location).toBe(data.links.self);
+        expect(response.data.links.self).toBe(data.links.self);
+      }
       spec.expectCreated?.(body, data);
 
       const read = await call(app, { url: `${spec.path}/${data.id}`, token: org.adminKey });
@@ -211,8 +229,10 @@ describe.each(backends)('resource API on $name', (backend) => {
 
     it('speaks JSON:API: a JSON:API document creates, resource objects come back', async () => {
       const body = spec.create(n++, fixtures);
-      const created = await call(app, { method: 'POST', url: spec.path, token: org.adminKey, body: toJsonApi(spec, body), contentType: JSON_API, accept: JSON_API });
-      expect(created.statusCode, created.body).toBe(201);
+      const created = spec.seed
+        ? await call(app, { url: `${spec.path}/${await spec.seed(database.db, org.id, body)}`, token: org.adminKey, accept: JSON_API })
+        : await call(app, { method: 'POST', url: spec.path, token: org.adminKey, body: toJsonApi(spec, body), contentType: JSON_API, accept: JSON_API });
+      expect(created.statusCode, created.body).toBe(spec.seed ? 200 : 201);
       expect(created.headers['content-type']).toMatch(/^application\/vnd\.api\+json/);
       const resource = created.data.data;
       expect(resource).toMatchObject({ type: spec.type, id: expect.any(String), attributes: expect.any(Object), links: { self: `${PUBLIC_URL}${spec.path}/${resource.id}` } });
@@ -553,19 +573,19 @@ describe.each(backends)('resource API on $name', (backend) => {
 
   describe('groups', () => {
     it('holds users and sensors of its own organization only', async () => {
-      const member = await call(app, { method: 'POST', url: '/v1/users', token: org.adminKey, body: { email: `grp-${n++}@example.test`, role: 'member' } });
-      const group = await call(app, { method: 'POST', url: '/v1/groups', token: org.adminKey, body: { name: `g${n++}`, user_ids: [member.data.data.id], sensor_ids: [fixtures.sensorId] } });
+      const memberId = (await saveMember(database.db, org.id, { email: `grp-${n++}@example.test`, role: 'member' })).id;
+      const group = await call(app, { method: 'POST', url: '/v1/groups', token: org.adminKey, body: { name: `g${n++}`, user_ids: [memberId], sensor_ids: [fixtures.sensorId] } });
       expect(group.statusCode).toBe(201);
-      expect(group.data.data).toMatchObject({ user_ids: [member.data.data.id], sensor_ids: [fixtures.sensorId] });
+      expect(group.data.data).toMatchObject({ user_ids: [memberId], sensor_ids: [fixtures.sensorId] });
       const groupId = group.data.data.id;
       const jsonApi = await call(app, { url: `/v1/groups/${groupId}`, token: org.adminKey, accept: JSON_API });
-      expect(jsonApi.data.data.relationships.users.data).toEqual([{ type: 'users', id: member.data.data.id }]);
+      expect(jsonApi.data.data.relationships.users.data).toEqual([{ type: 'users', id: memberId }]);
       expect(jsonApi.data.data.relationships.sensors.links.related).toBe(`${PUBLIC_URL}/v1/groups/${groupId}/sensors`);
 
-      expect((await call(app, { url: `/v1/groups/${groupId}/users`, token: org.adminKey })).data.data.map((u: any) => u.id)).toEqual([member.data.data.id]);
+      expect((await call(app, { url: `/v1/groups/${groupId}/users`, token: org.adminKey })).data.data.map((u: any) => u.id)).toEqual([memberId]);
       expect((await call(app, { url: `/v1/groups/${groupId}/sensors`, token: org.adminKey })).data.data.map((s: any) => s.id)).toEqual([fixtures.sensorId]);
-      expect((await call(app, { url: `/v1/groups?user_id=${member.data.data.id}`, token: org.adminKey })).data.data.map((g: any) => g.id)).toEqual([groupId]);
-      expect((await call(app, { url: `/v1/users?group_id=${groupId}`, token: org.adminKey })).data.data.map((u: any) => u.id)).toEqual([member.data.data.id]);
+      expect((await call(app, { url: `/v1/groups?user_id=${memberId}`, token: org.adminKey })).data.data.map((g: any) => g.id)).toEqual([groupId]);
+      expect((await call(app, { url: `/v1/users?group_id=${groupId}`, token: org.adminKey })).data.data.map((u: any) => u.id)).toEqual([memberId]);
       expect((await call(app, { url: `/v1/devices?group_id=${groupId}`, token: org.adminKey })).data.data.map((d: any) => d.id)).toEqual([fixtures.deviceId]);
 
       // Another organization's people and sensors cannot be added.
@@ -579,9 +599,9 @@ describe.each(backends)('resource API on $name', (backend) => {
 
       // Add, remove, replace.
       const added = await call(app, { method: 'POST', url: `/v1/groups/${groupId}/users`, token: org.adminKey, body: { user_ids: [org.ownerId] } });
-      expect(added.data.data.user_ids.sort()).toEqual([member.data.data.id, org.ownerId].sort());
-      expect((await call(app, { method: 'DELETE', url: `/v1/groups/${groupId}/users/${member.data.data.id}`, token: org.adminKey })).statusCode).toBe(204);
-      expect((await call(app, { method: 'DELETE', url: `/v1/groups/${groupId}/users/${member.data.data.id}`, token: org.adminKey })).statusCode).toBe(404);
+      expect(added.data.data.user_ids.sort()).toEqual([memberId, org.ownerId].sort());
+      expect((await call(app, { method: 'DELETE', url: `/v1/groups/${groupId}/users/${memberId}`, token: org.adminKey })).statusCode).toBe(204);
+      expect((await call(app, { method: 'DELETE', url: `/v1/groups/${groupId}/users/${memberId}`, token: org.adminKey })).statusCode).toBe(404);
       expect((await call(app, { method: 'DELETE', url: `/v1/groups/${groupId}/sensors/${fixtures.sensorId}`, token: org.adminKey })).statusCode).toBe(204);
       const replaced = await call(app, { method: 'PATCH', url: `/v1/groups/${groupId}`, token: org.adminKey, body: { user_ids: [], sensor_ids: [fixtures.sensorId] } });
       expect(replaced.data.data).toMatchObject({ user_ids: [], sensor_ids: [fixtures.sensorId] });
@@ -595,65 +615,70 @@ describe.each(backends)('resource API on $name', (backend) => {
   });
 
   describe('users', () => {
-    it('invites, changes roles, deactivates and reactivates, within the rules of ownership', async () => {
-      const invited = await call(app, { method: 'POST', url: '/v1/users', token: org.adminKey, body: { email: `Mixed.Case-${n++}@Example.test` } });
-      expect(invited.statusCode).toBe(201);
-      expect(invited.data.data).toMatchObject({ role: 'member', status: 'invited', active: true });
-      expect(invited.data.data.email).toBe(invited.data.data.email.toLowerCase());
-      const again = await call(app, { method: 'POST', url: '/v1/users', token: org.adminKey, body: { email: invited.data.data.email.toUpperCase() } });
-      expect(again.statusCode).toBe(409);
-      const weak = await call(app, { method: 'POST', url: '/v1/users', token: org.adminKey, body: { email: `weak-${n++}@example.test`, password: 'short' } });
-      expect(weak.statusCode).toBe(422);
-      expect(weak.data.errors[0].pointer).toBe('/body/password');
-      const withPassword = await call(app, { method: 'POST', url: '/v1/users', token: org.adminKey, body: { email: `pw-${n++}@example.test`, password: 'a-long-enough-password', role: 'admin' } });
-      expect(withPassword.data.data).toMatchObject({ status: 'active', role: 'admin' });
+    /** A member made directly (people join by invitation), as GET /v1/users shows them. */
+    const member = async (email: string, role: Role, password?: string) => {
+      const user = await saveMember(database.db, org.id, { email, role, password });
+      return (await call(app, { url: `/v1/users/${user.id}`, token: org.adminKey })).data.data;
+    };
+
+    it('changes roles, deactivates and reactivates, within the rules of ownership', async () => {
+      const invited = await member(`invited-${n++}@example.test`, 'member');
+      expect(invited).toMatchObject({ role: 'member', status: 'invited', active: true });
+      const withPassword = await member(`pw-${n++}@example.test`, 'admin', 'a-long-enough-password');
+      expect(withPassword).toMatchObject({ status: 'active', role: 'admin' });
 
       // The last owner cannot be demoted, deactivated or removed.
       expect((await call(app, { method: 'PATCH', url: `/v1/users/${org.ownerId}`, token: org.adminKey, body: { role: 'admin' } })).statusCode).toBe(409);
       expect((await call(app, { method: 'POST', url: `/v1/users/${org.ownerId}/deactivate`, token: org.adminKey })).statusCode).toBe(409);
       expect((await call(app, { method: 'DELETE', url: `/v1/users/${org.ownerId}`, token: org.adminKey })).statusCode).toBe(409);
 
-      // An admin cannot make owners; an owner can.
-      const adminKey = await apiKey(database.db, { id: org.id, ownerId: withPassword.data.data.id }, ['users:read', 'users:write']);
-      expect((await call(app, { method: 'PATCH', url: `/v1/users/${invited.data.data.id}`, token: adminKey, body: { role: 'owner' } })).statusCode).toBe(403);
+      // An admin cannot make owners, not even by invitation; an owner can.
+      const adminKey = await apiKey(database.db, { id: org.id, ownerId: withPassword.id }, ['users:read', 'users:write']);
+      expect((await call(app, { method: 'PATCH', url: `/v1/users/${invited.id}`, token: adminKey, body: { role: 'owner' } })).statusCode).toBe(403);
       expect((await call(app, { method: 'POST', url: '/v1/users', token: adminKey, body: { email: `own-${n++}@example.test`, role: 'owner' } })).statusCode).toBe(403);
-      expect((await call(app, { method: 'PATCH', url: `/v1/users/${invited.data.data.id}`, token: org.adminKey, body: { role: 'owner' } })).data.data.role).toBe('owner');
-      expect((await call(app, { method: 'PATCH', url: `/v1/users/${invited.data.data.id}`, token: adminKey, body: { role: 'viewer' } })).statusCode).toBe(403);
+      expect((await call(app, { method: 'POST', url: '/v1/users', token: org.adminKey, body: { email: `own-${n++}@example.test`, role: 'owner' } })).statusCode).toBe(202);
+      expect((await call(app, { method: 'PATCH', url: `/v1/users/${invited.id}`, token: org.adminKey, body: { role: 'owner' } })).data.data.role).toBe('owner');
+      expect((await call(app, { method: 'PATCH', url: `/v1/users/${invited.id}`, token: adminKey, body: { role: 'viewer' } })).statusCode).toBe(403);
 
       // Deactivation is per organization and ends the person's API keys there.
-      const viewer = await call(app, { method: 'POST', url: '/v1/users', token: org.adminKey, body: { email: `deact-${n++}@example.test`, role: 'viewer' } });
-      const viewerKey = await apiKey(database.db, { id: org.id, ownerId: viewer.data.data.id }, ['devices:read']);
+      const viewer = await member(`deact-${n++}@example.test`, 'viewer');
+      const viewerKey = await apiKey(database.db, { id: org.id, ownerId: viewer.id }, ['devices:read']);
       expect((await call(app, { url: '/v1/devices', token: viewerKey })).statusCode).toBe(200);
-      const deactivated = await call(app, { method: 'POST', url: `/v1/users/${viewer.data.data.id}/deactivate`, token: org.adminKey });
+      const deactivated = await call(app, { method: 'POST', url: `/v1/users/${viewer.id}/deactivate`, token: org.adminKey });
       expect(deactivated.data.data).toMatchObject({ status: 'deactivated', active: false, deactivated_at: expect.any(String) });
       await new Promise((resolve) => setTimeout(resolve, 1100)); // the bearer cache lives 1 s
       expect((await call(app, { url: '/v1/devices', token: viewerKey })).statusCode).toBe(401);
-      expect((await call(app, { url: '/v1/users?active=false', token: org.adminKey })).data.data.map((u: any) => u.id)).toContain(viewer.data.data.id);
-      expect((await call(app, { url: '/v1/users?active=true', token: org.adminKey })).data.data.map((u: any) => u.id)).not.toContain(viewer.data.data.id);
-      const reactivated = await call(app, { method: 'PATCH', url: `/v1/users/${viewer.data.data.id}`, token: org.adminKey, body: { active: true } });
+      expect((await call(app, { url: '/v1/users?active=false', token: org.adminKey })).data.data.map((u: any) => u.id)).toContain(viewer.id);
+      expect((await call(app, { url: '/v1/users?active=true', token: org.adminKey })).data.data.map((u: any) => u.id)).not.toContain(viewer.id);
+      const reactivated = await call(app, { method: 'PATCH', url: `/v1/users/${viewer.id}`, token: org.adminKey, body: { active: true } });
       expect(reactivated.data.data.status).toBe('invited');
-      expect((await call(app, { url: `/v1/users?role=viewer&email=${viewer.data.data.email}`, token: org.adminKey })).data.data).toHaveLength(1);
+      expect((await call(app, { url: `/v1/users?role=viewer&email=${viewer.email}`, token: org.adminKey })).data.data).toHaveLength(1);
 
       // Removal ends the membership only.
-      expect((await call(app, { method: 'DELETE', url: `/v1/users/${viewer.data.data.id}`, token: org.adminKey })).statusCode).toBe(204);
-      expect((await call(app, { url: `/v1/users/${viewer.data.data.id}`, token: org.adminKey })).statusCode).toBe(404);
+      expect((await call(app, { method: 'DELETE', url: `/v1/users/${viewer.id}`, token: org.adminKey })).statusCode).toBe(204);
+      expect((await call(app, { url: `/v1/users/${viewer.id}`, token: org.adminKey })).statusCode).toBe(404);
     });
 
-    it("adds a person who already has an account without touching their password or name, and never another organization's people", async () => {
+    it("an existing account joins only by accepting, keeping its password and name; another organization's people stay out of sight", async () => {
       const email = `shared-${n++}@example.test`;
-      const theirs = await call(app, { method: 'POST', url: '/v1/users', token: other.adminKey, body: { email, name: 'Original', password: 'original-password-123' } });
-      expect(theirs.statusCode).toBe(201);
+      const theirs = await saveMember(database.db, other.id, { email, name: 'Original', password: 'original-password-123', role: 'member' });
       const before = await database.db.selectFrom('users').select(['password_hash', 'name']).where('email', '=', email).executeTakeFirstOrThrow();
-      const added = await call(app, { method: 'POST', url: '/v1/users', token: org.adminKey, body: { email, name: 'Hijacked', password: 'another-password-456', role: 'viewer' } });
-      expect(added.statusCode).toBe(201);
-      expect(added.data.meta).toEqual({ existing_account: true });
+      const invited = await call(app, { method: 'POST', url: '/v1/users', token: org.adminKey, body: { email, name: 'Hijacked', role: 'viewer' } });
+      expect(invited.statusCode).toBe(202);
+      expect(invited.body).not.toContain(theirs.id);
+      expect((await call(app, { url: `/v1/users/${theirs.id}`, token: org.adminKey })).statusCode).toBe(404);
+
+      // Their acceptance (the invitation pages call this) makes them a member with the role offered.
+      const token = new URL(invited.data.meta.accept_url).searchParams.get('token')!;
+      expect(await answerAsUser(database.db, (await findInvitationByToken(database.db, token))!, theirs, 'accept')).toBe('accepted');
       const after = await database.db.selectFrom('users').select(['password_hash', 'name']).where('email', '=', email).executeTakeFirstOrThrow();
       expect(after).toEqual(before);
+      expect((await call(app, { url: `/v1/users/${theirs.id}`, token: org.adminKey })).data.data).toMatchObject({ role: 'viewer', name: 'Original' });
       // Their name belongs to them while they are in two organizations.
-      expect((await call(app, { method: 'PATCH', url: `/v1/users/${added.data.data.id}`, token: org.adminKey, body: { name: 'Renamed' } })).statusCode).toBe(409);
+      expect((await call(app, { method: 'PATCH', url: `/v1/users/${theirs.id}`, token: org.adminKey, body: { name: 'Renamed' } })).statusCode).toBe(409);
       // Removing them here leaves the other membership.
-      expect((await call(app, { method: 'DELETE', url: `/v1/users/${added.data.data.id}`, token: org.adminKey })).statusCode).toBe(204);
-      expect((await call(app, { url: `/v1/users/${theirs.data.data.id}`, token: other.adminKey })).statusCode).toBe(200);
+      expect((await call(app, { method: 'DELETE', url: `/v1/users/${theirs.id}`, token: org.adminKey })).statusCode).toBe(204);
+      expect((await call(app, { url: `/v1/users/${theirs.id}`, token: other.adminKey })).statusCode).toBe(200);
       // The other organization's owner is not a user here.
       expect((await call(app, { url: `/v1/users/${other.ownerId}`, token: org.adminKey })).statusCode).toBe(404);
       expect((await call(app, { method: 'POST', url: `/v1/users/${other.ownerId}/deactivate`, token: org.adminKey })).statusCode).toBe(404);

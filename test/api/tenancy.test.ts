@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { saveMember } from '../../src/identity/accounts.js';
 import type { App } from '../../src/server/app.js';
 import type { Db } from '../../src/storage/database.js';
 import { backends, useDatabase } from '../support/databases.js';
@@ -68,6 +69,7 @@ const KIND_BY_SEGMENT: Record<string, string[]> = {
   calibration: ['calibrations'],
   'api-keys': ['api_keys'],
   'authorized-applications': ['oauth_clients', 'client_pk'],
+  invitations: ['organization_invitations'],
   client: ['oauth_clients', 'client_pk'],
 };
 
@@ -111,7 +113,9 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
       ],
     });
     await post('/v1/calibrations', { sensor_id: device.sensor_ids[0], calibrated_at: '2024-01-01T00:00:00Z', due_at: '2030-01-01T00:00:00Z', offset: 0.1, certificate: `${VICTIM}-cert` });
-    const person = await post('/v1/users', { email: `${VICTIM}-person@example.test`, role: 'member', name: `${VICTIM} person` });
+    // People join by accepting an invitation: one member made directly, one invitation pending.
+    const person = await saveMember(database.db, victim.id, { email: `${VICTIM}-person@example.test`, role: 'member', name: `${VICTIM} person` });
+    await post('/v1/users', { email: `${VICTIM}-invitee@example.test`, role: 'viewer', name: `${VICTIM} invitee` });
     await post('/v1/groups', { name: `${VICTIM} group`, user_ids: [person.id, victim.ownerId], sensor_ids: device.sensor_ids });
     await post('/v1/api-keys', { name: `${VICTIM} key`, scopes: ['devices:read'] });
     // Readings, through the device's own token.
@@ -234,7 +238,7 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
 
   it('covers the routes of every capability (inventory, people, readings, API keys)', () => {
     const urls = new Set(routeTable(app).map((r) => r.url));
-    for (const url of ['/v1/devices/:id', '/v1/sensors/:id', '/v1/users/:id', '/v1/groups/:id/sensors/:sensorId', '/v1/calibrations/:id', '/v1/scaling-profiles/:id', '/v1/locations/:id']) {
+    for (const url of ['/v1/devices/:id', '/v1/sensors/:id', '/v1/users/:id', '/v1/invitations/:id', '/v1/groups/:id/sensors/:sensorId', '/v1/calibrations/:id', '/v1/scaling-profiles/:id', '/v1/locations/:id']) {
       expect(urls.has(url), url).toBe(true);
     }
   });

@@ -1,14 +1,26 @@
+import type { FastifyReply } from 'fastify';
 import { type SafeHtml, html, page } from '../../pages/html.js';
+import { PASSWORD_MIN_LENGTH } from '../../identity/accounts.js';
 import type { Scope } from '../../identity/scopes.js';
+import type { Role } from '../../storage/schema.js';
 import { type ConsentEvaluation, SCOPE_LABELS } from './consent.js';
 import type { AuthorizedApplication } from './consents.repo.js';
 
 /**
- * The HTML of the login, consent, device and account pages. Plain forms, no JavaScript. The
- * automation contract (SPEC §3): the login form has `email`, `password` and one submit button; the
- * consent form shows the application name, privacy policy link and each scope, and has submit
- * buttons `decision=allow` and `decision=deny`.
+ * The HTML of the login, consent, device, invitation and account pages. Plain forms, no
+ * JavaScript. The automation contract (SPEC §3): the login form has `email`, `password` and one
+ * submit button; the consent form shows the application name, privacy policy link and each scope,
+ * and has submit buttons `decision=allow` and `decision=deny`.
  */
+
+/** Headers of every page and redirect here: never cached, never framed. */
+export function pageHeaders(reply: FastifyReply): FastifyReply {
+  return reply
+    .header('cache-control', 'no-store')
+    .header('pragma', 'no-cache')
+    .header('x-frame-options', 'DENY')
+    .type('text/html; charset=utf-8');
+}
 
 const brand = html`<p class="brand">sensorcloud</p>`;
 const hidden = (name: string, value: string | undefined) => (value === undefined ? '' : html`<input type="hidden" name="${name}" value="${value}">`);
@@ -119,6 +131,11 @@ export function errorPage(title: string, message: string): string {
 <p class="hint">If you followed a link from an application, go back to it and try again, or contact its developer.</p>`);
 }
 
+/** A form posted without this browser's valid CSRF token (403). */
+export function formExpiredPage(): string {
+  return errorPage('Form expired', 'This form was not submitted from a page of this site, or it has expired (the security token is missing or invalid). Go back, reload the page and try again.');
+}
+
 export interface DeviceEntryView {
   csrf: string;
   userEmail: string;
@@ -174,6 +191,144 @@ ${view.applications.map(
 )}</tbody></table>`
 }
 ${whoAmI(view.userEmail, view.csrf, '/account/authorized-applications', 'Sign out')}`,
+    { wide: true },
+  );
+}
+
+// ---- invitations --------------------------------------------------------------------------------
+
+const ROLE_DESCRIPTIONS: Record<Role, string> = {
+  owner: 'every permission, including managing owners',
+  admin: 'every permission',
+  member: 'reads everything; records readings, alarms and calibrations',
+  viewer: 'reads everything',
+};
+
+export interface InvitationSummary {
+  organizationName: string;
+  role: Role;
+  /** The invited email (only ever shown to someone holding the link or signed in as that email). */
+  email: string;
+}
+
+function invitationIntro(view: InvitationSummary): SafeHtml {
+  return html`${brand}<h1>Join ${view.organizationName}</h1>
+<p>You are invited to join <strong id="organization">${view.organizationName}</strong> as <strong id="role">${view.role}</strong> <span class="hint">(${ROLE_DESCRIPTIONS[view.role]})</span>.</p>`;
+}
+
+/** The invited email has an account and its owner is not signed in: sign in to answer. */
+export function invitationSignInPage(view: InvitationSummary & { loginUrl: string }): string {
+  return page(
+    'Invitation',
+    html`${invitationIntro(view)}
+<p>This invitation is for <strong>${view.email}</strong>. Sign in with that account to accept or decline it.</p>
+<p><a href="${view.loginUrl}" id="sign-in">Sign in to continue</a></p>`,
+  );
+}
+
+export interface NewAccountView extends InvitationSummary {
+  csrf: string;
+  token: string;
+  name: string | null;
+  error?: string | undefined;
+}
+
+/** The invited email has no account: create it (and join), or decline. */
+export function invitationNewAccountPage(view: NewAccountView): string {
+  return page(
+    'Invitation',
+    html`${invitationIntro(view)}
+<p class="hint">Create your sensorcloud account to accept.</p>
+${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
+<form method="post" action="/invitations">
+${hidden('csrf_token', view.csrf)}${hidden('token', view.token)}
+<label for="email">Email</label>
+<input id="email" type="email" autocomplete="username" value="${view.email}" readonly>
+<label for="name">Your name</label>
+<input id="name" name="name" autocomplete="name" maxlength="200" value="${view.name ?? ''}">
+<label for="password">Choose a password</label>
+<input id="password" name="password" type="password" autocomplete="new-password" minlength="${PASSWORD_MIN_LENGTH}" maxlength="1024" required>
+<p class="hint">At least ${PASSWORD_MIN_LENGTH} characters.</p>
+<div class="actions">
+<button type="submit" name="decision" value="accept">Create account and join</button>
+<button type="submit" name="decision" value="decline" class="secondary" formnovalidate>Decline</button>
+</div>
+</form>`,
+  );
+}
+
+/** Signed in as the invited email. */
+export function invitationAnswerPage(view: InvitationSummary & { csrf: string; token: string }): string {
+  return page(
+    'Invitation',
+    html`${invitationIntro(view)}
+<form method="post" action="/invitations">
+${hidden('csrf_token', view.csrf)}${hidden('token', view.token)}
+<div class="actions">
+<button type="submit" name="decision" value="accept">Accept</button>
+<button type="submit" name="decision" value="decline" class="secondary">Decline</button>
+</div>
+</form>
+${invitationSignOut(view.email, view.csrf, view.token, 'Use another account')}`,
+  );
+}
+
+/** Signed in as someone else: nothing of the invitation is shown to them. */
+export function invitationWrongAccountPage(view: { csrf: string; token: string; userEmail: string }): string {
+  return page(
+    'Invitation',
+    html`${brand}<h1>Invitation for another account</h1>
+<p class="error" role="alert">This invitation was sent to a different email address than the one you are signed in with. Sign out, then sign in with the invited address (or create its account) to answer it.</p>
+${invitationSignOut(view.userEmail, view.csrf, view.token, 'Sign out')}`,
+  );
+}
+
+/** Signs out and comes back to the same invitation (whose page then offers sign-in or a new account). */
+function invitationSignOut(email: string, csrf: string, token: string, label: string): SafeHtml {
+  return html`<div class="who"><span>Signed in as <strong>${email}</strong></span>
+<form method="post" action="/invitations">${hidden('csrf_token', csrf)}${hidden('token', token)}<button type="submit" name="decision" value="sign_out" class="link">${label}</button></form></div>`;
+}
+
+export function invitationDonePage(outcome: 'accepted' | 'declined', view: { organizationName: string; role: Role }): string {
+  return outcome === 'accepted'
+    ? page(
+        'Invitation accepted',
+        html`${brand}<h1>Welcome to ${view.organizationName}</h1><p class="ok" role="status">You are now a member of <strong>${view.organizationName}</strong> as <strong>${view.role}</strong>.</p>
+<p class="hint">Applications of ${view.organizationName} can now ask for access to your account there. <a href="/account/invitations">Your invitations</a> · <a href="/account/authorized-applications">Authorized applications</a></p>`,
+      )
+    : page(
+        'Invitation declined',
+        html`${brand}<h1>Invitation declined</h1><p class="notice" role="status">You declined the invitation to join <strong>${view.organizationName}</strong>. Nothing of your account was shared with it.</p>`,
+      );
+}
+
+export interface PendingInvitation {
+  id: string;
+  organizationName: string;
+  role: Role;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** A signed-in person's pending invitations, answerable without the link. */
+export function accountInvitationsPage(view: { csrf: string; userEmail: string; invitations: PendingInvitation[] }): string {
+  return page(
+    'Invitations',
+    html`${brand}<h1>Invitations</h1>
+<p class="hint">Organizations that invited ${view.userEmail}. An organization sees nothing of your account unless you accept.</p>
+${
+  view.invitations.length === 0
+    ? html`<p id="no-invitations">You have no pending invitations.</p>`
+    : html`<table><thead><tr><th>Organization</th><th>Role</th><th>Expires</th><th></th></tr></thead><tbody>
+${view.invitations.map(
+  (i) => html`<tr data-invitation-id="${i.id}"><td><strong>${i.organizationName}</strong><br><span class="hint">invited ${i.createdAt.toISOString().slice(0, 10)}</span></td>
+<td>${i.role}<br><span class="hint">${ROLE_DESCRIPTIONS[i.role]}</span></td>
+<td class="when">${i.expiresAt.toISOString().slice(0, 10)}</td>
+<td><form method="post" action="/account/invitations">${hidden('csrf_token', view.csrf)}${hidden('invitation_id', i.id)}
+<div class="actions"><button type="submit" name="decision" value="accept">Accept</button><button type="submit" name="decision" value="decline" class="secondary">Decline</button></div></form></td></tr>`,
+)}</tbody></table>`
+}
+${whoAmI(view.userEmail, view.csrf, '/account/invitations', 'Sign out')}`,
     { wide: true },
   );
 }

@@ -19,7 +19,8 @@ import { decideDeviceCode, findPendingDeviceCode } from '../device-codes.js';
 import { registerAuthorizedApplicationsApi } from './api.routes.js';
 import { consentCovers, evaluateConsent } from './consent.js';
 import { findConsentScopes, listAuthorizedApplications, rememberConsent, revokeAuthorization } from './consents.repo.js';
-import { authorizedApplicationsPage, consentPage, deviceDonePage, deviceEntryPage, errorPage, loginPage } from './pages.js';
+import { ACCOUNT_INVITATIONS_PATH, registerInvitationPages } from './invitations.routes.js';
+import { authorizedApplicationsPage, consentPage, deviceDonePage, deviceEntryPage, errorPage, formExpiredPage, loginPage, pageHeaders } from './pages.js';
 import { AUTHORIZE_PARAMS, type AuthorizationRequest, type AuthorizeErrorCode, redirectWith, validateAuthorizationRequest } from './request.js';
 import { type BrowserSession, Sessions } from './session.js';
 import type { Backoff } from '../backoff.js';
@@ -27,15 +28,16 @@ import { LOGIN_THROTTLE, Throttle, type ThrottleVerdict, USER_CODE_THROTTLE } fr
 
 /**
  * Browser-facing pages of the authorization server: `/oauth/authorize` (and Bluesonde's
- * `/oauth2/auth`), `/login`, `/logout`, `/device` (RFC 8628 verification URI) and
- * `/account/authorized-applications` (and its JSON twin `/v1/authorized-applications`). Mounted in an encapsulated context of its own, so the
+ * `/oauth2/auth`), `/login`, `/logout`, `/device` (RFC 8628 verification URI),
+ * `/account/authorized-applications` (and its JSON twin `/v1/authorized-applications`), and the
+ * invitation pages (invitations.routes.ts). Mounted in an encapsulated context of its own, so the
  * session cookie plugin and the HTML error handler apply to these routes only.
  */
 
 const AUTHORIZE_PATHS = ['/oauth/authorize', '/oauth2/auth'] as const;
 const ACCOUNT_PATH = '/account/authorized-applications';
 /** Where a login form may send the browser afterwards: our own pages only (no open redirect). */
-const RETURN_PREFIXES = ['/oauth/authorize?', '/oauth2/auth?', '/device', ACCOUNT_PATH];
+const RETURN_PREFIXES = ['/oauth/authorize?', '/oauth2/auth?', '/device', ACCOUNT_PATH, '/invitations?', ACCOUNT_INVITATIONS_PATH];
 
 type Form = Record<string, unknown>;
 
@@ -88,19 +90,10 @@ export async function registerAuthorizeRoutes(app: App, services: AppServices, o
       if (status === 500) request.log.error({ err: error }, 'page request failed');
       return reply.code(status).send(errorPage(status === 500 ? 'Something went wrong' : 'Invalid request', status === 500 ? 'An unexpected error occurred; it has been logged. Please try again.' : error.message));
     });
-    new AuthorizePages(services, sessions, options.loginThrottle ?? new Throttle(LOGIN_THROTTLE, Date.now, options.accountBackoff), options.userCodeThrottle ?? new Throttle(USER_CODE_THROTTLE)).register(
-      scope.withTypeProvider<TypeBoxTypeProvider>(),
-    );
+    const pages = scope.withTypeProvider<TypeBoxTypeProvider>();
+    new AuthorizePages(services, sessions, options.loginThrottle ?? new Throttle(LOGIN_THROTTLE, Date.now, options.accountBackoff), options.userCodeThrottle ?? new Throttle(USER_CODE_THROTTLE)).register(pages);
+    registerInvitationPages(pages, services, sessions);
   });
-}
-
-/** Headers of every page and redirect here: never cached, never framed. */
-function pageHeaders(reply: FastifyReply): FastifyReply {
-  return reply
-    .header('cache-control', 'no-store')
-    .header('pragma', 'no-cache')
-    .header('x-frame-options', 'DENY')
-    .type('text/html; charset=utf-8');
 }
 
 function str(form: Form, name: string): string | undefined {
@@ -178,9 +171,7 @@ class AuthorizePages {
   }
 
   private csrfFailure(reply: FastifyReply) {
-    return pageHeaders(reply)
-      .code(403)
-      .send(errorPage('Form expired', 'This form was not submitted from a page of this site, or it has expired (the security token is missing or invalid). Go back, reload the page and try again.'));
+    return pageHeaders(reply).code(403).send(formExpiredPage());
   }
 
   private throttled(reply: FastifyReply, verdict: Extract<ThrottleVerdict, { allowed: false }>, policy: string) {
