@@ -5,6 +5,7 @@ import * as m0002 from './migrations/0002_oauth.js';
 import * as m0004 from './migrations/0004_inventory.js';
 import * as m0005 from './migrations/0005_readings.js';
 import * as m0006 from './migrations/0006_readings_covering_key.js';
+import * as m0009 from './migrations/0009_browser_sessions.js';
 
 /**
  * The one migration set, for PGlite and PostgreSQL alike. Listed statically (not read from disk)
@@ -17,6 +18,7 @@ export const migrations: Record<string, Migration> = {
   '0004_inventory': m0004,
   '0005_readings': m0005,
   '0006_readings_covering_key': m0006,
+  '0009_browser_sessions': m0009,
 };
 
 export class MigrationError extends Error {}

@@ -72,6 +72,14 @@ export interface GroupUsersTable {
   user_id: string;
 }
 
+/** A signed-in browser (migration 0009); the cookie holds the id, the row its SHA-256. */
+export interface BrowserSessionsTable {
+  id_hash: string;
+  user_id: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+}
+
 export interface FoundationTables {
   instance_settings: InstanceSettingsTable;
   setup_tokens: SetupTokensTable;
@@ -80,6 +88,7 @@ export interface FoundationTables {
   memberships: MembershipsTable;
   groups: GroupsTable;
   group_users: GroupUsersTable;
+  browser_sessions: BrowserSessionsTable;
 }
 
 /** Every table, composed from each capability's own schema module. */
