@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { UNAVAILABLE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../storage/availability.js';
+import { isCorsPreflight } from './cors.js';
 import { type FieldError, HttpProblem, sendProblem } from './problem.js';
 
 interface AjvIssue {
@@ -129,13 +130,13 @@ export function installErrorHandling(app: FastifyInstance): void {
     return allowed;
   };
 
-  // A plain OPTIONS (RFC 9110 §9.3.7), not a CORS preflight (@fastify/cors answers those): the
-  // methods of the path in Allow, or 404 for an unknown path, instead of the CORS plugin's
-  // text/plain "Invalid Preflight Request".
+  // A plain OPTIONS (RFC 9110 §9.3.7), or a preflight to a page (no CORS there, http/cors.ts), not a
+  // CORS preflight (@fastify/cors answers those): the methods of the path in Allow, or 404 for an
+  // unknown path, instead of the CORS plugin's text/plain "Invalid Preflight Request".
   // (Callback-style hooks here and in the other per-request hooks: on every request an async hook
   // costs a promise and a microtask turn for nothing.)
   app.addHook('onRequest', (request, reply, done) => {
-    if (request.method !== 'OPTIONS' || (request.headers.origin && request.headers['access-control-request-method'])) return done();
+    if (request.method !== 'OPTIONS' || isCorsPreflight(request)) return done();
     if (request.routeOptions.url !== '*' && request.routeOptions.url !== '/*') return done(); // the path has an OPTIONS route of its own
     const path = request.url.split('?')[0] ?? '/';
     const allowed = allowedMethods(path);

@@ -4,6 +4,7 @@ import { isUuid } from '../api/db-errors.js';
 import type { Db } from '../storage/database.js';
 import type { Role } from '../storage/schema.js';
 import { escapeLike } from '../inventory/locations.repo.js';
+import { deleteUserBrowserSessions } from './sessions.repo.js';
 
 /**
  * The people of one organization as the users API sees them: a user joined with their membership.
@@ -100,7 +101,11 @@ export async function setMemberName(db: Db, userId: string, name: string | null)
   await db.updateTable('users').set({ name, updated_at: new Date() }).where('id', '=', userId).execute();
 }
 
-/** Deactivates (a date) or reactivates (null) the person in this organization only. */
+/**
+ * Deactivates (a date) or reactivates (null) the person in this organization only. Deactivation
+ * also ends their browser sessions (which are not per organization): they sign in again to use
+ * their other memberships.
+ */
 export async function setMemberDeactivated(db: Db, organizationId: string, userId: string, at: Date | null): Promise<boolean> {
   if (!isUuid(userId)) return false;
   const result = await db
@@ -109,7 +114,9 @@ export async function setMemberDeactivated(db: Db, organizationId: string, userI
     .where('organization_id', '=', organizationId)
     .where('user_id', '=', userId)
     .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  const changed = result.numUpdatedRows > 0n;
+  if (changed && at !== null) await deleteUserBrowserSessions(db, userId);
+  return changed;
 }
 
 /** Removes the person from the organization (their group memberships go with it). */

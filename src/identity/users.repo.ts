@@ -1,6 +1,7 @@
 import { preparedStatement } from '../storage/prepared.js';
 import type { Db } from '../storage/database.js';
 import type { Membership, Role, User } from '../storage/schema.js';
+import { deleteUserBrowserSessions } from './sessions.repo.js';
 
 /**
  * Users are people, and may belong to several organizations; everything an organization sees of
@@ -30,7 +31,10 @@ export interface UserFields {
   externalTokenDigest?: string | null | undefined;
 }
 
-/** Creates the user, or updates the given fields of the user with that email. */
+/**
+ * Creates the user, or updates the given fields of the user with that email. Every password is
+ * set here (setup, provisioning, CLI, users API), so this is where a change signs the user out.
+ */
 export async function upsertUser(db: Db, fields: UserFields): Promise<User> {
   const email = normalizeEmail(fields.email);
   const changes = {
@@ -41,6 +45,8 @@ export async function upsertUser(db: Db, fields: UserFields): Promise<User> {
   const existing = await findUserByEmail(db, email);
   if (existing) {
     if (Object.entries(changes).every(([key, value]) => existing[key as keyof User] === value)) return existing;
+    // A new password ends every browser session: whoever knew the old one is signed out.
+    if (changes.password_hash !== undefined && changes.password_hash !== existing.password_hash) await deleteUserBrowserSessions(db, existing.id);
     return db
       .updateTable('users')
       .set({ ...changes, updated_at: new Date() })

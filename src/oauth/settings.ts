@@ -16,6 +16,7 @@ import type { BackoffOptions } from './backoff.js';
  * | OAUTH_DEVICE_INTERVAL | 5 | device-code polling interval, seconds (RFC 8628 §3.2) |
  * | OAUTH_DEVICE_CODE_TTL | 600 | device code lifetime, seconds |
  * | OAUTH_REFRESH_TOKEN_TTL | 7776000 | refresh-token lifetime for clients that set none (90 days, renewed on each rotation) |
+ * | OAUTH_REFRESH_REUSE_GRACE | 10 | seconds after a refresh during which presenting its spent token again is refused without revoking the family (0: every reuse revokes) |
  * | OAUTH_PURGE_INTERVAL | 300 | seconds between purges of expired codes and tokens |
  */
 export interface OAuthSettings {
@@ -25,6 +26,7 @@ export interface OAuthSettings {
   deviceIntervalSeconds: number;
   deviceCodeTtlSeconds: number;
   defaultRefreshTokenTtl: number;
+  refreshReuseGraceSeconds: number;
   purgeIntervalMs: number;
   /** How long a verified client secret is remembered (see client-auth.ts). */
   secretCacheTtlMs: number;
@@ -62,6 +64,7 @@ export function loadOAuthSettings(env: NodeJS.ProcessEnv = process.env): OAuthSe
     deviceIntervalSeconds: integer(env, 'OAUTH_DEVICE_INTERVAL', 5, 1, 60),
     deviceCodeTtlSeconds: integer(env, 'OAUTH_DEVICE_CODE_TTL', 600, 60, 86_400),
     defaultRefreshTokenTtl: integer(env, 'OAUTH_REFRESH_TOKEN_TTL', 90 * 86_400, 60, 10 * 365 * 86_400),
+    refreshReuseGraceSeconds: integer(env, 'OAUTH_REFRESH_REUSE_GRACE', 10, 0, 300),
     purgeIntervalMs: integer(env, 'OAUTH_PURGE_INTERVAL', 300, 1, 86_400) * 1000,
     secretCacheTtlMs: 5 * 60_000,
   };

@@ -1,9 +1,9 @@
-import cors from '@fastify/cors';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { installCors } from '../http/cors.js';
 import { handleClientError, handleFrameworkError, installErrorHandling } from '../http/errors.js';
 import { installInputBoundary } from '../http/boundary.js';
 import { registerHealthRoutes } from '../http/health.js';
@@ -57,14 +57,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   // JSON:API bodies are JSON (Sensorberg clients send them as such).
   app.addContentTypeParser(JSON_API_MEDIA_TYPE, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   await app.register(formbody);
-  await app.register(cors, {
-    // Reflect any Origin (API clients authenticate with bearer credentials, never cookies); a
-    // request without one is not cross-origin and gets no CORS headers beyond Vary.
-    origin: (origin, callback) => callback(null, origin !== undefined),
-    credentials: false,
-    exposedHeaders: ['x-request-id', 'www-authenticate', 'location', 'retry-after', 'ratelimit', 'ratelimit-policy'],
-    maxAge: 600,
-  });
+  await installCors(app);
   installApiSecurityHeaders(app, ctx.config.publicUrl);
 
   await app.register(swagger, {
@@ -82,7 +75,8 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   });
   await app.register(async (pages) => {
     usePageSecurityHeaders(pages, ctx.config.publicUrl);
-    await pages.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+    const http = !ctx.config.publicUrl.startsWith('https:');
+    await pages.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, ...(http && { transformStaticCSP: withoutUpgradeInsecureRequests }) });
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
@@ -99,4 +93,13 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   await registerInventoryRoutes(app, services);
   await registerAuthorizeRoutes(app, services, { accountBackoff: oauth.passwordBackoff });
   return app;
+}
+
+/**
+ * Swagger UI's own CSP ends with `upgrade-insecure-requests`: over plain http (a self-host on a LAN
+ * address) the browser would fetch the UI's scripts and the API document over https, which is not
+ * served, and the page would stay blank. Behind https the directive stays.
+ */
+function withoutUpgradeInsecureRequests(csp: string): string {
+  return csp.replace(/\s*upgrade-insecure-requests;?/, '');
 }

@@ -6,6 +6,7 @@ import * as m0004 from './migrations/0004_inventory.js';
 import * as m0005 from './migrations/0005_readings.js';
 import * as m0006 from './migrations/0006_readings_covering_key.js';
 import * as m0008 from './migrations/0008_invitations.js';
+import * as m0009 from './migrations/0009_browser_sessions.js';
 
 /**
  * The one migration set, for PGlite and PostgreSQL alike. Listed statically (not read from disk)
@@ -19,6 +20,7 @@ export const migrations: Record<string, Migration> = {
   '0005_readings': m0005,
   '0006_readings_covering_key': m0006,
   '0008_invitations': m0008,
+  '0009_browser_sessions': m0009,
 };
 
 export class MigrationError extends Error {}

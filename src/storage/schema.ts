@@ -95,6 +95,14 @@ export interface OrganizationInvitationsTable {
   user_id: string | null;
 }
 
+/** A signed-in browser (migration 0009); the cookie holds the id, the row its SHA-256. */
+export interface BrowserSessionsTable {
+  id_hash: string;
+  user_id: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+}
+
 export interface FoundationTables {
   instance_settings: InstanceSettingsTable;
   setup_tokens: SetupTokensTable;
@@ -104,6 +112,7 @@ export interface FoundationTables {
   groups: GroupsTable;
   group_users: GroupUsersTable;
   organization_invitations: OrganizationInvitationsTable;
+  browser_sessions: BrowserSessionsTable;
 }
 
 /** Every table, composed from each capability's own schema module. */

@@ -235,10 +235,12 @@ describe('consent', () => {
     const signedIn = await browser.page(url);
     expect(consentForm(signedIn.html)).toBeDefined();
     const cookie = browser.cookies.get('sc_session')!;
-    const admin = await server.db.selectFrom('users').select('id').where('email', '=', 'admin@acme.test').executeTakeFirstOrThrow();
-    // Swap the user id inside the signed value while keeping the old signature.
+    const admin = new Browser(server.url);
+    await admin.login(url, 'admin@acme.test');
+    const adminSessionId = /^s2\.[^.]+\.([^.]+)\./.exec(decodeURIComponent(admin.cookies.get('sc_session')!))![1]!;
+    // Swap in the admin's session id while keeping the viewer's signature.
     const decoded = decodeURIComponent(cookie);
-    const forged = decoded.replace(/^(s1\.[^.]+\.)[^.]+/, `$1${admin.id}`);
+    const forged = decoded.replace(/^(s2\.[^.]+\.)[^.]+/, `$1${adminSessionId}`);
     expect(forged).not.toBe(decoded);
     browser.cookies.set('sc_session', encodeURIComponent(forged));
     const after = await browser.page(url);

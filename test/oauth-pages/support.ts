@@ -1,6 +1,6 @@
 import { Browser as FormClient } from '../support/browser.js';
 import { passwordsOf, specExampleYaml } from '../support/files.js';
-import { type TestServer, startTestServer, useTestServer } from '../support/server.js';
+import { type TestServer, type TestServerOptions, startTestServer, useTestServer } from '../support/server.js';
 
 export { type Form, parseForms } from '../support/browser.js';
 
@@ -43,14 +43,14 @@ export const ADMIN_TOOL = { clientId: 'acme-admin-tool', redirectUri: 'http://12
 
 export type PagesServer = TestServer;
 
-/** PUBLIC_URL (the issuer) is exactly the address the server answers on. */
-export function startPagesServer(): Promise<PagesServer> {
-  return startTestServer({ provisioning: PAGES_PROVISIONING, exactPublicUrl: true });
+/** PUBLIC_URL (the issuer) is exactly the address the server answers on; on the embedded database unless told. */
+export function startPagesServer(options: Pick<TestServerOptions, 'backend' | 'databaseUrl'> = {}): Promise<PagesServer> {
+  return startTestServer({ ...options, provisioning: PAGES_PROVISIONING, exactPublicUrl: true });
 }
 
 /** A pages server for the enclosing describe block (started before its tests, stopped after). */
-export function usePagesServer(): PagesServer {
-  return useTestServer(startPagesServer);
+export function usePagesServer(options: Pick<TestServerOptions, 'backend'> = {}): PagesServer {
+  return useTestServer(() => startPagesServer(options));
 }
 
 /** The form client, signing in with this suite's passwords when a test gives only the email. */

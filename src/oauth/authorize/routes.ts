@@ -6,7 +6,7 @@ import { usePageSecurityHeaders } from '../../http/security-headers.js';
 import { findOrganizationById } from '../../identity/organizations.repo.js';
 import { type ScopeToken, parseScopeParam } from '../../identity/scopes.js';
 import { findMemberView } from '../../identity/members.repo.js';
-import { findUserByEmail, findUserById, normalizeEmail } from '../../identity/users.repo.js';
+import { findUserByEmail, normalizeEmail } from '../../identity/users.repo.js';
 import { verifyPassword } from '../../security/passwords.js';
 import type { App } from '../../server/app.js';
 import type { AppServices } from '../../server/context.js';
@@ -55,7 +55,7 @@ export async function registerAuthorizeRoutes(app: App, services: AppServices, o
     // so building the app does not touch storage.
     let signer: Signer | undefined;
     let loading: Promise<void> | undefined;
-    const sessions = new Sessions(services.config.publicUrl);
+    const sessions = new Sessions(services.db, services.config.publicUrl);
     usePageSecurityHeaders(scope, services.config.publicUrl);
     scope.addHook('onRequest', async () => {
       if (signer) return;
@@ -138,10 +138,8 @@ class AuthorizePages {
 
   // ---- session helpers -------------------------------------------------------------------------
 
-  private async currentUser(session: BrowserSession | null): Promise<User | undefined> {
-    if (!session?.userId) return undefined;
-    const user = await findUserById(this.db, session.userId);
-    return user && !user.deactivated_at ? user : undefined;
+  private currentUser(session: BrowserSession | null): Promise<User | undefined> {
+    return this.sessions.user(session);
   }
 
   /** The user's role in the organization, or null when not an active member of it. */
@@ -223,7 +221,7 @@ class AuthorizePages {
       return this.showLogin(reply, session, returnTo, { ...context, email, error: 'The email or password is incorrect.', status: 400 });
     }
     this.loginThrottle.success(account);
-    this.sessions.signIn(reply, user.id);
+    await this.sessions.signIn(session, reply, user.id);
     request.log.info({ user_id: user.id }, 'signed in');
     return pageHeaders(reply).redirect(returnTo, 303);
   }
@@ -231,8 +229,8 @@ class AuthorizePages {
   private async logout(request: FastifyRequest, reply: FastifyReply) {
     const form = (request.body ?? {}) as Form;
     const session = this.sessions.read(request);
-    if (!this.sessions.verifyCsrf(session, form.csrf_token)) return this.csrfFailure(reply);
-    this.sessions.signOut(reply);
+    if (!session || !this.sessions.verifyCsrf(session, form.csrf_token)) return this.csrfFailure(reply);
+    await this.sessions.signOut(session, reply);
     const returnTo = safeReturnTo(form.return_to);
     return pageHeaders(reply).redirect(returnTo ? `/login?return_to=${encodeURIComponent(returnTo)}` : '/login', 303);
   }

@@ -1,12 +1,17 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { safeEqual } from '../../security/tokens.js';
+import { deleteBrowserSession, findBrowserSessionUser, insertBrowserSession } from '../../identity/sessions.repo.js';
+import { generateToken, safeEqual, sha256 } from '../../security/tokens.js';
+import type { Db } from '../../storage/database.js';
+import type { User } from '../../storage/schema.js';
 
 /**
  * The browser session of the login, consent, device and account pages: one signed, HttpOnly,
- * SameSite=Lax cookie (`@fastify/cookie`, HMAC-SHA256 with the installation's session secret, so
- * any node sharing the database honours it). It holds a random per-browser nonce and, once the
- * user has signed in, the user id and the time of sign-in; nothing is stored server-side.
+ * SameSite=Lax cookie (`@fastify/cookie`, HMAC-SHA256 with the installation's session secret). It
+ * holds a random per-browser nonce and, once the user has signed in, a random session id whose
+ * SHA-256 is a `browser_sessions` row. The row is the authority: logout deletes it, it expires
+ * after SESSION_LIFETIME_MS, a password change deletes every row of the user, and every node
+ * sharing the database sees the same rows.
  *
  * CSRF: every form carries HMAC(secret, "csrf" ‖ nonce). The nonce is only in the HttpOnly cookie
  * and a new one is drawn at sign-in and sign-out, so a token is bound to one browser and one login,
@@ -16,23 +21,25 @@ import { safeEqual } from '../../security/tokens.js';
 export interface BrowserSession {
   /** Random per-browser value; the CSRF token is derived from it. */
   nonce: string;
-  userId: string | null;
-  /** Unix ms of sign-in. */
-  issuedAt: number | null;
+  /** The sign-in's random id (the cookie's; its SHA-256 is the row), or null when anonymous. */
+  id: string | null;
 }
 
 /** A signed-in session lasts at most this long, however active (absolute lifetime). */
 export const SESSION_LIFETIME_MS = 12 * 60 * 60 * 1000;
 
-const VERSION = 's1';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const VERSION = 's2';
+const SESSION_ID_PREFIX = 'bs_';
 
 export class Sessions {
   readonly cookieName: string;
   private csrfKey: Buffer | undefined;
   private readonly secure: boolean;
 
-  constructor(publicUrl: string, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly db: Db,
+    publicUrl: string,
+  ) {
     this.secure = publicUrl.startsWith('https:');
     // `__Host-` pins the cookie to this exact origin (no Domain, Path=/), but browsers accept it
     // only with Secure, so a plain-http self-host uses an ordinary name.
@@ -44,43 +51,52 @@ export class Sessions {
     this.csrfKey = createHmac('sha256', secret).update('sensorcloud csrf key').digest();
   }
 
-  /** The session of this request, if its cookie is present, correctly signed and not expired. */
+  /**
+   * The session of this request, if its cookie is present and correctly signed. Whether it is
+   * still signed in is `user()`'s question: an ended sign-in keeps its nonce, so forms rendered
+   * before it ended still pass the CSRF check and lead to the login page instead of an error.
+   */
   read(request: FastifyRequest): BrowserSession | null {
     const rawCookie = request.cookies[this.cookieName];
     if (!rawCookie) return null;
     const unsigned = request.unsignCookie(rawCookie);
     if (!unsigned.valid || unsigned.value === null) return null;
-    const [version, nonce, userId, issuedAt] = unsigned.value.split('.');
+    const [version, nonce, id] = unsigned.value.split('.');
     if (version !== VERSION || !nonce || nonce.length < 16) return null;
-    if (!userId) return { nonce, userId: null, issuedAt: null };
-    const issued = Number(issuedAt);
-    if (!UUID.test(userId) || !Number.isSafeInteger(issued)) return { nonce, userId: null, issuedAt: null };
-    const age = this.now() - issued;
-    // An expired sign-in keeps its nonce: forms rendered before expiry still pass the CSRF check
-    // and lead to the login page instead of an error.
-    if (age < 0 || age > SESSION_LIFETIME_MS) return { nonce, userId: null, issuedAt: null };
-    return { nonce, userId, issuedAt: issued };
+    return { nonce, id: id?.startsWith(SESSION_ID_PREFIX) ? id : null };
   }
 
   /** The current session, or a new anonymous one (its cookie set on the reply). */
   ensure(request: FastifyRequest, reply: FastifyReply): BrowserSession {
     const existing = this.read(request);
     if (existing) return existing;
-    const session: BrowserSession = { nonce: newNonce(), userId: null, issuedAt: null };
+    const session: BrowserSession = { nonce: newNonce(), id: null };
     this.write(reply, session);
     return session;
   }
 
-  /** Signs the user in with a fresh nonce (no session fixation; earlier CSRF tokens die). */
-  signIn(reply: FastifyReply, userId: string): BrowserSession {
-    const session: BrowserSession = { nonce: newNonce(), userId, issuedAt: this.now() };
+  /** The signed-in user, while the session's row exists, has not expired and the user is active. */
+  async user(session: BrowserSession | null): Promise<User | undefined> {
+    if (!session?.id) return undefined;
+    return findBrowserSessionUser(this.db, sha256(session.id));
+  }
+
+  /**
+   * Signs the user in with a new session id and nonce (no session fixation; earlier CSRF tokens
+   * die), ending the browser's previous sign-in.
+   */
+  async signIn(previous: BrowserSession, reply: FastifyReply, userId: string): Promise<BrowserSession> {
+    if (previous.id) await deleteBrowserSession(this.db, sha256(previous.id));
+    const session: BrowserSession = { nonce: newNonce(), id: generateToken(SESSION_ID_PREFIX) };
+    await insertBrowserSession(this.db, sha256(session.id!), userId, SESSION_LIFETIME_MS / 1000);
     this.write(reply, session);
     return session;
   }
 
-  /** Signs out, keeping an anonymous session (with a new nonce) so the next form works. */
-  signOut(reply: FastifyReply): BrowserSession {
-    const session: BrowserSession = { nonce: newNonce(), userId: null, issuedAt: null };
+  /** Ends the sign-in everywhere, keeping an anonymous session (with a new nonce) so the next form works. */
+  async signOut(previous: BrowserSession, reply: FastifyReply): Promise<BrowserSession> {
+    if (previous.id) await deleteBrowserSession(this.db, sha256(previous.id));
+    const session: BrowserSession = { nonce: newNonce(), id: null };
     this.write(reply, session);
     return session;
   }
@@ -97,14 +113,14 @@ export class Sessions {
   }
 
   private write(reply: FastifyReply, session: BrowserSession): void {
-    const value = session.userId ? [VERSION, session.nonce, session.userId, String(session.issuedAt)].join('.') : [VERSION, session.nonce].join('.');
+    const value = session.id ? [VERSION, session.nonce, session.id].join('.') : [VERSION, session.nonce].join('.');
     reply.setCookie(this.cookieName, value, {
       signed: true,
       httpOnly: true,
       sameSite: 'lax',
       secure: this.secure,
       path: '/',
-      // A browser-session cookie; the signed-in part expires server-side after SESSION_LIFETIME_MS.
+      // A browser-session cookie; the sign-in itself ends server-side (its row's expires_at).
     });
   }
 }

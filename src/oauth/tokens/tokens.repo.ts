@@ -222,6 +222,8 @@ export interface RefreshTokenView {
   createdAt: Date;
   expiresAt: Date | null;
   usedAt: Date | null;
+  /** Seconds between the spending and this statement's transaction start (database clock), when spent. */
+  usedSecondsAgo: number | null;
   revokedAt: Date | null;
   grantRevokedAt: Date | null;
   expired: boolean;
@@ -254,6 +256,7 @@ export async function findRefreshToken(db: Db, tokenHash: string, options: { loc
       'g.revoked_at as grant_revoked_at',
     ])
     .select(sql<boolean>`r.expires_at is not null and r.expires_at <= now()`.as('expired'))
+    .select(sql<number | null>`date_part('epoch', now() - r.used_at)`.as('used_seconds_ago'))
     .where('r.token_hash', '=', tokenHash);
   if (options.lockFamily) query = query.forUpdate('g');
   const row = await query.executeTakeFirst();
@@ -271,6 +274,7 @@ export async function findRefreshToken(db: Db, tokenHash: string, options: { loc
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     usedAt: row.used_at,
+    usedSecondsAgo: row.used_seconds_ago,
     revokedAt: row.revoked_at,
     grantRevokedAt: row.grant_revoked_at,
     expired: row.expired,
