@@ -16,10 +16,6 @@ export async function findUserByEmail(db: Db, email: string): Promise<User | und
   return db.selectFrom('users').selectAll().where('email', '=', normalizeEmail(email)).executeTakeFirst();
 }
 
-export async function findUserById(db: Db, id: string): Promise<User | undefined> {
-  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-}
-
 export async function findUserByExternalTokenDigest(db: Db, digest: string): Promise<User | undefined> {
   return db.selectFrom('users').selectAll().where('external_auth_token_digest', '=', digest).executeTakeFirst();
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { passwordProblem } from '../../identity/accounts.js';
 import { type InvitationWithOrganization, findPendingInvitationForEmail, invitationStatus, listPendingInvitationsForEmail } from '../../identity/invitations.repo.js';
 import { type AnswerOutcome, acceptWithNewAccount, answerAsUser, declineWithoutAccount, findInvitationByToken, invitationPath } from '../../identity/invitations.service.js';
-import { findUserByEmail, findUserById, normalizeEmail } from '../../identity/users.repo.js';
+import { findUserByEmail, normalizeEmail } from '../../identity/users.repo.js';
 import type { AppServices } from '../../server/context.js';
 import type { User } from '../../storage/schema.js';
 import {
@@ -67,10 +67,8 @@ class InvitationPages {
     return this.services.db;
   }
 
-  private async currentUser(session: BrowserSession | null): Promise<User | undefined> {
-    if (!session?.userId) return undefined;
-    const user = await findUserById(this.db, session.userId);
-    return user && !user.deactivated_at ? user : undefined;
+  private currentUser(session: BrowserSession | null): Promise<User | undefined> {
+    return this.sessions.user(session);
   }
 
   /** The pending invitation a token names, or undefined when the link does not (or no longer) work. */
@@ -133,7 +131,7 @@ class InvitationPages {
     const token = (str(form, 'token') ?? '').slice(0, 200);
     const decision = str(form, 'decision');
     if (decision === 'sign_out') {
-      this.sessions.signOut(reply);
+      await this.sessions.signOut(session, reply);
       return pageHeaders(reply).redirect(invitationPath(token), 303);
     }
     const { invitation, pending } = await this.pendingByToken(token);
@@ -167,7 +165,7 @@ class InvitationPages {
     const outcome = await acceptWithNewAccount(this.db, invitation, { name: name || null, password });
     if (outcome.kind === 'account_exists') return this.render(reply, session, invitation, token, 409);
     if (outcome.kind === 'gone') return this.unavailable(reply, (await findInvitationByToken(this.db, token)) ?? invitation);
-    this.sessions.signIn(reply, outcome.user.id);
+    await this.sessions.signIn(session, reply, outcome.user.id);
     request.log.info({ invitation_id: invitation.id, user_id: outcome.user.id }, 'invitation accepted with a new account');
     return pageHeaders(reply).send(invitationDonePage('accepted', summaryOf(invitation)));
   }
