@@ -148,7 +148,7 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
       const principal = principalOf(request);
       const id = request.params.id;
       if (!UUID.test(id) || !(await revokeApiKey(db, principal.organizationId, id))) throw notFound('The API key does not exist.');
-      services.bearer.evict({ revocationGroup: id });
+      await services.bearer.revoked({ revocationGroup: id }, db);
       return sendNoContent(reply);
     },
   );

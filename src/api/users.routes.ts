@@ -140,6 +140,7 @@ export function registerUserRoutes(app: App, services: AppServices): void {
       await checkOwnerChange(db, principal, target, body.role);
       if (target.role === 'owner') await checkKeepsOwner(db, organizationId, target);
       await setMemberRole(db, organizationId, target.id, body.role);
+      await bearer.revoked({ userId: target.id }, db);
     }
     if (body.active !== undefined && body.active !== (target.deactivated_at === null)) {
       if (!body.active) {
@@ -147,6 +148,7 @@ export function registerUserRoutes(app: App, services: AppServices): void {
         await checkKeepsOwner(db, organizationId, target);
       }
       await setMemberDeactivated(db, organizationId, target.id, body.active ? null : new Date());
+      await bearer.revoked({ userId: target.id }, db);
     }
     if (body.name !== undefined && body.name !== target.name) {
       const memberships = await listMemberships(db, target.id);
@@ -179,6 +181,7 @@ export function registerUserRoutes(app: App, services: AppServices): void {
           await checkKeepsOwner(db, organizationId, target);
         }
         await setMemberDeactivated(db, organizationId, target.id, active ? null : (target.deactivated_at ?? new Date()));
+        await bearer.revoked({ userId: target.id }, db);
         const member = found(await findMemberView(db, organizationId, target.id), 'user');
         return sendResource(config.publicUrl, request, reply, MemberResource, member);
       },
@@ -192,6 +195,8 @@ export function registerUserRoutes(app: App, services: AppServices): void {
     await checkKeepsOwner(db, organizationId, target);
     // `target` exists, so this answers 204 even when a concurrent request removed the membership first.
     await removeMember(db, organizationId, target.id);
+    // Their credentials stop granting access here at once, on every node.
+    await bearer.revoked({ userId: target.id }, db);
     return true;
   });
 }

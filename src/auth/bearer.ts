@@ -1,6 +1,10 @@
 import type { FastifyRequest } from 'fastify';
+import type { AbuseGuard, Refusal } from '../abuse/guard.js';
+import { sourceOf } from '../abuse/source.js';
 import { HttpProblem } from '../http/problem.js';
 import { sha256 } from '../security/tokens.js';
+import type { Db } from '../storage/database.js';
+import { announce } from '../storage/invalidations.js';
 import type { Principal } from './principal.js';
 
 /**
@@ -18,6 +22,12 @@ export interface CredentialResolver {
 }
 
 export const CACHE_TTL_MS = 1000;
+
+export interface CredentialMatch {
+  credentialHash?: string;
+  revocationGroup?: string;
+  userId?: string;
+}
 const CACHE_MAX_ENTRIES = 50_000;
 
 interface CacheEntry {
@@ -55,6 +65,19 @@ export function insufficientScope(needed: readonly string[]): HttpProblem {
   });
 }
 
+function tooManyFailures(refusal: Refusal): HttpProblem {
+  const { freeFailures, forgetAfterMs, name } = refusal.policy;
+  return new HttpProblem({
+    status: 429,
+    detail: `Too many invalid credentials from this address; retry in ${refusal.retryAfterSeconds} s.`,
+    headers: {
+      'retry-after': String(refusal.retryAfterSeconds),
+      'ratelimit-policy': `"${name}";q=${freeFailures};w=${Math.ceil(forgetAfterMs / 1000)}`,
+      ratelimit: `"${name}";r=0;t=${refusal.retryAfterSeconds}`,
+    },
+  });
+}
+
 /** Extracts the token of an `Authorization: Bearer` header; undefined when there is none. */
 export function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
@@ -67,19 +90,30 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return match[1];
 }
 
+/** Credentials verified on this node within this long are not held back by their address's failure budget. */
+const KNOWN_GOOD_MS = 60 * 60_000;
+
 export class BearerAuthenticator {
   private readonly resolvers: CredentialResolver[] = [];
   private readonly cache = new Map<string, CacheEntry>();
+  /** Credential hash → when this node last resolved it (bounded like the cache). */
+  private readonly knownGood = new Map<string, number>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly abuse?: AbuseGuard,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   register(resolver: CredentialResolver): void {
     this.resolvers.push(resolver);
   }
 
   /** The principal behind a raw credential, or null; no HTTP concerns. */
-  async resolve(token: string): Promise<Principal | null> {
-    const hash = sha256(token);
+  resolve(token: string): Promise<Principal | null> {
+    return this.resolveHashed(token, sha256(token));
+  }
+
+  private async resolveHashed(token: string, hash: string): Promise<Principal | null> {
     const now = this.now();
     const cached = this.cache.get(hash);
     if (cached && cached.validUntil > now) return cached.principal;
@@ -91,23 +125,70 @@ export class BearerAuthenticator {
       if (expiry <= now) return null;
       if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
       this.cache.set(hash, { principal, validUntil: Math.min(now + CACHE_TTL_MS, expiry) });
+      this.knownGood.delete(hash);
+      if (this.knownGood.size >= CACHE_MAX_ENTRIES) this.knownGood.delete(this.knownGood.keys().next().value as string);
+      this.knownGood.set(hash, now);
     }
     return principal;
   }
 
-  /** Authenticates a request or throws the RFC 6750 problem. */
+  /**
+   * Authenticates a request or throws the RFC 6750 problem. Failed credentials count against the
+   * caller's address (abuse/guard.ts, `bearer` door); once its budget is spent, credentials this
+   * node has not verified within the last hour are refused with 429 before they are looked up
+   * (from this node's view of the block: no round trip on the hot path), while known ones go on
+   * working.
+   */
   async authenticate(request: FastifyRequest): Promise<Principal> {
     const token = bearerToken(request);
     if (token === undefined) throw unauthorized();
-    const principal = await this.resolve(token);
-    if (!principal) throw unauthorized('invalid_token', 'The access token is invalid, expired or revoked.');
+    const hash = sha256(token);
+    const cached = this.cache.get(hash);
+    if (cached && cached.validUntil > this.now()) return cached.principal;
+    const attempt = this.abuse && { door: 'bearer' as const, source: sourceOf(request.ip) };
+    if (attempt) {
+      const verdict = this.abuse!.checkLocal(attempt, this.isKnownGood(hash));
+      if (!verdict.allowed) throw tooManyFailures(verdict);
+    }
+    const principal = await this.resolveHashed(token, hash);
+    if (!principal) {
+      if (attempt) await this.abuse!.failure(attempt);
+      throw unauthorized('invalid_token', 'The access token is invalid, expired or revoked.');
+    }
     return principal;
   }
 
-  /** Forget cached principals of a revoked credential or family, on this node, immediately. */
-  evict(match: { credentialHash?: string; revocationGroup?: string }): void {
+  private isKnownGood(hash: string): boolean {
+    const seen = this.knownGood.get(hash);
+    return seen !== undefined && this.now() - seen < KNOWN_GOOD_MS;
+  }
+
+  /**
+   * A credential, a family or device/key (revocation group), or everything acting for a user, was
+   * revoked, rotated or deleted through `db`: forgotten on this node now, and on every other node
+   * when that change commits (storage/invalidations.ts).
+   */
+  async revoked(match: CredentialMatch, db: Db): Promise<void> {
+    this.evict(match);
+    await announce(db, { kind: 'credentials', ...match });
+  }
+
+  /** Forget cached principals matching on this node, immediately (revoked() also tells the other nodes). */
+  evict(match: CredentialMatch): void {
     for (const [hash, entry] of this.cache) {
-      if (hash === match.credentialHash || entry.principal.revocationGroup === match.revocationGroup) this.cache.delete(hash);
+      const { principal } = entry;
+      if (
+        hash === match.credentialHash ||
+        (match.revocationGroup !== undefined && principal.revocationGroup === match.revocationGroup) ||
+        (match.userId !== undefined && principal.userId === match.userId)
+      ) {
+        this.cache.delete(hash);
+      }
     }
+  }
+
+  /** Forget every cached principal (invalidations may have been missed). */
+  clear(): void {
+    this.cache.clear();
   }
 }

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import path from 'node:path';
 
 /** Everything the server reads from its environment, parsed once at start. */
@@ -19,11 +20,14 @@ export interface Config {
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
   /**
-   * Which proxies' X-Forwarded-For to believe (Fastify's `trustProxy`): false, true, or a list of
-   * addresses/CIDRs. Per-IP limits key on the caller's address, so behind a reverse
-   * proxy this must be set or every caller shares the proxy's address.
+   * Which proxies' X-Forwarded-For to believe (Fastify's `trustProxy`): none (false), a list of
+   * addresses/CIDRs, or a number of hops. Per-address limits key on the caller's address, so
+   * behind a reverse proxy this must be set or every caller shares the proxy's address; never a
+   * blanket "any peer", which would let every caller choose its own address.
    */
-  trustProxy: boolean | string[];
+  trustProxy: false | string[] | number;
+  /** `redis://…`: keep the abuse counters in Redis instead of the database. */
+  redisUrl: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -71,6 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     provisionFile: overrides.provisionFile ?? nonEmpty(env, 'SENSORCLOUD_PROVISION'),
     bodyLimit: overrides.bodyLimit ?? integer(env, 'BODY_LIMIT', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     trustProxy: overrides.trustProxy ?? parseTrustProxy(nonEmpty(env, 'TRUST_PROXY')),
+    redisUrl: Object.hasOwn(overrides, 'redisUrl') ? overrides.redisUrl : redisUrl(env),
   };
 }
 
@@ -89,12 +94,38 @@ function normalizePublicUrl(raw: string): string {
   return url.toString().replace(/\/$/, '');
 }
 
-function parseTrustProxy(raw: string | undefined): boolean | string[] {
+function redisUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const url = nonEmpty(env, 'REDIS_URL');
+  if (url !== undefined && !/^rediss?:\/\//.test(url)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
+  return url;
+}
+
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function parseTrustProxy(raw: string | undefined): false | string[] | number {
   if (raw === undefined || /^(false|0|no|off)$/i.test(raw)) return false;
-  if (/^(true|yes|on)$/i.test(raw)) return true;
+  if (/^(true|yes|on|\*)$/i.test(raw)) {
+    throw new ConfigError(
+      'TRUST_PROXY=true would believe X-Forwarded-For from any peer, so any caller could pick the address its limits are counted under; ' +
+        'give the proxies\' addresses/CIDRs (e.g. 10.0.0.5,192.168.0.0/16, or loopback) or the number of proxies in front (e.g. 1)',
+    );
+  }
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops < 1 || hops > 10) throw new ConfigError(`TRUST_PROXY as a hop count must be between 1 and 10, got "${raw}"`);
+    return hops;
+  }
   const entries = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  if (entries.some((e) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(e) && !['loopback', 'linklocal', 'uniquelocal'].includes(e))) {
-    throw new ConfigError(`TRUST_PROXY must be true, false or a comma-separated list of addresses/CIDRs, got "${raw}"`);
+  if (entries.some((e) => !PROXY_NAMES.includes(e) && !isAddressOrCidr(e))) {
+    throw new ConfigError(`TRUST_PROXY must be a comma-separated list of proxy addresses/CIDRs (or loopback, linklocal, uniquelocal), or a hop count, got "${raw}"`);
   }
   return entries;
+}
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = net.isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }

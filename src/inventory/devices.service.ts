@@ -1,6 +1,7 @@
 import type { BearerAuthenticator } from '../auth/bearer.js';
 import { guarded } from '../api/db-errors.js';
 import type { Db } from '../storage/database.js';
+import { announce } from '../storage/invalidations.js';
 import { deviceRevocationGroup, newDeviceToken, storedDeviceToken } from './device-tokens.js';
 import { type DeviceFields, deleteDevice, insertDevice, setDeviceToken } from './devices.repo.js';
 import type { Device, Sensor } from './inventory.schema.js';
@@ -50,18 +51,25 @@ export async function createDevice(db: Db, organizationId: string, fields: Devic
   );
 }
 
-/** A new token for the device; the old one stops working at once on this node (and within the bearer cache TTL elsewhere). */
+/** A new token for the device; the old one stops working at once, on every node (storage/invalidations.ts). */
 export async function rotateDeviceToken(db: Db, bearer: BearerAuthenticator | undefined, organizationId: string, deviceId: string): Promise<{ device: Device; token: string } | undefined> {
   const issued = newDeviceToken();
   const device = await setDeviceToken(db, organizationId, deviceId, issued.stored);
   if (!device) return undefined;
-  bearer?.evict({ revocationGroup: deviceRevocationGroup(device.id) });
+  await forgetDeviceToken(db, bearer, device.id);
   return { device, token: issued.token };
 }
 
 export async function removeDevice(db: Db, bearer: BearerAuthenticator | undefined, organizationId: string, deviceId: string): Promise<boolean> {
   const device = await deleteDevice(db, organizationId, deviceId);
   if (!device) return false;
-  bearer?.evict({ revocationGroup: deviceRevocationGroup(device.id) });
+  await forgetDeviceToken(db, bearer, device.id);
   return true;
+}
+
+/** Every node stops honouring the device's previous token (the CLI, without a bearer cache of its own, only tells the servers). */
+async function forgetDeviceToken(db: Db, bearer: BearerAuthenticator | undefined, deviceId: string): Promise<void> {
+  const match = { revocationGroup: deviceRevocationGroup(deviceId) };
+  if (bearer) await bearer.revoked(match, db);
+  else await announce(db, { kind: 'credentials', ...match });
 }

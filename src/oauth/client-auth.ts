@@ -1,11 +1,11 @@
 import { hash, randomBytes } from 'node:crypto';
+import type { AbuseGuard, AttemptResult, Refusal } from '../abuse/guard.js';
 import { unstorableText } from '../http/boundary.js';
 import { verifyPassword } from '../security/passwords.js';
 import { safeEqual } from '../security/tokens.js';
 import type { Db } from '../storage/database.js';
-import { Backoff } from './backoff.js';
 import { findClientByClientIdCached } from './clients.repo.js';
-import { invalidClient, invalidRequest, tooManyRequests } from './errors.js';
+import { type OAuthError, invalidClient, invalidRequest, tooManyRequests } from './errors.js';
 import type { OAuthClient } from './oauth.schema.js';
 import type { OAuthSettings } from './settings.js';
 
@@ -18,7 +18,8 @@ import type { OAuthSettings } from './settings.js';
  * every client_credentials request hash-bound; so a successful verification is remembered in
  * process for a few minutes as SHA-256(per-process random key ‖ secret), keyed by client and
  * tied to the stored hash and `updated_at` (a rotated secret misses at once on this node, and
- * within a second on every other, since the client row is cached for at most 1 s:
+ * on every other node as soon as the change commits (storage/invalidations.ts), at the latest within
+ * a second, since the client row is cached for at most 1 s:
  * `findClientByClientIdCached`). Repeat authentications are then one hash and one constant-time
  * compare. The cache holds no secret and nothing brute-forceable offline (the key never leaves
  * the process). A keyed one-shot hash rather than createHmac: the digests are only ever compared
@@ -96,20 +97,23 @@ export class ClientAuthenticator {
   private readonly macKey = randomBytes(32).toString('hex');
   private readonly verified = new Map<string, CachedSecret>();
   private readonly inflight = new Map<string, Promise<boolean>>();
-  readonly backoff: Backoff;
+  /** Identical concurrent authentications (same client, secrets and source) share one guarded check. */
+  private readonly attempts = new Map<string, Promise<AttemptResult<true>>>();
 
   constructor(
     private readonly db: Db,
-    private readonly settings: Pick<OAuthSettings, 'clientBackoff' | 'secretCacheTtlMs'>,
+    private readonly settings: Pick<OAuthSettings, 'secretCacheTtlMs'>,
+    private readonly guard: AbuseGuard,
     private readonly now: () => number = Date.now,
     /** argon2id verification (injectable for tests). */
     private readonly verify: (hash: string | null, secret: string) => Promise<boolean> = verifyPassword,
-  ) {
-    this.backoff = new Backoff(settings.clientBackoff, now);
-  }
+  ) {}
 
-  /** Authenticates the client of a request, or throws invalid_client / invalid_request / 429. */
-  async authenticate(authorization: string | undefined, params: Params, options: ClientAuthOptions = {}): Promise<AuthenticatedClient> {
+  /**
+   * Authenticates the client of a request, or throws invalid_client / invalid_request / 429.
+   * `source`: sourceOf(request.ip), the address failures are counted for (abuse/guard.ts).
+   */
+  async authenticate(authorization: string | undefined, params: Params, source: string, options: ClientAuthOptions = {}): Promise<AuthenticatedClient> {
     const basic = parseBasicAuthorization(authorization);
     const postId = params.client_id;
     const postSecret = params.client_secret;
@@ -131,8 +135,13 @@ export class ClientAuthenticator {
     const failed = () => invalidClient('Client authentication failed.', usedBasic);
 
     if (!client) {
-      // Same cost as a real check, so response timing does not reveal which client_ids exist.
-      if (secrets[0] !== undefined) await this.verify(null, secrets[0]);
+      // An unknown client_id with a secret costs the same argon2id run as a known one (timing does
+      // not reveal which ids exist) and is counted against the source like any wrong secret.
+      const secret = secrets[0];
+      if (secret !== undefined) {
+        const result = await this.guard.attempt({ door: 'client', source }, async () => void (await this.verify(null, secret)));
+        if ('refused' in result) throw refusedClient(result.refused);
+      }
       throw failed();
     }
     if (secrets.length === 0) {
@@ -141,27 +150,57 @@ export class ClientAuthenticator {
     }
     if (client.public || !client.secret_hash) throw invalidClient('This is a public client: it authenticates with client_id only, without a secret.', usedBasic);
 
-    const wait = this.backoff.retryAfter(client.id);
-    if (wait > 0) throw tooManyRequests('Too many failed authentications of this client; retry later.', wait);
-    for (const secret of secrets) {
-      if (await this.verifySecret(client, secret)) {
-        this.backoff.success(client.id);
-        return { client, method: usedBasic ? 'client_secret_basic' : 'client_secret_post' };
-      }
+    const method = usedBasic ? 'client_secret_basic' : 'client_secret_post';
+    const attempt = { door: 'client' as const, credential: client.id, source };
+    // A secret this node verified recently: one hash and a look at this node's view of blocks, no
+    // round trip (the hot path of client_credentials and introspection). The pair's own block still
+    // applies, so the cache is no oracle for a guesser that has been stopped.
+    if (secrets.some((secret) => this.isCached(client, secret))) {
+      const verdict = this.guard.checkLocal(attempt, true);
+      if (!verdict.allowed) throw refusedClient(verdict);
+      return { client, method };
     }
-    this.backoff.failure(client.id);
-    throw failed();
+    const key = `${client.id}\u0000${client.secret_hash}\u0000${source}\u0000${secrets.map((secret) => this.mac(secret)).join('\u0000')}`;
+    let pending = this.attempts.get(key);
+    if (!pending) {
+      const verifying = client;
+      pending = this.guard
+        .attempt(attempt, async () => {
+          for (const secret of secrets) if (await this.verifySecret(verifying, secret)) return true as const;
+          return undefined;
+        })
+        .finally(() => this.attempts.delete(key));
+      this.attempts.set(key, pending);
+    }
+    const result = await pending;
+    if ('refused' in result) throw refusedClient(result.refused);
+    if ('failed' in result) throw failed();
+    return { client, method };
+  }
+
+  private mac(secret: string): string {
+    return hash('sha256', this.macKey + secret, 'base64url');
+  }
+
+  /** Whether `secret` is the one this node verified for the client's current row. */
+  private isCached(client: OAuthClient, secret: string): boolean {
+    const entry = this.verified.get(client.id);
+    return (
+      entry !== undefined &&
+      entry.until > this.now() &&
+      entry.secretHash === client.secret_hash &&
+      entry.updatedAt === client.updated_at.getTime() &&
+      secret.length <= 1024 &&
+      safeEqual(entry.mac, this.mac(secret))
+    );
   }
 
   /** argon2id verification behind the verified-secret cache described above. */
   async verifySecret(client: OAuthClient, secret: string): Promise<boolean> {
     const secretHash = client.secret_hash;
     if (!secretHash || secret.length > 1024) return false;
-    const mac = hash('sha256', this.macKey + secret, 'base64url');
-    const now = this.now();
-    const updatedAt = client.updated_at.getTime();
-    const entry = this.verified.get(client.id);
-    if (entry && entry.until > now && entry.secretHash === secretHash && entry.updatedAt === updatedAt && safeEqual(entry.mac, mac)) return true;
+    if (this.isCached(client, secret)) return true;
+    const mac = this.mac(secret);
 
     // Concurrent first requests of one client share one argon2id verification.
     const flightKey = `${client.id}:${secretHash}:${mac}`;
@@ -174,7 +213,7 @@ export class ClientAuthenticator {
     if (ok) {
       this.verified.delete(client.id);
       if (this.verified.size >= MAX_CACHED) this.verified.delete(this.verified.keys().next().value as string);
-      this.verified.set(client.id, { mac, secretHash, updatedAt, until: now + this.settings.secretCacheTtlMs });
+      this.verified.set(client.id, { mac, secretHash, updatedAt: client.updated_at.getTime(), until: this.now() + this.settings.secretCacheTtlMs });
     }
     return ok;
   }
@@ -187,8 +226,16 @@ export class ClientAuthenticator {
   prune(): void {
     const now = this.now();
     for (const [key, entry] of this.verified) if (entry.until <= now) this.verified.delete(key);
-    this.backoff.prune();
   }
+}
+
+/** 429 for a client authentication the abuse guard did not let through. */
+function refusedClient(refusal: Refusal): OAuthError {
+  const what = refusal.scope === 'credential' ? 'of this client from this address' : 'from this address';
+  return tooManyRequests(`Too many failed authentications ${what}; retry in ${refusal.retryAfterSeconds} s.`, refusal.retryAfterSeconds, {
+    max: refusal.policy.freeFailures,
+    windowSeconds: Math.ceil(refusal.policy.forgetAfterMs / 1000),
+  });
 }
 
 /** The decoded and the raw form of a Basic credential, once when they are the same. */

@@ -1,5 +1,6 @@
 import { preparedStatement } from '../storage/prepared.js';
 import type { Db } from '../storage/database.js';
+import { announce } from '../storage/invalidations.js';
 import type { GrantType, TokenFormat, UserAuthMode } from './grant-types.js';
 import type { OAuthClient } from './oauth.schema.js';
 
@@ -27,8 +28,8 @@ export async function findClientByClientId(db: Db, clientId: string): Promise<OA
 
 /**
  * Client rows as read by client authentication, cached per node for at most CLIENT_CACHE_TTL_MS
- * (like the bearer cache: another node's change shows here within a second). Any client write
- * through `saveClient` in this process drops every cached row at once. Unknown client_ids are not
+ * (like the bearer cache). Any client write through `saveClient` drops every cached row on this
+ * node at once and, when it commits, on every other node (storage/invalidations.ts). Unknown client_ids are not
  * cached. Keyed per database handle, so separate databases in one process never share rows.
  */
 export const CLIENT_CACHE_TTL_MS = 1000;
@@ -103,6 +104,7 @@ export async function saveClient(db: Db, organizationId: string, fields: ClientF
   const existing = await findClientByClientId(db, fields.clientId);
   if (!existing) {
     forgetCachedClients();
+    await announce(db, { kind: 'clients' });
     const client = await db
       .insertInto('oauth_clients')
       .values({ organization_id: organizationId, client_id: fields.clientId, created_by: fields.createdBy ?? null, ...values, secret_hash: fields.secretHash ?? null })
@@ -118,5 +120,7 @@ export async function saveClient(db: Db, organizationId: string, fields: ClientF
   if (unchanged) return { client: existing, changed: false };
   const client = await db.updateTable('oauth_clients').set({ ...values, updated_at: new Date() }).where('id', '=', existing.id).returningAll().executeTakeFirstOrThrow();
   forgetCachedClients();
+  // Every node's cached rows go when this commits (the CLI and provisioning change clients too).
+  await announce(db, { kind: 'clients' });
   return { client, changed: true };
 }

@@ -1,5 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sourceOf } from '../abuse/source.js';
 import { apiKeyResolver } from '../api-keys/api-keys.service.js';
 import { registerApiKeyRoutes } from '../api-keys/api-keys.routes.js';
 import { bearerToken } from '../auth/bearer.js';
@@ -21,6 +22,7 @@ import { type OAuthRuntime, clientAllows, clientScopeList, createOAuthRuntime } 
 import { type OAuthSettings, loadOAuthSettings } from './settings.js';
 import { ACCESS_TOKEN_PREFIX, JWT_PREFIX, REFRESH_TOKEN_PREFIX, principalOfToken } from './tokens/token-service.js';
 import { findActiveAccessToken } from './tokens/tokens.repo.js';
+import { forgetCachedClients } from './clients.repo.js';
 
 /**
  * The authorization server's endpoints (SPEC §3), mounted with one line from buildApp. They live
@@ -37,12 +39,15 @@ export interface OAuthRouteOptions {
 
 export async function registerOAuthRoutes(app: App, services: AppServices, options: OAuthRouteOptions = {}): Promise<OAuthRuntime> {
   const settings = { ...loadOAuthSettings(), ...options.settings };
-  const rt = createOAuthRuntime({ db: services.db, config: services.config, bearer: services.bearer }, settings);
+  const rt = createOAuthRuntime({ db: services.db, config: services.config, bearer: services.bearer, abuse: services.abuse }, settings);
   // A wrong method on a token-family endpoint is still answered in RFC 6749 JSON (with Allow).
   renderWrongMethodAs(app, ['/oauth/token', '/oauth2/token', '/auth/oauth', '/oauth/revoke', '/oauth/introspect', '/oauth/device_authorization', '/oauth/jwks'], (_request, reply, detail) =>
     sendOAuthError(reply, new OAuthError('invalid_request', detail, 405)),
   );
 
+  services.invalidations.on((invalidation) => {
+    if (invalidation.kind === 'clients' || invalidation.kind === 'all') forgetCachedClients();
+  });
   services.bearer.register({
     prefix: ACCESS_TOKEN_PREFIX,
     async resolve(token, hash) {
@@ -72,7 +77,7 @@ function oauthErrorOf(error: unknown, request: FastifyRequest): OAuthError {
   if (error instanceof HttpProblem) {
     // From the bearer check (RFC 6750): keep status and challenge, speak OAuth JSON.
     const challenge = error.headers['www-authenticate'] ?? '';
-    const code = /error="([^"]+)"/.exec(challenge)?.[1] ?? (error.status === 401 ? 'invalid_token' : 'invalid_request');
+    const code = /error="([^"]+)"/.exec(challenge)?.[1] ?? (error.status === 401 ? 'invalid_token' : error.status === 429 ? 'rate_limited' : 'invalid_request');
     return new OAuthError(code, error.message, error.status, error.headers);
   }
   if (isDatabaseUnavailable(error)) {
@@ -148,7 +153,7 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
   const ipLimited = { onRequest: limitIp };
 
   const authenticateClient = async (request: FastifyRequest, params: Params, grantType?: string) =>
-    rt.clientAuth.authenticate(request.headers.authorization, params, {
+    rt.clientAuth.authenticate(request.headers.authorization, params, sourceOf(request.ip), {
       // Sensorberg's documented external-token login carries no client secret.
       secretless: (client) => grantType === 'password' && client.user_auth === 'external_authentication_token' && params.external_authentication_token !== undefined,
     });
@@ -163,7 +168,7 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
     await limitClient(request, reply, client);
     // Refresh rights follow the family (password and device grants, offline_access); the grant module decides.
     if (grantType !== 'refresh_token' && !clientAllows(client, grantType)) throw unauthorizedClient(`This client is not allowed to use the ${grantType} grant.`);
-    const response = await GRANT_HANDLERS[grantType]({ rt, client, method, params, ip: request.ip });
+    const response = await GRANT_HANDLERS[grantType]({ rt, client, method, params, source: sourceOf(request.ip) });
     noStore(reply);
     return response;
   };

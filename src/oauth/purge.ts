@@ -6,8 +6,8 @@ import { purgeExpired } from './tokens/tokens.repo.js';
 
 /**
  * The periodic purge of the token tables (expired tokens and codes, finished grants, retired
- * signing keys no longer published), of expired browser sessions and of the in-process
- * throttling maps, so nothing grows without bound. Started when the server is ready, stopped
+ * signing keys no longer published), of expired browser sessions and abuse counters, and of
+ * the in-process caches, so nothing grows without bound. Started when the server is ready, stopped
  * (and awaited) when it closes; the timer is unref'd so it never keeps a process alive. Every
  * node runs it; the deletes are idempotent, so concurrent runs only repeat each other's work.
  */
@@ -15,9 +15,8 @@ export async function purgeOnce(rt: OAuthRuntime): Promise<void> {
   const counts = await purgeExpired(rt.db);
   await purgeRetiredKeys(rt.db);
   await purgeExpiredBrowserSessions(rt.db);
+  await rt.abuse.purge();
   rt.clientAuth.prune();
-  rt.passwordBackoff.prune();
-  rt.ipBackoff.prune();
   return void counts;
 }
 

@@ -1,8 +1,8 @@
+import type { AbuseGuard } from '../abuse/guard.js';
 import type { BearerAuthenticator } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
 import { type ScopeToken, isScopeToken } from '../identity/scopes.js';
 import type { Db } from '../storage/database.js';
-import { Backoff } from './backoff.js';
 import { ClientAuthenticator } from './client-auth.js';
 import type { GrantType } from './grant-types.js';
 import type { OAuthClient } from './oauth.schema.js';
@@ -19,22 +19,18 @@ export interface OAuthRuntime {
   keys: SigningKeyStore;
   tokens: TokenService;
   clientAuth: ClientAuthenticator;
-  /** Per-account back-off of the password grant (keys: `acct:<email>`). */
-  passwordBackoff: Backoff;
-  /** Per-IP back-off of failed user-credential checks (password, external token). */
-  ipBackoff: Backoff;
+  /** Brute-force and abuse protection of every credential check, shared by all nodes. */
+  abuse: AbuseGuard;
 }
 
-export function createOAuthRuntime(deps: { db: Db; config: Config; bearer: BearerAuthenticator }, settings: OAuthSettings): OAuthRuntime {
+export function createOAuthRuntime(deps: { db: Db; config: Config; bearer: BearerAuthenticator; abuse: AbuseGuard }, settings: OAuthSettings): OAuthRuntime {
   const keys = new SigningKeyStore(deps.db, deps.config.publicUrl);
   return {
     ...deps,
     settings,
     keys,
     tokens: new TokenService(deps.db, keys, deps.bearer, deps.config.publicUrl, settings.defaultRefreshTokenTtl),
-    clientAuth: new ClientAuthenticator(deps.db, settings),
-    passwordBackoff: new Backoff(settings.passwordBackoff),
-    ipBackoff: new Backoff({ ...settings.passwordBackoff, freeFailures: settings.passwordBackoff.freeFailures * 10, baseDelayMs: 1_000, maxDelayMs: 5 * 60_000 }),
+    clientAuth: new ClientAuthenticator(deps.db, settings, deps.abuse),
   };
 }
 

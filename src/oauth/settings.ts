@@ -1,18 +1,16 @@
 import { ConfigError } from '../config/config.js';
-import type { BackoffOptions } from './backoff.js';
 
 /**
  * Tunables of the authorization server, read from the environment once when the routes are
- * mounted. Rate limits are abuse ceilings, not brute-force protection;
- * the brute-force protection proper is the per-account/per-client back-off plus argon2id cost.
+ * mounted. Rate limits are per-node request ceilings, not brute-force protection; that is the
+ * abuse guard's (abuse/, whose variables include OAUTH_PASSWORD_FREE_FAILURES and
+ * OAUTH_CLIENT_FREE_FAILURES) together with the argon2id cost of every check.
  *
  * | variable | default | meaning |
  * | --- | --- | --- |
  * | OAUTH_RATE_LIMIT_IP | 3000 | requests per window per client IP on the token, revocation, token-info and device endpoints (0: off) |
  * | OAUTH_RATE_LIMIT_CLIENT | 6000 | token and device-authorization requests per window per authenticated client (0: off) |
  * | OAUTH_RATE_LIMIT_WINDOW | 60 | window length, seconds |
- * | OAUTH_PASSWORD_FREE_FAILURES | 5 | failed password-grant logins of one account before the back-off starts |
- * | OAUTH_CLIENT_FREE_FAILURES | 10 | failed client-secret checks of one client before the back-off starts |
  * | OAUTH_DEVICE_INTERVAL | 5 | device-code polling interval, seconds (RFC 8628 §3.2) |
  * | OAUTH_DEVICE_CODE_TTL | 600 | device code lifetime, seconds |
  * | OAUTH_REFRESH_TOKEN_TTL | 7776000 | refresh-token lifetime for clients that set none (90 days, renewed on each rotation) |
@@ -21,8 +19,6 @@ import type { BackoffOptions } from './backoff.js';
  */
 export interface OAuthSettings {
   rateLimit: { ipMax: number; clientMax: number; windowMs: number };
-  passwordBackoff: BackoffOptions;
-  clientBackoff: BackoffOptions;
   deviceIntervalSeconds: number;
   deviceCodeTtlSeconds: number;
   defaultRefreshTokenTtl: number;
@@ -46,20 +42,6 @@ export function loadOAuthSettings(env: NodeJS.ProcessEnv = process.env): OAuthSe
       ipMax: integer(env, 'OAUTH_RATE_LIMIT_IP', 3000, 0, 1e9),
       clientMax: integer(env, 'OAUTH_RATE_LIMIT_CLIENT', 6000, 0, 1e9),
       windowMs: integer(env, 'OAUTH_RATE_LIMIT_WINDOW', 60, 1, 86_400) * 1000,
-    },
-    passwordBackoff: {
-      freeFailures: integer(env, 'OAUTH_PASSWORD_FREE_FAILURES', 5, 1, 1000),
-      baseDelayMs: 2_000,
-      maxDelayMs: 15 * 60_000,
-      forgetAfterMs: 60 * 60_000,
-      maxEntries: 100_000,
-    },
-    clientBackoff: {
-      freeFailures: integer(env, 'OAUTH_CLIENT_FREE_FAILURES', 10, 1, 1000),
-      baseDelayMs: 1_000,
-      maxDelayMs: 5 * 60_000,
-      forgetAfterMs: 60 * 60_000,
-      maxEntries: 100_000,
     },
     deviceIntervalSeconds: integer(env, 'OAUTH_DEVICE_INTERVAL', 5, 1, 60),
     deviceCodeTtlSeconds: integer(env, 'OAUTH_DEVICE_CODE_TTL', 600, 60, 86_400),

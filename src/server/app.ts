@@ -16,10 +16,18 @@ import { registerOAuthRoutes } from '../oauth/oauth.routes.js';
 import { registerReadings } from '../readings/readings.module.js';
 import { registerInventoryRoutes } from '../api/register.js';
 import { registerAuthorizeRoutes } from '../oauth/authorize/routes.js';
+import { openAbuseGuard } from '../abuse/open.js';
+import { InvalidationListener } from '../storage/invalidations.js';
 import { BearerAuthenticator } from '../auth/bearer.js';
+import type { Config } from '../config/config.js';
 import type { AppContext, AppServices } from './context.js';
 
 export type App = FastifyInstance<any, any, any, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** Fastify's trustProxy for TRUST_PROXY (its typings lack the hop count it accepts: the same rule as a function). */
+function trustedProxies(setting: Config['trustProxy']): false | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
+}
 
 export interface BuildAppOptions {
   /** A pino logger to use instead of one built from LOG_LEVEL (the CLI shares its own). */
@@ -42,7 +50,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     frameworkErrors: handleFrameworkError,
     clientErrorHandler: handleClientError,
     bodyLimit: ctx.config.bodyLimit,
-    trustProxy: ctx.config.trustProxy,
+    trustProxy: trustedProxies(ctx.config.trustProxy),
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 256 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -81,17 +89,27 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   installMetrics(app);
-  const services: AppServices = { ...ctx, bearer: new BearerAuthenticator() };
+  const abuse = await openAbuseGuard(ctx.config, ctx.db);
+  app.addHook('onClose', () => abuse.close());
+  const invalidations = new InvalidationListener(ctx.databaseKind === 'postgres' ? ctx.config.databaseUrl : undefined, app.log);
+  app.addHook('onReady', () => invalidations.start());
+  app.addHook('onClose', () => invalidations.stop());
+  const bearer = new BearerAuthenticator(abuse);
+  invalidations.on((invalidation) => {
+    if (invalidation.kind === 'credentials') bearer.evict(invalidation);
+    else if (invalidation.kind === 'all') bearer.clear();
+  });
+  const services: AppServices = { ...ctx, abuse, invalidations, bearer };
   // Each capability mounts its routes (and background jobs, via onReady/onClose hooks) here.
   registerHealthRoutes(app, services);
   await app.register(async (pages) => {
     usePageSecurityHeaders(pages, ctx.config.publicUrl);
     registerSetupRoutes(pages as App, services);
   });
-  const oauth = await registerOAuthRoutes(app, services);
+  await registerOAuthRoutes(app, services);
   registerReadings(app, services);
   await registerInventoryRoutes(app, services);
-  await registerAuthorizeRoutes(app, services, { accountBackoff: oauth.passwordBackoff });
+  await registerAuthorizeRoutes(app, services);
   return app;
 }
 

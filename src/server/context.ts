@@ -1,6 +1,8 @@
+import type { AbuseGuard } from '../abuse/guard.js';
 import type { BearerAuthenticator } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
 import type { Db } from '../storage/database.js';
+import type { InvalidationListener } from '../storage/invalidations.js';
 
 /** What a server is built from: configuration and storage. */
 export interface AppContext {
@@ -13,4 +15,8 @@ export interface AppContext {
 export interface AppServices extends AppContext {
   /** The one bearer check; credential kinds register their resolvers on it. */
   bearer: BearerAuthenticator;
+  /** Brute-force and abuse protection of every credential check (abuse/guard.ts). */
+  abuse: AbuseGuard;
+  /** Revocations, rotations and deletions announced by any node; each cache subscribes (storage/invalidations.ts). */
+  invalidations: InvalidationListener;
 }

@@ -19,7 +19,16 @@ const UNAVAILABLE_SYSCALL_CODES = new Set([
 // node-postgres reports a lost or unobtainable connection with these messages and no code.
 const UNAVAILABLE_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Client was closed and is not queryable|Connection ended unexpectedly)/;
 
+/** A store beside the database (Redis) could not be reached; answered like the database being away. */
+export class BackingStoreUnavailable extends Error {
+  constructor(store: string, cause: unknown) {
+    super(`${store} is unavailable: ${(cause as Error)?.message ?? cause}`, { cause });
+    this.name = 'BackingStoreUnavailable';
+  }
+}
+
 export function isDatabaseUnavailable(error: unknown): boolean {
+  if (error instanceof BackingStoreUnavailable) return true;
   if (typeof error !== 'object' || error === null) return false;
   const { code, message } = error as { code?: unknown; message?: unknown };
   if (typeof code === 'string' && (UNAVAILABLE_SQLSTATES.test(code) || UNAVAILABLE_SYSCALL_CODES.has(code))) return true;

@@ -23,3 +23,11 @@ export async function installationSalt(db: Db): Promise<Buffer> {
 export async function sessionSecret(db: Db): Promise<string> {
   return getOrCreateSetting(db, 'session_secret', () => randomBytes(32).toString('base64url'));
 }
+
+/**
+ * Names this installation where it shares something with others: its keys in a Redis that several
+ * installations (or test databases) may use.
+ */
+export async function installationId(db: Db): Promise<string> {
+  return getOrCreateSetting(db, 'installation_id', () => randomBytes(12).toString('base64url'));
+}

@@ -5,6 +5,7 @@ import * as m0002 from './migrations/0002_oauth.js';
 import * as m0004 from './migrations/0004_inventory.js';
 import * as m0005 from './migrations/0005_readings.js';
 import * as m0006 from './migrations/0006_readings_covering_key.js';
+import * as m0007 from './migrations/0007_abuse_counters.js';
 import * as m0008 from './migrations/0008_invitations.js';
 import * as m0009 from './migrations/0009_browser_sessions.js';
 
@@ -19,6 +20,7 @@ export const migrations: Record<string, Migration> = {
   '0004_inventory': m0004,
   '0005_readings': m0005,
   '0006_readings_covering_key': m0006,
+  '0007_abuse_counters': m0007,
   '0008_invitations': m0008,
   '0009_browser_sessions': m0009,
 };

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { AbuseTables } from '../abuse/abuse.schema.js';
 import type { InventoryTables } from '../inventory/inventory.schema.js';
 import type { OAuthTables } from '../oauth/oauth.schema.js';
 import type { ReadingsTables } from '../readings/readings.schema.js';
@@ -116,7 +117,7 @@ export interface FoundationTables {
 }
 
 /** Every table, composed from each capability's own schema module. */
-export interface Database extends FoundationTables, OAuthTables, InventoryTables, ReadingsTables {}
+export interface Database extends FoundationTables, OAuthTables, InventoryTables, ReadingsTables, AbuseTables {}
 
 export type Organization = Selectable<OrganizationsTable>;
 export type NewOrganization = Insertable<OrganizationsTable>;

@@ -66,9 +66,27 @@ describe('configuration from the environment', () => {
     [{ PUBLIC_URL: 'https://example.com/?x=1' }, /PUBLIC_URL/],
     [{ PUBLIC_URL: 'https://example.com/#top' }, /PUBLIC_URL/],
     [{ BODY_LIMIT: '12' }, /BODY_LIMIT/],
+    [{ TRUST_PROXY: 'true' }, /TRUST_PROXY=true would believe X-Forwarded-For from any peer/],
+    [{ TRUST_PROXY: '*' }, /TRUST_PROXY/],
+    [{ TRUST_PROXY: '11' }, /TRUST_PROXY/],
+    [{ TRUST_PROXY: '10.0.0.1/33' }, /TRUST_PROXY/],
+    [{ TRUST_PROXY: 'proxy.internal' }, /TRUST_PROXY/],
+    [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL/],
   ])('%j is refused naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it("TRUST_PROXY: off by default, else proxy addresses/CIDRs (and proxy-addr's names) or a hop count, never any peer", () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.5, 192.168.0.0/16,loopback, fd00::/8' }).trustProxy).toEqual(['10.0.0.5', '192.168.0.0/16', 'loopback', 'fd00::/8']);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+  });
+
+  it('REDIS_URL: unset, or a redis:// URL', () => {
+    expect(loadConfig({}).redisUrl).toBeUndefined();
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/2' }).redisUrl).toBe('redis://127.0.0.1:6379/2');
   });
 
   it('overrides win over the environment', () => {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff } from '../../src/oauth/backoff.js';
+import { AbuseGuard } from '../../src/abuse/guard.js';
+import { loadAbusePolicies } from '../../src/abuse/policies.js';
 import { ClientAuthenticator, parseBasicAuthorization } from '../../src/oauth/client-auth.js';
 import type { OAuthClient } from '../../src/oauth/oauth.schema.js';
 import type { Db } from '../../src/storage/database.js';
+import { MemoryCounterStore } from '../support/memory-counter-store.js';
 
-const settings = {
-  secretCacheTtlMs: 60_000,
-  clientBackoff: { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 60_000, forgetAfterMs: 3_600_000, maxEntries: 100 },
-};
+const settings = { secretCacheTtlMs: 60_000 };
+const guard = () => new AbuseGuard(new MemoryCounterStore(Date.now), loadAbusePolicies({}));
 
 function fakeClient(): OAuthClient {
   return { id: 'pk-1', secret_hash: '$argon2id$hash-1', updated_at: new Date(1000), public: false, client_id: 'c' } as unknown as OAuthClient;
@@ -28,7 +28,7 @@ describe('the verified-secret cache', () => {
   it('verifies with argon2id once, then answers repeat authentications from the cache', async () => {
     let now = 0;
     const { calls, verify } = countingVerify('right');
-    const auth = new ClientAuthenticator(undefined as unknown as Db, settings, () => now, verify);
+    const auth = new ClientAuthenticator(undefined as unknown as Db, settings, guard(), () => now, verify);
     const client = fakeClient();
     expect(await auth.verifySecret(client, 'right')).toBe(true);
     expect(await auth.verifySecret(client, 'right')).toBe(true);
@@ -48,7 +48,7 @@ describe('the verified-secret cache', () => {
 
   it('misses as soon as the stored secret or the client row changes', async () => {
     const { calls, verify } = countingVerify('right');
-    const auth = new ClientAuthenticator(undefined as unknown as Db, settings, Date.now, verify);
+    const auth = new ClientAuthenticator(undefined as unknown as Db, settings, guard(), Date.now, verify);
     await auth.verifySecret(fakeClient(), 'right');
     await auth.verifySecret({ ...fakeClient(), secret_hash: '$argon2id$hash-2' }, 'right');
     await auth.verifySecret({ ...fakeClient(), updated_at: new Date(2000) }, 'right');
@@ -57,7 +57,7 @@ describe('the verified-secret cache', () => {
 
   it('concurrent first authentications share one verification', async () => {
     const { calls, verify } = countingVerify('right', 30);
-    const auth = new ClientAuthenticator(undefined as unknown as Db, settings, Date.now, verify);
+    const auth = new ClientAuthenticator(undefined as unknown as Db, settings, guard(), Date.now, verify);
     const results = await Promise.all(Array.from({ length: 10 }, () => auth.verifySecret(fakeClient(), 'right')));
     expect(results.every(Boolean)).toBe(true);
     expect(calls).toHaveLength(1);
@@ -65,7 +65,7 @@ describe('the verified-secret cache', () => {
 
   it('a client without a stored secret never verifies', async () => {
     const { calls, verify } = countingVerify('right');
-    const auth = new ClientAuthenticator(undefined as unknown as Db, settings, Date.now, verify);
+    const auth = new ClientAuthenticator(undefined as unknown as Db, settings, guard(), Date.now, verify);
     expect(await auth.verifySecret({ ...fakeClient(), secret_hash: null }, 'right')).toBe(false);
     expect(calls).toHaveLength(0);
   });
@@ -88,31 +88,5 @@ describe('HTTP Basic client credentials (RFC 6749 §2.3.1)', () => {
     for (const bad of ['Basic', 'Basic !!!', `Basic ${b64('no-colon')}`, `Basic ${b64(':secret')}`]) {
       expect(() => parseBasicAuthorization(bad)).toThrowError(expect.objectContaining({ error: 'invalid_client', status: 401 }));
     }
-  });
-});
-
-describe('failure back-off', () => {
-  it('lets `freeFailures` through, then doubles the wait, capped; success clears it', () => {
-    let now = 0;
-    const backoff = new Backoff({ freeFailures: 2, baseDelayMs: 1000, maxDelayMs: 4000, forgetAfterMs: 60_000, maxEntries: 10 }, () => now);
-    backoff.failure('k');
-    expect(backoff.retryAfter('k')).toBe(0);
-    backoff.failure('k');
-    expect(backoff.retryAfter('k')).toBe(1);
-    backoff.failure('k');
-    expect(backoff.retryAfter('k')).toBe(2);
-    backoff.failure('k');
-    backoff.failure('k');
-    expect(backoff.retryAfter('k')).toBe(4);
-    now += 4000;
-    expect(backoff.retryAfter('k')).toBe(0);
-    backoff.success('k');
-    backoff.failure('k');
-    expect(backoff.retryAfter('k')).toBe(0);
-    // Old failures are forgotten.
-    backoff.failure('k');
-    now += 61_000;
-    backoff.failure('k');
-    expect(backoff.retryAfter('k')).toBe(0);
   });
 });

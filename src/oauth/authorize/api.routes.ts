@@ -83,7 +83,7 @@ export function registerAuthorizedApplicationsApi(app: App, services: AppService
       }
       const result = await revokeAuthorization(db, principal.organizationId, userId, client.id);
       if (!result.consentDeleted && result.grantIds.length === 0) throw new HttpProblem({ status: 404, detail: 'No such authorized application.' });
-      for (const grantId of result.grantIds) bearer.evict({ revocationGroup: grantId });
+      for (const grantId of result.grantIds) await bearer.revoked({ revocationGroup: grantId }, db);
       request.log.info({ client_id: client.client_id, user_id: userId, grants: result.grantIds.length }, 'application authorization revoked');
       return sendNoContent(reply);
     },

@@ -1,6 +1,8 @@
 import cookie, { Signer } from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Refusal } from '../../abuse/guard.js';
+import { sourceOf } from '../../abuse/source.js';
 import { HttpProblem } from '../../http/problem.js';
 import { usePageSecurityHeaders } from '../../http/security-headers.js';
 import { findOrganizationById } from '../../identity/organizations.repo.js';
@@ -23,8 +25,6 @@ import { ACCOUNT_INVITATIONS_PATH, registerInvitationPages } from './invitations
 import { authorizedApplicationsPage, consentPage, deviceDonePage, deviceEntryPage, errorPage, formExpiredPage, loginPage, pageHeaders } from './pages.js';
 import { AUTHORIZE_PARAMS, type AuthorizationRequest, type AuthorizeErrorCode, redirectWith, validateAuthorizationRequest } from './request.js';
 import { type BrowserSession, Sessions } from './session.js';
-import type { Backoff } from '../backoff.js';
-import { LOGIN_THROTTLE, Throttle, type ThrottleVerdict, USER_CODE_THROTTLE } from './throttle.js';
 
 /**
  * Browser-facing pages of the authorization server: `/oauth/authorize` (and Bluesonde's
@@ -41,14 +41,7 @@ const RETURN_PREFIXES = ['/oauth/authorize?', '/oauth2/auth?', '/device', ACCOUN
 
 type Form = Record<string, unknown>;
 
-export interface AuthorizePagesOptions {
-  loginThrottle?: Throttle;
-  userCodeThrottle?: Throttle;
-  /** The password grant's per-account back-off, shared so both doors count the same failures. */
-  accountBackoff?: Backoff;
-}
-
-export async function registerAuthorizeRoutes(app: App, services: AppServices, options: AuthorizePagesOptions = {}): Promise<void> {
+export async function registerAuthorizeRoutes(app: App, services: AppServices): Promise<void> {
   registerAuthorizedApplicationsApi(app, services);
   await app.register(async (scope) => {
     // The signing secret lives in the database (shared by every node); it is read on first use,
@@ -91,7 +84,7 @@ export async function registerAuthorizeRoutes(app: App, services: AppServices, o
       return reply.code(status).send(errorPage(status === 500 ? 'Something went wrong' : 'Invalid request', status === 500 ? 'An unexpected error occurred; it has been logged. Please try again.' : error.message));
     });
     const pages = scope.withTypeProvider<TypeBoxTypeProvider>();
-    new AuthorizePages(services, sessions, options.loginThrottle ?? new Throttle(LOGIN_THROTTLE, Date.now, options.accountBackoff), options.userCodeThrottle ?? new Throttle(USER_CODE_THROTTLE)).register(pages);
+    new AuthorizePages(services, sessions).register(pages);
     registerInvitationPages(pages, services, sessions);
   });
 }
@@ -111,8 +104,6 @@ class AuthorizePages {
   constructor(
     private readonly services: AppServices,
     private readonly sessions: Sessions,
-    private readonly loginThrottle: Throttle,
-    private readonly userCodeThrottle: Throttle,
   ) {}
 
   private get db() {
@@ -172,12 +163,13 @@ class AuthorizePages {
     return pageHeaders(reply).code(403).send(formExpiredPage());
   }
 
-  private throttled(reply: FastifyReply, verdict: Extract<ThrottleVerdict, { allowed: false }>, policy: string) {
+  private throttled(reply: FastifyReply, refusal: Refusal) {
+    const { name, freeFailures, forgetAfterMs } = refusal.policy;
     return reply
       .code(429)
-      .header('retry-after', String(verdict.retryAfterSeconds))
-      .header('ratelimit-policy', `"${policy}";q=${verdict.limit};w=${verdict.windowSeconds}`)
-      .header('ratelimit', `"${policy}";r=0;t=${verdict.retryAfterSeconds}`);
+      .header('retry-after', String(refusal.retryAfterSeconds))
+      .header('ratelimit-policy', `"${name}";q=${freeFailures};w=${Math.ceil(forgetAfterMs / 1000)}`)
+      .header('ratelimit', `"${name}";r=0;t=${refusal.retryAfterSeconds}`);
   }
 
   // ---- login / logout --------------------------------------------------------------------------
@@ -199,28 +191,28 @@ class AuthorizePages {
     const password = (str(form, 'password') ?? '').slice(0, 1024);
     if (!email || !password) return this.showLogin(reply, session, returnTo, { ...context, email, error: 'Enter your email and password.', status: 400 });
 
-    // The same key the password grant uses, so the shared back-off counts both.
-    const account = `acct:${normalizeEmail(email)}`;
-    const verdict = this.loginThrottle.check(request.ip, account);
-    if (!verdict.allowed) {
-      request.log.warn({ scope: verdict.scope }, 'login throttled');
-      this.throttled(reply, verdict, 'login');
+    // The same door as the password grant: one budget of guesses per account and address for both.
+    const result = await this.services.abuse.attempt({ door: 'password', credential: normalizeEmail(email), source: sourceOf(request.ip) }, async () => {
+      const user = await findUserByEmail(this.db, email);
+      // verifyPassword checks a decoy hash when there is no user: same timing either way.
+      const valid = await verifyPassword(user?.password_hash, password);
+      return valid && user && !user.deactivated_at ? user : undefined;
+    });
+    if ('refused' in result) {
+      request.log.warn({ scope: result.refused.scope }, 'login throttled');
+      this.throttled(reply, result.refused);
       return this.showLogin(reply, session, returnTo, {
         ...context,
         email,
         status: 429,
-        error: `Too many failed sign-in attempts. Wait ${verdict.retryAfterSeconds} seconds before trying again.`,
+        error: `Too many failed sign-in attempts. Wait ${result.refused.retryAfterSeconds} seconds before trying again.`,
       });
     }
-    const user = await findUserByEmail(this.db, email);
-    // verifyPassword checks a decoy hash when there is no user: same timing either way.
-    const valid = (await verifyPassword(user?.password_hash, password)) && user !== undefined && !user.deactivated_at;
-    if (!valid || !user) {
-      this.loginThrottle.failure(request.ip, account);
+    if ('failed' in result) {
       request.log.info('login failed');
       return this.showLogin(reply, session, returnTo, { ...context, email, error: 'The email or password is incorrect.', status: 400 });
     }
-    this.loginThrottle.success(account);
+    const user = result.value;
     await this.sessions.signIn(session, reply, user.id);
     request.log.info({ user_id: user.id }, 'signed in');
     return pageHeaders(reply).redirect(returnTo, 303);
@@ -364,18 +356,18 @@ class AuthorizePages {
 
   private async deviceConsent(request: FastifyRequest, reply: FastifyReply, session: BrowserSession, user: User, typed: string) {
     const csrf = this.sessions.csrfToken(session);
-    const verdict = this.userCodeThrottle.check(request.ip);
-    if (!verdict.allowed) {
-      this.throttled(reply, verdict, 'user-code');
-      return pageHeaders(reply).send(deviceEntryPage({ csrf, userEmail: user.email, userCode: typed, error: `Too many wrong codes. Wait ${verdict.retryAfterSeconds} seconds before trying again.` }));
+    // User codes are short (RFC 8628 §5.1): few wrong guesses per address.
+    const result = await this.services.abuse.attempt({ door: 'user-code', source: sourceOf(request.ip) }, () => findPendingDeviceCode(this.db, typed));
+    if ('refused' in result) {
+      this.throttled(reply, result.refused);
+      return pageHeaders(reply).send(deviceEntryPage({ csrf, userEmail: user.email, userCode: typed, error: `Too many wrong codes. Wait ${result.refused.retryAfterSeconds} seconds before trying again.` }));
     }
-    const pending = await findPendingDeviceCode(this.db, typed);
-    if (!pending) {
-      this.userCodeThrottle.failure(request.ip);
+    if ('failed' in result) {
       return pageHeaders(reply)
         .code(400)
         .send(deviceEntryPage({ csrf, userEmail: user.email, userCode: typed, error: 'That code is not valid. It may have expired or already been used; check your device and try again.' }));
     }
+    const pending = result.value;
     const role = await this.activeRole(pending.organizationId, user.id);
     const evaluation = evaluateConsent(pending.clientScopes as ScopeToken[], parseScopeParam(pending.requestedScope), role);
     const organization = await findOrganizationById(this.db, pending.organizationId);
@@ -461,7 +453,7 @@ class AuthorizePages {
       return pageHeaders(reply).code(404).send(errorPage('Not found', 'That application is not among your authorized applications.'));
     }
     const result = await revokeAuthorization(this.db, client.organization_id, user.id, client.id);
-    for (const grantId of result.grantIds) this.services.bearer.evict({ revocationGroup: grantId });
+    for (const grantId of result.grantIds) await this.services.bearer.revoked({ revocationGroup: grantId }, this.db);
     request.log.info({ client_id: client.client_id, user_id: user.id, grants: result.grantIds.length }, 'application authorization revoked');
     return pageHeaders(reply).redirect(`${ACCOUNT_PATH}?revoked=${encodeURIComponent(client.client_id)}`, 303);
   }

@@ -9,7 +9,8 @@ export interface TokenRequest {
   client: OAuthClient;
   method: ClientAuthMethod;
   params: Params;
-  ip: string;
+  /** sourceOf(request.ip): the address failures are counted for. */
+  source: string;
 }
 
 export type GrantHandler = (request: TokenRequest) => Promise<TokenResponse>;

@@ -26,7 +26,8 @@ import {
  * Issuing, resolving and revoking access and refresh tokens. Opaque tokens are `sc_at_…` /
  * `sc_rt_…` with 256 random bits, stored as SHA-256. JWT access tokens (RFC 9068) are stored by
  * the SHA-256 of their `jti`, so they are revocable exactly like opaque ones. Revocation evicts
- * this node's bearer cache at once; other nodes drop their cached principal within its 1 s TTL.
+ * this node's bearer cache at once and every other node's when it commits (storage/invalidations.ts;
+ * the cache's 1 s lifetime is the fallback).
  */
 
 export const ACCESS_TOKEN_PREFIX = 'sc_at_';
@@ -190,14 +191,14 @@ export class TokenService {
     if (!owner) return 'unknown';
     if (clientPk !== undefined && owner.clientPk !== clientPk) return 'foreign';
     await revokeAccessToken(this.db, hash);
-    this.bearer.evict({ credentialHash: sha256(token) });
+    await this.bearer.revoked({ credentialHash: sha256(token) }, this.db);
     return 'revoked';
   }
 
-  /** Revokes a family and forgets every cached token of it on this node. */
+  /** Revokes a family and forgets every cached token of it, here at once and on every node when `db` commits. */
   async revokeFamily(grantId: string, db: Db = this.db): Promise<void> {
     await revokeGrant(db, grantId);
-    this.bearer.evict({ revocationGroup: grantId });
+    await this.bearer.revoked({ revocationGroup: grantId }, db);
   }
 }
 
