@@ -42,7 +42,6 @@ export type Verdict =
 
 /** What `check` learned, handed back to `failure`/`success` so they write only what changed. */
 export interface Ticket {
-  attempt: Attempt;
   keys: Keys;
   /** The pair had failures to clear on success. */
   pairFailed: boolean;
@@ -105,28 +104,30 @@ export class AbuseGuard {
     const sourceWait = this.remember(keys.source, keys.sourcePolicy, states.get(keys.source));
     const pairWait = keys.pair ? this.remember(keys.pair, keys.pairPolicy!, states.get(keys.pair)) : 0;
     const mark = keys.mark ? states.get(keys.mark) : undefined;
-    return this.verdict(attempt, keys, sourceWait, pairWait, mark !== undefined, {
-      pairFailed: keys.pair !== undefined && (states.get(keys.pair)?.failures ?? 0) > 0,
-      marked: mark !== undefined,
-      markFresh: mark !== undefined && mark.ageMs < DAY,
-    });
+    const refused = this.refusal(keys, sourceWait, pairWait, mark !== undefined);
+    if (refused) return refused;
+    const pairFailed = keys.pair !== undefined && (states.get(keys.pair)?.failures ?? 0) > 0;
+    return { allowed: true, ticket: { keys, pairFailed, marked: mark !== undefined, markFresh: mark !== undefined && mark.ageMs < DAY } };
   }
 
   /**
-   * The same decision from this node's mirror alone (no round trip). `knownGood`: the credential
-   * itself was verified before (a cached secret), which exempts it from the source budget.
+   * The same decision from this node's mirror alone (no round trip): the refusal, or undefined.
+   * `knownGood`: the credential itself was verified before (a cached secret), which exempts it
+   * from the source budget.
    */
-  checkLocal(attempt: Attempt, knownGood = false): Verdict {
+  checkLocal(attempt: Attempt, knownGood = false): Refusal | undefined {
+    // The common case, nothing blocked on this node, costs no hashing.
+    if (this.blocked.size === 0) return undefined;
     const keys = this.keysOf(attempt);
     const now = this.now();
     const wait = (key: string | undefined) => Math.max(0, (key === undefined ? 0 : (this.blocked.get(key) ?? 0)) - now);
-    return this.verdict(attempt, keys, wait(keys.source), wait(keys.pair), knownGood, { pairFailed: true, marked: knownGood, markFresh: knownGood });
+    return this.refusal(keys, wait(keys.source), wait(keys.pair), knownGood);
   }
 
-  private verdict(attempt: Attempt, keys: Keys, sourceWait: number, pairWait: number, knownGood: boolean, learned: Pick<Ticket, 'pairFailed' | 'marked' | 'markFresh'>): Verdict {
+  private refusal(keys: Keys, sourceWait: number, pairWait: number, knownGood: boolean): Refusal | undefined {
     if (pairWait > 0) return { allowed: false, scope: 'credential', retryAfterSeconds: seconds(pairWait), policy: keys.pairPolicy! };
     if (sourceWait > 0 && !knownGood) return { allowed: false, scope: 'source', retryAfterSeconds: seconds(sourceWait), policy: keys.sourcePolicy };
-    return { allowed: true, ticket: { attempt, keys, ...learned } };
+    return undefined;
   }
 
   /**
@@ -143,10 +144,10 @@ export class AbuseGuard {
     const { keys } = verdict.ticket;
     if (!(await this.acquire(keys.source))) return { refused: { allowed: false, scope: 'source', retryAfterSeconds: 1, policy: keys.sourcePolicy } };
     // While it queued, the checks ahead of it may have spent the budget.
-    const now = this.checkLocal(attempt, verdict.ticket.marked);
-    if (!now.allowed) {
+    const refusedNow = this.checkLocal(attempt, verdict.ticket.marked);
+    if (refusedNow) {
       this.release(keys.source);
-      return { refused: now };
+      return { refused: refusedNow };
     }
     try {
       const value = await verify();
@@ -193,7 +194,7 @@ export class AbuseGuard {
   }
 
   /** The attempt succeeded: the pair's failures are forgotten and it is marked known-good (written only when that changes anything). */
-  async success(ticket: Ticket): Promise<void> {
+  private async success(ticket: Ticket): Promise<void> {
     const { keys } = ticket;
     if (!keys.pair) return;
     const clear = ticket.pairFailed ? [keys.pair] : [];

@@ -147,8 +147,8 @@ export class BearerAuthenticator {
     if (cached && cached.validUntil > this.now()) return cached.principal;
     const attempt = this.abuse && { door: 'bearer' as const, source: sourceOf(request.ip) };
     if (attempt) {
-      const verdict = this.abuse!.checkLocal(attempt, this.isKnownGood(hash));
-      if (!verdict.allowed) throw tooManyFailures(verdict);
+      const refused = this.abuse!.checkLocal(attempt, this.isKnownGood(hash));
+      if (refused) throw tooManyFailures(refused);
     }
     const principal = await this.resolveHashed(token, hash);
     if (!principal) {

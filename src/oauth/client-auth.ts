@@ -156,8 +156,8 @@ export class ClientAuthenticator {
     // round trip (the hot path of client_credentials and introspection). The pair's own block still
     // applies, so the cache is no oracle for a guesser that has been stopped.
     if (secrets.some((secret) => this.isCached(client, secret))) {
-      const verdict = this.guard.checkLocal(attempt, true);
-      if (!verdict.allowed) throw refusedClient(verdict);
+      const refused = this.guard.checkLocal(attempt, true);
+      if (refused) throw refusedClient(refused);
       return { client, method };
     }
     const key = `${client.id}\u0000${client.secret_hash}\u0000${source}\u0000${secrets.map((secret) => this.mac(secret)).join('\u0000')}`;
