@@ -458,6 +458,9 @@ describe.each(serverBackends)('hostile inputs on every route ($name)', (backend)
           headers.origin = input.extraHeader;
         }
       }
+      // A GET body is never read: one larger than the socket's buffer stays unread, and closing such
+      // a socket resets it, which can lose the answer on the way (TCP's doing, not the server's).
+      if (route.method === 'GET' && body !== undefined && body.length > 8_192) body = body.slice(0, 8_192);
       return { method: route.method, target: `${path}${query ? `?${query}` : ''}`, headers, body };
     };
 

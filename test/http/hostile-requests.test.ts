@@ -281,6 +281,7 @@ describe('security headers and CORS', () => {
 
 describe('property: arbitrary requests never produce a 5xx', () => {
   const methods = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'PROPFIND', 'FOO', 'SEARCH');
+  const UNPARSEABLE_METHODS = new Set(['FOO']);
   const segment = fc.oneof(
     fc.constantFrom('setup', 'healthz', 'readyz', 'metrics', 'openapi.json', 'docs', 'v1', 'oauth', 'token', '..', '.', '%2e', '%00', '%', '%ff', '~', 'a;b', 'static', 'json'),
     fc.stringMatching(/^[A-Za-z0-9._~!$&'()*+,;=:@%-]{0,12}$/),
@@ -350,7 +351,9 @@ describe('property: arbitrary requests never produce a 5xx', () => {
         expect(response.headers['x-request-id']).toBeTruthy();
         if (response.status < 400 || method === 'HEAD' || target.startsWith('/setup')) return; // the setup page answers in HTML
         const label = `${method} ${target} → ${response.status}`;
-        if (isOAuthJsonEndpoint(target)) {
+        // A method Node's HTTP parser does not know (FOO) is refused before any route is found,
+        // in the one format the server has for requests it could not read (problem+json).
+        if (isOAuthJsonEndpoint(target) && !UNPARSEABLE_METHODS.has(method)) {
           // The token-family endpoints speak RFC 6749 §5.2 JSON, wrong method included.
           expect(response.headers['content-type'], label).toMatch(/^application\/json/);
           expect(response.json().error, label).toMatch(/^[a-z_]+$/);
