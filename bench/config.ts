@@ -15,7 +15,10 @@ function num(name: string, fallback: number): number {
 function list(name: string): string[] | undefined {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return undefined;
-  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function flag(name: string, fallback: boolean): boolean {

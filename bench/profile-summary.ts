@@ -36,7 +36,7 @@ function area(url: string, name: string): string {
   }
   if (url.startsWith('node:')) return url;
   const dist = url.indexOf('/dist/');
-  if (dist >= 0) return 'sensorcloud ' + path.dirname(url.slice(dist + 1));
+  if (dist >= 0) return `sensorcloud ${path.dirname(url.slice(dist + 1))}`;
   return url.replace(/^file:\/\//, '');
 }
 
@@ -55,7 +55,8 @@ export function summarizeProfile(file: string, top = 25): string {
   const jsCaller = (id: number): string => {
     for (let p = parent.get(id); p !== undefined; p = parent.get(p)) {
       const f = byId.get(p)!.callFrame;
-      if (f.url && !f.url.startsWith('node:')) return `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${f.lineNumber + 1}`;
+      if (f.url && !f.url.startsWith('node:'))
+        return `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${f.lineNumber + 1}`;
     }
     return '(none)';
   };
@@ -86,13 +87,22 @@ export function summarizeProfile(file: string, top = 25): string {
     `${path.basename(file)}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (${((100 * busy) / total).toFixed(0)}%), shares below are of busy time`,
     '',
     'by package / directory (self time):',
-    ...[...areas.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, v]) => `  ${pct(v)}  ${k}`),
+    ...[...areas.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 15)
+      .map(([k, v]) => `  ${pct(v)}  ${k}`),
     '',
     `top ${top} functions (self time):`,
-    ...[...fn.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => `  ${pct(v)}  ${k}`),
+    ...[...fn.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, v]) => `  ${pct(v)}  ${k}`),
     '',
     'native and node: work by the nearest package caller:',
-    ...[...nativeBy.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, v]) => `  ${pct(v)}  ${k}`),
+    ...[...nativeBy.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 15)
+      .map(([k, v]) => `  ${pct(v)}  ${k}`),
   ];
   return lines.join('\n');
 }
@@ -104,5 +114,5 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
     console.error('usage: node --import tsx bench/profile-summary.ts FILE.cpuprofile [top]');
     process.exit(2);
   }
-  for (const file of files) console.log(summarizeProfile(file, top) + '\n');
+  for (const file of files) console.log(`${summarizeProfile(file, top)}\n`);
 }

@@ -20,7 +20,20 @@ import { copyStatement, createPgDatabase, dropPgDatabase, prepareDatabase } from
 import { provisioningYaml } from './lib/fixtures.js';
 import type { LoadResult } from './lib/load-types.js';
 import { type Managed, ROOT, TSX, cpuMeter, freePort, rssMiB, runCommand, sampleRss, startProcess } from './lib/proc.js';
-import { CPU_HEADER, HEADER, type Measured, cpuRows, type ScenarioResult, fmtMs, fmtRate, isMeasured, markdownTable, rows, summarize, textTable } from './lib/report.js';
+import {
+  CPU_HEADER,
+  HEADER,
+  type Measured,
+  cpuRows,
+  type ScenarioResult,
+  fmtMs,
+  fmtRate,
+  isMeasured,
+  markdownTable,
+  rows,
+  summarize,
+  textTable,
+} from './lib/report.js';
 import { summarizeProfile } from './profile-summary.js';
 import { type Context, type Prepared, type Runner, SCENARIOS, type Scenario } from './scenarios.js';
 
@@ -86,7 +99,8 @@ async function measure(scenario: Scenario, ctx: Context, server: Managed): Promi
   const sc: Prepared = await scenario.sensorcloud(ctx).catch((error: unknown) => ({ unavailable: String(error) }));
   let ref: Prepared | undefined;
   const cached = scenario.reference ? referenceCache.get(scenario.id) : undefined;
-  if (scenario.reference && !cached && !cfg.cpuProfile) ref = await scenario.reference.prepare(ctx).catch((error: unknown) => ({ unavailable: String(error) }));
+  if (scenario.reference && !cached && !cfg.cpuProfile)
+    ref = await scenario.reference.prepare(ctx).catch((error: unknown) => ({ unavailable: String(error) }));
   const scRunner = typeof sc === 'function' ? sc : undefined;
   const refRunner = typeof ref === 'function' ? ref : undefined;
   if (!scRunner) log(`  sensorcloud: unavailable — ${(sc as { unavailable: string }).unavailable}`);
@@ -121,11 +135,13 @@ async function measure(scenario: Scenario, ctx: Context, server: Managed): Promi
     }
   } finally {
     const memory = await rss.stop();
-    if (scRunner) result.sensorcloud = { name: 'sensorcloud', summary: summarize(scRuns, multiplier), runs: scRuns, rssPeakMiB: memory.max };
+    if (scRunner)
+      result.sensorcloud = { name: 'sensorcloud', summary: summarize(scRuns, multiplier), runs: scRuns, rssPeakMiB: memory.max };
     else result.sensorcloud = sc as { unavailable: string };
   }
   if (scenario.reference) {
-    if (refRunner) referenceCache.set(scenario.id, { name: scenario.reference.name, summary: summarize(refRuns, multiplier), runs: refRuns });
+    if (refRunner)
+      referenceCache.set(scenario.id, { name: scenario.reference.name, summary: summarize(refRuns, multiplier), runs: refRuns });
     else if (ref && !cached) referenceCache.set(scenario.id, ref as { unavailable: string });
     result.reference = referenceCache.get(scenario.id);
     if (result.reference && 'unavailable' in result.reference && ctx.backend === 'embedded' && scenario.id === 'ingest') {
@@ -163,10 +179,11 @@ async function runBackend(backend: 'postgres' | 'embedded', refs: Context['refs'
       databaseUrl = await createPgDatabase(cfg.postgresUrl, name);
       database = databaseUrl.replace(/\/\/[^@]*@/, '//');
       log(`created database ${name}`);
-      if (!cfg.keepDatabase) defer(async () => {
-        await dropPgDatabase(cfg.postgresUrl, name);
-        log(`dropped database ${name}`);
-      });
+      if (!cfg.keepDatabase)
+        defer(async () => {
+          await dropPgDatabase(cfg.postgresUrl, name);
+          log(`dropped database ${name}`);
+        });
     } else {
       dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sensorcloud-bench-'));
       database = `PGlite in ${dataDir}`;
@@ -175,10 +192,19 @@ async function runBackend(backend: 'postgres' | 'embedded', refs: Context['refs'
     const provisionFile = path.join(runDir, 'bench-provisioning.yaml');
     fs.writeFileSync(provisionFile, provisioningYaml());
     const readings = backend === 'postgres' ? cfg.readings : cfg.embeddedReadings;
-    const prepared = await prepareDatabase({ databaseUrl, dataDir, provisionFile, readings, sensors: cfg.sensors, log: (m) => log(`  ${m}`) });
+    const prepared = await prepareDatabase({
+      databaseUrl,
+      dataDir,
+      provisionFile,
+      readings,
+      sensors: cfg.sensors,
+      log: (m) => log(`  ${m}`),
+    });
     const seed = prepared.seed;
     if (seed.status === 'seeded') {
-      log(`  seeded ${seed.readings.toLocaleString('en-US')} readings in ${seed.seconds.toFixed(0)} s (${((seed.tableBytes ?? 0) / 2 ** 20).toFixed(0)} MiB with indexes)`);
+      log(
+        `  seeded ${seed.readings.toLocaleString('en-US')} readings in ${seed.seconds.toFixed(0)} s (${((seed.tableBytes ?? 0) / 2 ** 20).toFixed(0)} MiB with indexes)`,
+      );
     } else {
       log(`  readings not seeded: ${seed.reason}`);
     }
@@ -189,26 +215,26 @@ async function runBackend(backend: 'postgres' | 'embedded', refs: Context['refs'
     const cpuProfileDir = profiling ? path.join(runDir, `cpu-profile-${backend}`) : undefined;
     const launch = () =>
       startProcess({
-      name: `sensorcloud-${backend}`,
-      args: [...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []), 'bin/sensorcloud.js', 'serve'],
-      env: {
-        NODE_ENV: 'production',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        PUBLIC_URL: url,
-        LOG_LEVEL: cfg.logLevel,
-        SENSORCLOUD_PROVISION: provisionFile,
-        DATA_DIR: dataDir ?? path.join(runDir, 'data-unused'),
-        DATABASE_URL: databaseUrl ?? '',
-        // Throughput is measured with the abuse ceilings off: every request comes from one address
-        // and one client, which the per-IP and per-client limits exist to stop.
-        OAUTH_RATE_LIMIT_IP: '0',
-        OAUTH_RATE_LIMIT_CLIENT: '0',
-      },
-      url,
-      readyPath: '/healthz',
-      logDir: runDir,
-    });
+        name: `sensorcloud-${backend}`,
+        args: [...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []), 'bin/sensorcloud.js', 'serve'],
+        env: {
+          NODE_ENV: 'production',
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          PUBLIC_URL: url,
+          LOG_LEVEL: cfg.logLevel,
+          SENSORCLOUD_PROVISION: provisionFile,
+          DATA_DIR: dataDir ?? path.join(runDir, 'data-unused'),
+          DATABASE_URL: databaseUrl ?? '',
+          // Throughput is measured with the abuse ceilings off: every request comes from one address
+          // and one client, which the per-IP and per-client limits exist to stop.
+          OAUTH_RATE_LIMIT_IP: '0',
+          OAUTH_RATE_LIMIT_CLIENT: '0',
+        },
+        url,
+        readyPath: '/healthz',
+        logDir: runDir,
+      });
     let server = await launch();
     defer(() => server.stop());
     log(`sensorcloud (${backend}) listening on ${url}, pid ${server.pid}, log ${path.relative(ROOT, server.logFile)}`);
@@ -223,7 +249,9 @@ async function runBackend(backend: 'postgres' | 'embedded', refs: Context['refs'
       seed,
       refs,
       databaseUrl,
-      copy: databaseUrl ? await copyStatement(databaseUrl, prepared.tenant.organizationId).catch((error: unknown) => ({ unavailable: String(error) })) : undefined,
+      copy: databaseUrl
+        ? await copyStatement(databaseUrl, prepared.tenant.organizationId).catch((error: unknown) => ({ unavailable: String(error) }))
+        : undefined,
     };
     const scenarios: ScenarioResult[] = [];
     for (const scenario of SCENARIOS) {
@@ -244,12 +272,14 @@ async function runBackend(backend: 'postgres' | 'embedded', refs: Context['refs'
     }
     await sleep(3000);
     const idleAfterLoadMiB = await rssMiB(server.pid);
-    const peaks = scenarios.map((s) => (isMeasured(s.sensorcloud) ? (s.sensorcloud.rssPeakMiB ?? Number.NaN) : Number.NaN)).filter(Number.isFinite);
+    const peaks = scenarios
+      .map((s) => (isMeasured(s.sensorcloud) ? (s.sensorcloud.rssPeakMiB ?? Number.NaN) : Number.NaN))
+      .filter(Number.isFinite);
     await release();
     if (cpuProfileDir) {
       for (const file of fs.existsSync(cpuProfileDir) ? fs.readdirSync(cpuProfileDir).filter((f) => f.endsWith('.cpuprofile')) : []) {
         const summary = summarizeProfile(path.join(cpuProfileDir, file));
-        fs.writeFileSync(path.join(cpuProfileDir, file.replace(/\.cpuprofile$/, '.summary.txt')), summary + '\n');
+        fs.writeFileSync(path.join(cpuProfileDir, file.replace(/\.cpuprofile$/, '.summary.txt')), `${summary}\n`);
         process.stdout.write(`\n${summary}\n\n`);
       }
       log(`CPU profile(s) of the server: ${path.relative(ROOT, cpuProfileDir)}/`);
@@ -295,8 +325,12 @@ async function main(): Promise<void> {
     loadAverage: os.loadavg(),
     postgres: cfg.backends.includes('postgres') ? await postgresVersion() : undefined,
   };
-  log(`sensorcloud bench — ${machine.cpus} × ${machine.cpuModel}, node ${machine.node}, load ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}`);
-  log(`runs ${cfg.runs} × ${cfg.duration} s (embedded ${cfg.embeddedDuration} s), warm-up ${cfg.warmup} s, readings ${cfg.readings.toLocaleString('en-US')} (embedded ${cfg.embeddedReadings.toLocaleString('en-US')})${cfg.quick ? ', QUICK' : ''}`);
+  log(
+    `sensorcloud bench — ${machine.cpus} × ${machine.cpuModel}, node ${machine.node}, load ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}`,
+  );
+  log(
+    `runs ${cfg.runs} × ${cfg.duration} s (embedded ${cfg.embeddedDuration} s), warm-up ${cfg.warmup} s, readings ${cfg.readings.toLocaleString('en-US')} (embedded ${cfg.embeddedReadings.toLocaleString('en-US')})${cfg.quick ? ', QUICK' : ''}`,
+  );
   if (!cfg.skipBuild) {
     log('npm run build');
     try {
@@ -310,7 +344,14 @@ async function main(): Promise<void> {
 
   // References that do not depend on the database run for the whole bench.
   const fastifyPort = await freePort();
-  const fastify = await startProcess({ name: 'ref-fastify', args: [...TSX, 'bench/refs/fastify.ts'], env: { PORT: String(fastifyPort) }, url: `http://127.0.0.1:${fastifyPort}`, readyPath: '/healthz', logDir: runDir });
+  const fastify = await startProcess({
+    name: 'ref-fastify',
+    args: [...TSX, 'bench/refs/fastify.ts'],
+    env: { PORT: String(fastifyPort) },
+    url: `http://127.0.0.1:${fastifyPort}`,
+    readyPath: '/healthz',
+    logDir: runDir,
+  });
   cleanups.push(() => fastify.stop());
   const oidcPort = await freePort();
   const oidcClient = { id: 'bench-client', secret: 'bench-client-secret-4f0c2a9e7d1b6c3a8e5f' };
@@ -323,7 +364,9 @@ async function main(): Promise<void> {
     logDir: runDir,
   });
   cleanups.push(() => oidc.stop());
-  const oidcVersion = (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/oidc-provider/package.json'), 'utf8')) as { version: string }).version;
+  const oidcVersion = (
+    JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/oidc-provider/package.json'), 'utf8')) as { version: string }
+  ).version;
   log(`references: bare Fastify on ${fastify.url}, oidc-provider ${oidcVersion} on ${oidc.url}`);
   const refs = { fastifyUrl: fastify.url, fastifyPid: fastify.pid, oidcUrl: oidc.url, oidcPid: oidc.pid, oidcClient };
 
@@ -332,7 +375,15 @@ async function main(): Promise<void> {
   await cleanup();
 
   const finished = Date.now();
-  const report = { startedAt: new Date(started).toISOString(), finishedAt: new Date(finished).toISOString(), seconds: (finished - started) / 1000, machine, config: cfg, oidcProviderVersion: oidcVersion, backends };
+  const report = {
+    startedAt: new Date(started).toISOString(),
+    finishedAt: new Date(finished).toISOString(),
+    seconds: (finished - started) / 1000,
+    machine,
+    config: cfg,
+    oidcProviderVersion: oidcVersion,
+    backends,
+  };
   const jsonFile = path.join(resultsDir, `${stamp}.json`);
   fs.writeFileSync(jsonFile, JSON.stringify(report, null, 2));
 
@@ -342,12 +393,18 @@ async function main(): Promise<void> {
     const title = `${b.backend === 'postgres' ? 'PostgreSQL' : 'embedded (PGlite)'} — readings table: ${seed.status === 'seeded' ? seed.readings.toLocaleString('en-US') : 'not seeded'}; server RSS idle ${b.memory.idleMiB.toFixed(0)} MiB, peak under load ${b.memory.peakUnderLoadMiB.toFixed(0)} MiB, idle after ${b.memory.idleAfterLoadMiB.toFixed(0)} MiB`;
     const body = rows(b.scenarios);
     const cpu = cpuRows(b.scenarios);
-    process.stdout.write(`\n${title}${b.backend === 'embedded' ? ' (for information; references from the PostgreSQL pass)' : ''}\n${textTable(HEADER, body)}\n`);
-    process.stdout.write(`\nwhere the CPU went (cores of ${machine.cpus}, median of runs; ingest per 1,000 readings)\n${textTable(CPU_HEADER, cpu)}\n`);
+    process.stdout.write(
+      `\n${title}${b.backend === 'embedded' ? ' (for information; references from the PostgreSQL pass)' : ''}\n${textTable(HEADER, body)}\n`,
+    );
+    process.stdout.write(
+      `\nwhere the CPU went (cores of ${machine.cpus}, median of runs; ingest per 1,000 readings)\n${textTable(CPU_HEADER, cpu)}\n`,
+    );
     markdown += `\n**${title}**\n\n${markdownTable(HEADER, body)}\n\nCPU (cores of ${machine.cpus}, median of runs; "per op" is per request, per 1,000 readings for ingest):\n\n${markdownTable(CPU_HEADER, cpu)}\n`;
   }
   fs.writeFileSync(path.join(runDir, 'table.md'), markdown.trimStart());
-  process.stdout.write(`\nfinished in ${((finished - started) / 1000).toFixed(0)} s — ${path.relative(ROOT, jsonFile)}, ${path.relative(ROOT, path.join(runDir, 'table.md'))}\n`);
+  process.stdout.write(
+    `\nfinished in ${((finished - started) / 1000).toFixed(0)} s — ${path.relative(ROOT, jsonFile)}, ${path.relative(ROOT, path.join(runDir, 'table.md'))}\n`,
+  );
 }
 
 main().catch(async (error: unknown) => {

@@ -74,8 +74,17 @@ function describe(method: string, path: string, p: { status: number; body: strin
 
 const ccBody = `grant_type=client_credentials&scope=${encodeURIComponent(BENCH.scope)}`;
 
-async function clientCredentialsToken(url: string, tokenPath: string, id: string, secret: string): Promise<string | { unavailable: string }> {
-  const p = await probe(url + tokenPath, { method: 'POST', headers: { authorization: basic(id, secret), 'content-type': FORM }, body: ccBody });
+async function clientCredentialsToken(
+  url: string,
+  tokenPath: string,
+  id: string,
+  secret: string,
+): Promise<string | { unavailable: string }> {
+  const p = await probe(url + tokenPath, {
+    method: 'POST',
+    headers: { authorization: basic(id, secret), 'content-type': FORM },
+    body: ccBody,
+  });
   const token = (p.json as { access_token?: unknown } | undefined)?.access_token;
   if (p.status !== 200 || typeof token !== 'string') return { unavailable: describe('POST', tokenPath, p) };
   return token;
@@ -94,7 +103,12 @@ const tokenScenario: Scenario = {
     const token = await clientCredentialsToken(ctx.url, '/oauth/token', BENCH.client.id, BENCH.client.secret);
     if (typeof token !== 'string') return token;
     return http(ctx.url, ctx.cfg.connections, [
-      { method: 'POST', path: '/oauth/token', headers: { authorization: basic(BENCH.client.id, BENCH.client.secret), 'content-type': FORM }, body: ccBody },
+      {
+        method: 'POST',
+        path: '/oauth/token',
+        headers: { authorization: basic(BENCH.client.id, BENCH.client.secret), 'content-type': FORM },
+        body: ccBody,
+      },
     ]);
   },
   reference: {
@@ -104,17 +118,37 @@ const tokenScenario: Scenario = {
       const { oidcUrl, oidcClient } = ctx.refs;
       const token = await clientCredentialsToken(oidcUrl, '/token', oidcClient.id, oidcClient.secret);
       if (typeof token !== 'string') return token;
-      return http(oidcUrl, ctx.cfg.connections, [{ method: 'POST', path: '/token', headers: { authorization: basic(oidcClient.id, oidcClient.secret), 'content-type': FORM }, body: ccBody }]);
+      return http(oidcUrl, ctx.cfg.connections, [
+        {
+          method: 'POST',
+          path: '/token',
+          headers: { authorization: basic(oidcClient.id, oidcClient.secret), 'content-type': FORM },
+          body: ccBody,
+        },
+      ]);
     },
   },
 };
 
-async function introspection(url: string, tokenPath: string, introspectPath: string, id: string, secret: string, connections: number): Promise<Prepared> {
+async function introspection(
+  url: string,
+  tokenPath: string,
+  introspectPath: string,
+  id: string,
+  secret: string,
+  connections: number,
+): Promise<Prepared> {
   const token = await clientCredentialsToken(url, tokenPath, id, secret);
   if (typeof token !== 'string') return token;
-  const request = { method: 'POST', path: introspectPath, headers: { authorization: basic(id, secret), 'content-type': FORM }, body: `token=${encodeURIComponent(token)}` };
+  const request = {
+    method: 'POST',
+    path: introspectPath,
+    headers: { authorization: basic(id, secret), 'content-type': FORM },
+    body: `token=${encodeURIComponent(token)}`,
+  };
   const p = await probe(url + introspectPath, { method: 'POST', headers: request.headers, body: request.body });
-  if (p.status !== 200 || (p.json as { active?: unknown } | undefined)?.active !== true) return { unavailable: describe('POST', introspectPath, p) };
+  if (p.status !== 200 || (p.json as { active?: unknown } | undefined)?.active !== true)
+    return { unavailable: describe('POST', introspectPath, p) };
   return http(url, connections, [request]);
 }
 
@@ -127,11 +161,20 @@ const introspectScenario: Scenario = {
   connections: (cfg) => cfg.connections,
   target: '≥ 3× oidc-provider',
   check: (sc, ref) => (ref ? sc.rate >= 3 * ref.rate : undefined),
-  sensorcloud: (ctx) => introspection(ctx.url, '/oauth/token', '/oauth/introspect', BENCH.client.id, BENCH.client.secret, ctx.cfg.connections),
+  sensorcloud: (ctx) =>
+    introspection(ctx.url, '/oauth/token', '/oauth/introspect', BENCH.client.id, BENCH.client.secret, ctx.cfg.connections),
   reference: {
     name: 'oidc-provider',
     serverPid: (ctx) => ctx.refs.oidcPid,
-    prepare: (ctx) => introspection(ctx.refs.oidcUrl, '/token', '/token/introspection', ctx.refs.oidcClient.id, ctx.refs.oidcClient.secret, ctx.cfg.connections),
+    prepare: (ctx) =>
+      introspection(
+        ctx.refs.oidcUrl,
+        '/token',
+        '/token/introspection',
+        ctx.refs.oidcClient.id,
+        ctx.refs.oidcClient.secret,
+        ctx.cfg.connections,
+      ),
   },
 };
 
@@ -165,7 +208,9 @@ const latestScenario: Scenario = {
     const path = `/v1/sensors/${ctx.tenant.sensorId}/readings/latest`;
     const bearer = await readerBearer(ctx, path);
     if ('unavailable' in bearer) return bearer;
-    return http(ctx.url, ctx.cfg.connections, [{ method: 'GET', path, headers: { authorization: bearer.authorization, accept: 'application/json' } }]);
+    return http(ctx.url, ctx.cfg.connections, [
+      { method: 'GET', path, headers: { authorization: bearer.authorization, accept: 'application/json' } },
+    ]);
   },
   reference: {
     name: 'bare Fastify',
@@ -200,19 +245,26 @@ const rangeScenario: Scenario = {
     // API's largest page is 1,000, so an operation is two requests (the second via links.next).
     const template = `/v1/sensors/${ctx.tenant.sensorId}/readings?from=%FROM%&to=%TO%&limit=1000`;
     const first = new Date(ctx.seed.startMs);
-    const path = template.replace('%FROM%', encodeURIComponent(first.toISOString())).replace('%TO%', encodeURIComponent(new Date(ctx.seed.startMs + 86_400_000).toISOString()));
+    const path = template
+      .replace('%FROM%', encodeURIComponent(first.toISOString()))
+      .replace('%TO%', encodeURIComponent(new Date(ctx.seed.startMs + 86_400_000).toISOString()));
     const bearer = await readerBearer(ctx, path);
     if ('unavailable' in bearer) return bearer;
     const p = await probe(ctx.url + path, { headers: { authorization: bearer.authorization, accept: 'application/json' } });
     if (readingsCount(p.json) === 0) return { unavailable: `${describe('GET', path, p)} (no rows)` };
-    return http(ctx.url, 1, [
-      {
-        method: 'GET',
-        path: template,
-        headers: { authorization: bearer.authorization, accept: 'application/json' },
-        generator: { kind: 'random-day', firstDayMs: ctx.seed.startMs, days: Math.max(1, ctx.seed.days - 1), seed: 42 },
-      },
-    ], true);
+    return http(
+      ctx.url,
+      1,
+      [
+        {
+          method: 'GET',
+          path: template,
+          headers: { authorization: bearer.authorization, accept: 'application/json' },
+          generator: { kind: 'random-day', firstDayMs: ctx.seed.startMs, days: Math.max(1, ctx.seed.days - 1), seed: 42 },
+        },
+      ],
+      true,
+    );
   },
 };
 
@@ -266,8 +318,18 @@ const ingestScenario: Scenario = {
     const headers = { authorization: `Bearer ${BENCH.gateway.token}`, 'content-type': INGEST_FORMAT.contentType };
     // Disjoint time windows: the probe, then one per run (warm-up included), two hours apart.
     const base = Math.floor(Date.now() / HOUR) * HOUR - 36 * HOUR;
-    const probeBody = INGEST_FORMAT.wrap.replace('%ROWS%', sensors.map((s) => INGEST_FORMAT.line.replace('%SENSOR%', s).replace('%TS%', new Date(base - HOUR).toISOString()).replace('%VALUE%', '21.5')).join(','));
-    const p = await probe(ctx.url + '/v1/ingest', { method: 'POST', headers, body: INGEST_FORMAT.ndjson ? probeBody : probeBody });
+    const probeBody = INGEST_FORMAT.wrap.replace(
+      '%ROWS%',
+      sensors
+        .map((s) =>
+          INGEST_FORMAT.line
+            .replace('%SENSOR%', s)
+            .replace('%TS%', new Date(base - HOUR).toISOString())
+            .replace('%VALUE%', '21.5'),
+        )
+        .join(','),
+    );
+    const p = await probe(`${ctx.url}/v1/ingest`, { method: 'POST', headers, body: INGEST_FORMAT.ndjson ? probeBody : probeBody });
     if (p.status < 200 || p.status >= 300) return { unavailable: describe('POST', '/v1/ingest', p) };
     let slot = 0;
     return (duration) =>
@@ -280,7 +342,14 @@ const ingestScenario: Scenario = {
             method: 'POST',
             path: '/v1/ingest',
             headers,
-            generator: { kind: 'ingest', sensors, batch: ctx.cfg.batch, startMs: base + 2 * HOUR * slot++, stepMs: INGEST_STEP_MS, ...INGEST_FORMAT },
+            generator: {
+              kind: 'ingest',
+              sensors,
+              batch: ctx.cfg.batch,
+              startMs: base + 2 * HOUR * slot++,
+              stepMs: INGEST_STEP_MS,
+              ...INGEST_FORMAT,
+            },
           },
         ],
       });
@@ -296,7 +365,15 @@ const ingestScenario: Scenario = {
       const base = Math.floor(Date.now() / HOUR) * HOUR - 72 * HOUR;
       let slot = 0;
       return async (duration) => {
-        const spec = { ...copy, sensors, batch: ctx.cfg.batch, startMs: base + 2 * HOUR * slot++, stepMs: INGEST_STEP_MS, connections: ctx.cfg.ingestConnections, duration };
+        const spec = {
+          ...copy,
+          sensors,
+          batch: ctx.cfg.batch,
+          startMs: base + 2 * HOUR * slot++,
+          stepMs: INGEST_STEP_MS,
+          connections: ctx.cfg.ingestConnections,
+          duration,
+        };
         const out = await runNode([...TSX, 'bench/refs/copy.ts'], { DATABASE_URL: ctx.databaseUrl, SPEC: JSON.stringify(spec) });
         return JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult;
       };
@@ -317,7 +394,7 @@ const passwordScenario: Scenario = {
   check: (sc, ref) => (ref ? sc.rate >= 0.9 * ref.rate : undefined),
   async sensorcloud(ctx) {
     const headers = { authorization: basic(BENCH.client.id, BENCH.client.secret), 'content-type': FORM };
-    const p = await probe(ctx.url + '/oauth/token', { method: 'POST', headers, body: passwordBody });
+    const p = await probe(`${ctx.url}/oauth/token`, { method: 'POST', headers, body: passwordBody });
     if (p.status !== 200) return { unavailable: describe('POST', '/oauth/token', p) };
     return http(ctx.url, ctx.cfg.passwordConnections, [{ method: 'POST', path: '/oauth/token', headers, body: passwordBody }]);
   },
@@ -329,11 +406,23 @@ const passwordScenario: Scenario = {
         // threads thrash the caches of a two-core host: 167/s against 218/s), and how the server
         // runs it (src/security/argon2-pool.ts).
         const threads = String(availableParallelism());
-        const out = await runNode([...TSX, 'bench/refs/argon2.ts'], { DURATION: String(duration), CONCURRENCY: String(ctx.cfg.passwordConnections), UV_THREADPOOL_SIZE: threads });
+        const out = await runNode([...TSX, 'bench/refs/argon2.ts'], {
+          DURATION: String(duration),
+          CONCURRENCY: String(ctx.cfg.passwordConnections),
+          UV_THREADPOOL_SIZE: threads,
+        });
         return JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult;
       };
     },
   },
 };
 
-export const SCENARIOS: Scenario[] = [tokenScenario, introspectScenario, latestScenario, rangeScenario, aggregateScenario, ingestScenario, passwordScenario];
+export const SCENARIOS: Scenario[] = [
+  tokenScenario,
+  introspectScenario,
+  latestScenario,
+  rangeScenario,
+  aggregateScenario,
+  ingestScenario,
+  passwordScenario,
+];

@@ -53,7 +53,7 @@ function buildRequest(r: RequestSpec): ACRequest {
             lines.push(gen.line.replace('%SENSOR%', sensors[s]!).replace('%TS%', ts).replace('%VALUE%', String(value)));
           }
         }
-        req.body = gen.ndjson ? lines.join('\n') + '\n' : gen.wrap.replace('%ROWS%', lines.join(','));
+        req.body = gen.ndjson ? `${lines.join('\n')}\n` : gen.wrap.replace('%ROWS%', lines.join(','));
         return req;
       },
     };
@@ -167,7 +167,7 @@ async function followPages(): Promise<void> {
     cpuSeconds: cpuSeconds(cpu0),
     pages: { perOperation: opLatencies.length ? pageLatencies.length / opLatencies.length : Number.NaN, latency: summarize(pageLatencies) },
   };
-  process.stdout.write(JSON.stringify(out) + '\n');
+  process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
 async function main(): Promise<void> {
@@ -209,10 +209,10 @@ async function main(): Promise<void> {
     autocannon: { p50: result.latency.p50, p99: result.latency.p99, rpsAverage: result.requests.average },
     cpuSeconds: cpuSeconds(cpu0),
   };
-  process.stdout.write(JSON.stringify(out) + '\n');
+  process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(String(error instanceof Error ? error.stack : error) + '\n');
+  process.stderr.write(`${String(error instanceof Error ? error.stack : error)}\n`);
   process.exit(1);
 });

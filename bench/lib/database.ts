@@ -21,7 +21,7 @@ export async function createPgDatabase(adminUrl: string, name: string): Promise<
     await client.end();
   }
   const url = new URL(adminUrl);
-  url.pathname = '/' + name;
+  url.pathname = `/${name}`;
   return url.toString();
 }
 
@@ -82,9 +82,14 @@ export async function prepareDatabase(options: {
     options.log(`provisioned: ${JSON.stringify(provisioning)}`);
     const tenant = await findTenant(db);
     // One pinned connection: the seed uses a temporary table and session settings.
-    const seed = await db
-      .connection()
-      .execute((conn) => seedReadings(conn, tenant, { readings: options.readings, sensors: options.sensors, embedded: handle.kind === 'embedded', log: options.log }));
+    const seed = await db.connection().execute((conn) =>
+      seedReadings(conn, tenant, {
+        readings: options.readings,
+        sensors: options.sensors,
+        embedded: handle.kind === 'embedded',
+        log: options.log,
+      }),
+    );
     // The months around now the seed did not create (the server would on start anyway).
     if (await tableExists(db, 'readings')) await maintainReadingPartitions(db);
     return { tenant, seed, provisioning };
@@ -130,7 +135,9 @@ function columnExpression(column: Column, organizationId: string): string | unde
   if (['value', 'raw_value', 'reported_value', 'raw'].includes(name)) return 'g.value';
   if (column.hasDefault || column.nullable) return undefined;
   if (column.type.startsWith('timestamp')) return 'now()';
-  throw new Error(`bench/lib/database.ts does not know how to fill readings.${name} (${column.type} not null, no default): teach columnExpression()`);
+  throw new Error(
+    `bench/lib/database.ts does not know how to fill readings.${name} (${column.type} not null, no default): teach columnExpression()`,
+  );
 }
 
 const MINUTE = 60_000;
@@ -142,19 +149,47 @@ const DAY = 86_400_000;
  * order ingest would have written them: the measured sensor has a reading every minute for up to a
  * year ending at today's midnight UTC, the filler sensors share the rest evenly over the same span.
  */
-async function seedReadings(db: Db, tenant: Tenant, options: { readings: number; sensors: number; embedded: boolean; log: Log }): Promise<SeedSummary> {
+async function seedReadings(
+  db: Db,
+  tenant: Tenant,
+  options: { readings: number; sensors: number; embedded: boolean; log: Log },
+): Promise<SeedSummary> {
   const endMs = Math.floor(Date.now() / DAY) * DAY;
-  const skipped = (reason: string): SeedSummary => ({ status: 'skipped', reason, readings: 0, sensors: 0, targetRows: 0, days: 0, startMs: endMs, endMs, seconds: 0 });
+  const skipped = (reason: string): SeedSummary => ({
+    status: 'skipped',
+    reason,
+    readings: 0,
+    sensors: 0,
+    targetRows: 0,
+    days: 0,
+    startMs: endMs,
+    endMs,
+    seconds: 0,
+  });
   if (!tenant.sensorId) return skipped('devices/sensors are not provisioned yet');
   if (!(await tableExists(db, 'readings'))) return skipped('no readings table yet');
   const started = performance.now();
   const columns = (
-    await sql<{ column_name: string; data_type: string; is_nullable: string; column_default: string | null; is_generated: string; is_identity: string }>`
+    await sql<{
+      column_name: string;
+      data_type: string;
+      is_nullable: string;
+      column_default: string | null;
+      is_generated: string;
+      is_identity: string;
+    }>`
       select column_name, data_type, is_nullable, column_default, is_generated, is_identity from information_schema.columns
       where table_schema = current_schema() and table_name = 'readings' order by ordinal_position`.execute(db)
   ).rows
     .filter((c) => c.is_generated !== 'ALWAYS')
-    .map((c): Column => ({ name: c.column_name, type: c.data_type, nullable: c.is_nullable === 'YES', hasDefault: c.column_default !== null || c.is_identity === 'YES' }));
+    .map(
+      (c): Column => ({
+        name: c.column_name,
+        type: c.data_type,
+        nullable: c.is_nullable === 'YES',
+        hasDefault: c.column_default !== null || c.is_identity === 'YES',
+      }),
+    );
   const filled = columns.flatMap((c) => {
     const expression = columnExpression(c, tenant.organizationId);
     return expression === undefined ? [] : [{ name: c.name, expression }];
@@ -199,10 +234,14 @@ async function seedReadings(db: Db, tenant: Tenant, options: { readings: number;
   const total = targetRows + perFiller * options.sensors;
   // Hours end at endMs exactly: the newest filler rows must not spill past it.
   const lastFillerMs = (perFiller - 1) * fillerStepMs + (options.sensors - 1) * 1000;
-  if (perFiller > 0 && lastFillerMs >= days * DAY) throw new Error('too many filler sensors for the span: raise BENCH_READINGS or lower BENCH_SENSORS');
-  options.log(`seeding ${total.toLocaleString('en-US')} readings: measured sensor every minute for ${days} days, ${options.sensors} filler sensors × ${perFiller} (every ${(fillerStepMs / MINUTE).toFixed(1)} min)`);
+  if (perFiller > 0 && lastFillerMs >= days * DAY)
+    throw new Error('too many filler sensors for the span: raise BENCH_READINGS or lower BENCH_SENSORS');
+  options.log(
+    `seeding ${total.toLocaleString('en-US')} readings: measured sensor every minute for ${days} days, ${options.sensors} filler sensors × ${perFiller} (every ${(fillerStepMs / MINUTE).toFixed(1)} min)`,
+  );
 
-  if (!options.embedded) await sql.raw(`set work_mem = '256MB'; set maintenance_work_mem = '512MB'; set synchronous_commit = off`).execute(db);
+  if (!options.embedded)
+    await sql.raw(`set work_mem = '256MB'; set maintenance_work_mem = '512MB'; set synchronous_commit = off`).execute(db);
 
   // One month at a time, the way the server lays readings out (monthly partitions named by the
   // readings module): the month's rows are written in time order into a table of their own (so
@@ -244,7 +283,11 @@ async function seedReadings(db: Db, tenant: Tenant, options: { readings: number;
          from (${parts.join(' union all ')}) g where g.ts >= ${epoch(from)} and g.ts < ${epoch(to)} order by g.ts`,
       )
       .execute(db);
-    await sql.raw(`alter table readings attach partition ${name} for values from ('${month.toISOString()}') to ('${new Date(monthEnd).toISOString()}')`).execute(db);
+    await sql
+      .raw(
+        `alter table readings attach partition ${name} for values from ('${month.toISOString()}') to ('${new Date(monthEnd).toISOString()}')`,
+      )
+      .execute(db);
     if (rollup) {
       // What the ingest statement keeps: count/sum/min/max per sensor and UTC hour.
       await sql
@@ -264,7 +307,9 @@ async function seedReadings(db: Db, tenant: Tenant, options: { readings: number;
   if (rollup) await sql`vacuum (analyze) readings_hourly`.execute(db);
   if (!options.embedded) await sql`checkpoint`.execute(db);
   const size = await sql<{ bytes: number }>`select (coalesce(sum(pg_total_relation_size(c.oid)), 0))::float8 as bytes
-    from pg_class c where c.relname = 'readings' or c.oid in (select inhrelid from pg_inherits where inhparent = 'readings'::regclass)`.execute(db);
+    from pg_class c where c.relname = 'readings' or c.oid in (select inhrelid from pg_inherits where inhparent = 'readings'::regclass)`.execute(
+    db,
+  );
   const count = await sql<{ n: number }>`select count(*)::float8 as n from readings`.execute(db);
   return {
     status: 'seeded',
@@ -300,7 +345,14 @@ export async function copyStatement(databaseUrl: string, organizationId: string)
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const result = await client.query<{ column_name: string; data_type: string; is_nullable: string; column_default: string | null; is_generated: string; is_identity: string }>(
+    const result = await client.query<{
+      column_name: string;
+      data_type: string;
+      is_nullable: string;
+      column_default: string | null;
+      is_generated: string;
+      is_identity: string;
+    }>(
       `select column_name, data_type, is_nullable, column_default, is_generated, is_identity from information_schema.columns
        where table_schema = current_schema() and table_name = 'readings' order by ordinal_position`,
     );
@@ -309,10 +361,28 @@ export async function copyStatement(databaseUrl: string, organizationId: string)
     const values: string[] = [];
     for (const c of result.rows) {
       if (c.is_generated === 'ALWAYS') continue;
-      const expression = columnExpression({ name: c.column_name, type: c.data_type, nullable: c.is_nullable === 'YES', hasDefault: c.column_default !== null || c.is_identity === 'YES' }, organizationId);
+      const expression = columnExpression(
+        {
+          name: c.column_name,
+          type: c.data_type,
+          nullable: c.is_nullable === 'YES',
+          hasDefault: c.column_default !== null || c.is_identity === 'YES',
+        },
+        organizationId,
+      );
       if (expression === undefined) continue;
       names.push(`"${c.column_name}"`);
-      values.push(expression === 'g.sensor_id' ? '%SENSOR%' : expression === 'g.ts' ? '%TS%' : expression === 'g.value' ? '%VALUE%' : expression.startsWith("'") ? organizationId : '%TS%');
+      values.push(
+        expression === 'g.sensor_id'
+          ? '%SENSOR%'
+          : expression === 'g.ts'
+            ? '%TS%'
+            : expression === 'g.value'
+              ? '%VALUE%'
+              : expression.startsWith("'")
+                ? organizationId
+                : '%TS%',
+      );
     }
     return { copySql: `copy readings (${names.join(', ')}) from stdin`, row: values.join('\t') };
   } finally {

@@ -9,7 +9,11 @@ export const BENCH = {
   client: { id: 'bench-client', secret: 'bench-client-secret-4f0c2a9e7d1b6c3a8e5f' },
   apiKey: 'sk_live_bench0000000000000000000000000000',
   device: { serial: 'BENCH-0001', token: 'sc_dev_bench0001000000000000000000000000', sensor: 'temp' },
-  gateway: { serial: 'BENCH-GW', token: 'sc_dev_benchgw00000000000000000000000000', sensors: Array.from({ length: 10 }, (_, i) => `s${i}`) },
+  gateway: {
+    serial: 'BENCH-GW',
+    token: 'sc_dev_benchgw00000000000000000000000000',
+    sensors: Array.from({ length: 10 }, (_, i) => `s${i}`),
+  },
   /** Filler devices hold FILLER_SENSORS_PER_DEVICE sensors each. */
   fillerSerialPrefix: 'BENCH-FILL-',
   scope: 'readings:read',
@@ -56,7 +60,7 @@ ${gatewaySensors}
 }
 
 export function basic(id: string, secret: string): string {
-  return 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64');
+  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 }
 
 export const FORM = 'application/x-www-form-urlencoded';

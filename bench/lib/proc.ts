@@ -146,7 +146,11 @@ export function trimLog(file: string, maxBytes = 4 * 1024 * 1024, keepLines = 50
   try {
     if (fs.statSync(file).size <= maxBytes) return;
     const lines = fs.readFileSync(file, 'utf8').split('\n');
-    const kept = [...lines.slice(0, keepLines), `… ${lines.length - 2 * keepLines} lines trimmed by the bench …`, ...lines.slice(-keepLines)];
+    const kept = [
+      ...lines.slice(0, keepLines),
+      `… ${lines.length - 2 * keepLines} lines trimmed by the bench …`,
+      ...lines.slice(-keepLines),
+    ];
     fs.writeFileSync(file, kept.join('\n'));
   } catch {
     // best effort
@@ -182,7 +186,9 @@ export async function runNode(args: string[], env: NodeJS.ProcessEnv = {}, timeo
 export async function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} failed (${code ?? signal})`))));
+    child.once('exit', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} failed (${code ?? signal})`)),
+    );
   });
 }
 
@@ -245,7 +251,10 @@ export interface CpuSplit {
 }
 
 /** CPU accounting around one run: call stop() with the load generator's own CPU seconds. */
-export async function cpuMeter(serverPid: number | undefined, database: string | undefined): Promise<{ stop(loadCpuSeconds: number, ownPostgresCpuSeconds?: number): Promise<CpuSplit> }> {
+export async function cpuMeter(
+  serverPid: number | undefined,
+  database: string | undefined,
+): Promise<{ stop(loadCpuSeconds: number, ownPostgresCpuSeconds?: number): Promise<CpuSplit> }> {
   const t0 = performance.now();
   const m0 = await machineCpu();
   const s0 = serverPid ? await processCpu(serverPid) : 0;

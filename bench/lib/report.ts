@@ -57,7 +57,17 @@ export function summarize(runs: LoadResult[], multiplier = 1): Summary {
   };
 }
 
-export const CPU_HEADER = ['scenario', 'system', 'machine busy', 'server', 'PostgreSQL', 'load generator', 'other', 'CPU µs / op (server + PostgreSQL)', 'CPU-cost ratio'];
+export const CPU_HEADER = [
+  'scenario',
+  'system',
+  'machine busy',
+  'server',
+  'PostgreSQL',
+  'load generator',
+  'other',
+  'CPU µs / op (server + PostgreSQL)',
+  'CPU-cost ratio',
+];
 
 /**
  * Where the CPU of this 2-core machine went while each system was measured (median of runs), and
@@ -80,7 +90,17 @@ export function cpuRows(results: ScenarioResult[]): string[][] {
       const perOp = ops > 0 ? (1e6 * system) / ops : Number.NaN;
       const ratio = m === r.reference && scPerOp > 0 ? `${(perOp / scPerOp).toFixed(2)}×` : '';
       if (m === r.sensorcloud) scPerOp = perOp;
-      out.push([r.title, m.name, f(c.machine), f(c.server), f(c.postgres), f(c.load), f(c.other), Number.isFinite(perOp) ? perOp.toFixed(0) : '—', ratio]);
+      out.push([
+        r.title,
+        m.name,
+        f(c.machine),
+        f(c.server),
+        f(c.postgres),
+        f(c.load),
+        f(c.other),
+        Number.isFinite(perOp) ? perOp.toFixed(0) : '—',
+        ratio,
+      ]);
     }
   }
   return out;
@@ -138,5 +158,9 @@ export function textTable(header: string[], body: string[][]): string {
 
 export function markdownTable(header: string[], body: string[][]): string {
   const esc = (c: string) => c.replace(/\|/g, '\\|');
-  return [`| ${header.map(esc).join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...body.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.map(esc).join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...body.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
 }

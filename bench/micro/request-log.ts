@@ -79,6 +79,11 @@ if (process.argv[2] === 'serve') {
   const results: Record<Variant, number[]> = { none: [], noop: [], file: [] };
   for (let round = 0; round < ROUNDS; round++) for (const variant of VARIANTS) results[variant].push(await measure(variant));
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-  for (const variant of VARIANTS) console.log(`${variant.padEnd(5)} ${median(results[variant]).toFixed(1)} µs server CPU per request  (runs: ${results[variant].map((v) => v.toFixed(1)).join(', ')})`);
-  console.log(`formatting the access line ≈ ${(median(results.noop) - median(results.none)).toFixed(1)} µs, destination ≈ ${(median(results.file) - median(results.noop)).toFixed(1)} µs`);
+  for (const variant of VARIANTS)
+    console.log(
+      `${variant.padEnd(5)} ${median(results[variant]).toFixed(1)} µs server CPU per request  (runs: ${results[variant].map((v) => v.toFixed(1)).join(', ')})`,
+    );
+  console.log(
+    `formatting the access line ≈ ${(median(results.noop) - median(results.none)).toFixed(1)} µs, destination ≈ ${(median(results.file) - median(results.noop)).toFixed(1)} µs`,
+  );
 }

@@ -32,4 +32,4 @@ await Promise.all(Array.from({ length: concurrency }, worker));
 const elapsed = (performance.now() - started) / 1000;
 const cpuUsed = process.cpuUsage(cpu0);
 const result: LoadResult = directLoadResult(latencies, failures, elapsed, cpuUsed);
-process.stdout.write(JSON.stringify(result) + '\n');
+process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -39,7 +39,7 @@ function batchText(batchNo: number): string {
     const ts = new Date(t0 + t * spec.stepMs).toISOString();
     for (let s = 0; s < spec.sensors.length && n < spec.batch; s++, n++) {
       const value = Math.round((20 + Math.sin((batchNo + t + s) / 50) * 5) * 100) / 100;
-      out += spec.row.replace('%SENSOR%', spec.sensors[s]!).replace('%TS%', ts).replaceAll('%VALUE%', String(value)) + '\n';
+      out += `${spec.row.replace('%SENSOR%', spec.sensors[s]!).replace('%TS%', ts).replaceAll('%VALUE%', String(value))}\n`;
     }
   }
   return out;
@@ -67,7 +67,9 @@ async function backendCpu(): Promise<number> {
   }
   return total;
 }
-const backendPids = await Promise.all(clients.map(async (c) => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid));
+const backendPids = await Promise.all(
+  clients.map(async (c) => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid),
+);
 const pg0 = await backendCpu();
 
 const latencies: number[] = [];
@@ -98,4 +100,4 @@ const postgresCpuSeconds = (await backendCpu()) - pg0;
 await Promise.all(clients.map((c) => c.end()));
 if (firstError) console.error(firstError);
 const result: LoadResult = { ...directLoadResult(latencies, failures, elapsed, cpuUsed), postgresCpuSeconds };
-process.stdout.write(JSON.stringify(result) + '\n');
+process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -41,7 +41,9 @@ export class PostgresCounterStore implements CounterStore {
   }
 
   async purge(): Promise<void> {
-    await sql`delete from abuse_counters where key in (select key from abuse_counters where expires_at < now() limit 10000)`.execute(this.db);
+    await sql`delete from abuse_counters where key in (select key from abuse_counters where expires_at < now() limit 10000)`.execute(
+      this.db,
+    );
   }
 
   async close(): Promise<void> {}

@@ -86,7 +86,15 @@ export class AbuseGuard {
       case 'password':
       case 'client': {
         const pair = credential === undefined ? undefined : digest(`${door}\u0000${credential}\u0000${source}`);
-        return { source: digest(`argon2\u0000${source}`), sourcePolicy: p.source, ...(pair && { pair, pairPolicy: door === 'password' ? p.password : p.client, mark: digest(`ok\u0000${door}\u0000${credential}\u0000${source}`) }) };
+        return {
+          source: digest(`argon2\u0000${source}`),
+          sourcePolicy: p.source,
+          ...(pair && {
+            pair,
+            pairPolicy: door === 'password' ? p.password : p.client,
+            mark: digest(`ok\u0000${door}\u0000${credential}\u0000${source}`),
+          }),
+        };
       }
       case 'external-token':
         return { source: digest(`argon2\u0000${source}`), sourcePolicy: p.source };
@@ -126,7 +134,8 @@ export class AbuseGuard {
 
   private refusal(keys: Keys, sourceWait: number, pairWait: number, knownGood: boolean): Refusal | undefined {
     if (pairWait > 0) return { allowed: false, scope: 'credential', retryAfterSeconds: seconds(pairWait), policy: keys.pairPolicy! };
-    if (sourceWait > 0 && !knownGood) return { allowed: false, scope: 'source', retryAfterSeconds: seconds(sourceWait), policy: keys.sourcePolicy };
+    if (sourceWait > 0 && !knownGood)
+      return { allowed: false, scope: 'source', retryAfterSeconds: seconds(sourceWait), policy: keys.sourcePolicy };
     return undefined;
   }
 
@@ -142,7 +151,8 @@ export class AbuseGuard {
     const verdict = await this.check(attempt);
     if (!verdict.allowed) return { refused: verdict };
     const { keys } = verdict.ticket;
-    if (!(await this.acquire(keys.source))) return { refused: { allowed: false, scope: 'source', retryAfterSeconds: 1, policy: keys.sourcePolicy } };
+    if (!(await this.acquire(keys.source)))
+      return { refused: { allowed: false, scope: 'source', retryAfterSeconds: 1, policy: keys.sourcePolicy } };
     // While it queued, the checks ahead of it may have spent the budget.
     const refusedNow = this.checkLocal(attempt, verdict.ticket.marked);
     if (refusedNow) {
@@ -165,7 +175,10 @@ export class AbuseGuard {
 
   private async acquire(source: string): Promise<boolean> {
     let slot = this.slots.get(source);
-    if (!slot) this.slots.set(source, (slot = { running: 0, queued: [] }));
+    if (!slot) {
+      slot = { running: 0, queued: [] };
+      this.slots.set(source, slot);
+    }
     if (slot.running < MAX_RUNNING) {
       slot.running += 1;
       return true;
@@ -180,7 +193,10 @@ export class AbuseGuard {
     const slot = this.slots.get(source);
     if (!slot) return;
     const next = slot.queued.shift();
-    if (next) return next();
+    if (next) {
+      next();
+      return;
+    }
     slot.running -= 1;
     if (slot.running === 0) this.slots.delete(source);
   }

@@ -50,17 +50,48 @@ function freeFailures(env: NodeJS.ProcessEnv, name: string, fallback: number): n
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > 100_000) throw new ConfigError(`${name} must be an integer between 1 and 100000, got "${raw}"`);
+  if (!Number.isInteger(value) || value < 1 || value > 100_000)
+    throw new ConfigError(`${name} must be an integer between 1 and 100000, got "${raw}"`);
   return value;
 }
 
 export function loadAbusePolicies(env: NodeJS.ProcessEnv = process.env): AbusePolicies {
   return {
-    password: { name: 'password', freeFailures: freeFailures(env, 'OAUTH_PASSWORD_FREE_FAILURES', 5), baseDelayMs: 2_000, maxDelayMs: 15 * MINUTE, forgetAfterMs: HOUR },
-    client: { name: 'client-secret', freeFailures: freeFailures(env, 'OAUTH_CLIENT_FREE_FAILURES', 10), baseDelayMs: 1_000, maxDelayMs: 5 * MINUTE, forgetAfterMs: HOUR },
-    source: { name: 'address', freeFailures: freeFailures(env, 'ABUSE_SOURCE_FREE_FAILURES', 30), baseDelayMs: 1_000, maxDelayMs: 15 * MINUTE, forgetAfterMs: HOUR },
-    bearer: { name: 'bearer', freeFailures: freeFailures(env, 'ABUSE_BEARER_FREE_FAILURES', 100), baseDelayMs: 1_000, maxDelayMs: 5 * MINUTE, forgetAfterMs: 15 * MINUTE },
-    userCode: { name: 'user-code', freeFailures: freeFailures(env, 'ABUSE_USER_CODE_FREE_FAILURES', 10), baseDelayMs: 5_000, maxDelayMs: 15 * MINUTE, forgetAfterMs: HOUR },
+    password: {
+      name: 'password',
+      freeFailures: freeFailures(env, 'OAUTH_PASSWORD_FREE_FAILURES', 5),
+      baseDelayMs: 2_000,
+      maxDelayMs: 15 * MINUTE,
+      forgetAfterMs: HOUR,
+    },
+    client: {
+      name: 'client-secret',
+      freeFailures: freeFailures(env, 'OAUTH_CLIENT_FREE_FAILURES', 10),
+      baseDelayMs: 1_000,
+      maxDelayMs: 5 * MINUTE,
+      forgetAfterMs: HOUR,
+    },
+    source: {
+      name: 'address',
+      freeFailures: freeFailures(env, 'ABUSE_SOURCE_FREE_FAILURES', 30),
+      baseDelayMs: 1_000,
+      maxDelayMs: 15 * MINUTE,
+      forgetAfterMs: HOUR,
+    },
+    bearer: {
+      name: 'bearer',
+      freeFailures: freeFailures(env, 'ABUSE_BEARER_FREE_FAILURES', 100),
+      baseDelayMs: 1_000,
+      maxDelayMs: 5 * MINUTE,
+      forgetAfterMs: 15 * MINUTE,
+    },
+    userCode: {
+      name: 'user-code',
+      freeFailures: freeFailures(env, 'ABUSE_USER_CODE_FREE_FAILURES', 10),
+      baseDelayMs: 5_000,
+      maxDelayMs: 15 * MINUTE,
+      forgetAfterMs: HOUR,
+    },
     knownGoodMs: 30 * 24 * HOUR,
   };
 }

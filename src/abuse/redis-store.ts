@@ -9,7 +9,6 @@ import type { CounterState, CounterStore } from './store.js';
  * `sensorcloud:<installation id>:abuse:<digest>`: installations sharing one Redis keep apart.
  */
 
-
 // KEYS: counters; ARGV: forget ms per key. Returns the new counts.
 const FAIL = `
 local t = redis.call('TIME')
@@ -88,7 +87,11 @@ export class RedisCounterStore implements CounterStore {
   }
 
   async fail(keys: readonly { key: string; forgetAfterMs: number }[]): Promise<Map<string, number>> {
-    const counts = await this.run<number[]>(FAIL, keys.map((k) => k.key), keys.map((k) => Math.ceil(k.forgetAfterMs)));
+    const counts = await this.run<number[]>(
+      FAIL,
+      keys.map((k) => k.key),
+      keys.map((k) => Math.ceil(k.forgetAfterMs)),
+    );
     return new Map(keys.map((k, i) => [k.key, counts[i]!]));
   }
 

@@ -103,7 +103,11 @@ export async function listApiKeys(
   let query = baseQuery(db).where('k.organization_id', '=', organizationId);
   if (!options.includeRevoked) query = query.where('k.revoked_at', 'is', null);
   if (options.after) query = query.where(options.after);
-  const rows = await query.orderBy('k.created_at', 'desc').orderBy('k.id', 'desc').limit(options.limit + 1).execute();
+  const rows = await query
+    .orderBy('k.created_at', 'desc')
+    .orderBy('k.id', 'desc')
+    .limit(options.limit + 1)
+    .execute();
   return rows.map(toRow);
 }
 
@@ -132,13 +136,16 @@ export interface ActiveApiKey {
   lastUsedAt: Date | null;
 }
 
-const FIND_ACTIVE_BY_HASH = preparedStatement('find_active_api_key', `
+const FIND_ACTIVE_BY_HASH = preparedStatement(
+  'find_active_api_key',
+  `
   select k.id, k.organization_id, k.scopes, k.created_by, m.role, m.deactivated_at as membership_deactivated_at,
          u.deactivated_at, k.expires_at, k.last_used_at
   from api_keys k
   left join memberships m on m.organization_id = k.organization_id and m.user_id = k.created_by
   left join users u on u.id = k.created_by
-  where k.key_hash = $1 and k.revoked_at is null and (k.expires_at is null or k.expires_at > now())`);
+  where k.key_hash = $1 and k.revoked_at is null and (k.expires_at is null or k.expires_at > now())`,
+);
 
 /** The bearer check's lookup, precompiled (it runs on every API-key request the cache misses). */
 export async function findActiveApiKeyByHash(db: Db, keyHash: string): Promise<ActiveApiKey | undefined> {
@@ -194,12 +201,19 @@ export class ApiKeyConflictError extends Error {}
  */
 export async function upsertProvisionedApiKey(db: Db, organizationId: string, key: ProvisionedApiKey): Promise<void> {
   const byHash = await db.selectFrom('api_keys').selectAll().where('key_hash', '=', key.keyHash).executeTakeFirst();
-  if (byHash && byHash.organization_id !== organizationId) throw new ApiKeyConflictError(`API key "${key.name}" is already used by another organization`);
+  if (byHash && byHash.organization_id !== organizationId)
+    throw new ApiKeyConflictError(`API key "${key.name}" is already used by another organization`);
   // A key revoked through the API stays revoked: re-applying the file must not resurrect a leaked key.
   if (byHash?.revoked_at) return;
   const existing =
     byHash ??
-    (await db.selectFrom('api_keys').selectAll().where('organization_id', '=', organizationId).where('name', '=', key.name).where('revoked_at', 'is', null).executeTakeFirst());
+    (await db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+      .where('name', '=', key.name)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst());
   const values = {
     name: key.name,
     key_hash: key.keyHash,
@@ -209,7 +223,10 @@ export async function upsertProvisionedApiKey(db: Db, organizationId: string, ke
     expires_at: key.expiresAt,
   };
   if (!existing) {
-    await db.insertInto('api_keys').values({ organization_id: organizationId, ...values }).execute();
+    await db
+      .insertInto('api_keys')
+      .values({ organization_id: organizationId, ...values })
+      .execute();
     return;
   }
   const same =

@@ -126,13 +126,28 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
         after: page.after ? afterCursor(sort, 'k.id', page.after) : undefined,
         includeRevoked: request.query.include_revoked === true,
       });
-      return sendCollection(config.publicUrl, request, reply, apiKeyType, toPage(rows, page.limit, (row) => sortKey(sort, row.createdAt, row.id)));
+      return sendCollection(
+        config.publicUrl,
+        request,
+        reply,
+        apiKeyType,
+        toPage(rows, page.limit, (row) => sortKey(row.createdAt, row.id)),
+      );
     },
   );
 
   app.get(
     '/v1/api-keys/:id',
-    { ...guard, schema: { tags: ['api-keys'], summary: 'Show an API key', params: IdParams, response: { 200: envelopeSchema(ApiKeySchema) }, ...security } },
+    {
+      ...guard,
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Show an API key',
+        params: IdParams,
+        response: { 200: envelopeSchema(ApiKeySchema) },
+        ...security,
+      },
+    },
     async (request, reply) => {
       const principal = principalOf(request);
       const row = UUID.test(request.params.id) ? await findApiKey(db, principal.organizationId, request.params.id) : undefined;
@@ -143,7 +158,17 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
 
   app.delete(
     '/v1/api-keys/:id',
-    { ...guard, schema: { tags: ['api-keys'], summary: 'Revoke an API key', description: 'Takes effect at once.', params: IdParams, response: { 204: Type.Null() }, ...security } },
+    {
+      ...guard,
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Revoke an API key',
+        description: 'Takes effect at once.',
+        params: IdParams,
+        response: { 204: Type.Null() },
+        ...security,
+      },
+    },
     async (request, reply) => {
       const principal = principalOf(request);
       const id = request.params.id;

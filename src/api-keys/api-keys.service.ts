@@ -27,7 +27,8 @@ export interface CreateApiKeyInput {
 }
 
 export async function createApiKey(db: Db, principal: Principal, input: CreateApiKeyInput): Promise<{ key: string; row: ApiKeyRow }> {
-  if (principal.userId === null) throw new HttpProblem({ status: 403, detail: 'API keys are created by a user: use a user token or a user-created API key.' });
+  if (principal.userId === null)
+    throw new HttpProblem({ status: 403, detail: 'API keys are created by a user: use a user token or a user-created API key.' });
   const memberRole = await activeRole(db, principal.organizationId, principal.userId);
   if (!memberRole) throw new HttpProblem({ status: 403, detail: 'Only active members of the organization can create API keys.' });
 
@@ -39,13 +40,17 @@ export async function createApiKey(db: Db, principal: Principal, input: CreateAp
     if (!isScope(scope)) errors.push({ pointer: `/body/scopes/${i}`, detail: `unknown scope "${scope}"` });
   });
   if (scopes.length === 0) errors.push({ pointer: '/body/scopes', detail: 'scopes must name at least one scope' });
-  if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) errors.push({ pointer: '/body/expires_at', detail: 'expires_at must be in the future' });
+  if (input.expiresAt && input.expiresAt.getTime() <= Date.now())
+    errors.push({ pointer: '/body/expires_at', detail: 'expires_at must be in the future' });
   if (errors.length > 0) throw new HttpProblem({ status: 400, detail: errors.map((e) => e.detail).join('; '), errors });
 
   const role = roleScopes(memberRole);
   const beyondRole = scopes.filter((s) => !role.has(s as Scope));
   if (beyondRole.length > 0) {
-    throw new HttpProblem({ status: 403, detail: `Your role (${memberRole}) does not hold ${beyondRole.join(', ')}; an API key can only carry scopes its creator holds.` });
+    throw new HttpProblem({
+      status: 403,
+      detail: `Your role (${memberRole}) does not hold ${beyondRole.join(', ')}; an API key can only carry scopes its creator holds.`,
+    });
   }
   const beyondCredential = scopes.filter((s) => !principal.scopes.has(s as Scope));
   if (beyondCredential.length > 0) {
@@ -65,7 +70,8 @@ export async function createApiKey(db: Db, principal: Principal, input: CreateAp
     });
     return { key, row };
   } catch (error) {
-    if (error instanceof ApiKeyNameTakenError) throw new HttpProblem({ status: 409, detail: `An active API key named "${name}" already exists.` });
+    if (error instanceof ApiKeyNameTakenError)
+      throw new HttpProblem({ status: 409, detail: `An active API key named "${name}" already exists.` });
     throw error;
   }
 }
@@ -80,9 +86,12 @@ export function apiKeyResolver(db: Db, now: () => number = Date.now): Credential
     async resolve(token, hash) {
       if (token.length > 200) return null;
       const key = await findActiveApiKeyByHash(db, hash);
-      if (!key || !key.creatorActive) return null;
+      if (!key?.creatorActive) return null;
       const t = now();
-      if ((key.lastUsedAt === null || t - key.lastUsedAt.getTime() >= TOUCH_INTERVAL_MS) && t - (touched.get(key.id) ?? 0) >= TOUCH_INTERVAL_MS) {
+      if (
+        (key.lastUsedAt === null || t - key.lastUsedAt.getTime() >= TOUCH_INTERVAL_MS) &&
+        t - (touched.get(key.id) ?? 0) >= TOUCH_INTERVAL_MS
+      ) {
         touched.set(key.id, t);
         if (touched.size > 100_000) touched.delete(touched.keys().next().value as string);
         touchApiKey(db, key.id).catch(() => touched.delete(key.id));

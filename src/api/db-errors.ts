@@ -30,7 +30,10 @@ export function translateDbError(error: unknown, messages: ConstraintMessages = 
   const { code, constraint } = (typeof error === 'object' && error !== null ? error : {}) as PgError;
   switch (code) {
     case '23505':
-      return new HttpProblem({ status: 409, detail: (constraint && messages.unique?.[constraint]) ?? messages.conflict ?? 'A resource with these values already exists.' });
+      return new HttpProblem({
+        status: 409,
+        detail: (constraint && messages.unique?.[constraint]) ?? messages.conflict ?? 'A resource with these values already exists.',
+      });
     case '23503': {
       const field = constraint ? messages.foreignKey?.[constraint] : undefined;
       return new HttpProblem({

@@ -22,7 +22,16 @@ import type { Db } from '../storage/database.js';
 import type { Group } from '../storage/schema.js';
 import { guarded as dbGuarded } from './db-errors.js';
 import { IdParams, Nullable, SearchQuery, Text, Timestamp, found, iso, secured } from './kit.js';
-import { type ResourceType, envelopeSchema, pageQueryProperties, pageRequest, parseSort, sendCollection, sendNoContent, sendResource } from './representation.js';
+import {
+  type ResourceType,
+  envelopeSchema,
+  pageQueryProperties,
+  pageRequest,
+  parseSort,
+  sendCollection,
+  sendNoContent,
+  sendResource,
+} from './representation.js';
 import { resourceRoutes } from './resource-routes.js';
 import { MemberResource } from './users.routes.js';
 
@@ -37,7 +46,13 @@ export const GroupResource: ResourceType<GroupView> = {
   attributes: (row) => ({ name: row.name, description: row.description, created_at: iso(row.created_at) }),
   relationships: {
     users: { type: 'users', field: 'user_ids', many: true, get: (row) => row.user_ids, related: (row) => `/v1/groups/${row.id}/users` },
-    sensors: { type: 'sensors', field: 'sensor_ids', many: true, get: (row) => row.sensor_ids, related: (row) => `/v1/groups/${row.id}/sensors` },
+    sensors: {
+      type: 'sensors',
+      field: 'sensor_ids',
+      many: true,
+      get: (row) => row.sensor_ids,
+      related: (row) => `/v1/groups/${row.id}/sensors`,
+    },
   },
 };
 
@@ -54,7 +69,12 @@ const GroupJson = Type.Object({
 
 const Ids = (what: string) => Type.Array(Uuid, { maxItems: 10_000, description: `${what} of this organization.` });
 const GroupCreate = Type.Object(
-  { name: Text(), description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))), user_ids: Type.Optional(Ids('Users')), sensor_ids: Type.Optional(Ids('Sensors')) },
+  {
+    name: Text(),
+    description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+    user_ids: Type.Optional(Ids('Users')),
+    sensor_ids: Type.Optional(Ids('Sensors')),
+  },
   { additionalProperties: false },
 );
 const GroupUpdate = Type.Partial(GroupCreate, { additionalProperties: false });
@@ -108,7 +128,13 @@ export function registerGroupRoutes(app: App, services: AppServices): void {
       },
     },
     async ({ organizationId, query: q, sort, page }) => {
-      const groupPage = await listGroupsPage(db, organizationId, { name: q.name, q: q.q, userId: q.user_id, sensorId: q.sensor_id }, sort, page);
+      const groupPage = await listGroupsPage(
+        db,
+        organizationId,
+        { name: q.name, q: q.q, userId: q.user_id, sensorId: q.sensor_id },
+        sort,
+        page,
+      );
       return { ...groupPage, items: await views(db, organizationId, groupPage.items) };
     },
   );
@@ -131,7 +157,11 @@ export function registerGroupRoutes(app: App, services: AppServices): void {
   });
 
   groups.update(
-    { summary: 'Update a group (user_ids / sensor_ids replace the members)', putSummary: 'Update a group (PUT, same as PATCH)', body: GroupUpdate },
+    {
+      summary: 'Update a group (user_ids / sensor_ids replace the members)',
+      putSummary: 'Update a group (PUT, same as PATCH)',
+      body: GroupUpdate,
+    },
     async ({ organizationId, id, body }) => {
       const updated = await dbGuarded(
         () =>
@@ -148,7 +178,9 @@ export function registerGroupRoutes(app: App, services: AppServices): void {
     },
   );
 
-  groups.remove({ summary: 'Delete a group (its users and sensors stay)' }, ({ organizationId, id }) => deleteGroup(db, organizationId, id));
+  groups.remove({ summary: 'Delete a group (its users and sensors stay)' }, ({ organizationId, id }) =>
+    deleteGroup(db, organizationId, id),
+  );
 
   // Members of a group, as collections of users and sensors.
 
@@ -158,14 +190,28 @@ export function registerGroupRoutes(app: App, services: AppServices): void {
     async (request, reply) => {
       const { organizationId } = principalOf(request);
       const group = found(await findGroupById(db, organizationId, request.params.id), 'group');
-      const page = await listMemberViews(db, organizationId, { groupId: group.id }, parseSort(undefined, MEMBER_SORTS, 'email'), pageRequest(request.query));
+      const page = await listMemberViews(
+        db,
+        organizationId,
+        { groupId: group.id },
+        parseSort(undefined, MEMBER_SORTS, 'email'),
+        pageRequest(request.query),
+      );
       return sendCollection(config.publicUrl, request, reply, MemberResource, page);
     },
   );
 
   app.post(
     '/v1/groups/:id/users',
-    { ...secured(bearer, ['groups:write'], { tags, summary: 'Add users to a group', params: IdParams, body: UserIdsBody, response: { 200: envelopeSchema(GroupJson) } }) },
+    {
+      ...secured(bearer, ['groups:write'], {
+        tags,
+        summary: 'Add users to a group',
+        params: IdParams,
+        body: UserIdsBody,
+        response: { 200: envelopeSchema(GroupJson) },
+      }),
+    },
     async (request, reply) => {
       const { organizationId } = principalOf(request);
       const group = found(await findGroupById(db, organizationId, request.params.id), 'group');
@@ -192,18 +238,37 @@ export function registerGroupRoutes(app: App, services: AppServices): void {
 
   app.get(
     '/v1/groups/:id/sensors',
-    secured(bearer, ['groups:read', 'devices:read'], { tags, summary: "List a group's sensors", params: IdParams, querystring: SubListQuery }),
+    secured(bearer, ['groups:read', 'devices:read'], {
+      tags,
+      summary: "List a group's sensors",
+      params: IdParams,
+      querystring: SubListQuery,
+    }),
     async (request, reply) => {
       const { organizationId } = principalOf(request);
       const group = found(await findGroupById(db, organizationId, request.params.id), 'group');
-      const page = await listSensors(db, organizationId, { groupId: group.id }, parseSort(undefined, SENSOR_SORTS, 'key'), pageRequest(request.query));
+      const page = await listSensors(
+        db,
+        organizationId,
+        { groupId: group.id },
+        parseSort(undefined, SENSOR_SORTS, 'key'),
+        pageRequest(request.query),
+      );
       return sendCollection(config.publicUrl, request, reply, SensorResource, page);
     },
   );
 
   app.post(
     '/v1/groups/:id/sensors',
-    { ...secured(bearer, ['groups:write'], { tags, summary: 'Add sensors to a group', params: IdParams, body: SensorIdsBody, response: { 200: envelopeSchema(GroupJson) } }) },
+    {
+      ...secured(bearer, ['groups:write'], {
+        tags,
+        summary: 'Add sensors to a group',
+        params: IdParams,
+        body: SensorIdsBody,
+        response: { 200: envelopeSchema(GroupJson) },
+      }),
+    },
     async (request, reply) => {
       const { organizationId } = principalOf(request);
       const group = found(await findGroupById(db, organizationId, request.params.id), 'group');

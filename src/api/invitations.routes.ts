@@ -41,8 +41,18 @@ export const InvitationResource: ResourceType<Invitation> = {
     revoked_at: iso(row.revoked_at),
   }),
   relationships: {
-    invited_by: { type: 'users', field: 'invited_by', get: (row) => row.invited_by, related: (row) => (row.invited_by ? `/v1/users/${row.invited_by}` : undefined) },
-    user: { type: 'users', field: 'user_id', get: (row) => row.user_id, related: (row) => (row.user_id ? `/v1/users/${row.user_id}` : undefined) },
+    invited_by: {
+      type: 'users',
+      field: 'invited_by',
+      get: (row) => row.invited_by,
+      related: (row) => (row.invited_by ? `/v1/users/${row.invited_by}` : undefined),
+    },
+    user: {
+      type: 'users',
+      field: 'user_id',
+      get: (row) => row.user_id,
+      related: (row) => (row.user_id ? `/v1/users/${row.user_id}` : undefined),
+    },
   },
 };
 
@@ -62,7 +72,9 @@ const InvitationJson = Type.Object({
   accepted_at: Nullable(Timestamp()),
   declined_at: Nullable(Timestamp()),
   revoked_at: Nullable(Timestamp()),
-  invited_by: Nullable(Type.String({ format: 'uuid', description: 'The user who invited (null for an application acting without a user).' })),
+  invited_by: Nullable(
+    Type.String({ format: 'uuid', description: 'The user who invited (null for an application acting without a user).' }),
+  ),
   user_id: Nullable(Type.String({ format: 'uuid', description: 'The member who accepted; null until then.' })),
   links: Type.Object({ self: Type.String({ format: 'uri' }) }),
 });
@@ -97,7 +109,10 @@ export function registerInvitationRoutes(app: App, services: AppServices): void 
         description: INVITE_DESCRIPTION,
         body: InviteBody,
         response: {
-          202: envelopeSchema(InvitationJson, 'The invitation (JSON envelope; JSON:API with Accept: application/vnd.api+json); meta.accept_url holds the link, shown once.'),
+          202: envelopeSchema(
+            InvitationJson,
+            'The invitation (JSON envelope; JSON:API with Accept: application/vnd.api+json); meta.accept_url holds the link, shown once.',
+          ),
         },
       }),
       preValidation: jsonApiBody({ type: 'users' }),
@@ -106,9 +121,17 @@ export function registerInvitationRoutes(app: App, services: AppServices): void 
       const principal = principalOf(request);
       const role: Role = request.body.role ?? 'member';
       await checkOwnerChange(db, principal, undefined, role);
-      const { invitation, token } = await invite(db, principal.organizationId, { email: request.body.email, role, name: request.body.name ?? null, invitedBy: principal.userId });
+      const { invitation, token } = await invite(db, principal.organizationId, {
+        email: request.body.email,
+        role,
+        name: request.body.name ?? null,
+        invitedBy: principal.userId,
+      });
       reply.header('cache-control', 'no-store').header('location', absoluteUrl(config.publicUrl, InvitationResource.path(invitation)));
-      return sendResource(config.publicUrl, request, reply, InvitationResource, invitation, { status: 202, meta: { accept_url: absoluteUrl(config.publicUrl, invitationPath(token)) } });
+      return sendResource(config.publicUrl, request, reply, InvitationResource, invitation, {
+        status: 202,
+        meta: { accept_url: absoluteUrl(config.publicUrl, invitationPath(token)) },
+      });
     },
   );
 
@@ -128,18 +151,28 @@ export function registerInvitationRoutes(app: App, services: AppServices): void 
       defaultSort: '-created_at',
       filters: { status: Type.Optional(StatusSchema), email: Type.Optional(Type.String({ maxLength: 320 })) },
     },
-    ({ organizationId, query, sort, page }) => listInvitations(db, organizationId, { status: query.status, email: query.email === undefined ? undefined : normalizeEmail(query.email) }, sort, page),
+    ({ organizationId, query, sort, page }) =>
+      listInvitations(
+        db,
+        organizationId,
+        { status: query.status, email: query.email === undefined ? undefined : normalizeEmail(query.email) },
+        sort,
+        page,
+      ),
   );
 
   invitations.get({ summary: 'Get an invitation' }, ({ organizationId, id }) => findInvitation(db, organizationId, id));
 
-  invitations.remove({ summary: 'Revoke a pending invitation: its link stops working (the invitation stays, as revoked)' }, async ({ organizationId, id }) => {
-    if (await revokeInvitation(db, organizationId, id)) return true;
-    const invitation = await findInvitation(db, organizationId, id);
-    if (!invitation) return false;
-    const status = invitationStatus(invitation);
-    // Revoking twice is done already; an answered or expired invitation has nothing left to revoke.
-    if (status === 'revoked') return true;
-    throw new HttpProblem({ status: 409, detail: `The invitation is ${status}; only a pending invitation can be revoked.` });
-  });
+  invitations.remove(
+    { summary: 'Revoke a pending invitation: its link stops working (the invitation stays, as revoked)' },
+    async ({ organizationId, id }) => {
+      if (await revokeInvitation(db, organizationId, id)) return true;
+      const invitation = await findInvitation(db, organizationId, id);
+      if (!invitation) return false;
+      const status = invitationStatus(invitation);
+      // Revoking twice is done already; an answered or expired invitation has nothing left to revoke.
+      if (status === 'revoked') return true;
+      throw new HttpProblem({ status: 409, detail: `The invitation is ${status}; only a pending invitation can be revoked.` });
+    },
+  );
 }

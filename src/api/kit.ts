@@ -39,7 +39,11 @@ export function found<T>(value: T | undefined | null, what = 'resource'): T {
 }
 
 export const Text = (options: { maxLength?: number; minLength?: number; description?: string } = {}) =>
-  Type.String({ minLength: options.minLength ?? 1, maxLength: options.maxLength ?? 200, ...(options.description && { description: options.description }) });
+  Type.String({
+    minLength: options.minLength ?? 1,
+    maxLength: options.maxLength ?? 200,
+    ...(options.description && { description: options.description }),
+  });
 
 export const Timestamp = (description?: string) => Type.String({ format: 'date-time', ...(description && { description }) });
 

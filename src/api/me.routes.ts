@@ -39,9 +39,24 @@ const MeResource: ResourceType<MeView> = {
     expires_at: iso(principal.expiresAt),
   }),
   relationships: {
-    organization: { type: 'organizations', field: 'organization_id', get: (row) => row.organization.id, related: () => '/v1/organizations/current' },
-    user: { type: 'users', field: 'user_id', get: (row) => row.principal.userId, related: (row) => (row.principal.userId ? `/v1/users/${row.principal.userId}` : undefined) },
-    device: { type: 'devices', field: 'device_id', get: (row) => row.principal.deviceId ?? null, related: (row) => (row.principal.deviceId ? `/v1/devices/${row.principal.deviceId}` : undefined) },
+    organization: {
+      type: 'organizations',
+      field: 'organization_id',
+      get: (row) => row.organization.id,
+      related: () => '/v1/organizations/current',
+    },
+    user: {
+      type: 'users',
+      field: 'user_id',
+      get: (row) => row.principal.userId,
+      related: (row) => (row.principal.userId ? `/v1/users/${row.principal.userId}` : undefined),
+    },
+    device: {
+      type: 'devices',
+      field: 'device_id',
+      get: (row) => row.principal.deviceId ?? null,
+      related: (row) => (row.principal.deviceId ? `/v1/devices/${row.principal.deviceId}` : undefined),
+    },
   },
 };
 
@@ -90,7 +105,11 @@ export function registerMeRoutes(app: App, services: AppServices): void {
 
   app.get(
     '/v1/me',
-    secured(bearer, [], { tags: ['me'], summary: 'The caller: person (if any), role, organization and the scopes of the credential', response: { 200: envelopeSchema(MeJson) } }),
+    secured(bearer, [], {
+      tags: ['me'],
+      summary: 'The caller: person (if any), role, organization and the scopes of the credential',
+      response: { 200: envelopeSchema(MeJson) },
+    }),
     async (request, reply) => {
       const principal = principalOf(request);
       const organization = found(await findOrganizationById(db, principal.organizationId), 'organization');
@@ -101,7 +120,11 @@ export function registerMeRoutes(app: App, services: AppServices): void {
 
   app.get(
     '/v1/organizations/current',
-    secured(bearer, [], { tags: ['organizations'], summary: "The caller's organization", response: { 200: envelopeSchema(OrganizationJson) } }),
+    secured(bearer, [], {
+      tags: ['organizations'],
+      summary: "The caller's organization",
+      response: { 200: envelopeSchema(OrganizationJson) },
+    }),
     async (request, reply) => {
       const organization = found(await findOrganizationById(db, principalOf(request).organizationId), 'organization');
       return sendResource(config.publicUrl, request, reply, OrganizationResource, organization);
@@ -112,12 +135,18 @@ export function registerMeRoutes(app: App, services: AppServices): void {
     app[method](
       '/v1/organizations/current',
       {
-        ...secured(bearer, ['users:write'], { tags: ['organizations'], summary: "Rename the caller's organization", body: OrganizationUpdate, response: { 200: envelopeSchema(OrganizationJson) } }),
+        ...secured(bearer, ['users:write'], {
+          tags: ['organizations'],
+          summary: "Rename the caller's organization",
+          body: OrganizationUpdate,
+          response: { 200: envelopeSchema(OrganizationJson) },
+        }),
         preValidation: jsonApiBody({ type: 'organizations' }),
       },
       async (request, reply) => {
         const current = found(await findOrganizationById(db, principalOf(request).organizationId), 'organization');
-        const organization = request.body.name === undefined ? current : await upsertOrganization(db, { slug: current.slug, name: request.body.name });
+        const organization =
+          request.body.name === undefined ? current : await upsertOrganization(db, { slug: current.slug, name: request.body.name });
         return sendResource(config.publicUrl, request, reply, OrganizationResource, organization);
       },
     );

@@ -48,7 +48,13 @@ function parseMediaRanges(header: string): MediaRange[] {
       for (const raw of rawParams) {
         const eq = raw.indexOf('=');
         const name = (eq === -1 ? raw : raw.slice(0, eq)).trim().toLowerCase();
-        const value = eq === -1 ? '' : raw.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+        const value =
+          eq === -1
+            ? ''
+            : raw
+                .slice(eq + 1)
+                .trim()
+                .replace(/^"(.*)"$/, '$1');
         if (name !== '') params.set(name, value);
       }
       return { type: type.trim().toLowerCase(), params };
@@ -67,13 +73,14 @@ function usableJsonApi(range: MediaRange): boolean {
 /** The representation a request asks for; throws 406 per JSON:API §"Server Responsibilities". */
 export function negotiate(request: FastifyRequest): Format {
   const accept = request.headers.accept;
-  if (!accept || !accept.toLowerCase().includes(JSON_API_MEDIA_TYPE)) return 'json';
+  if (!accept?.toLowerCase().includes(JSON_API_MEDIA_TYPE)) return 'json';
   const jsonApi = parseMediaRanges(accept).filter((r) => r.type === JSON_API_MEDIA_TYPE);
   if (jsonApi.length === 0) return 'json';
   if (!jsonApi.some(usableJsonApi)) {
     throw new HttpProblem({
       status: 406,
-      detail: 'Every application/vnd.api+json in Accept carries media type parameters this server does not support (only "profile" is allowed).',
+      detail:
+        'Every application/vnd.api+json in Accept carries media type parameters this server does not support (only "profile" is allowed).',
     });
   }
   return 'jsonapi';
@@ -82,7 +89,7 @@ export function negotiate(request: FastifyRequest): Format {
 /** JSON:API: a request body with the JSON:API media type must not carry parameters (415). */
 export function checkContentType(request: FastifyRequest): void {
   const contentType = request.headers['content-type'];
-  if (!contentType || !contentType.toLowerCase().includes(JSON_API_MEDIA_TYPE)) return;
+  if (!contentType?.toLowerCase().includes(JSON_API_MEDIA_TYPE)) return;
   const [range] = parseMediaRanges(contentType);
   if (range && range.type === JSON_API_MEDIA_TYPE && ![...range.params.keys()].every((name) => name === 'profile')) {
     throw new HttpProblem({
@@ -184,7 +191,11 @@ export function jsonApiResource<Row>(publicUrl: string, kind: ResourceType<Row>,
     if (value === undefined && !related) continue;
     relationships[name] = {
       ...(value !== undefined && {
-        data: Array.isArray(value) ? value.map((id) => ({ type: rel.type, id })) : value === null ? null : { type: rel.type, id: value as string },
+        data: Array.isArray(value)
+          ? value.map((id) => ({ type: rel.type, id }))
+          : value === null
+            ? null
+            : { type: rel.type, id: value as string },
       }),
       ...(related && { links: { related: absoluteUrl(publicUrl, related) } }),
     };
@@ -252,7 +263,12 @@ export function sendCollection<Row>(
 }
 
 /** Sends a non-resource document (e.g. a summary) in the envelope, as `meta`-only or raw data. */
-export function sendDocument(request: FastifyRequest, reply: FastifyReply, document: { data?: unknown; links?: Record<string, unknown>; meta?: Record<string, unknown> }, status = 200): FastifyReply {
+export function sendDocument(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  document: { data?: unknown; links?: Record<string, unknown>; meta?: Record<string, unknown> },
+  status = 200,
+): FastifyReply {
   return send(reply, negotiate(request), status, document);
 }
 
@@ -261,7 +277,12 @@ export function sendNoContent(reply: FastifyReply): FastifyReply {
   return reply.code(204).send();
 }
 
-export function pageLinks(publicUrl: string, request: FastifyRequest, page: Page<unknown>, extra: Record<string, string> = {}): Record<string, string> {
+export function pageLinks(
+  publicUrl: string,
+  request: FastifyRequest,
+  page: Page<unknown>,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     self: requestUrl(publicUrl, request),
     ...(page.nextCursor && { next: requestUrl(publicUrl, request, { cursor: page.nextCursor, 'page[after]': undefined }) }),
@@ -293,11 +314,17 @@ export function jsonApiBody(options: BodyOptions): preValidationAsyncHookHandler
     const [, field, ...rest] = pointer.replace(/^\/body/, '').split('/');
     if (!field) return '/data';
     const relationship = relationshipOf.get(field);
-    return relationship ? `/data/relationships/${relationship}/data${rest.length ? `/${rest.join('/')}` : ''}` : `/data/attributes/${[field, ...rest].join('/')}`;
+    return relationship
+      ? `/data/relationships/${relationship}/data${rest.length ? `/${rest.join('/')}` : ''}`
+      : `/data/attributes/${[field, ...rest].join('/')}`;
   };
   return async (request) => {
     if (!isJsonApiBody(request)) return;
-    request.body = flattenJsonApiDocument(request.body, options, options.idParam ? (request.params as Record<string, string>)[options.idParam] : undefined);
+    request.body = flattenJsonApiDocument(
+      request.body,
+      options,
+      options.idParam ? (request.params as Record<string, string>)[options.idParam] : undefined,
+    );
     jsonApiBodyPointers.set(request, remap);
   };
 }
@@ -305,33 +332,57 @@ export function jsonApiBody(options: BodyOptions): preValidationAsyncHookHandler
 export function flattenJsonApiDocument(body: unknown, options: BodyOptions, expectedId?: string): Record<string, unknown> {
   const doc = body as { data?: unknown } | null;
   if (!doc || typeof doc !== 'object' || Array.isArray(doc) || !doc.data || typeof doc.data !== 'object' || Array.isArray(doc.data)) {
-    throw badRequest('A JSON:API request document needs a "data" resource object.', [{ pointer: '/body/data', detail: 'data must be a resource object' }]);
+    throw badRequest('A JSON:API request document needs a "data" resource object.', [
+      { pointer: '/body/data', detail: 'data must be a resource object' },
+    ]);
   }
   const data = doc.data as { type?: unknown; id?: unknown; attributes?: unknown; relationships?: unknown };
-  if (typeof data.type !== 'string') throw badRequest('data.type is required.', [{ pointer: '/body/data/type', detail: 'data.type is required' }]);
+  if (typeof data.type !== 'string')
+    throw badRequest('data.type is required.', [{ pointer: '/body/data/type', detail: 'data.type is required' }]);
   if (data.type !== options.type) {
-    throw new HttpProblem({ status: 409, detail: `data.type must be "${options.type}", got "${data.type}".`, errors: [{ pointer: '/body/data/type', detail: `data.type must be "${options.type}"` }] });
+    throw new HttpProblem({
+      status: 409,
+      detail: `data.type must be "${options.type}", got "${data.type}".`,
+      errors: [{ pointer: '/body/data/type', detail: `data.type must be "${options.type}"` }],
+    });
   }
   if (expectedId !== undefined && data.id !== undefined && data.id !== expectedId) {
-    throw new HttpProblem({ status: 409, detail: 'data.id does not match the id in the URL.', errors: [{ pointer: '/body/data/id', detail: 'data.id must match the URL' }] });
+    throw new HttpProblem({
+      status: 409,
+      detail: 'data.id does not match the id in the URL.',
+      errors: [{ pointer: '/body/data/id', detail: 'data.id must match the URL' }],
+    });
   }
-  if (data.attributes !== undefined && (typeof data.attributes !== 'object' || data.attributes === null || Array.isArray(data.attributes))) {
-    throw badRequest('data.attributes must be an object.', [{ pointer: '/body/data/attributes', detail: 'data.attributes must be an object' }]);
+  if (
+    data.attributes !== undefined &&
+    (typeof data.attributes !== 'object' || data.attributes === null || Array.isArray(data.attributes))
+  ) {
+    throw badRequest('data.attributes must be an object.', [
+      { pointer: '/body/data/attributes', detail: 'data.attributes must be an object' },
+    ]);
   }
   const flat: Record<string, unknown> = { ...(data.attributes as Record<string, unknown> | undefined) };
   const rels = data.relationships;
   if (rels !== undefined) {
     if (typeof rels !== 'object' || rels === null || Array.isArray(rels)) {
-      throw badRequest('data.relationships must be an object.', [{ pointer: '/body/data/relationships', detail: 'data.relationships must be an object' }]);
+      throw badRequest('data.relationships must be an object.', [
+        { pointer: '/body/data/relationships', detail: 'data.relationships must be an object' },
+      ]);
     }
     for (const [name, value] of Object.entries(rels as Record<string, unknown>)) {
       const field = options.relationships?.[name];
-      if (!field) throw badRequest(`Unknown relationship "${name}".`, [{ pointer: `/body/data/relationships/${name}`, detail: `${name} is not a relationship of ${options.type}` }]);
+      if (!field)
+        throw badRequest(`Unknown relationship "${name}".`, [
+          { pointer: `/body/data/relationships/${name}`, detail: `${name} is not a relationship of ${options.type}` },
+        ]);
       const linkage = (value as { data?: unknown } | null)?.data;
       if (linkage === null) flat[field] = null;
       else if (Array.isArray(linkage)) flat[field] = linkage.map((item) => (item as { id?: unknown })?.id);
       else if (linkage && typeof linkage === 'object') flat[field] = (linkage as { id?: unknown }).id;
-      else throw badRequest(`Relationship "${name}" needs "data".`, [{ pointer: `/body/data/relationships/${name}/data`, detail: 'data is required' }]);
+      else
+        throw badRequest(`Relationship "${name}" needs "data".`, [
+          { pointer: `/body/data/relationships/${name}/data`, detail: 'data is required' },
+        ]);
     }
   }
   return flat;
@@ -342,7 +393,14 @@ export function flattenJsonApiDocument(body: unknown, options: BodyOptions, expe
 
 /** Querystring properties for paginated lists; spread into a route's querystring schema. */
 export const pageQueryProperties = {
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: `Page size (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT}).` })),
+  limit: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_LIMIT,
+      default: DEFAULT_LIMIT,
+      description: `Page size (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT}).`,
+    }),
+  ),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 2000, description: 'Opaque cursor from links.next.' })),
   'page[size]': Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, description: 'JSON:API alias of limit.' })),
   'page[after]': Type.Optional(Type.String({ minLength: 1, maxLength: 2000, description: 'JSON:API alias of cursor.' })),
@@ -380,7 +438,9 @@ export function decodeCursor(cursor: string, parameter = 'cursor'): unknown[] {
   } catch {
     // fall through
   }
-  throw badRequest('The cursor is not valid; use links.next as given.', [{ pointer: `/query/${parameter}`, detail: `${parameter} is not a valid cursor` }]);
+  throw badRequest('The cursor is not valid; use links.next as given.', [
+    { pointer: `/query/${parameter}`, detail: `${parameter} is not a valid cursor` },
+  ]);
 }
 
 export function pageRequest(query: PageQuery): PageRequest {
@@ -431,7 +491,10 @@ export function parseSort(value: string | undefined, fields: Record<string, Sort
   const direction: SortDirection = raw.startsWith('-') ? 'desc' : 'asc';
   const name = raw.replace(/^-/, '');
   const field = fields[name];
-  if (!field) throw badRequest(`Cannot sort by "${name}".`, [{ pointer: '/query/sort', detail: `sort must be one of ${Object.keys(fields).join(', ')}` }]);
+  if (!field)
+    throw badRequest(`Cannot sort by "${name}".`, [
+      { pointer: '/query/sort', detail: `sort must be one of ${Object.keys(fields).join(', ')}` },
+    ]);
   return { field: name, column: field.column, cast: field.cast, direction };
 }
 
@@ -450,7 +513,9 @@ export function sortExpression(sort: Pick<Sort, 'column' | 'cast'>): RawBuilder<
 export function afterCursor(sort: Sort, idColumn: string, after: unknown[]): Expression<SqlBool> {
   const [value, id] = after;
   if (after.length !== 2 || typeof id !== 'string' || (typeof value !== 'string' && typeof value !== 'number')) {
-    throw badRequest('The cursor does not fit this list or sort order; use links.next as given.', [{ pointer: '/query/cursor', detail: 'cursor is not valid for this list' }]);
+    throw badRequest('The cursor does not fit this list or sort order; use links.next as given.', [
+      { pointer: '/query/cursor', detail: 'cursor is not valid for this list' },
+    ]);
   }
   const badValue =
     (sort.cast === 'timestamptz' && !isIsoInstant(value)) ||
@@ -474,8 +539,8 @@ const isIsoInstant = (value: unknown): boolean => {
   return !Number.isNaN(date.getTime()) && date.toISOString() === value && !value.startsWith('0000');
 };
 
-/** The cursor key of a row for a sort: its sort value and id. */
-export function sortKey(sort: Sort, value: unknown, id: string): unknown[] {
+/** The cursor key of a row: its sort value and id. */
+export function sortKey(value: unknown, id: string): unknown[] {
   return [value instanceof Date ? value.toISOString() : value, id];
 }
 
@@ -488,23 +553,35 @@ export function sortKey(sort: Sort, value: unknown, id: string): unknown[] {
  *   const rows = await paginate(db.selectFrom('devices').selectAll().where(...), sort, 'devices.id', page).execute();
  *   return keysetPage(rows, sort, page);
  */
+// biome-ignore lint/suspicious/noExplicitAny: any table's select: only WHERE, ORDER BY and LIMIT are added.
 export function paginate<QB extends SelectQueryBuilder<any, any, any>>(query: QB, sort: Sort, idColumn: string, page: PageRequest): QB {
+  // biome-ignore lint/suspicious/noExplicitAny: as above.
   let q: SelectQueryBuilder<any, any, any> = query;
   if (page.after) q = q.where(afterCursor(sort, idColumn, page.after));
-  return q.orderBy(sortExpression(sort), sort.direction).orderBy(sql.ref(idColumn), sort.direction).limit(page.limit + 1) as QB;
+  return q
+    .orderBy(sortExpression(sort), sort.direction)
+    .orderBy(sql.ref(idColumn), sort.direction)
+    .limit(page.limit + 1) as QB;
 }
 
 /** The Page of rows fetched with paginate(); the sort value is read from the row's column of that name. */
 export function keysetPage<Row extends { id: string }>(rows: Row[], sort: Sort, page: PageRequest): Page<Row> {
   const property = sort.column.split('.').pop() as string;
-  return toPage(rows, page.limit, (row) => sortKey(sort, (row as Record<string, unknown>)[property], row.id));
+  return toPage(rows, page.limit, (row) => sortKey((row as Record<string, unknown>)[property], row.id));
 }
 
 /** Documentation schema of the JSON envelope of a single resource. */
 export function envelopeSchema(item: TSchema, description?: string) {
   return Type.Object(
-    { data: item, links: Type.Object({ self: Type.String({ format: 'uri' }) }), meta: Type.Optional(Type.Record(Type.String(), Type.Unknown())) },
-    { description: description ?? 'JSON envelope (default). With Accept: application/vnd.api+json the same data comes as a JSON:API 1.1 document.' },
+    {
+      data: item,
+      links: Type.Object({ self: Type.String({ format: 'uri' }) }),
+      meta: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    },
+    {
+      description:
+        description ?? 'JSON envelope (default). With Accept: application/vnd.api+json the same data comes as a JSON:API 1.1 document.',
+    },
   );
 }
 

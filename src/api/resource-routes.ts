@@ -90,7 +90,9 @@ export interface UpdateInput<Body> extends IdInput {
 }
 
 /** The querystring a list takes: pagination, `sort`, then the resource's own filters. */
-type ListQuery<Filters extends TProperties> = Static<TObject<typeof pageQueryProperties & { sort: ReturnType<typeof sortQueryProperty> } & Filters>>;
+type ListQuery<Filters extends TProperties> = Static<
+  TObject<typeof pageQueryProperties & { sort: ReturnType<typeof sortQueryProperty> } & Filters>
+>;
 
 export interface ListOptions<Filters extends TProperties> {
   summary: string;
@@ -133,7 +135,10 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
 
   return {
     /** `GET <path>`: a keyset page of the organization's rows, filtered and sorted. */
-    list<Filters extends TProperties>(options: ListOptions<Filters>, load: (input: ListInput<ListQuery<Filters>>) => Promise<Page<Row>>): void {
+    list<Filters extends TProperties>(
+      options: ListOptions<Filters>,
+      load: (input: ListInput<ListQuery<Filters>>) => Promise<Page<Row>>,
+    ): void {
       const querystring = Type.Object(
         { ...pageQueryProperties, sort: sortQueryProperty(options.sorts, options.defaultSort), ...options.filters },
         { additionalProperties: false },
@@ -166,11 +171,19 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
     },
 
     /** `POST <path>`: answers 201 with `Location`. */
-    create<Body extends TSchema>(options: CreateOptions<Body>, insert: (input: CreateInput<Static<Body>>) => Promise<Row | WithMeta<Row>>): void {
+    create<Body extends TSchema>(
+      options: CreateOptions<Body>,
+      insert: (input: CreateInput<Static<Body>>) => Promise<Row | WithMeta<Row>>,
+    ): void {
       app.post(
         path,
         {
-          ...secured(bearer, scopes.write, { tags, summary: options.summary, body: options.body, response: { 201: envelopeSchema(options.createdSchema ?? schema) } }),
+          ...secured(bearer, scopes.write, {
+            tags,
+            summary: options.summary,
+            body: options.body,
+            response: { 201: envelopeSchema(options.createdSchema ?? schema) },
+          }),
           preValidation: jsonApiBody(bodyOptions),
         },
         async (request, reply) => {
@@ -182,7 +195,10 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
     },
 
     /** `PATCH` and `PUT <path>/:id`, the same partial update (Sensorberg sends PUT); `undefined` is a 404. */
-    update<Body extends TSchema>(options: UpdateOptions<Body>, change: (input: UpdateInput<Static<Body>>) => Promise<Row | undefined>): void {
+    update<Body extends TSchema>(
+      options: UpdateOptions<Body>,
+      change: (input: UpdateInput<Static<Body>>) => Promise<Row | undefined>,
+    ): void {
       for (const method of ['patch', 'put'] as const) {
         app[method](
           itemPath,

@@ -55,7 +55,10 @@ export const MemberResource: ResourceType<MemberView> = {
 
 export const RoleSchema = Type.Union(
   ROLES.map((r) => Type.Literal(r)),
-  { description: 'owner and admin hold every scope; member every :read scope plus readings:write, alarms:write, calibrations:write; viewer every :read scope.' },
+  {
+    description:
+      'owner and admin hold every scope; member every :read scope plus readings:write, alarms:write, calibrations:write; viewer every :read scope.',
+  },
 );
 const UserJson = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -91,7 +94,12 @@ async function callerRole(db: Db, principal: Principal): Promise<Role | undefine
 }
 
 /** Only an owner may make someone an owner (by invitation too), or change or remove an owner. */
-export async function checkOwnerChange(db: Db, principal: Principal, target: MemberView | undefined, newRole: Role | undefined): Promise<void> {
+export async function checkOwnerChange(
+  db: Db,
+  principal: Principal,
+  target: MemberView | undefined,
+  newRole: Role | undefined,
+): Promise<void> {
   if (newRole !== 'owner' && target?.role !== 'owner') return;
   if ((await callerRole(db, principal)) !== 'owner') throw forbidden('Only an owner can grant the owner role or change an owner.');
 }
@@ -128,37 +136,41 @@ export function registerUserRoutes(app: App, services: AppServices): void {
         q: SearchQuery,
       },
     },
-    ({ organizationId, query: q, sort, page }) => listMemberViews(db, organizationId, { role: q.role, email: q.email, active: q.active, q: q.q, groupId: q.group_id }, sort, page),
+    ({ organizationId, query: q, sort, page }) =>
+      listMemberViews(db, organizationId, { role: q.role, email: q.email, active: q.active, q: q.q, groupId: q.group_id }, sort, page),
   );
 
   users.get({ summary: 'Get a person of the organization' }, ({ organizationId, id }) => findMemberView(db, organizationId, id));
 
-  users.update({ summary: "Change a person's role, name or active state", body: UserUpdate }, async ({ principal, organizationId, id, body }) => {
-    const target = await findMemberView(db, organizationId, id);
-    if (!target) return undefined;
-    if (body.role !== undefined && body.role !== target.role) {
-      await checkOwnerChange(db, principal, target, body.role);
-      if (target.role === 'owner') await checkKeepsOwner(db, organizationId, target);
-      await setMemberRole(db, organizationId, target.id, body.role);
-      await bearer.revoked({ userId: target.id }, db);
-    }
-    if (body.active !== undefined && body.active !== (target.deactivated_at === null)) {
-      if (!body.active) {
-        await checkOwnerChange(db, principal, target, undefined);
-        await checkKeepsOwner(db, organizationId, target);
+  users.update(
+    { summary: "Change a person's role, name or active state", body: UserUpdate },
+    async ({ principal, organizationId, id, body }) => {
+      const target = await findMemberView(db, organizationId, id);
+      if (!target) return undefined;
+      if (body.role !== undefined && body.role !== target.role) {
+        await checkOwnerChange(db, principal, target, body.role);
+        if (target.role === 'owner') await checkKeepsOwner(db, organizationId, target);
+        await setMemberRole(db, organizationId, target.id, body.role);
+        await bearer.revoked({ userId: target.id }, db);
       }
-      await setMemberDeactivated(db, organizationId, target.id, body.active ? null : new Date());
-      await bearer.revoked({ userId: target.id }, db);
-    }
-    if (body.name !== undefined && body.name !== target.name) {
-      const memberships = await listMemberships(db, target.id);
-      if (memberships.some((m) => m.organization_id !== organizationId)) {
-        throw conflict('This person also belongs to another organization; only they can change their name.');
+      if (body.active !== undefined && body.active !== (target.deactivated_at === null)) {
+        if (!body.active) {
+          await checkOwnerChange(db, principal, target, undefined);
+          await checkKeepsOwner(db, organizationId, target);
+        }
+        await setMemberDeactivated(db, organizationId, target.id, body.active ? null : new Date());
+        await bearer.revoked({ userId: target.id }, db);
       }
-      await setMemberName(db, target.id, body.name);
-    }
-    return findMemberView(db, organizationId, target.id);
-  });
+      if (body.name !== undefined && body.name !== target.name) {
+        const memberships = await listMemberships(db, target.id);
+        if (memberships.some((m) => m.organization_id !== organizationId)) {
+          throw conflict('This person also belongs to another organization; only they can change their name.');
+        }
+        await setMemberName(db, target.id, body.name);
+      }
+      return findMemberView(db, organizationId, target.id);
+    },
+  );
 
   for (const [action, active] of [
     ['deactivate', false],
@@ -168,7 +180,9 @@ export function registerUserRoutes(app: App, services: AppServices): void {
       `/v1/users/:id/${action}`,
       secured(bearer, ['users:write'], {
         tags,
-        summary: active ? 'Reactivate a person in the organization' : 'Deactivate a person in the organization (their credentials stop granting access to it)',
+        summary: active
+          ? 'Reactivate a person in the organization'
+          : 'Deactivate a person in the organization (their credentials stop granting access to it)',
         params: IdParams,
         response: { 200: envelopeSchema(UserJson) },
       }),
@@ -188,15 +202,18 @@ export function registerUserRoutes(app: App, services: AppServices): void {
     );
   }
 
-  users.remove({ summary: 'Remove a person from the organization (the account itself stays)' }, async ({ principal, organizationId, id }) => {
-    const target = await findMemberView(db, organizationId, id);
-    if (!target) return false;
-    await checkOwnerChange(db, principal, target, undefined);
-    await checkKeepsOwner(db, organizationId, target);
-    // `target` exists, so this answers 204 even when a concurrent request removed the membership first.
-    await removeMember(db, organizationId, target.id);
-    // Their credentials stop granting access here at once, on every node.
-    await bearer.revoked({ userId: target.id }, db);
-    return true;
-  });
+  users.remove(
+    { summary: 'Remove a person from the organization (the account itself stays)' },
+    async ({ principal, organizationId, id }) => {
+      const target = await findMemberView(db, organizationId, id);
+      if (!target) return false;
+      await checkOwnerChange(db, principal, target, undefined);
+      await checkKeepsOwner(db, organizationId, target);
+      // `target` exists, so this answers 204 even when a concurrent request removed the membership first.
+      await removeMember(db, organizationId, target.id);
+      // Their credentials stop granting access here at once, on every node.
+      await bearer.revoked({ userId: target.id }, db);
+      return true;
+    },
+  );
 }

@@ -53,7 +53,11 @@ export function unauthorized(error?: 'invalid_token', description?: string): Htt
 }
 
 export function invalidRequest(description: string): HttpProblem {
-  return new HttpProblem({ status: 400, detail: description, headers: { 'www-authenticate': challenge({ error: 'invalid_request', error_description: description }) } });
+  return new HttpProblem({
+    status: 400,
+    detail: description,
+    headers: { 'www-authenticate': challenge({ error: 'invalid_request', error_description: description }) },
+  });
 }
 
 export function insufficientScope(needed: readonly string[]): HttpProblem {

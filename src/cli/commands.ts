@@ -47,10 +47,13 @@ export async function serveCommand(options: { provision?: string }): Promise<voi
 }
 
 export async function migrateCommand(): Promise<void> {
-  await withDatabase(async ({ db }) => {
-    const applied = await migrateToLatest(db);
-    print(applied.length ? `applied: ${applied.map((m) => m.migrationName).join(', ')}` : 'database is up to date');
-  }, { migrate: false });
+  await withDatabase(
+    async ({ db }) => {
+      const applied = await migrateToLatest(db);
+      print(applied.length ? `applied: ${applied.map((m) => m.migrationName).join(', ')}` : 'database is up to date');
+    },
+    { migrate: false },
+  );
 }
 
 export async function provisionCommand(file: string): Promise<void> {
@@ -64,7 +67,13 @@ export async function provisionCommand(file: string): Promise<void> {
   });
 }
 
-export async function setupCommand(options: { orgName?: string; orgSlug?: string; email?: string; name?: string; passwordStdin?: boolean }): Promise<void> {
+export async function setupCommand(options: {
+  orgName?: string;
+  orgSlug?: string;
+  email?: string;
+  name?: string;
+  passwordStdin?: boolean;
+}): Promise<void> {
   const config = loadConfig();
   await withDatabase(async ({ db }) => {
     if (!options.orgName && !options.orgSlug && !options.email) {
@@ -74,7 +83,13 @@ export async function setupCommand(options: { orgName?: string; orgSlug?: string
       return;
     }
     if (!options.orgName || !options.orgSlug || !options.email) throw new CliError('--org-name, --org-slug and --email go together', 2);
-    const input = { organizationName: options.orgName, organizationSlug: options.orgSlug, email: options.email, name: options.name, password: await readPassword(options.passwordStdin) };
+    const input = {
+      organizationName: options.orgName,
+      organizationSlug: options.orgSlug,
+      email: options.email,
+      name: options.name,
+      password: await readPassword(options.passwordStdin),
+    };
     const errors = Object.entries(validateFirstOrganization(input));
     if (errors.length) throw new CliError(errors.map(([field, message]) => `${field} ${message}`).join('; '), 2);
     const { organization, owner } = await createFirstOrganization(db, input);
@@ -82,7 +97,14 @@ export async function setupCommand(options: { orgName?: string; orgSlug?: string
   });
 }
 
-export async function userCreateCommand(options: { org: string; email: string; role: Role; name?: string; password: boolean; passwordStdin?: boolean }): Promise<void> {
+export async function userCreateCommand(options: {
+  org: string;
+  email: string;
+  role: Role;
+  name?: string;
+  password: boolean;
+  passwordStdin?: boolean;
+}): Promise<void> {
   if (!isEmail(options.email)) throw new CliError(`--email: "${options.email}" is not an email address`, 2);
   await withDatabase(async ({ db }) => {
     const organization = await organizationBySlug(db, options.org);

@@ -21,10 +21,16 @@ export async function deviceCreateCommand(options: { org: string; serial: string
       locationId = location.id;
     }
     if (await findDeviceBySerial(db, org.id, options.serial)) {
-      throw new CliError(`${org.slug} already has a device with serial "${options.serial}" (rotate its token with: sensorcloud device token rotate)`);
+      throw new CliError(
+        `${org.slug} already has a device with serial "${options.serial}" (rotate its token with: sensorcloud device token rotate)`,
+      );
     }
     const created = await createDevice(db, org.id, { serial: options.serial, name: options.name, location_id: locationId });
-    printSecret(`created device ${created.device.serial} (id ${created.device.id}) in ${org.slug}; its token, shown only now:`, created.token, 'stderr');
+    printSecret(
+      `created device ${created.device.serial} (id ${created.device.id}) in ${org.slug}; its token, shown only now:`,
+      created.token,
+      'stderr',
+    );
   });
 }
 
@@ -35,6 +41,10 @@ export async function deviceTokenRotateCommand(options: { org: string; serial: s
     if (!device) throw new CliError(`no device with serial "${options.serial}" in ${org.slug}`);
     const rotated = await rotateDeviceToken(db, undefined, org.id, device.id);
     if (!rotated) throw new CliError(`no device with serial "${options.serial}" in ${org.slug}`);
-    printSecret(`rotated the token of device ${device.serial} in ${org.slug}; the old token no longer works. New token, shown only now:`, rotated.token, 'stderr');
+    printSecret(
+      `rotated the token of device ${device.serial} in ${org.slug}; the old token no longer works. New token, shown only now:`,
+      rotated.token,
+      'stderr',
+    );
   });
 }

@@ -20,7 +20,9 @@ export async function keysListCommand(): Promise<void> {
     const keys = await listPublishedKeys(db);
     if (keys.length === 0) print('no signing keys yet (one is created when the first JWT access token is issued)');
     for (const key of keys) {
-      print(`${key.kid}  ${key.alg}  created ${key.createdAt.toISOString()}  ${key.retiredAt ? `retired, published until ${key.publishUntil?.toISOString()}` : 'current'}`);
+      print(
+        `${key.kid}  ${key.alg}  created ${key.createdAt.toISOString()}  ${key.retiredAt ? `retired, published until ${key.publishUntil?.toISOString()}` : 'current'}`,
+      );
     }
   });
 }

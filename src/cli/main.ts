@@ -24,7 +24,11 @@ function buildProgram(): Command {
 
   program.command('migrate').description('apply pending database migrations and exit').action(migrateCommand);
 
-  program.command('provision').description('apply a YAML or JSON provisioning file (SPEC §7) idempotently, in one transaction').argument('<file>').action(provisionCommand);
+  program
+    .command('provision')
+    .description('apply a YAML or JSON provisioning file (SPEC §7) idempotently, in one transaction')
+    .argument('<file>')
+    .action(provisionCommand);
 
   program
     .command('setup')
@@ -49,7 +53,10 @@ function buildProgram(): Command {
     .action(userCreateCommand);
 
   const keys = program.command('keys').description('signing keys of JWT access tokens');
-  keys.command('rotate').description('make a new current signing key; older keys stay published until their tokens expire').action(keysRotateCommand);
+  keys
+    .command('rotate')
+    .description('make a new current signing key; older keys stay published until their tokens expire')
+    .action(keysRotateCommand);
   keys.command('list').description('list the published signing keys').action(keysListCommand);
 
   const device = program.command('device').description('manage devices and their tokens');
@@ -75,7 +82,10 @@ function buildProgram(): Command {
     .description('register an OAuth client; prints its generated secret once (confidential clients)')
     .requiredOption('--org <slug>', 'organization slug')
     .requiredOption('--client-id <id>', 'the public client_id')
-    .requiredOption('--grant-types <list>', 'comma-separated: authorization_code, client_credentials, password, refresh_token, urn:ietf:params:oauth:grant-type:device_code')
+    .requiredOption(
+      '--grant-types <list>',
+      'comma-separated: authorization_code, client_credentials, password, refresh_token, urn:ietf:params:oauth:grant-type:device_code',
+    )
     .requiredOption('--scopes <list>', 'comma-separated allowed scopes (aliases *, me, app, basic allowed)')
     .option('--name <name>', 'application name shown on the consent page')
     .option('--redirect-uri <uri...>', 'registered redirect URIs (exact match)')
@@ -85,7 +95,11 @@ function buildProgram(): Command {
     .option('--access-token-ttl <seconds>', 'access token lifetime (default 3600)')
     .option('--refresh-token-ttl <seconds>', 'refresh token lifetime')
     .option('--bound-user <email>', 'client_credentials tokens act as this user, read-only (SmartSense)')
-    .addOption(new Option('--user-auth <mode>', 'how the password grant identifies users').choices(['password', 'external_authentication_token']).default('password'))
+    .addOption(
+      new Option('--user-auth <mode>', 'how the password grant identifies users')
+        .choices(['password', 'external_authentication_token'])
+        .default('password'),
+    )
     .option('--privacy-policy-url <url>', 'privacy policy shown on the consent page')
     .option('--resource-server', 'may introspect tokens of other clients of its organization')
     .action(clientCreateCommand);
@@ -101,7 +115,16 @@ function buildProgram(): Command {
     .action(apiKeyCreateCommand);
 
   // Every command inherits the same strict parsing and exit behaviour.
-  for (const command of [program, ...program.commands, ...user.commands, ...keys.commands, ...client.commands, ...apiKey.commands, ...device.commands, ...deviceToken.commands]) {
+  for (const command of [
+    program,
+    ...program.commands,
+    ...user.commands,
+    ...keys.commands,
+    ...client.commands,
+    ...apiKey.commands,
+    ...device.commands,
+    ...deviceToken.commands,
+  ]) {
     command.exitOverride().showHelpAfterError();
   }
   return program;
@@ -140,4 +163,3 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
-

@@ -48,19 +48,25 @@ export async function clientCreateCommand(options: ClientCreateOptions): Promise
   if (!/^[\x21-\x7e]{1,200}$/.test(options.clientId)) throw new CliError('--client-id must be 1–200 visible ASCII characters', 2);
   const grantTypes = list(options.grantTypes);
   const bad = grantTypes.filter((g) => !isGrantType(g));
-  if (grantTypes.length === 0 || bad.length > 0) throw new CliError(`--grant-types: expected some of ${GRANT_TYPES.join(', ')}${bad.length ? `; unknown ${bad.join(', ')}` : ''}`, 2);
+  if (grantTypes.length === 0 || bad.length > 0)
+    throw new CliError(`--grant-types: expected some of ${GRANT_TYPES.join(', ')}${bad.length ? `; unknown ${bad.join(', ')}` : ''}`, 2);
   const scopes = list(options.scopes);
   const badScopes = scopes.filter((s) => !isScopeToken(s));
-  if (scopes.length === 0 || badScopes.length > 0) throw new CliError(`--scopes: ${badScopes.length ? `unknown ${badScopes.join(', ')}` : 'at least one scope is required'}`, 2);
+  if (scopes.length === 0 || badScopes.length > 0)
+    throw new CliError(`--scopes: ${badScopes.length ? `unknown ${badScopes.join(', ')}` : 'at least one scope is required'}`, 2);
   const redirectUris = options.redirectUri ?? [];
   for (const uri of redirectUris) {
     const problem = redirectUriProblem(uri);
     if (problem) throw new CliError(`--redirect-uri: ${problem}`, 2);
   }
-  if (grantTypes.includes('authorization_code') && redirectUris.length === 0) throw new CliError('the authorization_code grant needs at least one --redirect-uri', 2);
-  if (options.public && (grantTypes.includes('client_credentials') || grantTypes.includes('password'))) throw new CliError('a public client cannot use the client_credentials or password grant', 2);
-  if (options.boundUser && !grantTypes.includes('client_credentials')) throw new CliError('--bound-user only applies to clients with the client_credentials grant', 2);
-  if (options.privacyPolicyUrl && !/^https?:\/\//.test(options.privacyPolicyUrl)) throw new CliError('--privacy-policy-url must be an http(s) URL', 2);
+  if (grantTypes.includes('authorization_code') && redirectUris.length === 0)
+    throw new CliError('the authorization_code grant needs at least one --redirect-uri', 2);
+  if (options.public && (grantTypes.includes('client_credentials') || grantTypes.includes('password')))
+    throw new CliError('a public client cannot use the client_credentials or password grant', 2);
+  if (options.boundUser && !grantTypes.includes('client_credentials'))
+    throw new CliError('--bound-user only applies to clients with the client_credentials grant', 2);
+  if (options.privacyPolicyUrl && !/^https?:\/\//.test(options.privacyPolicyUrl))
+    throw new CliError('--privacy-policy-url must be an http(s) URL', 2);
   const accessTokenTtl = ttl(options.accessTokenTtl, '--access-token-ttl') ?? DEFAULT_ACCESS_TOKEN_TTL;
   const refreshTokenTtl = ttl(options.refreshTokenTtl, '--refresh-token-ttl') ?? null;
 
@@ -109,11 +115,13 @@ export interface ApiKeyCreateOptions {
 export async function apiKeyCreateCommand(options: ApiKeyCreateOptions): Promise<void> {
   const scopes = [...new Set(list(options.scopes))];
   const badScopes = scopes.filter((s) => !isScope(s));
-  if (scopes.length === 0 || badScopes.length > 0) throw new CliError(`--scopes: ${badScopes.length ? `unknown ${badScopes.join(', ')}` : 'at least one scope is required'}`, 2);
+  if (scopes.length === 0 || badScopes.length > 0)
+    throw new CliError(`--scopes: ${badScopes.length ? `unknown ${badScopes.join(', ')}` : 'at least one scope is required'}`, 2);
   let expiresAt: Date | null = null;
   if (options.expiresAt !== undefined) {
     expiresAt = new Date(options.expiresAt);
-    if (Number.isNaN(expiresAt.getTime()) || expiresAt.getTime() <= Date.now()) throw new CliError('--expires-at must be a future RFC 3339 date-time', 2);
+    if (Number.isNaN(expiresAt.getTime()) || expiresAt.getTime() <= Date.now())
+      throw new CliError('--expires-at must be a future RFC 3339 date-time', 2);
   }
   if (!options.name.trim()) throw new CliError('--name must not be empty', 2);
   await withDatabase(async ({ db }) => {
@@ -123,12 +131,24 @@ export async function apiKeyCreateCommand(options: ApiKeyCreateOptions): Promise
     if (!creator || !role) throw new CliError(`--created-by: ${options.createdBy} is not an active member of ${org.slug}`);
     const held = roleScopes(role);
     const beyond = scopes.filter((s) => !held.has(s as Scope));
-    if (beyond.length > 0) throw new CliError(`${options.createdBy} (${role}) does not hold ${beyond.join(', ')}; an API key can only carry scopes its creator holds`);
+    if (beyond.length > 0)
+      throw new CliError(
+        `${options.createdBy} (${role}) does not hold ${beyond.join(', ')}; an API key can only carry scopes its creator holds`,
+      );
     const key = generateToken(API_KEY_PREFIX);
     try {
-      await insertApiKey(db, { organizationId: org.id, name: options.name.trim(), keyHash: sha256(key), prefix: displayPrefix(key), scopes, createdBy: creator.id, expiresAt });
+      await insertApiKey(db, {
+        organizationId: org.id,
+        name: options.name.trim(),
+        keyHash: sha256(key),
+        prefix: displayPrefix(key),
+        scopes,
+        createdBy: creator.id,
+        expiresAt,
+      });
     } catch (error) {
-      if (error instanceof ApiKeyNameTakenError) throw new CliError(`an active API key named "${options.name}" already exists in ${org.slug}`);
+      if (error instanceof ApiKeyNameTakenError)
+        throw new CliError(`an active API key named "${options.name}" already exists in ${org.slug}`);
       throw error;
     }
     printSecret(`created API key ${options.name.trim()} in ${org.slug}; the key (shown once):`, key);

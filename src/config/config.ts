@@ -107,7 +107,7 @@ function parseTrustProxy(raw: string | undefined): false | string[] | number {
   if (/^(true|yes|on|\*)$/i.test(raw)) {
     throw new ConfigError(
       'TRUST_PROXY=true would believe X-Forwarded-For from any peer, so any caller could pick the address its limits are counted under; ' +
-        'give the proxies\' addresses/CIDRs (e.g. 10.0.0.5,192.168.0.0/16, or loopback) or the number of proxies in front (e.g. 1)',
+        "give the proxies' addresses/CIDRs (e.g. 10.0.0.5,192.168.0.0/16, or loopback) or the number of proxies in front (e.g. 1)",
     );
   }
   if (/^\d+$/.test(raw)) {
@@ -115,9 +115,14 @@ function parseTrustProxy(raw: string | undefined): false | string[] | number {
     if (hops < 1 || hops > 10) throw new ConfigError(`TRUST_PROXY as a hop count must be between 1 and 10, got "${raw}"`);
     return hops;
   }
-  const entries = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (entries.some((e) => !PROXY_NAMES.includes(e) && !isAddressOrCidr(e))) {
-    throw new ConfigError(`TRUST_PROXY must be a comma-separated list of proxy addresses/CIDRs (or loopback, linklocal, uniquelocal), or a hop count, got "${raw}"`);
+    throw new ConfigError(
+      `TRUST_PROXY must be a comma-separated list of proxy addresses/CIDRs (or loopback, linklocal, uniquelocal), or a hop count, got "${raw}"`,
+    );
   }
   return entries;
 }

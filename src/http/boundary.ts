@@ -80,9 +80,8 @@ export function checkQueryParameters(request: FastifyRequest): void {
   if (!declared) return;
   const query = request.query as Record<string, unknown> | undefined;
   if (!query) return;
-  let unknown: string[] | undefined;
-  for (const name in query) if (!declared.has(name)) (unknown ??= []).push(name);
-  if (!unknown) return;
+  const unknown = Object.keys(query).filter((name) => !declared.has(name));
+  if (unknown.length === 0) return;
   const accepted = declared.size > 0 ? ` This endpoint accepts: ${[...declared].join(', ')}.` : ' This endpoint takes no query parameters.';
   throw badRequest(
     `Unknown query parameter${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}.${accepted}`,

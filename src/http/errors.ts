@@ -42,7 +42,10 @@ export function toProblem(error: FastifyError & { validationContext?: string }, 
     return new HttpProblem({ status, detail: error.message, headers });
   }
   request.log.error({ err: error }, 'request failed');
-  return new HttpProblem({ status: status >= 500 && status < 600 ? status : 500, detail: 'An unexpected error occurred; it has been logged.' });
+  return new HttpProblem({
+    status: status >= 500 && status < 600 ? status : 500,
+    detail: 'An unexpected error occurred; it has been logged.',
+  });
 }
 
 /** 503 with Retry-After: the request was fine, the database is away for a moment (a restart, a failover). */
@@ -50,7 +53,8 @@ export function databaseUnavailable(request: FastifyRequest, error: unknown): Ht
   request.log.warn({ err: error }, 'database unavailable');
   return new HttpProblem({
     status: 503,
-    detail: 'The service is temporarily unavailable (its database cannot be reached). Retry the request later; nothing of it was kept unless it was answered.',
+    detail:
+      'The service is temporarily unavailable (its database cannot be reached). Retry the request later; nothing of it was kept unless it was answered.',
     headers: { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
   });
 }
@@ -70,7 +74,12 @@ export function handleFrameworkError(error: FastifyError, request: FastifyReques
 export function handleClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-  const detail = status === 408 ? 'The request was not received in time.' : status === 431 ? 'The request headers are too large.' : 'The request is not valid HTTP.';
+  const detail =
+    status === 408
+      ? 'The request was not received in time.'
+      : status === 431
+        ? 'The request headers are too large.'
+        : 'The request is not valid HTTP.';
   const id = randomUUID();
   const title = STATUS_CODES[status] ?? 'Error';
   const body = JSON.stringify({ type: 'about:blank', title, status, detail, request_id: id });
@@ -141,7 +150,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     const path = request.url.split('?')[0] ?? '/';
     const allowed = allowedMethods(path);
     // Answered here: the hook chain stops (done is not called).
-    if (allowed.length === 0) sendProblem(request, reply, new HttpProblem({ status: 404, detail: `No route matches ${request.method} ${path}.` }));
+    if (allowed.length === 0)
+      sendProblem(request, reply, new HttpProblem({ status: 404, detail: `No route matches ${request.method} ${path}.` }));
     else reply.code(204).header('allow', allowed.join(', ')).header('x-request-id', request.id).send();
   });
 

@@ -87,7 +87,8 @@ export class RequestLogger implements FastifyBaseLogger {
   /** pino's call forms (message; fields and message; error and message) with the request id added. */
   private write(level: LogMethod, [first, ...rest]: unknown[]): void {
     const log = this.parent[level] as (...args: unknown[]) => void;
-    if (first instanceof Error) log.call(this.parent, { reqId: this.reqId, err: first }, rest.length > 0 ? rest.shift() : first.message, ...rest);
+    if (first instanceof Error)
+      log.call(this.parent, { reqId: this.reqId, err: first }, rest.length > 0 ? rest.shift() : first.message, ...rest);
     else if (typeof first === 'object' && first !== null) log.call(this.parent, { reqId: this.reqId, ...first }, ...rest);
     else log.call(this.parent, { reqId: this.reqId }, first, ...rest);
   }
@@ -138,7 +139,12 @@ function accessTargetOf(server: FastifyBaseLogger): AccessLineTarget | null {
  * serialization of the same object through a second logger cost 2.7 µs a line in a loop, this
  * 1.4 µs; the property test in test/http/logging.test.ts holds it byte-identical to pino's.
  */
-export function formatAccessLine(target: Pick<AccessLineTarget, 'time' | 'bindings'>, request: FastifyRequest, statusCode: number, responseTime: number): string {
+export function formatAccessLine(
+  target: Pick<AccessLineTarget, 'time' | 'bindings'>,
+  request: FastifyRequest,
+  statusCode: number,
+  responseTime: number,
+): string {
   return `{"level":30${target.time()}${target.bindings},"reqId":${JSON.stringify(request.id)},"req":${JSON.stringify(requestSerializer(request))},"res":{"statusCode":${statusCode}},"responseTime":${responseTime},"msg":"request completed"}\n`;
 }
 

@@ -31,7 +31,10 @@ export function installMetrics(app: FastifyInstance): Registry {
     const key = `${request.method} ${reply.statusCode} ${route}`;
     let found = series.get(key);
     if (!found) {
-      found = { counter: requests.labels(request.method, route, String(reply.statusCode)), histogram: duration.labels(request.method, route) };
+      found = {
+        counter: requests.labels(request.method, route, String(reply.statusCode)),
+        histogram: duration.labels(request.method, route),
+      };
       series.set(key, found);
     }
     found.counter.inc();

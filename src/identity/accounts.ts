@@ -38,7 +38,11 @@ export async function saveMember(db: Db, organizationId: string, input: MemberIn
  * invitation). Undefined, with nothing written, when the email already has an account: only its
  * owner may set that account's password, by signing in.
  */
-export async function createMember(db: Db, organizationId: string, input: { email: string; role: Role; name: string | null; password: string }): Promise<User | undefined> {
+export async function createMember(
+  db: Db,
+  organizationId: string,
+  input: { email: string; role: Role; name: string | null; password: string },
+): Promise<User | undefined> {
   const user = await insertUserIfAbsent(db, { email: input.email, name: input.name, passwordHash: await hashPassword(input.password) });
   if (user) await setMembership(db, organizationId, user.id, input.role);
   return user;

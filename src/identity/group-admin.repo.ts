@@ -18,7 +18,13 @@ export interface GroupFilter {
   sensorId?: string | undefined;
 }
 
-export async function listGroupsPage(db: Db, organizationId: string, filter: GroupFilter, sort: Sort, page: PageRequest): Promise<Page<Group>> {
+export async function listGroupsPage(
+  db: Db,
+  organizationId: string,
+  filter: GroupFilter,
+  sort: Sort,
+  page: PageRequest,
+): Promise<Page<Group>> {
   if ((filter.userId !== undefined && !isUuid(filter.userId)) || (filter.sensorId !== undefined && !isUuid(filter.sensorId))) {
     return { items: [], nextCursor: undefined, limit: page.limit };
   }
@@ -28,14 +34,24 @@ export async function listGroupsPage(db: Db, organizationId: string, filter: Gro
   if (filter.userId !== undefined) {
     const userId = filter.userId;
     query = query.where(({ exists, selectFrom }) =>
-      exists(selectFrom('group_users').select('group_users.user_id').whereRef('group_users.group_id', '=', 'groups.id').where('group_users.organization_id', '=', organizationId).where('group_users.user_id', '=', userId)),
+      exists(
+        selectFrom('group_users')
+          .select('group_users.user_id')
+          .whereRef('group_users.group_id', '=', 'groups.id')
+          .where('group_users.organization_id', '=', organizationId)
+          .where('group_users.user_id', '=', userId),
+      ),
     );
   }
   if (filter.sensorId !== undefined) {
     const sensorId = filter.sensorId;
     query = query.where(({ exists, selectFrom }) =>
       exists(
-        selectFrom('group_sensors').select('group_sensors.sensor_id').whereRef('group_sensors.group_id', '=', 'groups.id').where('group_sensors.organization_id', '=', organizationId).where('group_sensors.sensor_id', '=', sensorId),
+        selectFrom('group_sensors')
+          .select('group_sensors.sensor_id')
+          .whereRef('group_sensors.group_id', '=', 'groups.id')
+          .where('group_sensors.organization_id', '=', organizationId)
+          .where('group_sensors.sensor_id', '=', sensorId),
       ),
     );
   }
@@ -52,11 +68,22 @@ export async function insertGroup(db: Db, organizationId: string, name: string, 
   return db.insertInto('groups').values({ organization_id: organizationId, name, description }).returningAll().executeTakeFirstOrThrow();
 }
 
-export async function updateGroup(db: Db, organizationId: string, id: string, changes: { name?: string | undefined; description?: string | null | undefined }): Promise<Group | undefined> {
+export async function updateGroup(
+  db: Db,
+  organizationId: string,
+  id: string,
+  changes: { name?: string | undefined; description?: string | null | undefined },
+): Promise<Group | undefined> {
   if (!isUuid(id)) return undefined;
   const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
   if (Object.keys(set).length === 0) return findGroupById(db, organizationId, id);
-  return db.updateTable('groups').set(set).where('organization_id', '=', organizationId).where('id', '=', id).returningAll().executeTakeFirst();
+  return db
+    .updateTable('groups')
+    .set(set)
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
 }
 
 export async function deleteGroup(db: Db, organizationId: string, id: string): Promise<boolean> {
@@ -77,7 +104,12 @@ export async function addGroupUsers(db: Db, organizationId: string, groupId: str
 
 export async function removeGroupUser(db: Db, organizationId: string, groupId: string, userId: string): Promise<boolean> {
   if (!isUuid(groupId) || !isUuid(userId)) return false;
-  const result = await db.deleteFrom('group_users').where('organization_id', '=', organizationId).where('group_id', '=', groupId).where('user_id', '=', userId).executeTakeFirst();
+  const result = await db
+    .deleteFrom('group_users')
+    .where('organization_id', '=', organizationId)
+    .where('group_id', '=', groupId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
 

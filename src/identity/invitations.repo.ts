@@ -99,7 +99,13 @@ export interface InvitationFilter {
   email?: string | undefined;
 }
 
-export async function listInvitations(db: Db, organizationId: string, filter: InvitationFilter, sort: Sort, page: PageRequest): Promise<Page<Invitation>> {
+export async function listInvitations(
+  db: Db,
+  organizationId: string,
+  filter: InvitationFilter,
+  sort: Sort,
+  page: PageRequest,
+): Promise<Page<Invitation>> {
   let query = db.selectFrom('organization_invitations').selectAll().where('organization_id', '=', organizationId);
   if (filter.status !== undefined) query = query.where(HAS_STATUS[filter.status]);
   if (filter.email !== undefined) query = query.where('email', '=', filter.email);
@@ -109,7 +115,12 @@ export async function listInvitations(db: Db, organizationId: string, filter: In
 
 export async function findInvitation(db: Db, organizationId: string, id: string): Promise<Invitation | undefined> {
   if (!isUuid(id)) return undefined;
-  return db.selectFrom('organization_invitations').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
+  return db
+    .selectFrom('organization_invitations')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
 /** Revokes the invitation if it is still pending; undefined otherwise (missing, foreign or closed). */
@@ -164,7 +175,11 @@ export async function findPendingInvitationForEmail(db: Db, id: string, email: s
  * Closes a pending invitation with the person's answer; undefined when it is no longer pending (a
  * concurrent answer, a revocation or its expiry won). Only an acceptance records the account.
  */
-export async function answerInvitation(db: Db, id: string, answer: { accepted: true; userId: string } | { accepted: false }): Promise<Invitation | undefined> {
+export async function answerInvitation(
+  db: Db,
+  id: string,
+  answer: { accepted: true; userId: string } | { accepted: false },
+): Promise<Invitation | undefined> {
   const now = new Date();
   return db
     .updateTable('organization_invitations')

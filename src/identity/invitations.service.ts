@@ -37,7 +37,8 @@ export interface InviteInput {
 export async function invite(db: Db, organizationId: string, input: InviteInput): Promise<{ invitation: Invitation; token: string }> {
   const email = normalizeEmail(input.email);
   // Members of this organization are already visible to the caller (GET /v1/users): saying so reveals nothing.
-  if (await findMemberByEmail(db, organizationId, email)) throw new HttpProblem({ status: 409, detail: 'This person is already a member of the organization.' });
+  if (await findMemberByEmail(db, organizationId, email))
+    throw new HttpProblem({ status: 409, detail: 'This person is already a member of the organization.' });
   const token = generateToken(INVITATION_TOKEN_PREFIX);
   try {
     const invitation = await insertInvitation(db, organizationId, {
@@ -51,7 +52,11 @@ export async function invite(db: Db, organizationId: string, input: InviteInput)
     return { invitation, token };
   } catch (error) {
     if (error instanceof InvitationPendingError) {
-      throw new HttpProblem({ status: 409, detail: 'This email already has a pending invitation to the organization; revoke it (DELETE /v1/invitations/{id}) to send a new one.' });
+      throw new HttpProblem({
+        status: 409,
+        detail:
+          'This email already has a pending invitation to the organization; revoke it (DELETE /v1/invitations/{id}) to send a new one.',
+      });
     }
     throw error;
   }
@@ -75,7 +80,8 @@ export async function answerAsUser(db: Db, invitation: Invitation, user: User, a
   return db.transaction().execute(async (tx) => {
     if (!(await answerInvitation(tx, invitation.id, { accepted: true, userId: user.id }))) return 'gone';
     // Someone who became a member meanwhile (the CLI, provisioning) keeps the role they have.
-    if (!(await findMember(tx, invitation.organization_id, user.id))) await saveMember(tx, invitation.organization_id, { email: user.email, role: invitation.role });
+    if (!(await findMember(tx, invitation.organization_id, user.id)))
+      await saveMember(tx, invitation.organization_id, { email: user.email, role: invitation.role });
     return 'accepted';
   });
 }
@@ -97,7 +103,11 @@ class NoLongerPending extends Error {}
  * Accepts by creating the invited email's account (with the name and password its owner chose) and
  * its membership, in one transaction. An email that has an account meanwhile is never touched.
  */
-export async function acceptWithNewAccount(db: Db, invitation: Invitation, account: { name: string | null; password: string }): Promise<NewAccountOutcome> {
+export async function acceptWithNewAccount(
+  db: Db,
+  invitation: Invitation,
+  account: { name: string | null; password: string },
+): Promise<NewAccountOutcome> {
   try {
     return await db.transaction().execute(async (tx): Promise<NewAccountOutcome> => {
       const user = await createMember(tx, invitation.organization_id, { email: invitation.email, role: invitation.role, ...account });

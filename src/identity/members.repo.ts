@@ -57,7 +57,13 @@ function members(db: Db, organizationId: string) {
     .where('memberships.organization_id', '=', organizationId);
 }
 
-export async function listMemberViews(db: Db, organizationId: string, filter: MemberFilter, sort: Sort, page: PageRequest): Promise<Page<MemberView>> {
+export async function listMemberViews(
+  db: Db,
+  organizationId: string,
+  filter: MemberFilter,
+  sort: Sort,
+  page: PageRequest,
+): Promise<Page<MemberView>> {
   let query = members(db, organizationId);
   if (filter.role !== undefined) query = query.where('memberships.role', '=', filter.role);
   if (filter.email !== undefined) query = query.where('users.email', '=', filter.email.trim().toLowerCase());
@@ -93,7 +99,12 @@ export async function findMemberView(db: Db, organizationId: string, userId: str
 
 export async function setMemberRole(db: Db, organizationId: string, userId: string, role: Role): Promise<boolean> {
   if (!isUuid(userId)) return false;
-  const result = await db.updateTable('memberships').set({ role }).where('organization_id', '=', organizationId).where('user_id', '=', userId).executeTakeFirst();
+  const result = await db
+    .updateTable('memberships')
+    .set({ role })
+    .where('organization_id', '=', organizationId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }
 
@@ -122,7 +133,11 @@ export async function setMemberDeactivated(db: Db, organizationId: string, userI
 /** Removes the person from the organization (their group memberships go with it). */
 export async function removeMember(db: Db, organizationId: string, userId: string): Promise<boolean> {
   if (!isUuid(userId)) return false;
-  const result = await db.deleteFrom('memberships').where('organization_id', '=', organizationId).where('user_id', '=', userId).executeTakeFirst();
+  const result = await db
+    .deleteFrom('memberships')
+    .where('organization_id', '=', organizationId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
 

@@ -16,7 +16,10 @@ export async function findOrganizationBySolutionKey(db: Db, solutionKey: string)
 }
 
 export async function countOrganizations(db: Db): Promise<number> {
-  const row = await db.selectFrom('organizations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('organizations')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -33,7 +36,17 @@ export async function upsertOrganization(db: Db, fields: OrganizationFields): Pr
     ...(fields.solutionKey !== undefined && { solution_key_hash: fields.solutionKey === null ? null : sha256(fields.solutionKey) }),
   };
   const existing = await findOrganizationBySlug(db, fields.slug);
-  if (!existing) return db.insertInto('organizations').values({ slug: fields.slug, ...changes }).returningAll().executeTakeFirstOrThrow();
+  if (!existing)
+    return db
+      .insertInto('organizations')
+      .values({ slug: fields.slug, ...changes })
+      .returningAll()
+      .executeTakeFirstOrThrow();
   if (Object.entries(changes).every(([key, value]) => existing[key as keyof Organization] === value)) return existing;
-  return db.updateTable('organizations').set({ ...changes, updated_at: new Date() }).where('id', '=', existing.id).returningAll().executeTakeFirstOrThrow();
+  return db
+    .updateTable('organizations')
+    .set({ ...changes, updated_at: new Date() })
+    .where('id', '=', existing.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }

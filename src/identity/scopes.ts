@@ -81,7 +81,7 @@ export function clientCeiling(allowed: readonly ScopeToken[]): ReadonlySet<Scope
   const ceiling = new Set<Scope>();
   for (const entry of allowed) {
     if (entry === '*' || entry === 'me') return ALL;
-    if (entry === 'basic') BASIC.forEach((s) => ceiling.add(s));
+    if (entry === 'basic') for (const s of BASIC) ceiling.add(s);
     else if (isScope(entry)) ceiling.add(entry);
   }
   return ceiling;
@@ -155,7 +155,7 @@ export function decideScopes(request: ScopeRequest): ScopeDecision {
       return { ok: false, error: 'invalid_scope', description: `scope "${token}" is not allowed for this client` };
     }
     const kept = intersect(intersect(expansion, ceiling), request.subjectScopes);
-    kept.forEach((s) => effective.add(s));
+    for (const s of kept) effective.add(s);
     // Aliases are echoed as asked (seed behaviour); a plain scope only if it survived the narrowing.
     if (isScopeAlias(token) || kept.size > 0) granted.push(token);
   }

@@ -42,7 +42,8 @@ export async function upsertUser(db: Db, fields: UserFields): Promise<User> {
   if (existing) {
     if (Object.entries(changes).every(([key, value]) => existing[key as keyof User] === value)) return existing;
     // A new password ends every browser session: whoever knew the old one is signed out.
-    if (changes.password_hash !== undefined && changes.password_hash !== existing.password_hash) await deleteUserBrowserSessions(db, existing.id);
+    if (changes.password_hash !== undefined && changes.password_hash !== existing.password_hash)
+      await deleteUserBrowserSessions(db, existing.id);
     return db
       .updateTable('users')
       .set({ ...changes, updated_at: new Date() })
@@ -50,7 +51,11 @@ export async function upsertUser(db: Db, fields: UserFields): Promise<User> {
       .returningAll()
       .executeTakeFirstOrThrow();
   }
-  return db.insertInto('users').values({ email, ...changes }).returningAll().executeTakeFirstOrThrow();
+  return db
+    .insertInto('users')
+    .values({ email, ...changes })
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 /** Creates the user unless an account with that email exists (then undefined: nothing is changed). */
@@ -85,12 +90,15 @@ export async function findMember(db: Db, organizationId: string, userId: string)
     .executeTakeFirst();
 }
 
-const FIND_MEMBER_BY_EMAIL = preparedStatement('find_member_by_email', `
+const FIND_MEMBER_BY_EMAIL = preparedStatement(
+  'find_member_by_email',
+  `
   select u.id, u.email, u.name, u.password_hash, u.external_auth_token_digest, u.deactivated_at, u.created_at, u.updated_at,
          m.role, m.deactivated_at as membership_deactivated_at
   from users u
   join memberships m on m.user_id = u.id
-  where m.organization_id = $1 and u.email = $2`);
+  where m.organization_id = $1 and u.email = $2`,
+);
 
 /**
  * The password grant's and the login form's lookup (before the argon2id verification): a

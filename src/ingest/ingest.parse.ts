@@ -76,7 +76,12 @@ export class Collector {
     }
     const pointer = field ? `${at.pointer}/${field}` : at.pointer;
     const detail = field ? `${at.label}: ${field} ${problem}` : `${at.label}: ${problem}`;
-    this.errors.push({ pointer, detail, ...(at.index !== undefined && { index: at.index }), ...(at.line !== undefined && { line: at.line }) });
+    this.errors.push({
+      pointer,
+      detail,
+      ...(at.index !== undefined && { index: at.index }),
+      ...(at.line !== undefined && { line: at.line }),
+    });
   }
   get count(): number {
     return this.errors.length + this.more;
@@ -131,9 +136,11 @@ function readOne(item: unknown, position: number, batch: ParsedBatch, addressing
     bad.push(['sensor', addressing === 'key' ? 'is required (the sensor key, or sensor_id)' : 'is required (sensor_id)']);
   }
   const time = typeof ts === 'string' ? parseRfc3339(ts) : undefined;
-  if (time === undefined) bad.push(['ts', ts === undefined ? 'is required' : 'must be an RFC 3339 date-time with offset, e.g. 2024-05-01T12:00:00Z']);
+  if (time === undefined)
+    bad.push(['ts', ts === undefined ? 'is required' : 'must be an RFC 3339 date-time with offset, e.g. 2024-05-01T12:00:00Z']);
   else if (time < MIN_INGEST_MS || time > MAX_INGEST_MS) bad.push(['ts', 'must be between the years 1700 and 2249']);
-  if (typeof value !== 'number' || !Number.isFinite(value)) bad.push(['value', value === undefined ? 'is required' : 'must be a finite number']);
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    bad.push(['value', value === undefined ? 'is required' : 'must be a finite number']);
   if (bad.length > 0) {
     const at = locate(batch.base, position);
     for (const [field, problem] of bad) errors.add(at, field, problem);

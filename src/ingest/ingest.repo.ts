@@ -52,7 +52,12 @@ function numberArray(values: Float64Array | Int32Array, count: number, minus = 0
  * - the devices' last_seen_at, at most once a minute per device (the WHERE skips fresher rows
  *   without writing them).
  */
-export async function writeBatch(db: Db, organizationId: string, batch: BatchColumns, seenDeviceIds: readonly string[]): Promise<BatchOutcome> {
+export async function writeBatch(
+  db: Db,
+  organizationId: string,
+  batch: BatchColumns,
+  seenDeviceIds: readonly string[],
+): Promise<BatchOutcome> {
   const devices =
     seenDeviceIds.length === 0
       ? sql``

@@ -32,7 +32,8 @@ export function ingestSettings(env: NodeJS.ProcessEnv, bodyLimit: number): Inges
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
     const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${name} must be an integer between 1 and ${max}, got "${raw}"`);
+    if (!Number.isInteger(value) || value < 1 || value > max)
+      throw new Error(`${name} must be an integer between 1 and ${max}, got "${raw}"`);
     return value;
   };
   return { maxReadings: read('INGEST_MAX_READINGS', 10_000, 1_000_000), maxBytes: read('INGEST_MAX_BYTES', bodyLimit, 1024 * 1024 * 1024) };
@@ -41,7 +42,10 @@ export function ingestSettings(env: NodeJS.ProcessEnv, bodyLimit: number): Inges
 const Reading = Type.Object({
   sensor: Type.Optional(Type.String({ description: 'Device tokens: the sensor key. Others: the sensor id.' })),
   sensor_id: Type.Optional(Type.String({ format: 'uuid', description: 'The sensor id (a device may name only its own sensors).' })),
-  ts: Type.String({ format: 'date-time', description: 'Time of the reading, RFC 3339; (sensor, ts) identifies a reading: a resend is not duplicated.' }),
+  ts: Type.String({
+    format: 'date-time',
+    description: 'Time of the reading, RFC 3339; (sensor, ts) identifies a reading: a resend is not duplicated.',
+  }),
   value: Type.Number({ description: "The raw value; the sensor's scaling profile and calibration offset give the reported value." }),
 });
 
@@ -82,28 +86,40 @@ export function registerIngestRoutes(app: App, services: AppServices, settings: 
   const lastSeenWrite = new Map<string, number>();
 
   const tooLarge = () =>
-    new HttpProblem({ status: 413, detail: `A batch holds at most ${settings.maxReadings} readings (INGEST_MAX_READINGS); split it.`, headers: { 'accept-post': ['application/json', ...NDJSON_TYPES].join(', ') } });
+    new HttpProblem({
+      status: 413,
+      detail: `A batch holds at most ${settings.maxReadings} readings (INGEST_MAX_READINGS); split it.`,
+      headers: { 'accept-post': ['application/json', ...NDJSON_TYPES].join(', ') },
+    });
 
   // These parsers only exist inside this plugin: no other route accepts NDJSON, or skips the
   // prototype-poisoning scan of the shared JSON parser. That scan is not needed here: the handler
   // only reads named fields of each reading, never merges the body into another object.
   void app.register(async (scope) => {
     scope.removeContentTypeParser('application/json');
-    scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: settings.maxBytes }, (_request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
-      const text = typeof body === 'string' ? body : body.toString('utf8');
-      if (text.trim() === '') {
-        done(Object.assign(new Error('The body is empty; send {"readings": [...]}.'), { statusCode: 400 }));
-        return;
-      }
-      try {
-        done(null, JSON.parse(text));
-      } catch (error) {
-        done(Object.assign(new Error(`The body is not valid JSON: ${(error as Error).message}`), { statusCode: 400 }));
-      }
-    });
-    scope.addContentTypeParser(NDJSON_TYPES, { parseAs: 'string', bodyLimit: settings.maxBytes }, (_request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
-      done(null, new NdjsonBody(typeof body === 'string' ? body : body.toString('utf8')));
-    });
+    scope.addContentTypeParser(
+      'application/json',
+      { parseAs: 'string', bodyLimit: settings.maxBytes },
+      (_request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+        const text = typeof body === 'string' ? body : body.toString('utf8');
+        if (text.trim() === '') {
+          done(Object.assign(new Error('The body is empty; send {"readings": [...]}.'), { statusCode: 400 }));
+          return;
+        }
+        try {
+          done(null, JSON.parse(text));
+        } catch (error) {
+          done(Object.assign(new Error(`The body is not valid JSON: ${(error as Error).message}`), { statusCode: 400 }));
+        }
+      },
+    );
+    scope.addContentTypeParser(
+      NDJSON_TYPES,
+      { parseAs: 'string', bodyLimit: settings.maxBytes },
+      (_request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+        done(null, new NdjsonBody(typeof body === 'string' ? body : body.toString('utf8')));
+      },
+    );
 
     scope.post(
       '/v1/ingest',
@@ -150,7 +166,8 @@ export function registerIngestRoutes(app: App, services: AppServices, settings: 
         if (parsed.tooMany) throw tooLarge();
         const received = parsed.received;
         if (parsed.errors.length > 0) throw refused(parsed.errors, parsed.moreErrors, received);
-        if (received === 0) throw badRequest('The batch holds no readings.', [{ pointer: '/body', detail: 'at least one reading is required' }]);
+        if (received === 0)
+          throw badRequest('The batch holds no readings.', [{ pointer: '/body', detail: 'at least one reading is required' }]);
 
         // Resolve every sensor the batch names, with its scaling and calibration, in one query.
         const n = parsed.count;
@@ -161,7 +178,8 @@ export function registerIngestRoutes(app: App, services: AppServices, settings: 
         const add = (found: IngestTarget[]) => {
           for (const t of found) if (!isDevice || t.sensor.device_id === deviceId) targets.set(t.sensor.id, t);
         };
-        if (isDevice && keys.size > 0) add(await ingestTargets(services.db, principal.organizationId, { deviceId: deviceId!, keys: [...keys] }));
+        if (isDevice && keys.size > 0)
+          add(await ingestTargets(services.db, principal.organizationId, { deviceId: deviceId!, keys: [...keys] }));
         if (ids.size > 0) add(await ingestTargets(services.db, principal.organizationId, { ids: [...ids] }));
         // Each sensor gets its 1-based position in the statement's distinct-sensor array.
         const sensors = [...targets.values()];
@@ -181,7 +199,11 @@ export function registerIngestRoutes(app: App, services: AppServices, settings: 
         for (let i = 0; i < n; i += 1) {
           const resolved = parsed.byId[i] ? byId.get(parsed.sensor[i]!) : byKey.get(parsed.sensor[i]!);
           if (!resolved) {
-            errors.add(locate(parsed.base, parsed.position[i]!), parsed.byId[i] ? 'sensor_id' : 'sensor', isDevice ? 'is not a sensor of this device' : 'is not a sensor of this organization');
+            errors.add(
+              locate(parsed.base, parsed.position[i]!),
+              parsed.byId[i] ? 'sensor_id' : 'sensor',
+              isDevice ? 'is not a sensor of this device' : 'is not a sensor of this organization',
+            );
             continue;
           }
           const { target } = resolved;
@@ -198,18 +220,30 @@ export function registerIngestRoutes(app: App, services: AppServices, settings: 
         if (errors.count > 0) throw refused(errors.errors, errors.more, received);
 
         const now = Date.now();
-        const seen = [...new Set([...used].map((t) => t.sensor.device_id))].filter((id) => (lastSeenWrite.get(id) ?? 0) < now - SEEN_THROTTLE_MS);
+        const seen = [...new Set([...used].map((t) => t.sensor.device_id))].filter(
+          (id) => (lastSeenWrite.get(id) ?? 0) < now - SEEN_THROTTLE_MS,
+        );
         const { accepted } = await writeBatch(
           services.db,
           principal.organizationId,
-          { count: n, sensors: sensors.map((t) => t.sensor.id), sensorIndex, ts: parsed.ts, values: scaled ? values : null, rawValues: parsed.raw },
+          {
+            count: n,
+            sensors: sensors.map((t) => t.sensor.id),
+            sensorIndex,
+            ts: parsed.ts,
+            values: scaled ? values : null,
+            rawValues: parsed.raw,
+          },
           seen,
         );
         hooks.written?.(sensors.map((t) => t.sensor.id));
         for (const id of seen) lastSeenWrite.set(id, now);
         if (lastSeenWrite.size > 100_000) lastSeenWrite.clear();
 
-        return sendDocument(request, reply, { data: { received, accepted, duplicates: received - accepted }, meta: { received_at: formatTime(now) } });
+        return sendDocument(request, reply, {
+          data: { received, accepted, duplicates: received - accepted },
+          meta: { received_at: formatTime(now) },
+        });
       },
     );
   });

@@ -21,7 +21,13 @@ export interface CalibrationFilter {
   dueAfter?: Date | undefined;
 }
 
-export async function listCalibrations(db: Db, organizationId: string, filter: CalibrationFilter, sort: Sort, page: PageRequest): Promise<Page<Calibration>> {
+export async function listCalibrations(
+  db: Db,
+  organizationId: string,
+  filter: CalibrationFilter,
+  sort: Sort,
+  page: PageRequest,
+): Promise<Page<Calibration>> {
   if ((filter.sensorId !== undefined && !isUuid(filter.sensorId)) || (filter.deviceId !== undefined && !isUuid(filter.deviceId))) {
     return { items: [], nextCursor: undefined, limit: page.limit };
   }
@@ -98,7 +104,12 @@ export async function insertCalibration(db: Db, organizationId: string, fields: 
   });
 }
 
-export async function updateCalibration(db: Db, organizationId: string, id: string, changes: Partial<Omit<CalibrationFields, 'sensor_id'>>): Promise<Calibration | undefined> {
+export async function updateCalibration(
+  db: Db,
+  organizationId: string,
+  id: string,
+  changes: Partial<Omit<CalibrationFields, 'sensor_id'>>,
+): Promise<Calibration | undefined> {
   if (!isUuid(id)) return undefined;
   return db.transaction().execute(async (tx) => {
     const current = await findCalibration(tx, organizationId, id);

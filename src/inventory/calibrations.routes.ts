@@ -6,7 +6,14 @@ import { resourceRoutes } from '../api/resource-routes.js';
 import { HttpProblem } from '../http/problem.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
-import { CALIBRATION_SORTS, deleteCalibration, findCalibration, insertCalibration, listCalibrations, updateCalibration } from './calibrations.repo.js';
+import {
+  CALIBRATION_SORTS,
+  deleteCalibration,
+  findCalibration,
+  insertCalibration,
+  listCalibrations,
+  updateCalibration,
+} from './calibrations.repo.js';
 import type { Calibration } from './inventory.schema.js';
 
 export const CalibrationResource: ResourceType<Calibration> = {
@@ -55,23 +62,34 @@ const Editable = {
   certificate_url: Type.Optional(Nullable(Type.String({ format: 'uri', maxLength: 2000 }))),
   performed_by: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
   notes: Type.Optional(Nullable(Type.String({ maxLength: 10_000 }))),
-  active: Type.Optional(Type.Boolean({ description: 'The active calibration is the one applied at ingest; activating one deactivates the previous (default true).' })),
+  active: Type.Optional(
+    Type.Boolean({
+      description: 'The active calibration is the one applied at ingest; activating one deactivates the previous (default true).',
+    }),
+  ),
 };
 const CalibrationCreate = Type.Object({ sensor_id: Uuid, ...Editable }, { additionalProperties: false });
 const CalibrationUpdate = Type.Partial(Type.Object(Editable), { additionalProperties: false });
 
 const CONSTRAINTS = {
   unique: { calibrations_active_sensor_key: 'The sensor already has an active calibration.' },
-  foreignKey: { calibrations_sensor_fk: { pointer: '/body/sensor_id', detail: 'sensor_id does not refer to a sensor of this organization' } },
+  foreignKey: {
+    calibrations_sensor_fk: { pointer: '/body/sensor_id', detail: 'sensor_id does not refer to a sensor of this organization' },
+  },
 };
 
 function checkDates(calibratedAt: Date, dueAt: Date | null | undefined): void {
   if (dueAt && dueAt < calibratedAt) {
-    throw new HttpProblem({ status: 422, detail: 'due_at must not be before calibrated_at.', errors: [{ pointer: '/body/due_at', detail: 'due_at must not be before calibrated_at' }] });
+    throw new HttpProblem({
+      status: 422,
+      detail: 'due_at must not be before calibrated_at.',
+      errors: [{ pointer: '/body/due_at', detail: 'due_at must not be before calibrated_at' }],
+    });
   }
 }
 
-const date = (value: string | null | undefined): Date | null | undefined => (value === undefined ? undefined : value === null ? null : new Date(value));
+const date = (value: string | null | undefined): Date | null | undefined =>
+  value === undefined ? undefined : value === null ? null : new Date(value);
 
 export function registerCalibrationRoutes(app: App, services: AppServices): void {
   const { db } = services;
@@ -102,7 +120,13 @@ export function registerCalibrationRoutes(app: App, services: AppServices): void
       listCalibrations(
         db,
         organizationId,
-        { sensorId: q.sensor_id, deviceId: q.device_id, active: q.active, dueBefore: date(q.due_before) ?? undefined, dueAfter: date(q.due_after) ?? undefined },
+        {
+          sensorId: q.sensor_id,
+          deviceId: q.device_id,
+          active: q.active,
+          dueBefore: date(q.due_before) ?? undefined,
+          dueAfter: date(q.due_after) ?? undefined,
+        },
         sort,
         page,
       ),
@@ -110,12 +134,15 @@ export function registerCalibrationRoutes(app: App, services: AppServices): void
 
   calibrations.get({ summary: 'Get a calibration record' }, ({ organizationId, id }) => findCalibration(db, organizationId, id));
 
-  calibrations.create({ summary: 'Record a calibration (active by default: its offset applies at ingest)', body: CalibrationCreate }, async ({ organizationId, body }) => {
-    const calibratedAt = new Date(body.calibrated_at);
-    const dueAt = date(body.due_at);
-    checkDates(calibratedAt, dueAt);
-    return dbGuarded(() => insertCalibration(db, organizationId, { ...body, calibrated_at: calibratedAt, due_at: dueAt }), CONSTRAINTS);
-  });
+  calibrations.create(
+    { summary: 'Record a calibration (active by default: its offset applies at ingest)', body: CalibrationCreate },
+    async ({ organizationId, body }) => {
+      const calibratedAt = new Date(body.calibrated_at);
+      const dueAt = date(body.due_at);
+      checkDates(calibratedAt, dueAt);
+      return dbGuarded(() => insertCalibration(db, organizationId, { ...body, calibrated_at: calibratedAt, due_at: dueAt }), CONSTRAINTS);
+    },
+  );
 
   // A partial update is checked against the dates it leaves as they are.
   calibrations.update({ summary: 'Update a calibration record', body: CalibrationUpdate }, async ({ organizationId, id, body }) => {
@@ -123,7 +150,10 @@ export function registerCalibrationRoutes(app: App, services: AppServices): void
     const calibratedAt = body.calibrated_at === undefined ? undefined : new Date(body.calibrated_at);
     const dueAt = date(body.due_at);
     checkDates(calibratedAt ?? current.calibrated_at, dueAt === undefined ? current.due_at : dueAt);
-    return dbGuarded(() => updateCalibration(db, organizationId, current.id, { ...body, calibrated_at: calibratedAt, due_at: dueAt }), CONSTRAINTS);
+    return dbGuarded(
+      () => updateCalibration(db, organizationId, current.id, { ...body, calibrated_at: calibratedAt, due_at: dueAt }),
+      CONSTRAINTS,
+    );
   });
 
   calibrations.remove({ summary: 'Delete a calibration record' }, ({ organizationId, id }) => deleteCalibration(db, organizationId, id));

@@ -23,7 +23,13 @@ export interface DeviceFilter {
   groupId?: string | undefined;
 }
 
-export async function listDevices(db: Db, organizationId: string, filter: DeviceFilter, sort: Sort, page: PageRequest): Promise<Page<Device>> {
+export async function listDevices(
+  db: Db,
+  organizationId: string,
+  filter: DeviceFilter,
+  sort: Sort,
+  page: PageRequest,
+): Promise<Page<Device>> {
   let query = db.selectFrom('devices').selectAll('devices').where('devices.organization_id', '=', organizationId);
   if (filter.serial !== undefined) query = query.where('devices.serial', '=', filter.serial);
   if (filter.model !== undefined) query = query.where('devices.model', '=', filter.model);
@@ -37,7 +43,9 @@ export async function listDevices(db: Db, organizationId: string, filter: Device
     query = query.where(({ exists, selectFrom }) =>
       exists(
         selectFrom('group_sensors')
-          .innerJoin('sensors', (join) => join.onRef('sensors.id', '=', 'group_sensors.sensor_id').onRef('sensors.organization_id', '=', 'group_sensors.organization_id'))
+          .innerJoin('sensors', (join) =>
+            join.onRef('sensors.id', '=', 'group_sensors.sensor_id').onRef('sensors.organization_id', '=', 'group_sensors.organization_id'),
+          )
           .select('group_sensors.sensor_id')
           .where('group_sensors.organization_id', '=', organizationId)
           .where('group_sensors.group_id', '=', groupId)
@@ -100,7 +108,12 @@ export async function insertDevice(db: Db, organizationId: string, fields: Devic
     .executeTakeFirstOrThrow();
 }
 
-export async function updateDevice(db: Db, organizationId: string, id: string, changes: Partial<DeviceFields>): Promise<Device | undefined> {
+export async function updateDevice(
+  db: Db,
+  organizationId: string,
+  id: string,
+  changes: Partial<DeviceFields>,
+): Promise<Device | undefined> {
   if (!isUuid(id)) return undefined;
   const set = definedOnly(changes);
   if (Object.keys(set).length === 0) return findDevice(db, organizationId, id);

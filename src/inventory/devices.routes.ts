@@ -32,8 +32,19 @@ export const DeviceResource: ResourceType<DeviceView> = {
     ...(row.token !== undefined && { token: row.token }),
   }),
   relationships: {
-    location: { type: 'locations', field: 'location_id', get: (row) => row.location_id, related: (row) => (row.location_id ? `/v1/locations/${row.location_id}` : undefined) },
-    sensors: { type: 'sensors', field: 'sensor_ids', many: true, get: (row) => row.sensor_ids, related: (row) => `/v1/sensors?device_id=${row.id}` },
+    location: {
+      type: 'locations',
+      field: 'location_id',
+      get: (row) => row.location_id,
+      related: (row) => (row.location_id ? `/v1/locations/${row.location_id}` : undefined),
+    },
+    sensors: {
+      type: 'sensors',
+      field: 'sensor_ids',
+      many: true,
+      get: (row) => row.sensor_ids,
+      related: (row) => `/v1/sensors?device_id=${row.id}`,
+    },
   },
 };
 
@@ -80,7 +91,10 @@ const NewSensor = Type.Object(
   { additionalProperties: false },
 );
 const DeviceCreate = Type.Object(
-  { ...DeviceFieldsSchema, sensors: Type.Optional(Type.Array(NewSensor, { maxItems: 200, description: 'Sensors created with the device.' })) },
+  {
+    ...DeviceFieldsSchema,
+    sensors: Type.Optional(Type.Array(NewSensor, { maxItems: 200, description: 'Sensors created with the device.' })),
+  },
   { additionalProperties: false },
 );
 const DeviceUpdate = Type.Partial(Type.Object(DeviceFieldsSchema), { additionalProperties: false });
@@ -111,7 +125,14 @@ export function registerDeviceRoutes(app: App, services: AppServices): void {
         q: SearchQuery,
       },
     },
-    ({ organizationId, query: q, sort, page }) => listDevices(db, organizationId, { serial: q.serial, locationId: q.location_id, groupId: q.group_id, model: q.model, q: q.q }, sort, page),
+    ({ organizationId, query: q, sort, page }) =>
+      listDevices(
+        db,
+        organizationId,
+        { serial: q.serial, locationId: q.location_id, groupId: q.group_id, model: q.model, q: q.q },
+        sort,
+        page,
+      ),
   );
 
   devices.get({ summary: 'Get a device' }, ({ organizationId, id }) => findDevice(db, organizationId, id));
@@ -143,10 +164,19 @@ export function registerDeviceRoutes(app: App, services: AppServices): void {
     async (request, reply) => {
       const rotated = found(await rotateDeviceToken(db, bearer, principalOf(request).organizationId, request.params.id), 'device');
       reply.header('cache-control', 'no-store');
-      return sendResource(config.publicUrl, request, reply, DeviceResource, { ...rotated.device, token: rotated.token }, { meta: { token_shown_once: true } });
+      return sendResource(
+        config.publicUrl,
+        request,
+        reply,
+        DeviceResource,
+        { ...rotated.device, token: rotated.token },
+        { meta: { token_shown_once: true } },
+      );
     },
   );
 
   // The service, not the repository: it also evicts the device's token from the bearer cache.
-  devices.remove({ summary: 'Delete a device with its sensors and their calibrations' }, ({ organizationId, id }) => removeDevice(db, bearer, organizationId, id));
+  devices.remove({ summary: 'Delete a device with its sensors and their calibrations' }, ({ organizationId, id }) =>
+    removeDevice(db, bearer, organizationId, id),
+  );
 }

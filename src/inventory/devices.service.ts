@@ -17,7 +17,10 @@ export const DEVICE_CONSTRAINTS = {
   },
   foreignKey: {
     devices_location_fk: { pointer: '/body/location_id', detail: 'location_id does not refer to a location of this organization' },
-    sensors_scaling_profile_fk: { pointer: '/body/scaling_profile_id', detail: 'scaling_profile_id does not refer to a scaling profile of this organization' },
+    sensors_scaling_profile_fk: {
+      pointer: '/body/scaling_profile_id',
+      detail: 'scaling_profile_id does not refer to a scaling profile of this organization',
+    },
   },
 };
 
@@ -37,7 +40,13 @@ export interface CreatedDevice {
   token: string;
 }
 
-export async function createDevice(db: Db, organizationId: string, fields: DeviceFields, sensors: readonly NewSensorInput[] = [], presetToken?: string): Promise<CreatedDevice> {
+export async function createDevice(
+  db: Db,
+  organizationId: string,
+  fields: DeviceFields,
+  sensors: readonly NewSensorInput[] = [],
+  presetToken?: string,
+): Promise<CreatedDevice> {
   const issued = presetToken ? { token: presetToken, stored: storedDeviceToken(presetToken) } : newDeviceToken();
   return guarded(
     () =>
@@ -52,7 +61,12 @@ export async function createDevice(db: Db, organizationId: string, fields: Devic
 }
 
 /** A new token for the device; the old one stops working at once, on every node (storage/invalidations.ts). */
-export async function rotateDeviceToken(db: Db, bearer: BearerAuthenticator | undefined, organizationId: string, deviceId: string): Promise<{ device: Device; token: string } | undefined> {
+export async function rotateDeviceToken(
+  db: Db,
+  bearer: BearerAuthenticator | undefined,
+  organizationId: string,
+  deviceId: string,
+): Promise<{ device: Device; token: string } | undefined> {
   const issued = newDeviceToken();
   const device = await setDeviceToken(db, organizationId, deviceId, issued.stored);
   if (!device) return undefined;
@@ -60,7 +74,12 @@ export async function rotateDeviceToken(db: Db, bearer: BearerAuthenticator | un
   return { device, token: issued.token };
 }
 
-export async function removeDevice(db: Db, bearer: BearerAuthenticator | undefined, organizationId: string, deviceId: string): Promise<boolean> {
+export async function removeDevice(
+  db: Db,
+  bearer: BearerAuthenticator | undefined,
+  organizationId: string,
+  deviceId: string,
+): Promise<boolean> {
   const device = await deleteDevice(db, organizationId, deviceId);
   if (!device) return false;
   await forgetDeviceToken(db, bearer, device.id);

@@ -19,7 +19,12 @@ export async function addGroupSensors(db: Db, organizationId: string, groupId: s
 
 export async function removeGroupSensor(db: Db, organizationId: string, groupId: string, sensorId: string): Promise<boolean> {
   if (!isUuid(groupId) || !isUuid(sensorId)) return false;
-  const result = await db.deleteFrom('group_sensors').where('organization_id', '=', organizationId).where('group_id', '=', groupId).where('sensor_id', '=', sensorId).executeTakeFirst();
+  const result = await db
+    .deleteFrom('group_sensors')
+    .where('organization_id', '=', organizationId)
+    .where('group_id', '=', groupId)
+    .where('sensor_id', '=', sensorId)
+    .executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
 

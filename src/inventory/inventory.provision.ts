@@ -38,7 +38,12 @@ export const devicesSection: SectionApplier = {
       }
       let device = await findDeviceBySerial(tx, organization.id, item.serial);
       if (!device) {
-        device = await insertDevice(tx, organization.id, { serial: item.serial, name: item.name, location_id: locationId ?? null }, token ?? null);
+        device = await insertDevice(
+          tx,
+          organization.id,
+          { serial: item.serial, name: item.name, location_id: locationId ?? null },
+          token ?? null,
+        );
       } else {
         const changes = {
           ...(device.name !== item.name && { name: item.name }),
@@ -48,7 +53,12 @@ export const devicesSection: SectionApplier = {
         if (token && device.token_hash !== token.hash) device = (await setDeviceToken(tx, organization.id, device.id, token)) ?? device;
       }
       for (const sensor of item.sensors ?? []) {
-        await upsertSensorByKey(tx, organization.id, device.id, { key: sensor.key, kind: sensor.kind, unit: sensor.unit, name: sensor.name });
+        await upsertSensorByKey(tx, organization.id, device.id, {
+          key: sensor.key,
+          kind: sensor.kind,
+          unit: sensor.unit,
+          name: sensor.name,
+        });
       }
     }
     return spec.devices?.length ?? 0;

@@ -18,7 +18,13 @@ export interface LocationFilter {
   q?: string | undefined;
 }
 
-export async function listLocations(db: Db, organizationId: string, filter: LocationFilter, sort: Sort, page: PageRequest): Promise<Page<Location>> {
+export async function listLocations(
+  db: Db,
+  organizationId: string,
+  filter: LocationFilter,
+  sort: Sort,
+  page: PageRequest,
+): Promise<Page<Location>> {
   let query = db.selectFrom('locations').selectAll().where('organization_id', '=', organizationId);
   if (filter.slug !== undefined) query = query.where('slug', '=', filter.slug);
   if (filter.q !== undefined) {
@@ -48,12 +54,23 @@ export interface LocationFields {
 export async function insertLocation(db: Db, organizationId: string, fields: LocationFields): Promise<Location> {
   return db
     .insertInto('locations')
-    .values({ organization_id: organizationId, slug: fields.slug, name: fields.name, description: fields.description ?? null, timezone: fields.timezone ?? null })
+    .values({
+      organization_id: organizationId,
+      slug: fields.slug,
+      name: fields.name,
+      description: fields.description ?? null,
+      timezone: fields.timezone ?? null,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
 
-export async function updateLocation(db: Db, organizationId: string, id: string, changes: Partial<LocationFields>): Promise<Location | undefined> {
+export async function updateLocation(
+  db: Db,
+  organizationId: string,
+  id: string,
+  changes: Partial<LocationFields>,
+): Promise<Location | undefined> {
   if (!isUuid(id)) return undefined;
   const set = definedOnly(changes);
   if (Object.keys(set).length === 0) return findLocation(db, organizationId, id);

@@ -23,7 +23,13 @@ export const LocationResource: ResourceType<Location> = {
     updated_at: iso(row.updated_at),
   }),
   relationships: {
-    devices: { type: 'devices', field: 'device_ids', many: true, get: () => undefined, related: (row) => `/v1/devices?location_id=${row.id}` },
+    devices: {
+      type: 'devices',
+      field: 'device_ids',
+      many: true,
+      get: () => undefined,
+      related: (row) => `/v1/devices?location_id=${row.id}`,
+    },
   },
 };
 
@@ -38,7 +44,11 @@ const LocationJson = Type.Object({
   links: Type.Object({ self: Type.String({ format: 'uri' }) }),
 });
 
-const Slug = Type.String({ pattern: SLUG_PATTERN, maxLength: 63, description: 'Lower-case letters, digits and dashes; unique in the organization.' });
+const Slug = Type.String({
+  pattern: SLUG_PATTERN,
+  maxLength: 63,
+  description: 'Lower-case letters, digits and dashes; unique in the organization.',
+});
 const LocationCreate = Type.Object(
   {
     slug: Slug,
@@ -57,7 +67,9 @@ function checkTimezone(timezone: string | null | undefined): void {
   try {
     new Intl.DateTimeFormat('en', { timeZone: timezone });
   } catch {
-    throw badRequest(`"${timezone}" is not an IANA time zone.`, [{ pointer: '/body/timezone', detail: 'timezone is not an IANA time zone' }]);
+    throw badRequest(`"${timezone}" is not an IANA time zone.`, [
+      { pointer: '/body/timezone', detail: 'timezone is not an IANA time zone' },
+    ]);
   }
 }
 
@@ -73,7 +85,12 @@ export function registerLocationRoutes(app: App, services: AppServices): void {
   });
 
   locations.list(
-    { summary: 'List locations', sorts: LOCATION_SORTS, defaultSort: 'name', filters: { slug: Type.Optional(Type.String({ maxLength: 63 })), q: SearchQuery } },
+    {
+      summary: 'List locations',
+      sorts: LOCATION_SORTS,
+      defaultSort: 'name',
+      filters: { slug: Type.Optional(Type.String({ maxLength: 63 })), q: SearchQuery },
+    },
     ({ organizationId, query, sort, page }) => listLocations(db, organizationId, { slug: query.slug, q: query.q }, sort, page),
   );
 
@@ -89,5 +106,7 @@ export function registerLocationRoutes(app: App, services: AppServices): void {
     return dbGuarded(() => updateLocation(db, organizationId, id, body), UNIQUE);
   });
 
-  locations.remove({ summary: 'Delete a location (its devices stay, without a location)' }, ({ organizationId, id }) => deleteLocation(db, organizationId, id));
+  locations.remove({ summary: 'Delete a location (its devices stay, without a location)' }, ({ organizationId, id }) =>
+    deleteLocation(db, organizationId, id),
+  );
 }

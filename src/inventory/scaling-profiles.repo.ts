@@ -17,7 +17,13 @@ export interface ScalingProfileFilter {
   q?: string | undefined;
 }
 
-export async function listScalingProfiles(db: Db, organizationId: string, filter: ScalingProfileFilter, sort: Sort, page: PageRequest): Promise<Page<ScalingProfile>> {
+export async function listScalingProfiles(
+  db: Db,
+  organizationId: string,
+  filter: ScalingProfileFilter,
+  sort: Sort,
+  page: PageRequest,
+): Promise<Page<ScalingProfile>> {
   let query = db.selectFrom('scaling_profiles').selectAll().where('organization_id', '=', organizationId);
   if (filter.kind !== undefined) query = query.where('kind', '=', filter.kind);
   if (filter.q !== undefined) query = query.where('name', 'ilike', `%${escapeLike(filter.q)}%`);
@@ -27,7 +33,12 @@ export async function listScalingProfiles(db: Db, organizationId: string, filter
 
 export async function findScalingProfile(db: Db, organizationId: string, id: string): Promise<ScalingProfile | undefined> {
   if (!isUuid(id)) return undefined;
-  return db.selectFrom('scaling_profiles').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
+  return db
+    .selectFrom('scaling_profiles')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
 /** A complete profile definition: the kind decides which of scale/offset or points apply. */
@@ -63,7 +74,12 @@ export async function insertScalingProfile(db: Db, organizationId: string, field
 }
 
 /** Replaces the definition (the service merges a PATCH into the current one first). */
-export async function replaceScalingProfile(db: Db, organizationId: string, id: string, fields: ScalingProfileFields): Promise<ScalingProfile | undefined> {
+export async function replaceScalingProfile(
+  db: Db,
+  organizationId: string,
+  id: string,
+  fields: ScalingProfileFields,
+): Promise<ScalingProfile | undefined> {
   if (!isUuid(id)) return undefined;
   return db
     .updateTable('scaling_profiles')
@@ -77,6 +93,10 @@ export async function replaceScalingProfile(db: Db, organizationId: string, id: 
 /** Sensors using a deleted profile keep reporting raw values (the reference is cleared). */
 export async function deleteScalingProfile(db: Db, organizationId: string, id: string): Promise<boolean> {
   if (!isUuid(id)) return false;
-  const result = await db.deleteFrom('scaling_profiles').where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
+  const result = await db
+    .deleteFrom('scaling_profiles')
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', id)
+    .executeTakeFirst();
   return result.numDeletedRows > 0n;
 }

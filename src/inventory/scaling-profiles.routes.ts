@@ -34,13 +34,25 @@ export const ScalingProfileResource: ResourceType<ScalingProfile> = {
     updated_at: iso(row.updated_at),
   }),
   relationships: {
-    sensors: { type: 'sensors', field: 'sensor_ids', many: true, get: () => undefined, related: (row) => `/v1/sensors?scaling_profile_id=${row.id}` },
+    sensors: {
+      type: 'sensors',
+      field: 'sensor_ids',
+      many: true,
+      get: () => undefined,
+      related: (row) => `/v1/sensors?scaling_profile_id=${row.id}`,
+    },
   },
 };
 
-const Kind = Type.Union([Type.Literal('linear'), Type.Literal('piecewise_linear')], { description: 'linear: value = raw × scale + offset; piecewise_linear: interpolation between points.' });
+const Kind = Type.Union([Type.Literal('linear'), Type.Literal('piecewise_linear')], {
+  description: 'linear: value = raw × scale + offset; piecewise_linear: interpolation between points.',
+});
 const Point = Type.Object({ raw: Type.Number(), value: Type.Number() }, { additionalProperties: false });
-const Points = Type.Array(Point, { minItems: 2, maxItems: 1000, description: 'piecewise_linear: points sorted by strictly increasing raw value.' });
+const Points = Type.Array(Point, {
+  minItems: 2,
+  maxItems: 1000,
+  description: 'piecewise_linear: points sorted by strictly increasing raw value.',
+});
 
 const ScalingProfileJson = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -102,7 +114,8 @@ export function resolveProfile(input: ProfileInput, current?: ScalingProfile): S
       const problem = pointsProblem(merged.points);
       if (problem) errors.push({ pointer: '/body/points', detail: `points ${problem}` });
     }
-    if (input.scale !== undefined || input.offset !== undefined) errors.push({ pointer: '/body/scale', detail: 'scale and offset apply to linear profiles only' });
+    if (input.scale !== undefined || input.offset !== undefined)
+      errors.push({ pointer: '/body/scale', detail: 'scale and offset apply to linear profiles only' });
   }
   if (errors.length) throw new HttpProblem({ status: 422, detail: errors.map((e) => e.detail).join('; '), errors });
   return merged;
@@ -120,7 +133,12 @@ export function registerScalingProfileRoutes(app: App, services: AppServices): v
   });
 
   profiles.list(
-    { summary: 'List scaling profiles', sorts: SCALING_PROFILE_SORTS, defaultSort: 'name', filters: { kind: Type.Optional(Kind), q: SearchQuery } },
+    {
+      summary: 'List scaling profiles',
+      sorts: SCALING_PROFILE_SORTS,
+      defaultSort: 'name',
+      filters: { kind: Type.Optional(Kind), q: SearchQuery },
+    },
     ({ organizationId, query, sort, page }) => listScalingProfiles(db, organizationId, { kind: query.kind, q: query.q }, sort, page),
   );
 
@@ -145,5 +163,7 @@ export function registerScalingProfileRoutes(app: App, services: AppServices): v
     },
   );
 
-  profiles.remove({ summary: 'Delete a scaling profile (its sensors report raw values from then on)' }, ({ organizationId, id }) => deleteScalingProfile(db, organizationId, id));
+  profiles.remove({ summary: 'Delete a scaling profile (its sensors report raw values from then on)' }, ({ organizationId, id }) =>
+    deleteScalingProfile(db, organizationId, id),
+  );
 }

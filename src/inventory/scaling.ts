@@ -5,7 +5,10 @@ import type { ScalingPoint } from './inventory.schema.js';
  * interpolation between the two points around `raw` (points sorted by raw); outside the points,
  * the first or last segment is extended. The calibration offset is added after scaling.
  */
-export type Scaling = { kind: 'linear'; scale: number; offset: number } | { kind: 'piecewise_linear'; points: readonly ScalingPoint[] } | null;
+export type Scaling =
+  | { kind: 'linear'; scale: number; offset: number }
+  | { kind: 'piecewise_linear'; points: readonly ScalingPoint[] }
+  | null;
 
 export function scaleValue(scaling: Scaling, raw: number): number {
   if (!scaling) return raw;

@@ -34,7 +34,12 @@ const empty = <T>(page: PageRequest): Page<T> => ({ items: [], nextCursor: undef
 export type SensorView = Sensor & { last_reading_at: Date | null; last_value: number | null; last_raw_value: number | null };
 
 /** A sensor that cannot have readings yet (just created). */
-export const withoutReadings = (sensor: Sensor): SensorView => ({ ...sensor, last_reading_at: null, last_value: null, last_raw_value: null });
+export const withoutReadings = (sensor: Sensor): SensorView => ({
+  ...sensor,
+  last_reading_at: null,
+  last_value: null,
+  last_raw_value: null,
+});
 
 /** `from sensors ⟕ sensor_latest` (one primary-key probe per sensor), selecting a SensorView. */
 function selectSensorViews(db: Db) {
@@ -47,7 +52,13 @@ function selectSensorViews(db: Db) {
     .select(['sensor_latest.ts as last_reading_at', 'sensor_latest.value as last_value', 'sensor_latest.raw_value as last_raw_value']);
 }
 
-export async function listSensors(db: Db, organizationId: string, filter: SensorFilter, sort: Sort, page: PageRequest): Promise<Page<SensorView>> {
+export async function listSensors(
+  db: Db,
+  organizationId: string,
+  filter: SensorFilter,
+  sort: Sort,
+  page: PageRequest,
+): Promise<Page<SensorView>> {
   let query = selectSensorViews(db).where('sensors.organization_id', '=', organizationId);
   for (const id of [filter.deviceId, filter.locationId, filter.groupId, filter.scalingProfileId]) {
     if (id !== undefined && !isUuid(id)) return empty(page);
@@ -132,7 +143,12 @@ export async function insertSensor(db: Db, organizationId: string, fields: Senso
 }
 
 /** Updates the sensor and answers it with its newest reading, in one statement. */
-export async function updateSensor(db: Db, organizationId: string, id: string, changes: Partial<Omit<SensorFields, 'device_id'>>): Promise<SensorView | undefined> {
+export async function updateSensor(
+  db: Db,
+  organizationId: string,
+  id: string,
+  changes: Partial<Omit<SensorFields, 'device_id'>>,
+): Promise<SensorView | undefined> {
   if (!isUuid(id)) return undefined;
   const set = definedOnly(changes);
   if (Object.keys(set).length === 0) return findSensor(db, organizationId, id);
@@ -161,7 +177,12 @@ export async function deleteSensor(db: Db, organizationId: string, id: string): 
 }
 
 /** Creates the sensor with that key on the device, or updates kind/unit/name (provisioning). */
-export async function upsertSensorByKey(db: Db, organizationId: string, deviceId: string, fields: { key: string; kind: string; unit: string; name?: string | undefined }): Promise<Sensor> {
+export async function upsertSensorByKey(
+  db: Db,
+  organizationId: string,
+  deviceId: string,
+  fields: { key: string; kind: string; unit: string; name?: string | undefined },
+): Promise<Sensor> {
   const existing = await findSensorByKey(db, organizationId, deviceId, fields.key);
   if (!existing) return insertSensor(db, organizationId, { device_id: deviceId, ...fields });
   const changes = { kind: fields.kind, unit: fields.unit, ...(fields.name !== undefined && { name: fields.name }) };
@@ -188,7 +209,9 @@ export async function ingestTargets(
   let query = db
     .selectFrom('sensors')
     .leftJoin('scaling_profiles', (join) =>
-      join.onRef('scaling_profiles.id', '=', 'sensors.scaling_profile_id').onRef('scaling_profiles.organization_id', '=', 'sensors.organization_id'),
+      join
+        .onRef('scaling_profiles.id', '=', 'sensors.scaling_profile_id')
+        .onRef('scaling_profiles.organization_id', '=', 'sensors.organization_id'),
     )
     .leftJoin('calibrations', (join) =>
       join

@@ -5,10 +5,26 @@ import type { ResourceType } from '../api/representation.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
-import { SENSOR_SORTS, type SensorView, deleteSensor, findSensor, insertSensor, listSensors, updateSensor, withoutReadings } from './sensors.repo.js';
+import {
+  SENSOR_SORTS,
+  type SensorView,
+  deleteSensor,
+  findSensor,
+  insertSensor,
+  listSensors,
+  updateSensor,
+  withoutReadings,
+} from './sensors.repo.js';
 
-export const SensorKey = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: 'Unique per device; devices name their sensors by key at ingest.' });
-export const SensorKind = Type.String({ minLength: 1, maxLength: 64, description: 'What is measured: temperature, humidity, co2, pressure, …' });
+export const SensorKey = Type.String({
+  pattern: '^[A-Za-z0-9_.:-]{1,64}$',
+  description: 'Unique per device; devices name their sensors by key at ingest.',
+});
+export const SensorKind = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'What is measured: temperature, humidity, co2, pressure, …',
+});
 export const SensorUnit = Type.String({ maxLength: 32, description: 'Engineering unit of reported values, e.g. °C, %.' });
 
 export const SensorResource: ResourceType<SensorView> = {
@@ -35,8 +51,20 @@ export const SensorResource: ResourceType<SensorView> = {
       get: (row) => row.scaling_profile_id,
       related: (row) => (row.scaling_profile_id ? `/v1/scaling-profiles/${row.scaling_profile_id}` : undefined),
     },
-    calibrations: { type: 'calibrations', field: 'calibration_ids', many: true, get: () => undefined, related: (row) => `/v1/calibrations?sensor_id=${row.id}` },
-    readings: { type: 'readings', field: 'reading_ids', many: true, get: () => undefined, related: (row) => `/v1/sensors/${row.id}/readings` },
+    calibrations: {
+      type: 'calibrations',
+      field: 'calibration_ids',
+      many: true,
+      get: () => undefined,
+      related: (row) => `/v1/calibrations?sensor_id=${row.id}`,
+    },
+    readings: {
+      type: 'readings',
+      field: 'reading_ids',
+      many: true,
+      get: () => undefined,
+      related: (row) => `/v1/sensors/${row.id}/readings`,
+    },
   },
 };
 
@@ -64,7 +92,11 @@ const Editable = {
   unit: Type.Optional(SensorUnit),
   name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
   scaling_profile_id: Type.Optional(Nullable(Uuid)),
-  offline_after_seconds: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 31_536_000, description: 'Seconds without a reading before the sensor counts as offline.' }))),
+  offline_after_seconds: Type.Optional(
+    Nullable(
+      Type.Integer({ minimum: 1, maximum: 31_536_000, description: 'Seconds without a reading before the sensor counts as offline.' }),
+    ),
+  ),
 };
 const SensorCreate = Type.Object({ device_id: Uuid, ...Editable }, { additionalProperties: false });
 const SensorUpdate = Type.Partial(Type.Object(Editable), { additionalProperties: false });
@@ -73,7 +105,10 @@ export const SENSOR_CONSTRAINTS = {
   unique: { sensors_device_key_key: 'This device already has a sensor with this key.' },
   foreignKey: {
     sensors_device_fk: { pointer: '/body/device_id', detail: 'device_id does not refer to a device of this organization' },
-    sensors_scaling_profile_fk: { pointer: '/body/scaling_profile_id', detail: 'scaling_profile_id does not refer to a scaling profile of this organization' },
+    sensors_scaling_profile_fk: {
+      pointer: '/body/scaling_profile_id',
+      detail: 'scaling_profile_id does not refer to a scaling profile of this organization',
+    },
   },
 };
 
@@ -108,7 +143,15 @@ export function registerSensorRoutes(app: App, services: AppServices): void {
       listSensors(
         db,
         organizationId,
-        { deviceId: q.device_id, locationId: q.location_id, groupId: q.group_id, scalingProfileId: q.scaling_profile_id, kind: q.kind, key: q.key, q: q.q },
+        {
+          deviceId: q.device_id,
+          locationId: q.location_id,
+          groupId: q.group_id,
+          scalingProfileId: q.scaling_profile_id,
+          kind: q.kind,
+          key: q.key,
+          q: q.q,
+        },
         sort,
         page,
       ),

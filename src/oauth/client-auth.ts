@@ -80,7 +80,8 @@ export function parseBasicAuthorization(header: string | undefined): BasicCreden
   const rawClientId = decoded.slice(0, colon);
   const rawSecret = decoded.slice(colon + 1);
   const credentials = { clientId: formDecode(rawClientId), secret: formDecode(rawSecret), rawClientId, rawSecret };
-  if (Object.values(credentials).some((value) => unstorableText(value) !== undefined)) throw invalidClient('The Basic credentials hold characters no client_id or secret can contain.', true);
+  if (Object.values(credentials).some((value) => unstorableText(value) !== undefined))
+    throw invalidClient('The Basic credentials hold characters no client_id or secret can contain.', true);
   return credentials;
 }
 
@@ -113,15 +114,22 @@ export class ClientAuthenticator {
    * Authenticates the client of a request, or throws invalid_client / invalid_request / 429.
    * `source`: sourceOf(request.ip), the address failures are counted for (abuse/guard.ts).
    */
-  async authenticate(authorization: string | undefined, params: Params, source: string, options: ClientAuthOptions = {}): Promise<AuthenticatedClient> {
+  async authenticate(
+    authorization: string | undefined,
+    params: Params,
+    source: string,
+    options: ClientAuthOptions = {},
+  ): Promise<AuthenticatedClient> {
     const basic = parseBasicAuthorization(authorization);
     const postId = params.client_id;
     const postSecret = params.client_secret;
-    if (basic && postSecret !== undefined) throw invalidRequest('The client used more than one authentication method (HTTP Basic and client_secret); use one.');
+    if (basic && postSecret !== undefined)
+      throw invalidRequest('The client used more than one authentication method (HTTP Basic and client_secret); use one.');
     if (basic && postId !== undefined && postId !== basic.clientId && postId !== basic.rawClientId) {
       throw invalidRequest('client_id does not match the client of the Authorization header.');
     }
-    if (!basic && postId === undefined) throw invalidClient('Client authentication is required (HTTP Basic, or client_id and client_secret).', false);
+    if (!basic && postId === undefined)
+      throw invalidClient('Client authentication is required (HTTP Basic, or client_id and client_secret).', false);
 
     const usedBasic = basic !== undefined;
     const candidates = basic ? unique([basic.clientId, basic.rawClientId]) : [postId as string];
@@ -148,7 +156,8 @@ export class ClientAuthenticator {
       if (client.public || options.secretless?.(client)) return { client, method: 'none' };
       throw failed();
     }
-    if (client.public || !client.secret_hash) throw invalidClient('This is a public client: it authenticates with client_id only, without a secret.', usedBasic);
+    if (client.public || !client.secret_hash)
+      throw invalidClient('This is a public client: it authenticates with client_id only, without a secret.', usedBasic);
 
     const method = usedBasic ? 'client_secret_basic' : 'client_secret_post';
     const attempt = { door: 'client' as const, credential: client.id, source };
@@ -213,7 +222,12 @@ export class ClientAuthenticator {
     if (ok) {
       this.verified.delete(client.id);
       if (this.verified.size >= MAX_CACHED) this.verified.delete(this.verified.keys().next().value as string);
-      this.verified.set(client.id, { mac, secretHash, updatedAt: client.updated_at.getTime(), until: this.now() + this.settings.secretCacheTtlMs });
+      this.verified.set(client.id, {
+        mac,
+        secretHash,
+        updatedAt: client.updated_at.getTime(),
+        until: this.now() + this.settings.secretCacheTtlMs,
+      });
     }
     return ok;
   }

@@ -17,7 +17,10 @@ export const clientsSection: SectionApplier = {
       let secretHash: string | null | undefined;
       if (c.public) secretHash = null;
       else if (c.client_secret !== undefined) {
-        const unchanged = existing?.organization_id === organization.id && existing.secret_hash !== null && (await verifyPassword(existing.secret_hash, c.client_secret));
+        const unchanged =
+          existing?.organization_id === organization.id &&
+          existing.secret_hash !== null &&
+          (await verifyPassword(existing.secret_hash, c.client_secret));
         secretHash = unchanged ? undefined : await hashPassword(c.client_secret);
       }
       let boundUserId: string | null = null;

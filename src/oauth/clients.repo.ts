@@ -44,7 +44,10 @@ export function forgetCachedClients(): void {
 
 export async function findClientByClientIdCached(db: Db, clientId: string, now: number = Date.now()): Promise<OAuthClient | undefined> {
   let cache = clientCaches.get(db);
-  if (!cache) clientCaches.set(db, (cache = new Map()));
+  if (!cache) {
+    cache = new Map();
+    clientCaches.set(db, cache);
+  }
   const entry = cache.get(clientId);
   if (entry && entry.until > now && entry.generation === clientGeneration) return entry.client;
   if (entry) cache.delete(clientId);
@@ -107,18 +110,30 @@ export async function saveClient(db: Db, organizationId: string, fields: ClientF
     await announce(db, { kind: 'clients' });
     const client = await db
       .insertInto('oauth_clients')
-      .values({ organization_id: organizationId, client_id: fields.clientId, created_by: fields.createdBy ?? null, ...values, secret_hash: fields.secretHash ?? null })
+      .values({
+        organization_id: organizationId,
+        client_id: fields.clientId,
+        created_by: fields.createdBy ?? null,
+        ...values,
+        secret_hash: fields.secretHash ?? null,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
     return { client, changed: true };
   }
-  if (existing.organization_id !== organizationId) throw new ClientConflictError(`client_id "${fields.clientId}" belongs to another organization`);
+  if (existing.organization_id !== organizationId)
+    throw new ClientConflictError(`client_id "${fields.clientId}" belongs to another organization`);
   const unchanged = Object.entries(values).every(([key, value]) => {
     const current = existing[key as keyof OAuthClient];
     return Array.isArray(value) ? Array.isArray(current) && sameArray(current, value) : current === value;
   });
   if (unchanged) return { client: existing, changed: false };
-  const client = await db.updateTable('oauth_clients').set({ ...values, updated_at: new Date() }).where('id', '=', existing.id).returningAll().executeTakeFirstOrThrow();
+  const client = await db
+    .updateTable('oauth_clients')
+    .set({ ...values, updated_at: new Date() })
+    .where('id', '=', existing.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
   forgetCachedClients();
   // Every node's cached rows go when this commits (the CLI and provisioning change clients too).
   await announce(db, { kind: 'clients' });

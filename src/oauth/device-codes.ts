@@ -177,7 +177,11 @@ export async function pollDeviceCode(db: Db, deviceCode: string, clientPk: strin
   if (row.status === 'denied') return { status: 'access_denied' };
   if (row.status === 'pending') {
     const interval = row.too_fast ? row.interval_seconds + 5 : row.interval_seconds;
-    await db.updateTable('oauth_device_codes').set({ last_polled_at: sql<Date>`now()`, interval_seconds: interval }).where('device_code_hash', '=', hash).execute();
+    await db
+      .updateTable('oauth_device_codes')
+      .set({ last_polled_at: sql<Date>`now()`, interval_seconds: interval })
+      .where('device_code_hash', '=', hash)
+      .execute();
     return { status: row.too_fast ? 'slow_down' : 'authorization_pending', interval };
   }
   const redeemed = await db

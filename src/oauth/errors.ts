@@ -35,7 +35,11 @@ export function invalidClient(description: string, _usedBasic?: boolean): OAuthE
   return new OAuthError('invalid_client', description, 401, { 'www-authenticate': `Basic realm="${BASIC_REALM}", charset="UTF-8"` });
 }
 
-export function tooManyRequests(description: string, retryAfterSeconds: number, limit?: { max: number; windowSeconds: number }): OAuthError {
+export function tooManyRequests(
+  description: string,
+  retryAfterSeconds: number,
+  limit?: { max: number; windowSeconds: number },
+): OAuthError {
   const headers: Record<string, string> = { 'retry-after': String(retryAfterSeconds) };
   if (limit) Object.assign(headers, rateLimitHeaders(limit.max, 0, retryAfterSeconds, limit.windowSeconds));
   return new OAuthError('rate_limited', description, 429, headers);

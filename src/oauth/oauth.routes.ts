@@ -10,9 +10,19 @@ import { HttpProblem } from '../http/problem.js';
 import { SCOPES, SCOPE_ALIASES, decideScopes, parseScopeParam } from '../identity/scopes.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
-import { type Params } from './client-auth.js';
+import type { Params } from './client-auth.js';
 import { createDeviceAuthorization } from './device-codes.js';
-import { OAuthError, invalidRequest, invalidScope, noStore, rateLimitHeaders, sendOAuthError, tooManyRequests, unauthorizedClient, unsupportedGrantType } from './errors.js';
+import {
+  OAuthError,
+  invalidRequest,
+  invalidScope,
+  noStore,
+  rateLimitHeaders,
+  sendOAuthError,
+  tooManyRequests,
+  unauthorizedClient,
+  unsupportedGrantType,
+} from './errors.js';
 import { GRANT_TYPES, isGrantType } from './grant-types.js';
 import { GRANT_HANDLERS } from './grants/index.js';
 import type { OAuthClient } from './oauth.schema.js';
@@ -41,8 +51,10 @@ export async function registerOAuthRoutes(app: App, services: AppServices, optio
   const settings = { ...loadOAuthSettings(), ...options.settings };
   const rt = createOAuthRuntime({ db: services.db, config: services.config, bearer: services.bearer, abuse: services.abuse }, settings);
   // A wrong method on a token-family endpoint is still answered in RFC 6749 JSON (with Allow).
-  renderWrongMethodAs(app, ['/oauth/token', '/oauth2/token', '/auth/oauth', '/oauth/revoke', '/oauth/introspect', '/oauth/device_authorization', '/oauth/jwks'], (_request, reply, detail) =>
-    sendOAuthError(reply, new OAuthError('invalid_request', detail, 405)),
+  renderWrongMethodAs(
+    app,
+    ['/oauth/token', '/oauth2/token', '/auth/oauth', '/oauth/revoke', '/oauth/introspect', '/oauth/device_authorization', '/oauth/jwks'],
+    (_request, reply, detail) => sendOAuthError(reply, new OAuthError('invalid_request', detail, 405)),
   );
 
   services.invalidations.on((invalidation) => {
@@ -77,7 +89,9 @@ function oauthErrorOf(error: unknown, request: FastifyRequest): OAuthError {
   if (error instanceof HttpProblem) {
     // From the bearer check (RFC 6750): keep status and challenge, speak OAuth JSON.
     const challenge = error.headers['www-authenticate'] ?? '';
-    const code = /error="([^"]+)"/.exec(challenge)?.[1] ?? (error.status === 401 ? 'invalid_token' : error.status === 429 ? 'rate_limited' : 'invalid_request');
+    const code =
+      /error="([^"]+)"/.exec(challenge)?.[1] ??
+      (error.status === 401 ? 'invalid_token' : error.status === 429 ? 'rate_limited' : 'invalid_request');
     return new OAuthError(code, error.message, error.status, error.headers);
   }
   if (isDatabaseUnavailable(error)) {
@@ -124,7 +138,9 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
   const { ipMax, clientMax, windowMs } = rt.settings.rateLimit;
   const windowSeconds = Math.ceil(windowMs / 1000);
 
-  oauth.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => sendOAuthError(reply, oauthErrorOf(error, request)));
+  oauth.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) =>
+    sendOAuthError(reply, oauthErrorOf(error, request)),
+  );
 
   // Abuse limits (429 with Retry-After and RateLimit headers): per client IP on the credential
   // endpoints, per authenticated client on issuance (token, device authorization). Introspection,
@@ -134,12 +150,20 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
   if (!oauth.hasDecorator('createRateLimit')) await oauth.register(rateLimit, { global: false, cache: 20_000 });
   const clientKeys = new WeakMap<FastifyRequest, string>();
   const ipLimiter = oauth.createRateLimit({ max: ipMax, timeWindow: windowMs, keyGenerator: (req) => `oauth-ip:${req.ip}` });
-  const clientLimiter = oauth.createRateLimit({ max: clientMax, timeWindow: windowMs, keyGenerator: (req) => `oauth-client:${clientKeys.get(req) ?? ''}` });
+  const clientLimiter = oauth.createRateLimit({
+    max: clientMax,
+    timeWindow: windowMs,
+    keyGenerator: (req) => `oauth-client:${clientKeys.get(req) ?? ''}`,
+  });
   type LimitResult = Awaited<ReturnType<typeof ipLimiter>>;
   const enforce = (reply: FastifyReply, result: LimitResult, what: string) => {
     if (result.isAllowed) return;
     const resetSeconds = Math.max(1, result.ttlInSeconds);
-    if (result.isExceeded) throw tooManyRequests(`Too many requests from this ${what}; retry in ${resetSeconds} s.`, resetSeconds, { max: result.max, windowSeconds });
+    if (result.isExceeded)
+      throw tooManyRequests(`Too many requests from this ${what}; retry in ${resetSeconds} s.`, resetSeconds, {
+        max: result.max,
+        windowSeconds,
+      });
     reply.headers(rateLimitHeaders(result.max, result.remaining, resetSeconds, windowSeconds));
   };
   const limitIp = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -155,7 +179,10 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
   const authenticateClient = async (request: FastifyRequest, params: Params, grantType?: string) =>
     rt.clientAuth.authenticate(request.headers.authorization, params, sourceOf(request.ip), {
       // Sensorberg's documented external-token login carries no client secret.
-      secretless: (client) => grantType === 'password' && client.user_auth === 'external_authentication_token' && params.external_authentication_token !== undefined,
+      secretless: (client) =>
+        grantType === 'password' &&
+        client.user_auth === 'external_authentication_token' &&
+        params.external_authentication_token !== undefined,
     });
 
   // --- POST /oauth/token (+ the seeds' aliases) ---------------------------------------------
@@ -167,7 +194,8 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
     const { client, method } = await authenticateClient(request, params, grantType);
     await limitClient(request, reply, client);
     // Refresh rights follow the family (password and device grants, offline_access); the grant module decides.
-    if (grantType !== 'refresh_token' && !clientAllows(client, grantType)) throw unauthorizedClient(`This client is not allowed to use the ${grantType} grant.`);
+    if (grantType !== 'refresh_token' && !clientAllows(client, grantType))
+      throw unauthorizedClient(`This client is not allowed to use the ${grantType} grant.`);
     const response = await GRANT_HANDLERS[grantType]({ rt, client, method, params, source: sourceOf(request.ip) });
     noStore(reply);
     return response;
@@ -179,48 +207,65 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
       'Grants authorization_code (PKCE S256), client_credentials, password, refresh_token and urn:ietf:params:oauth:grant-type:device_code. Form-urlencoded or JSON body; client authentication by HTTP Basic, client_secret in the body, or client_id alone for public clients.',
   };
   for (const path of ['/oauth/token', '/oauth2/token', '/auth/oauth']) {
-    oauth.post(path, { ...ipLimited, schema: path === '/oauth/token' ? tokenSchema : { ...tokenSchema, summary: `${tokenSchema.summary} (alias)` } }, tokenEndpoint);
+    oauth.post(
+      path,
+      { ...ipLimited, schema: path === '/oauth/token' ? tokenSchema : { ...tokenSchema, summary: `${tokenSchema.summary} (alias)` } },
+      tokenEndpoint,
+    );
   }
 
   // --- DELETE /oauth/token: revoke the presented bearer token --------------------------------
-  oauth.delete('/oauth/token', { ...ipLimited, schema: { tags: ['oauth'], summary: 'Revoke the access token presented as the Bearer credential' } }, async (request, reply) => {
-    const principal = await rt.bearer.authenticate(request);
-    const token = bearerToken(request) as string;
-    if (principal.kind !== 'user_token' && principal.kind !== 'app_token') throw invalidRequest('Only OAuth access tokens are revoked here; revoke API keys at /v1/api-keys.');
-    await rt.tokens.revokeAccessToken(token);
-    noStore(reply);
-    return {};
-  });
+  oauth.delete(
+    '/oauth/token',
+    { ...ipLimited, schema: { tags: ['oauth'], summary: 'Revoke the access token presented as the Bearer credential' } },
+    async (request, reply) => {
+      const principal = await rt.bearer.authenticate(request);
+      const token = bearerToken(request) as string;
+      if (principal.kind !== 'user_token' && principal.kind !== 'app_token')
+        throw invalidRequest('Only OAuth access tokens are revoked here; revoke API keys at /v1/api-keys.');
+      await rt.tokens.revokeAccessToken(token);
+      noStore(reply);
+      return {};
+    },
+  );
 
   // --- POST /oauth/revoke (RFC 7009) ------------------------------------------------------------
-  oauth.post('/oauth/revoke', { ...ipLimited, schema: { tags: ['oauth'], summary: 'Token revocation (RFC 7009)' } }, async (request, reply) => {
-    const params = collectParams(request);
-    const { client } = await authenticateClient(request, params);
-    const token = params.token;
-    if (token === undefined) throw invalidRequest('token is required.');
-    const hint = params.token_type_hint;
-    if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') {
-      throw new OAuthError('unsupported_token_type', `token_type_hint "${hint}" is not a token type this server revokes.`);
-    }
-    noStore(reply);
-    if (token.startsWith(REFRESH_TOKEN_PREFIX)) {
-      const stored = await rt.tokens.findRefreshToken(token);
-      if (stored) {
-        if (stored.clientPk !== client.id) throw unauthorizedClient('The token was not issued to this client.');
-        await rt.tokens.revokeFamily(stored.grantId);
+  oauth.post(
+    '/oauth/revoke',
+    { ...ipLimited, schema: { tags: ['oauth'], summary: 'Token revocation (RFC 7009)' } },
+    async (request, reply) => {
+      const params = collectParams(request);
+      const { client } = await authenticateClient(request, params);
+      const token = params.token;
+      if (token === undefined) throw invalidRequest('token is required.');
+      const hint = params.token_type_hint;
+      if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') {
+        throw new OAuthError('unsupported_token_type', `token_type_hint "${hint}" is not a token type this server revokes.`);
       }
+      noStore(reply);
+      if (token.startsWith(REFRESH_TOKEN_PREFIX)) {
+        const stored = await rt.tokens.findRefreshToken(token);
+        if (stored) {
+          if (stored.clientPk !== client.id) throw unauthorizedClient('The token was not issued to this client.');
+          await rt.tokens.revokeFamily(stored.grantId);
+        }
+        return {};
+      }
+      if ((await rt.tokens.revokeAccessToken(token, client.id)) === 'foreign')
+        throw unauthorizedClient('The token was not issued to this client.');
+      // Unknown, expired or already revoked tokens: nothing to do, and the answer is the same (§2.2).
       return {};
-    }
-    if ((await rt.tokens.revokeAccessToken(token, client.id)) === 'foreign') throw unauthorizedClient('The token was not issued to this client.');
-    // Unknown, expired or already revoked tokens: nothing to do, and the answer is the same (§2.2).
-    return {};
-  });
+    },
+  );
 
   // --- POST /oauth/introspect (RFC 7662) --------------------------------------------------------
   oauth.post('/oauth/introspect', { schema: { tags: ['oauth'], summary: 'Token introspection (RFC 7662)' } }, async (request, reply) => {
     const params = collectParams(request);
     const { client, method } = await authenticateClient(request, params);
-    if (method === 'none') throw new OAuthError('invalid_client', 'Introspection needs a confidential client.', 401, { 'www-authenticate': 'Basic realm="sensorcloud", charset="UTF-8"' });
+    if (method === 'none')
+      throw new OAuthError('invalid_client', 'Introspection needs a confidential client.', 401, {
+        'www-authenticate': 'Basic realm="sensorcloud", charset="UTF-8"',
+      });
     const token = params.token;
     if (token === undefined) throw invalidRequest('token is required.');
     noStore(reply);
@@ -229,7 +274,8 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
 
     if (token.startsWith(REFRESH_TOKEN_PREFIX)) {
       const stored = await rt.tokens.findRefreshToken(token);
-      if (!stored || !visible(stored) || stored.usedAt || stored.revokedAt || stored.grantRevokedAt || stored.expired) return { active: false };
+      if (!stored || !visible(stored) || stored.usedAt || stored.revokedAt || stored.grantRevokedAt || stored.expired)
+        return { active: false };
       return {
         active: true,
         token_type: 'refresh_token',
@@ -247,7 +293,8 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
     if (!token.startsWith(ACCESS_TOKEN_PREFIX) && !token.startsWith(JWT_PREFIX)) return { active: false };
     const principal = await rt.bearer.resolve(token);
     const details = principal?.token;
-    if (!principal || !details || !visible({ clientPk: details.clientPk, organizationId: principal.organizationId })) return { active: false };
+    if (!principal || !details || !visible({ clientPk: details.clientPk, organizationId: principal.organizationId }))
+      return { active: false };
     const forUser = principal.userId !== null && details.grantType !== 'client_credentials';
     return {
       active: true,
@@ -265,57 +312,71 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
   });
 
   // --- GET /oauth/token/info (Doorkeeper) -------------------------------------------------------
-  oauth.get('/oauth/token/info', { ...ipLimited, schema: { tags: ['oauth'], summary: 'Details of the bearer token used (Doorkeeper shape)' } }, async (request, reply) => {
-    const principal = await rt.bearer.authenticate(request);
-    const token = bearerToken(request) as string;
-    noStore(reply);
-    const expiresIn = (at: Date | null) => (at ? Math.max(0, Math.floor((at.getTime() - Date.now()) / 1000)) : null);
-    if (principal.kind === 'user_token' || principal.kind === 'app_token') {
-      const view = await rt.tokens.findAccessToken(token);
-      if (!view) throw new HttpProblem({ status: 401, detail: 'The access token is invalid, expired or revoked.', headers: { 'www-authenticate': 'Bearer realm="sensorcloud", error="invalid_token"' } });
+  oauth.get(
+    '/oauth/token/info',
+    { ...ipLimited, schema: { tags: ['oauth'], summary: 'Details of the bearer token used (Doorkeeper shape)' } },
+    async (request, reply) => {
+      const principal = await rt.bearer.authenticate(request);
+      const token = bearerToken(request) as string;
+      noStore(reply);
+      const expiresIn = (at: Date | null) => (at ? Math.max(0, Math.floor((at.getTime() - Date.now()) / 1000)) : null);
+      if (principal.kind === 'user_token' || principal.kind === 'app_token') {
+        const view = await rt.tokens.findAccessToken(token);
+        if (!view)
+          throw new HttpProblem({
+            status: 401,
+            detail: 'The access token is invalid, expired or revoked.',
+            headers: { 'www-authenticate': 'Bearer realm="sensorcloud", error="invalid_token"' },
+          });
+        return {
+          resource_owner_id: view.userId,
+          scope: view.scopeDisplay.split(' ').filter((s) => s !== ''),
+          expires_in: expiresIn(view.expiresAt),
+          application: { uid: view.clientId },
+          created_at: Math.floor(view.createdAt.getTime() / 1000),
+        };
+      }
       return {
-        resource_owner_id: view.userId,
-        scope: view.scopeDisplay.split(' ').filter((s) => s !== ''),
-        expires_in: expiresIn(view.expiresAt),
-        application: { uid: view.clientId },
-        created_at: Math.floor(view.createdAt.getTime() / 1000),
+        resource_owner_id: principal.userId,
+        scope: [...principal.scopes],
+        expires_in: expiresIn(principal.expiresAt),
+        application: null,
+        created_at: null,
       };
-    }
-    return {
-      resource_owner_id: principal.userId,
-      scope: [...principal.scopes],
-      expires_in: expiresIn(principal.expiresAt),
-      application: null,
-      created_at: null,
-    };
-  });
+    },
+  );
 
   // --- POST /oauth/device_authorization (RFC 8628 §3.1) -----------------------------------------
-  oauth.post('/oauth/device_authorization', { ...ipLimited, schema: { tags: ['oauth'], summary: 'Device authorization (RFC 8628)' } }, async (request, reply) => {
-    const params = collectParams(request);
-    const { client } = await authenticateClient(request, params);
-    await limitClient(request, reply, client);
-    if (!clientAllows(client, 'urn:ietf:params:oauth:grant-type:device_code')) throw unauthorizedClient('This client is not allowed to use the device authorization grant.');
-    const requested = parseScopeParam(params.scope);
-    const check = decideScopes({ requested, clientAllowed: clientScopeList(client), userToken: true });
-    if (!check.ok) throw invalidScope(check.description);
-    const created = await createDeviceAuthorization(rt.db, {
-      clientPk: client.id,
-      organizationId: client.organization_id,
-      requestedScope: requested.length > 0 ? requested.join(' ') : null,
-      ttlSeconds: rt.settings.deviceCodeTtlSeconds,
-      intervalSeconds: rt.settings.deviceIntervalSeconds,
-    });
-    noStore(reply);
-    return {
-      device_code: created.deviceCode,
-      user_code: created.userCode,
-      verification_uri: `${issuer}/device`,
-      verification_uri_complete: `${issuer}/device?user_code=${encodeURIComponent(created.userCode)}`,
-      expires_in: created.expiresIn,
-      interval: created.interval,
-    };
-  });
+  oauth.post(
+    '/oauth/device_authorization',
+    { ...ipLimited, schema: { tags: ['oauth'], summary: 'Device authorization (RFC 8628)' } },
+    async (request, reply) => {
+      const params = collectParams(request);
+      const { client } = await authenticateClient(request, params);
+      await limitClient(request, reply, client);
+      if (!clientAllows(client, 'urn:ietf:params:oauth:grant-type:device_code'))
+        throw unauthorizedClient('This client is not allowed to use the device authorization grant.');
+      const requested = parseScopeParam(params.scope);
+      const check = decideScopes({ requested, clientAllowed: clientScopeList(client), userToken: true });
+      if (!check.ok) throw invalidScope(check.description);
+      const created = await createDeviceAuthorization(rt.db, {
+        clientPk: client.id,
+        organizationId: client.organization_id,
+        requestedScope: requested.length > 0 ? requested.join(' ') : null,
+        ttlSeconds: rt.settings.deviceCodeTtlSeconds,
+        intervalSeconds: rt.settings.deviceIntervalSeconds,
+      });
+      noStore(reply);
+      return {
+        device_code: created.deviceCode,
+        user_code: created.userCode,
+        verification_uri: `${issuer}/device`,
+        verification_uri_complete: `${issuer}/device?user_code=${encodeURIComponent(created.userCode)}`,
+        expires_in: created.expiresIn,
+        interval: created.interval,
+      };
+    },
+  );
 
   // --- Metadata and keys -------------------------------------------------------------------------
   const document = metadata(issuer);
@@ -325,10 +386,12 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
       return document;
     });
   }
-  oauth.get('/oauth/jwks', { schema: { tags: ['oauth'], summary: 'Public keys of JWT access tokens (RFC 7517)' } }, async (_request, reply) => {
-    reply.header('cache-control', 'public, max-age=60');
-    return rt.keys.jwks();
-  });
+  oauth.get(
+    '/oauth/jwks',
+    { schema: { tags: ['oauth'], summary: 'Public keys of JWT access tokens (RFC 7517)' } },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=60');
+      return rt.keys.jwks();
+    },
+  );
 }
-
-

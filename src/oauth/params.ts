@@ -14,7 +14,8 @@ export function collectParams(request: FastifyRequest): Params {
   const params: Params = Object.create(null) as Params;
   const add = (source: unknown, where: string) => {
     if (source === undefined || source === null) return;
-    if (typeof source !== 'object' || Array.isArray(source)) throw invalidRequest(`The ${where} must be form-urlencoded parameters or a JSON object.`);
+    if (typeof source !== 'object' || Array.isArray(source))
+      throw invalidRequest(`The ${where} must be form-urlencoded parameters or a JSON object.`);
     for (const [name, value] of Object.entries(source as Record<string, unknown>)) {
       let text: string;
       if (typeof value === 'string') text = value;
@@ -24,7 +25,8 @@ export function collectParams(request: FastifyRequest): Params {
       else throw invalidRequest(`The parameter ${name} must be a string.`);
       if (text === '') continue;
       if (text.length > MAX_VALUE_LENGTH) throw invalidRequest(`The parameter ${name} is too long.`);
-      if (Object.hasOwn(params, name) && params[name] !== text) throw invalidRequest(`The parameter ${name} was sent more than once with different values.`);
+      if (Object.hasOwn(params, name) && params[name] !== text)
+        throw invalidRequest(`The parameter ${name} was sent more than once with different values.`);
       params[name] = text;
     }
   };

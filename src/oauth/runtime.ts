@@ -23,7 +23,10 @@ export interface OAuthRuntime {
   abuse: AbuseGuard;
 }
 
-export function createOAuthRuntime(deps: { db: Db; config: Config; bearer: BearerAuthenticator; abuse: AbuseGuard }, settings: OAuthSettings): OAuthRuntime {
+export function createOAuthRuntime(
+  deps: { db: Db; config: Config; bearer: BearerAuthenticator; abuse: AbuseGuard },
+  settings: OAuthSettings,
+): OAuthRuntime {
   const keys = new SigningKeyStore(deps.db, deps.config.publicUrl);
   return {
     ...deps,

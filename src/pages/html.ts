@@ -1,6 +1,6 @@
 /**
  * Server-rendered pages (setup, login, consent, device) are plain HTML forms that work without
- * JavaScript. Every interpolated value goes through `escape` via the `html` tag; `raw` marks
+ * JavaScript. Every interpolated value goes through `escapeHtml` via the `html` tag; `raw` marks
  * markup that is already safe.
  */
 
@@ -13,7 +13,7 @@ export class SafeHtml {
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-export function escape(value: unknown): string {
+export function escapeHtml(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 }
 
@@ -23,7 +23,7 @@ function render(value: unknown): string {
   if (value instanceof SafeHtml) return value.value;
   if (Array.isArray(value)) return value.map(render).join('');
   if (value === undefined || value === null || value === false) return '';
-  return escape(value);
+  return escapeHtml(value);
 }
 
 export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeHtml {

@@ -18,7 +18,10 @@ export class ProvisioningError extends Error {
     readonly issues: ProvisioningIssue[],
     options?: ErrorOptions,
   ) {
-    super(issues.map((issue) => `${file}${issue.line ? `:${issue.line}` : ''}: ${issue.path || '(top level)'}: ${issue.message}`).join('\n'), options);
+    super(
+      issues.map((issue) => `${file}${issue.line ? `:${issue.line}` : ''}: ${issue.path || '(top level)'}: ${issue.message}`).join('\n'),
+      options,
+    );
     this.name = 'ProvisioningError';
   }
 }
@@ -52,9 +55,11 @@ function schemaIssues(data: unknown): { path: PathSegment[]; message: string }[]
     if (error.keyword === 'boolean') continue;
     const path = pointerSegments(error.instancePath);
     if (error.keyword === 'additionalProperties') {
-      for (const name of (error.params.additionalProperties as string[]) ?? []) issues.push({ path: [...path, name], message: 'is not a known field' });
+      for (const name of (error.params.additionalProperties as string[]) ?? [])
+        issues.push({ path: [...path, name], message: 'is not a known field' });
     } else if (error.keyword === 'required') {
-      for (const name of (error.params.requiredProperties as string[]) ?? []) issues.push({ path: [...path, name], message: 'is required' });
+      for (const name of (error.params.requiredProperties as string[]) ?? [])
+        issues.push({ path: [...path, name], message: 'is required' });
     } else {
       issues.push({ path, message: error.message });
     }
@@ -110,7 +115,9 @@ export async function loadProvisioningFile(file: string): Promise<ProvisioningFi
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (error) {
-    throw new ProvisioningError(file, [{ path: '', message: `cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }]);
+    throw new ProvisioningError(file, [
+      { path: '', message: `cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` },
+    ]);
   }
   return parseProvisioning(text, file);
 }

@@ -33,7 +33,8 @@ const membersSection: SectionApplier = {
     for (const user of spec.users ?? []) {
       if (!isRole(user.role)) throw new Error(`unvalidated role ${user.role}`);
       const existing = await findMemberByEmail(tx, organization.id, user.email);
-      const passwordUnchanged = user.password !== undefined && existing !== undefined && (await verifyPassword(existing.password_hash, user.password));
+      const passwordUnchanged =
+        user.password !== undefined && existing !== undefined && (await verifyPassword(existing.password_hash, user.password));
       await saveMember(tx, organization.id, {
         email: user.email,
         role: user.role,
@@ -52,13 +53,25 @@ const groupsSection: SectionApplier = {
     for (const group of spec.groups ?? []) {
       const saved = await upsertGroup(tx, organization.id, group.name, group.description ?? null);
       const members = await Promise.all((group.users ?? []).map((email) => findMemberByEmail(tx, organization.id, email)));
-      await setGroupUsers(tx, organization.id, saved.id, members.flatMap((m) => (m ? [m.id] : [])));
+      await setGroupUsers(
+        tx,
+        organization.id,
+        saved.id,
+        members.flatMap((m) => (m ? [m.id] : [])),
+      );
     }
     return spec.groups?.length ?? 0;
   },
 };
 
-export const sectionAppliers: SectionApplier[] = [membersSection, groupsSection, clientsSection, apiKeysSection, locationsSection, devicesSection];
+export const sectionAppliers: SectionApplier[] = [
+  membersSection,
+  groupsSection,
+  clientsSection,
+  apiKeysSection,
+  locationsSection,
+  devicesSection,
+];
 
 /** Sections validated now whose capability does not store them yet; reported, never silently dropped. */
 const PENDING_SECTIONS: (keyof OrganizationSpec)[] = [];
@@ -80,14 +93,20 @@ async function conflictIssues(tx: Db, file: ProvisioningFile): Promise<Provision
     if (spec.solution_key) {
       const holder = await findOrganizationBySolutionKey(tx, spec.solution_key);
       if (holder && holder.slug !== spec.slug) {
-        issues.push({ path: formatPath(['organizations', o, 'solution_key']), message: `is already the solution key of organization "${holder.slug}"` });
+        issues.push({
+          path: formatPath(['organizations', o, 'solution_key']),
+          message: `is already the solution key of organization "${holder.slug}"`,
+        });
       }
     }
     for (const [u, user] of (spec.users ?? []).entries()) {
       if (!user.external_authentication_token) continue;
       const holder = await findUserByExternalTokenDigest(tx, await externalTokenDigestFor(tx, user.external_authentication_token));
       if (holder && holder.email !== normalizeEmail(user.email)) {
-        issues.push({ path: formatPath(['organizations', o, 'users', u, 'external_authentication_token']), message: 'is already the external_authentication_token of another user' });
+        issues.push({
+          path: formatPath(['organizations', o, 'users', u, 'external_authentication_token']),
+          message: 'is already the external_authentication_token of another user',
+        });
       }
     }
   }

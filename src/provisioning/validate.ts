@@ -15,7 +15,13 @@ interface Issue {
 /** Meaning checks across the whole file: roles, scopes, grant types and every cross-reference. */
 export function semanticIssues(file: ProvisioningFile): Issue[] {
   const issues: Issue[] = [];
-  const seen = { slugs: new Set<string>(), clientIds: new Set<string>(), apiKeys: new Set<string>(), deviceTokens: new Set<string>(), solutionKeys: new Set<string>() };
+  const seen = {
+    slugs: new Set<string>(),
+    clientIds: new Set<string>(),
+    apiKeys: new Set<string>(),
+    deviceTokens: new Set<string>(),
+    solutionKeys: new Set<string>(),
+  };
   // A user is one person across organizations (one row, one password): every organization that
   // lists them must agree on what it gives, or each application would overwrite the other's.
   const people = new Map<string, Partial<Record<(typeof PERSON_FIELDS)[number], { value: string; at: PathSegment[] }>>>();
@@ -27,23 +33,30 @@ export function semanticIssues(file: ProvisioningFile): Issue[] {
 
   file.organizations.forEach((org, o) => {
     const at = (...rest: PathSegment[]): PathSegment[] => ['organizations', o, ...rest];
-    if (!isSlug(org.slug)) issues.push({ path: at('slug'), message: `"${org.slug}" is not a valid slug (lower-case letters, digits, dashes)` });
+    if (!isSlug(org.slug))
+      issues.push({ path: at('slug'), message: `"${org.slug}" is not a valid slug (lower-case letters, digits, dashes)` });
     unique(seen.slugs, org.slug, at('slug'), 'organization slug');
     if (org.solution_key) unique(seen.solutionKeys, org.solution_key, at('solution_key'), 'solution key');
 
     const roles = new Map<string, string>();
     org.users?.forEach((user, u) => {
       const email = normalizeEmail(user.email);
-      if (!/^[^\s@]+@[^\s@]+$/.test(email)) issues.push({ path: at('users', u, 'email'), message: `"${user.email}" is not an email address` });
+      if (!/^[^\s@]+@[^\s@]+$/.test(email))
+        issues.push({ path: at('users', u, 'email'), message: `"${user.email}" is not an email address` });
       if (roles.has(email)) issues.push({ path: at('users', u, 'email'), message: `duplicate email "${user.email}"` });
       roles.set(email, user.role);
-      if (!isRole(user.role)) issues.push({ path: at('users', u, 'role'), message: `unknown role "${user.role}"; expected one of ${ROLES.join(', ')}` });
+      if (!isRole(user.role))
+        issues.push({ path: at('users', u, 'role'), message: `unknown role "${user.role}"; expected one of ${ROLES.join(', ')}` });
       const weak = user.password === undefined ? undefined : passwordProblem(user.password);
       if (weak) issues.push({ path: at('users', u, 'password'), message: weak });
       const token = user.external_authentication_token;
       if (token) {
         const owner = externalTokens.get(token);
-        if (owner !== undefined && owner !== email) issues.push({ path: at('users', u, 'external_authentication_token'), message: `duplicate external_authentication_token (also given to "${owner}")` });
+        if (owner !== undefined && owner !== email)
+          issues.push({
+            path: at('users', u, 'external_authentication_token'),
+            message: `duplicate external_authentication_token (also given to "${owner}")`,
+          });
         externalTokens.set(token, email);
       }
       const person = people.get(email) ?? {};
@@ -53,31 +66,42 @@ export function semanticIssues(file: ProvisioningFile): Issue[] {
         const first = person[field];
         if (!first) person[field] = { value, at: at('users', u) };
         else if (first.value !== value && first.at[1] !== o) {
-          issues.push({ path: at('users', u, field), message: `"${user.email}" is also listed at ${formatPath(first.at)} with a different ${field.replaceAll('_', ' ')}; a person has one in every organization` });
+          issues.push({
+            path: at('users', u, field),
+            message: `"${user.email}" is also listed at ${formatPath(first.at)} with a different ${field.replaceAll('_', ' ')}; a person has one in every organization`,
+          });
         }
       }
       people.set(email, person);
     });
     const userRef = (email: string, path: PathSegment[]) => {
-      if (!roles.has(normalizeEmail(email))) issues.push({ path, message: `refers to user "${email}", who is not in this organization's users` });
+      if (!roles.has(normalizeEmail(email)))
+        issues.push({ path, message: `refers to user "${email}", who is not in this organization's users` });
     };
 
-    org.groups?.forEach((group, g) => group.users?.forEach((email, i) => userRef(email, at('groups', g, 'users', i))));
+    for (const [g, group] of (org.groups ?? []).entries()) {
+      for (const [i, email] of (group.users ?? []).entries()) userRef(email, at('groups', g, 'users', i));
+    }
     org.clients?.forEach((client, c) => {
       unique(seen.clientIds, client.client_id, at('clients', c, 'client_id'), 'client_id');
       issues.push(...clientIssues(client, (...rest) => at('clients', c, ...rest)));
       if (client.bound_user) userRef(client.bound_user, at('clients', c, 'bound_user'));
     });
     org.api_keys?.forEach((key, k) => {
-      if (!/^sk_live_[A-Za-z0-9_-]{24,}$/.test(key.key)) issues.push({ path: at('api_keys', k, 'key'), message: 'must be "sk_live_" followed by at least 24 letters, digits, "_" or "-"' });
+      if (!/^sk_live_[A-Za-z0-9_-]{24,}$/.test(key.key))
+        issues.push({ path: at('api_keys', k, 'key'), message: 'must be "sk_live_" followed by at least 24 letters, digits, "_" or "-"' });
       unique(seen.apiKeys, key.key, at('api_keys', k, 'key'), 'API key');
-      if (key.expires_at !== undefined && Number.isNaN(Date.parse(key.expires_at))) issues.push({ path: at('api_keys', k, 'expires_at'), message: 'must be an RFC 3339 date-time' });
+      if (key.expires_at !== undefined && Number.isNaN(Date.parse(key.expires_at)))
+        issues.push({ path: at('api_keys', k, 'expires_at'), message: 'must be an RFC 3339 date-time' });
       userRef(key.created_by, at('api_keys', k, 'created_by'));
       const creatorRole = roles.get(normalizeEmail(key.created_by));
       key.scopes.forEach((scope, s) => {
         if (!isScope(scope)) issues.push({ path: at('api_keys', k, 'scopes', s), message: `unknown scope "${scope}"` });
         else if (creatorRole && isRole(creatorRole) && !roleScopes(creatorRole).has(scope)) {
-          issues.push({ path: at('api_keys', k, 'scopes', s), message: `scope "${scope}" is not held by the creator's role (${creatorRole})` });
+          issues.push({
+            path: at('api_keys', k, 'scopes', s),
+            message: `scope "${scope}" is not held by the creator's role (${creatorRole})`,
+          });
         }
       });
     });
@@ -88,11 +112,14 @@ export function semanticIssues(file: ProvisioningFile): Issue[] {
 
 function clientIssues(client: ClientSpec, at: (...rest: PathSegment[]) => PathSegment[]): Issue[] {
   const issues: Issue[] = [];
-  if (!/^[\x21-\x7e]{1,200}$/.test(client.client_id)) issues.push({ path: at('client_id'), message: 'must be 1–200 visible ASCII characters' });
+  if (!/^[\x21-\x7e]{1,200}$/.test(client.client_id))
+    issues.push({ path: at('client_id'), message: 'must be 1–200 visible ASCII characters' });
   if (client.public && client.client_secret) issues.push({ path: at('client_secret'), message: 'a public client has no secret' });
-  if (!client.public && !client.client_secret) issues.push({ path: at('client_secret'), message: 'is required for a confidential client (or set public: true)' });
+  if (!client.public && !client.client_secret)
+    issues.push({ path: at('client_secret'), message: 'is required for a confidential client (or set public: true)' });
   client.grant_types.forEach((grant, g) => {
-    if (!isGrantType(grant)) issues.push({ path: at('grant_types', g), message: `unknown grant type "${grant}"; expected one of ${GRANT_TYPES.join(', ')}` });
+    if (!isGrantType(grant))
+      issues.push({ path: at('grant_types', g), message: `unknown grant type "${grant}"; expected one of ${GRANT_TYPES.join(', ')}` });
     if (client.public && (grant === 'client_credentials' || grant === 'password')) {
       issues.push({ path: at('grant_types', g), message: `a public client cannot use the ${grant} grant` });
     }
@@ -100,7 +127,12 @@ function clientIssues(client: ClientSpec, at: (...rest: PathSegment[]) => PathSe
   client.scopes.forEach((scope, s) => {
     if (!isScopeToken(scope)) issues.push({ path: at('scopes', s), message: `unknown scope "${scope}"` });
   });
-  if (client.scopes.length > 0 && client.scopes.every(isScopeToken) && clientCeiling(client.scopes.filter(isScopeToken)).size === 0 && !client.scopes.includes('app')) {
+  if (
+    client.scopes.length > 0 &&
+    client.scopes.every(isScopeToken) &&
+    clientCeiling(client.scopes.filter(isScopeToken)).size === 0 &&
+    !client.scopes.includes('app')
+  ) {
     issues.push({ path: at('scopes'), message: 'grants no scope' });
   }
   if (client.grant_types.includes('authorization_code') && !client.redirect_uris?.length) {
@@ -110,14 +142,22 @@ function clientIssues(client: ClientSpec, at: (...rest: PathSegment[]) => PathSe
     const problem = redirectUriProblem(uri);
     if (problem) issues.push({ path: at('redirect_uris', r), message: problem });
   });
-  if (client.privacy_policy_url && !/^https?:\/\//.test(client.privacy_policy_url)) issues.push({ path: at('privacy_policy_url'), message: 'must be an http(s) URL' });
+  if (client.privacy_policy_url && !/^https?:\/\//.test(client.privacy_policy_url))
+    issues.push({ path: at('privacy_policy_url'), message: 'must be an http(s) URL' });
   if (client.user_auth && !(USER_AUTH_MODES as readonly string[]).includes(client.user_auth)) {
-    issues.push({ path: at('user_auth'), message: `unknown user_auth "${client.user_auth}"; expected one of ${USER_AUTH_MODES.join(', ')}` });
+    issues.push({
+      path: at('user_auth'),
+      message: `unknown user_auth "${client.user_auth}"; expected one of ${USER_AUTH_MODES.join(', ')}`,
+    });
   }
   if (client.token_format && !(TOKEN_FORMATS as readonly string[]).includes(client.token_format)) {
-    issues.push({ path: at('token_format'), message: `unknown token_format "${client.token_format}"; expected one of ${TOKEN_FORMATS.join(', ')}` });
+    issues.push({
+      path: at('token_format'),
+      message: `unknown token_format "${client.token_format}"; expected one of ${TOKEN_FORMATS.join(', ')}`,
+    });
   }
-  if (client.bound_user && !client.grant_types.includes('client_credentials')) issues.push({ path: at('bound_user'), message: 'only applies to clients with the client_credentials grant' });
+  if (client.bound_user && !client.grant_types.includes('client_credentials'))
+    issues.push({ path: at('bound_user'), message: 'only applies to clients with the client_credentials grant' });
   return issues;
 }
 
@@ -139,22 +179,30 @@ function inventoryIssues(org: OrganizationSpec, at: (...rest: PathSegment[]) => 
   const locations = new Set<string>();
   org.locations?.forEach((location, l) => {
     if (!isSlug(location.slug)) issues.push({ path: at('locations', l, 'slug'), message: `"${location.slug}" is not a valid slug` });
-    if (locations.has(location.slug)) issues.push({ path: at('locations', l, 'slug'), message: `duplicate location slug "${location.slug}"` });
+    if (locations.has(location.slug))
+      issues.push({ path: at('locations', l, 'slug'), message: `duplicate location slug "${location.slug}"` });
     locations.add(location.slug);
   });
   const serials = new Set<string>();
   org.devices?.forEach((device, d) => {
-    if (serials.has(device.serial)) issues.push({ path: at('devices', d, 'serial'), message: `duplicate device serial "${device.serial}"` });
+    if (serials.has(device.serial))
+      issues.push({ path: at('devices', d, 'serial'), message: `duplicate device serial "${device.serial}"` });
     serials.add(device.serial);
-    if (device.location && !locations.has(device.location)) issues.push({ path: at('devices', d, 'location'), message: `refers to location "${device.location}", which is not in this organization's locations` });
+    if (device.location && !locations.has(device.location))
+      issues.push({
+        path: at('devices', d, 'location'),
+        message: `refers to location "${device.location}", which is not in this organization's locations`,
+      });
     if (device.token !== undefined) {
-      if (!/^sc_dev_[A-Za-z0-9_-]{24,}$/.test(device.token)) issues.push({ path: at('devices', d, 'token'), message: 'must be "sc_dev_" followed by at least 24 letters, digits, "_" or "-"' });
+      if (!/^sc_dev_[A-Za-z0-9_-]{24,}$/.test(device.token))
+        issues.push({ path: at('devices', d, 'token'), message: 'must be "sc_dev_" followed by at least 24 letters, digits, "_" or "-"' });
       if (deviceTokens.has(device.token)) issues.push({ path: at('devices', d, 'token'), message: 'duplicate device token' });
       deviceTokens.add(device.token);
     }
     const keys = new Set<string>();
     device.sensors?.forEach((sensor, s) => {
-      if (keys.has(sensor.key)) issues.push({ path: at('devices', d, 'sensors', s, 'key'), message: `duplicate sensor key "${sensor.key}"` });
+      if (keys.has(sensor.key))
+        issues.push({ path: at('devices', d, 'sensors', s, 'key'), message: `duplicate sensor key "${sensor.key}"` });
       keys.add(sensor.key);
     });
   });

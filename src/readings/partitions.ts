@@ -83,7 +83,9 @@ async function createMonth(db: Db, month: Date): Promise<number> {
     await sql`select pg_advisory_xact_lock(${LOCK_KEY})`.execute(trx);
     const exists = await sql<{ found: string | null }>`select to_regclass(${name})::text as found`.execute(trx);
     if (exists.rows[0]?.found) return 0;
-    const pending = await sql<{ present: boolean }>`select exists (select 1 from readings_default where ${inRange}) as present`.execute(trx);
+    const pending = await sql<{ present: boolean }>`select exists (select 1 from readings_default where ${inRange}) as present`.execute(
+      trx,
+    );
     const move = pending.rows[0]?.present === true;
     if (move) {
       await sql`set local lock_timeout = '1s'`.execute(trx);

@@ -17,7 +17,9 @@ export function registerReadings(app: App, services: AppServices): void {
   installRepresentation(app);
   const latestCache = new LatestReadingCache(services.db);
   registerReadingRoutes(app, services, latestCache);
-  registerIngestRoutes(app, services, ingestSettings(process.env, services.config.bodyLimit), { written: (sensorIds) => latestCache.invalidate(sensorIds) });
+  registerIngestRoutes(app, services, ingestSettings(process.env, services.config.bodyLimit), {
+    written: (sensorIds) => latestCache.invalidate(sensorIds),
+  });
 
   // The job runs in the background, never in the way of start-up or requests: until a month's
   // partition exists its readings simply land in the default partition (and move later).

@@ -93,7 +93,9 @@ function rangeConditions(range: TimeRange): RawBuilder<unknown>[] {
 export async function sensorsOfOrganization(db: Db, organizationId: string, sensorIds: readonly string[]): Promise<Set<string>> {
   const ids = [...new Set(sensorIds.filter((id) => UUID.test(id)).map((id) => id.toLowerCase()))];
   if (ids.length === 0) return new Set();
-  const { rows } = await sql<{ id: string }>`select id from sensors where organization_id = ${organizationId} and id = any(${ids}::uuid[])`.execute(db);
+  const { rows } = await sql<{
+    id: string;
+  }>`select id from sensors where organization_id = ${organizationId} and id = any(${ids}::uuid[])`.execute(db);
   return new Set(rows.map((r) => r.id));
 }
 
@@ -231,7 +233,9 @@ async function firstReading(db: Db, organizationId: string, sensorId: string, ra
 async function anyReading(db: Db, organizationId: string, sensorIds: readonly string[], range: TimeRange): Promise<boolean> {
   if (sensorIds.length === 0) return false;
   const conditions = [ownSensors(organizationId, sensorIds), ...rangeConditions(range)];
-  const { rows } = await sql<{ found: boolean }>`select exists (select 1 from readings where ${sql.join(conditions, sql` and `)}) as found`.execute(db);
+  const { rows } = await sql<{
+    found: boolean;
+  }>`select exists (select 1 from readings where ${sql.join(conditions, sql` and `)}) as found`.execute(db);
   return rows[0]?.found === true;
 }
 
@@ -241,7 +245,15 @@ async function anyReading(db: Db, organizationId: string, sensorIds: readonly st
  * read from `readings_hourly` and only the partial hours at its edges from `readings`. Grouping
  * is on the bin's timestamptz (an integer compare); only the output rows are converted.
  */
-async function bucketsWindow(db: Db, organizationId: string, sensorId: string, intervalMs: number, from: number, to: number, limit: number): Promise<Bucket[]> {
+async function bucketsWindow(
+  db: Db,
+  organizationId: string,
+  sensorId: string,
+  intervalMs: number,
+  from: number,
+  to: number,
+  limit: number,
+): Promise<Bucket[]> {
   const stride = sql`make_interval(secs => ${intervalMs / 1000})`;
   const bin = (column: RawBuilder<unknown>) => sql`date_bin(${stride}, ${column}, timestamptz 'epoch')`;
   const hFrom = ceilTo(from, HOUR_MS);

@@ -39,10 +39,23 @@ const rangeQuery = {
   from: Type.Optional(Type.String({ maxLength: 64, description: 'Inclusive start, RFC 3339 (e.g. 2024-05-01T00:00:00Z).' })),
   to: Type.Optional(Type.String({ maxLength: 64, description: 'Exclusive end, RFC 3339.' })),
   interval: Type.Optional(
-    Type.String({ maxLength: 32, description: 'Downsample into bins of this ISO 8601 duration (PT5M, PT1H, P1D; PT1S to P366D, no years or months). Bins are aligned on the Unix epoch, UTC.' }),
+    Type.String({
+      maxLength: 32,
+      description:
+        'Downsample into bins of this ISO 8601 duration (PT5M, PT1H, P1D; PT1S to P366D, no years or months). Bins are aligned on the Unix epoch, UTC.',
+    }),
   ),
-  aggregate: Type.Optional(Type.Union(AGGREGATES.map((a) => Type.Literal(a)), { description: 'Aggregate of each bin (default avg); needs interval.' })),
-  sort: Type.Optional(Type.Union([Type.Literal('ts'), Type.Literal('-ts')], { description: 'Raw readings: ts ascending (default) or -ts descending. Bins are always ascending.' })),
+  aggregate: Type.Optional(
+    Type.Union(
+      AGGREGATES.map((a) => Type.Literal(a)),
+      { description: 'Aggregate of each bin (default avg); needs interval.' },
+    ),
+  ),
+  sort: Type.Optional(
+    Type.Union([Type.Literal('ts'), Type.Literal('-ts')], {
+      description: 'Raw readings: ts ascending (default) or -ts descending. Bins are always ascending.',
+    }),
+  ),
   ...pageQueryProperties,
 };
 
@@ -100,25 +113,37 @@ interface ParsedRange {
 function parseTime(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const ms = parseRfc3339(value);
-  if (ms === undefined) throw badRequest(`${name} must be an RFC 3339 date-time, e.g. 2024-05-01T00:00:00Z.`, [{ pointer: `/query/${name}`, detail: `${name} must be an RFC 3339 date-time with a time zone offset` }]);
+  if (ms === undefined)
+    throw badRequest(`${name} must be an RFC 3339 date-time, e.g. 2024-05-01T00:00:00Z.`, [
+      { pointer: `/query/${name}`, detail: `${name} must be an RFC 3339 date-time with a time zone offset` },
+    ]);
   return ms;
 }
 
-const invalidCursor = () => badRequest('The cursor is not valid for this query; use links.next as given.', [{ pointer: '/query/cursor', detail: 'cursor is not valid for this query' }]);
+const invalidCursor = () =>
+  badRequest('The cursor is not valid for this query; use links.next as given.', [
+    { pointer: '/query/cursor', detail: 'cursor is not valid for this query' },
+  ]);
 
 function parseRange(query: RangeQuery): ParsedRange {
   const from = parseTime(query.from, 'from');
   const to = parseTime(query.to, 'to');
-  if (from !== undefined && to !== undefined && from >= to) throw badRequest('from must be before to.', [{ pointer: '/query/from', detail: 'from must be before to' }]);
+  if (from !== undefined && to !== undefined && from >= to)
+    throw badRequest('from must be before to.', [{ pointer: '/query/from', detail: 'from must be before to' }]);
   let intervalMs: number | undefined;
   if (query.interval !== undefined) {
     const parsed = parseDuration(query.interval);
     if (!parsed.ok) throw badRequest(`interval ${parsed.problem}.`, [{ pointer: '/query/interval', detail: `interval ${parsed.problem}` }]);
     intervalMs = Math.round(parsed.seconds * 1000);
   } else if (query.aggregate !== undefined) {
-    throw badRequest('aggregate needs interval (the width of each bin, e.g. PT1H).', [{ pointer: '/query/interval', detail: 'interval is required with aggregate' }]);
+    throw badRequest('aggregate needs interval (the width of each bin, e.g. PT1H).', [
+      { pointer: '/query/interval', detail: 'interval is required with aggregate' },
+    ]);
   }
-  if (intervalMs !== undefined && query.sort === '-ts') throw badRequest('Bins are returned in ascending order only.', [{ pointer: '/query/sort', detail: 'sort=-ts is not supported with interval' }]);
+  if (intervalMs !== undefined && query.sort === '-ts')
+    throw badRequest('Bins are returned in ascending order only.', [
+      { pointer: '/query/sort', detail: 'sort=-ts is not supported with interval' },
+    ]);
   const page = pageRequest(query);
   let after: ParsedRange['after'];
   if (page.after) {
@@ -145,21 +170,40 @@ const readingJson = (r: Reading, withSensor: boolean) =>
     : { ts: formatTime(r.ts), value: finite(r.value), raw_value: finite(r.rawValue) };
 /** The JSON envelope of a sensor's latest reading, by cached row (the sensor id is in the row). */
 const renderedLatest = new WeakMap<LatestRow, string>();
-const latestJson = (r: LatestRow) => ({ sensor_id: r.sensorId, ts: formatTime(r.ts), value: r.value, raw_value: r.rawValue, received_at: formatTime(r.receivedAt), seen_at: formatTime(r.seenAt) });
+const latestJson = (r: LatestRow) => ({
+  sensor_id: r.sensorId,
+  ts: formatTime(r.ts),
+  value: r.value,
+  raw_value: r.rawValue,
+  received_at: formatTime(r.receivedAt),
+  seen_at: formatTime(r.seenAt),
+});
 
 function jsonApiReading(r: Reading | LatestRow) {
   const { sensor_id, ...attributes } = 'seenAt' in r ? latestJson(r) : { sensor_id: r.sensorId, ...readingJson(r, false) };
-  return { type: 'readings', id: `${sensor_id}:${attributes.ts}`, attributes, relationships: { sensor: { data: { type: 'sensors', id: sensor_id } } } };
+  return {
+    type: 'readings',
+    id: `${sensor_id}:${attributes.ts}`,
+    attributes,
+    relationships: { sensor: { data: { type: 'sensors', id: sensor_id } } },
+  };
 }
 
 function bucketJson(b: Bucket, aggregate: Aggregate, withSensor: boolean) {
   const value = finite(aggregateOf(b, aggregate));
-  return withSensor ? { sensor_id: b.sensorId, ts: formatTime(b.ts), value, count: b.count } : { ts: formatTime(b.ts), value, count: b.count };
+  return withSensor
+    ? { sensor_id: b.sensorId, ts: formatTime(b.ts), value, count: b.count }
+    : { ts: formatTime(b.ts), value, count: b.count };
 }
 
 function jsonApiBucket(b: Bucket, aggregate: Aggregate) {
   const attributes = bucketJson(b, aggregate, false);
-  return { type: 'reading-aggregates', id: `${b.sensorId}:${attributes.ts}`, attributes, relationships: { sensor: { data: { type: 'sensors', id: b.sensorId } } } };
+  return {
+    type: 'reading-aggregates',
+    id: `${b.sensorId}:${attributes.ts}`,
+    attributes,
+    relationships: { sensor: { data: { type: 'sensors', id: b.sensorId } } },
+  };
 }
 
 /**
@@ -223,7 +267,11 @@ function sendPage<Row>(
   const links = pageLinks(services.config.publicUrl, request, page);
   const fullMeta = { count: page.items.length, limit: page.limit, ...meta };
   const data = page.items.map((row) => render(row, jsonApi));
-  if (!jsonApi && serialize) return reply.code(200).type('application/json; charset=utf-8').send(serialize({ data, links, meta: fullMeta }));
+  if (!jsonApi && serialize)
+    return reply
+      .code(200)
+      .type('application/json; charset=utf-8')
+      .send(serialize({ data, links, meta: fullMeta }));
   return sendDocument(request, reply, { data, links, meta: fullMeta });
 }
 
@@ -253,25 +301,69 @@ async function sendRange(
 ) {
   const { withSensor, onEmpty } = options;
   if (range.intervalMs !== undefined) {
-    const { items, more } = await bucketsPage(services.db, { organizationId, sensorIds, from: range.from, to: range.to, intervalMs: range.intervalMs, limit: range.limit, after: range.after });
+    const { items, more } = await bucketsPage(services.db, {
+      organizationId,
+      sensorIds,
+      from: range.from,
+      to: range.to,
+      intervalMs: range.intervalMs,
+      limit: range.limit,
+      after: range.after,
+    });
     if (items.length === 0 && onEmpty) await onEmpty();
     const aggregate = range.aggregate;
     const last = items[items.length - 1];
     const page: Page<Bucket> = { items, nextCursor: more && last ? encodeCursor([last.sensorId, last.ts]) : undefined, limit: range.limit };
-    return sendPage(services, request, reply, page, (b, jsonApi) => (jsonApi ? jsonApiBucket(b, aggregate) : bucketJson(b, aggregate, withSensor)), rangeMeta(range), withSensor ? bucketsPageJson.several : bucketsPageJson.one);
+    return sendPage(
+      services,
+      request,
+      reply,
+      page,
+      (b, jsonApi) => (jsonApi ? jsonApiBucket(b, aggregate) : bucketJson(b, aggregate, withSensor)),
+      rangeMeta(range),
+      withSensor ? bucketsPageJson.several : bucketsPageJson.one,
+    );
   }
-  const rows = await readingsPage(services.db, { organizationId, sensorIds, from: range.from, to: range.to, limit: range.limit, after: range.after, descending: range.descending });
+  const rows = await readingsPage(services.db, {
+    organizationId,
+    sensorIds,
+    from: range.from,
+    to: range.to,
+    limit: range.limit,
+    after: range.after,
+    descending: range.descending,
+  });
   if (rows.length === 0 && onEmpty) await onEmpty();
-  return sendPage(services, request, reply, toPage(rows, range.limit), (r, jsonApi) => (jsonApi ? jsonApiReading(r) : readingJson(r, withSensor)), rangeMeta(range), withSensor ? readingsPageJson.several : readingsPageJson.one);
+  return sendPage(
+    services,
+    request,
+    reply,
+    toPage(rows, range.limit),
+    (r, jsonApi) => (jsonApi ? jsonApiReading(r) : readingJson(r, withSensor)),
+    rangeMeta(range),
+    withSensor ? readingsPageJson.several : readingsPageJson.one,
+  );
 }
 
 const sensorNotFound = () => notFound('The sensor does not exist.');
 
 function parseSensorIds(raw: string): string[] {
-  const ids = [...new Set(raw.split(',').map((id) => id.trim().toLowerCase()).filter((id) => id !== ''))];
-  if (ids.length === 0) throw badRequest('sensor_ids must list at least one sensor id.', [{ pointer: '/query/sensor_ids', detail: 'sensor_ids must not be empty' }]);
+  const ids = [
+    ...new Set(
+      raw
+        .split(',')
+        .map((id) => id.trim().toLowerCase())
+        .filter((id) => id !== ''),
+    ),
+  ];
+  if (ids.length === 0)
+    throw badRequest('sensor_ids must list at least one sensor id.', [
+      { pointer: '/query/sensor_ids', detail: 'sensor_ids must not be empty' },
+    ]);
   if (ids.length > MAX_SENSORS_PER_QUERY) {
-    throw badRequest(`At most ${MAX_SENSORS_PER_QUERY} sensors per request.`, [{ pointer: '/query/sensor_ids', detail: `sensor_ids lists more than ${MAX_SENSORS_PER_QUERY} sensors` }]);
+    throw badRequest(`At most ${MAX_SENSORS_PER_QUERY} sensors per request.`, [
+      { pointer: '/query/sensor_ids', detail: `sensor_ids lists more than ${MAX_SENSORS_PER_QUERY} sensors` },
+    ]);
   }
   return ids;
 }
@@ -280,7 +372,11 @@ async function requireSensors(services: AppServices, organizationId: string, ids
   const known = await sensorsOfOrganization(services.db, organizationId, ids);
   const missing = ids.filter((id) => !known.has(id));
   if (missing.length > 0) {
-    throw new HttpProblem({ status: 404, detail: `No such sensor: ${missing.join(', ')}.`, errors: missing.map((id) => ({ pointer: '/query/sensor_ids', detail: `sensor ${id} does not exist` })) });
+    throw new HttpProblem({
+      status: 404,
+      detail: `No such sensor: ${missing.join(', ')}.`,
+      errors: missing.map((id) => ({ pointer: '/query/sensor_ids', detail: `sensor ${id} does not exist` })),
+    });
   }
 }
 
@@ -341,7 +437,8 @@ export function registerReadingRoutes(app: App, services: AppServices, latestCac
       const latest = await latestCache.get(organizationId, sensorId);
       if (latest === undefined) throw sensorNotFound();
       const self = `${services.config.publicUrl}/v1/sensors/${sensorId}/readings/latest`;
-      if (latest === null || negotiate(request) === 'jsonapi') return sendDocument(request, reply, { data: latest && jsonApiReading(latest), links: { self } });
+      if (latest === null || negotiate(request) === 'jsonapi')
+        return sendDocument(request, reply, { data: latest && jsonApiReading(latest), links: { self } });
       // Dashboards poll this: the JSON body is rendered once per cached row (the cache hands out
       // the same row object until the entry is refreshed or invalidated), not on every request.
       let body = renderedLatest.get(latest);
@@ -361,8 +458,15 @@ export function registerReadingRoutes(app: App, services: AppServices, latestCac
         tags: ['readings'],
         summary: 'Readings of several sensors (ordered by sensor, then time), or the latest reading of each',
         querystring: Type.Object({
-          sensor_ids: Type.Optional(Type.String({ maxLength: 4000, description: `Comma-separated sensor ids (at most ${MAX_SENSORS_PER_QUERY}).` })),
-          latest: Type.Optional(Type.Boolean({ description: "The latest reading of each sensor (of every sensor of the organization when sensor_ids is absent), ordered by sensor id." })),
+          sensor_ids: Type.Optional(
+            Type.String({ maxLength: 4000, description: `Comma-separated sensor ids (at most ${MAX_SENSORS_PER_QUERY}).` }),
+          ),
+          latest: Type.Optional(
+            Type.Boolean({
+              description:
+                'The latest reading of each sensor (of every sensor of the organization when sensor_ids is absent), ordered by sensor id.',
+            }),
+          ),
           ...rangeQuery,
         }),
         response: { 200: pageDoc },
@@ -376,18 +480,30 @@ export function registerReadingRoutes(app: App, services: AppServices, latestCac
       if (ids) await requireSensors(services, organizationId, ids);
       if (query.latest) {
         for (const name of ['from', 'to', 'interval', 'aggregate', 'sort'] as const) {
-          if (query[name] !== undefined) throw badRequest(`${name} does not apply with latest=true.`, [{ pointer: `/query/${name}`, detail: `${name} does not apply with latest=true` }]);
+          if (query[name] !== undefined)
+            throw badRequest(`${name} does not apply with latest=true.`, [
+              { pointer: `/query/${name}`, detail: `${name} does not apply with latest=true` },
+            ]);
         }
         const page = pageRequest(query);
         const afterSensorId = page.after?.[0];
         if (page.after && (typeof afterSensorId !== 'string' || !UUID.test(afterSensorId))) throw invalidCursor();
-        const rows = await latestReadings(services.db, organizationId, { sensorIds: ids, limit: page.limit, afterSensorId: afterSensorId as string | undefined });
+        const rows = await latestReadings(services.db, organizationId, {
+          sensorIds: ids,
+          limit: page.limit,
+          afterSensorId: afterSensorId as string | undefined,
+        });
         const items = rows.slice(0, page.limit);
         const last = items[items.length - 1];
-        const result: Page<LatestRow> = { items, nextCursor: rows.length > page.limit && last ? encodeCursor([last.sensorId]) : undefined, limit: page.limit };
+        const result: Page<LatestRow> = {
+          items,
+          nextCursor: rows.length > page.limit && last ? encodeCursor([last.sensorId]) : undefined,
+          limit: page.limit,
+        };
         return sendPage(services, request, reply, result, (r, jsonApi) => (jsonApi ? jsonApiReading(r) : latestJson(r)), { latest: true });
       }
-      if (!ids) throw badRequest('sensor_ids is required (or latest=true).', [{ pointer: '/query/sensor_ids', detail: 'sensor_ids is required' }]);
+      if (!ids)
+        throw badRequest('sensor_ids is required (or latest=true).', [{ pointer: '/query/sensor_ids', detail: 'sensor_ids is required' }]);
       const range = parseRange(query);
       if (range.after && !ids.includes(range.after.sensorId)) throw invalidCursor();
       return sendRange(services, request, reply, organizationId, ids, range, { withSensor: true });

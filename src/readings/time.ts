@@ -9,7 +9,8 @@ const MIN_MS = Date.UTC(2000, 0, 1) - 730_119 * 86_400_000; // 0001-01-01T00:00:
 const MAX_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** Whether `ms` is a whole millisecond within the instants accepted anywhere (cursors are checked with it). */
-export const isTimeInRange = (ms: unknown): ms is number => Number.isSafeInteger(ms) && (ms as number) >= MIN_MS && (ms as number) <= MAX_MS;
+export const isTimeInRange = (ms: unknown): ms is number =>
+  Number.isSafeInteger(ms) && (ms as number) >= MIN_MS && (ms as number) <= MAX_MS;
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -52,8 +53,21 @@ export function parseRfc3339(text: string): number | undefined {
   const second = digits(text, 17, 2);
   const sep = text.charCodeAt(10);
   if (
-    year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60 ||
-    text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || (sep !== 84 && sep !== 116 && sep !== 32) || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58
+    year < 0 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    hour < 0 ||
+    hour > 23 ||
+    minute < 0 ||
+    minute > 59 ||
+    second < 0 ||
+    second > 60 ||
+    text.charCodeAt(4) !== 45 ||
+    text.charCodeAt(7) !== 45 ||
+    (sep !== 84 && sep !== 116 && sep !== 32) ||
+    text.charCodeAt(13) !== 58 ||
+    text.charCodeAt(16) !== 58
   ) {
     return undefined;
   }
@@ -89,9 +103,10 @@ export function parseRfc3339(text: string): number | undefined {
     return undefined;
   }
   const midnight = daysFromCivil(year, month, day) * 86_400_000;
-  const value = second === 60
-    ? midnight + ((hour * 60 + minute) * 60 + 59) * 1000 + 999 - offsetMinutes * 60_000
-    : midnight + ((hour * 60 + minute) * 60 + second) * 1000 + ms - offsetMinutes * 60_000;
+  const value =
+    second === 60
+      ? midnight + ((hour * 60 + minute) * 60 + 59) * 1000 + 999 - offsetMinutes * 60_000
+      : midnight + ((hour * 60 + minute) * 60 + second) * 1000 + ms - offsetMinutes * 60_000;
   if (value < MIN_MS || value > MAX_MS) return undefined;
   return value;
 }
@@ -146,7 +161,11 @@ export function parseDuration(value: string): DurationResult {
   }
   const [, weeks, days, hours, minutes, seconds] = match;
   const total =
-    Number(weeks ?? 0) * 7 * 86_400 + Number(days ?? 0) * 86_400 + Number(hours ?? 0) * 3600 + Number(minutes ?? 0) * 60 + Number((seconds ?? '0').replace(',', '.'));
+    Number(weeks ?? 0) * 7 * 86_400 +
+    Number(days ?? 0) * 86_400 +
+    Number(hours ?? 0) * 3600 +
+    Number(minutes ?? 0) * 60 +
+    Number((seconds ?? '0').replace(',', '.'));
   if (!(total >= MIN_INTERVAL_SECONDS)) return { ok: false, problem: `must be at least PT${MIN_INTERVAL_SECONDS}S` };
   if (total > MAX_INTERVAL_SECONDS) return { ok: false, problem: 'must be at most P366D' };
   return { ok: true, seconds: total };

@@ -34,6 +34,10 @@ export async function verifyPassword(storedHash: string | null | undefined, pass
  * table as slow to attack as password hashes, while the same input always gives the same key.
  */
 export async function lookupDigest(secret: string, installationSalt: Buffer): Promise<string> {
-  const raw = await runArgon2<Uint8Array>({ op: 'hashRaw', password: secret, options: { ...ARGON2_PARAMS, salt: installationSalt, outputLen: 32 } });
+  const raw = await runArgon2<Uint8Array>({
+    op: 'hashRaw',
+    password: secret,
+    options: { ...ARGON2_PARAMS, salt: installationSalt, outputLen: 32 },
+  });
   return Buffer.from(raw).toString('base64url');
 }

@@ -22,6 +22,7 @@ import { BearerAuthenticator } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
 import type { AppContext, AppServices } from './context.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: the raw server, request and reply types of whichever server Fastify was given (plain HTTP here, any in tests).
 export type App = FastifyInstance<any, any, any, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 /** Fastify's trustProxy for TRUST_PROXY (its typings lack the hop count it accepts: the same rule as a function). */
@@ -73,7 +74,13 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
       openapi: '3.1.0',
       info: { title: 'sensorcloud API', version: '1', description: 'Sensor monitoring: OAuth 2.0, REST resources, ingest.' },
       // Read when the document is served: with PORT=0 the public URL is known only once listening.
-      servers: [{ get url() { return ctx.config.publicUrl; } }],
+      servers: [
+        {
+          get url() {
+            return ctx.config.publicUrl;
+          },
+        },
+      ],
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'OAuth 2.0 access token, API key (sk_live_…) or device token (sc_dev_…)' },
@@ -84,7 +91,11 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   await app.register(async (pages) => {
     usePageSecurityHeaders(pages, ctx.config.publicUrl);
     const http = !ctx.config.publicUrl.startsWith('https:');
-    await pages.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, ...(http && { transformStaticCSP: withoutUpgradeInsecureRequests }) });
+    await pages.register(swaggerUi, {
+      routePrefix: '/docs',
+      staticCSP: true,
+      ...(http && { transformStaticCSP: withoutUpgradeInsecureRequests }),
+    });
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

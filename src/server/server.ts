@@ -108,11 +108,16 @@ export interface StartOptions {
 }
 
 /** Open storage, migrate, provision, listen: the `serve` command, also used by tests. */
-export async function startServer(config: Config, logger: FastifyBaseLogger = createLogger(config), options: StartOptions = {}): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: FastifyBaseLogger = createLogger(config),
+  options: StartOptions = {},
+): Promise<RunningServer> {
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
-    onConnectionError: (error) => logger.warn({ code: (error as { code?: string }).code, message: error.message }, 'database connection lost; the pool replaces it'),
+    onConnectionError: (error) =>
+      logger.warn({ code: (error as { code?: string }).code, message: error.message }, 'database connection lost; the pool replaces it'),
   });
   let built: App | undefined;
   try {
@@ -122,10 +127,14 @@ export async function startServer(config: Config, logger: FastifyBaseLogger = cr
       const summary = await applyProvisioningFile(database.db, config.provisionFile);
       logger.info({ file: config.provisionFile, ...summary }, 'provisioning applied');
     }
-    const app = (built = await buildApp({ config, db: database.db, databaseKind: database.kind }, { logger }));
+    built = await buildApp({ config, db: database.db, databaseKind: database.kind }, { logger });
+    const app = built;
     await app.listen({ port: config.port, host: config.host });
     const address = app.server.address();
-    const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : config.publicUrl;
+    const url =
+      typeof address === 'object' && address
+        ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+        : config.publicUrl;
     if (typeof address === 'object' && address) adoptBoundPort(config, address.port);
     const setupLink = await setupLinkIfEmpty(database.db, config.publicUrl);
     if (setupLink) {

@@ -9,13 +9,21 @@ export async function issueSetupToken(db: Db): Promise<string> {
   const token = generateToken('sc_setup_', 24);
   await db.transaction().execute(async (tx) => {
     await tx.deleteFrom('setup_tokens').where('used_at', 'is', null).execute();
-    await tx.insertInto('setup_tokens').values({ token_hash: sha256(token) }).execute();
+    await tx
+      .insertInto('setup_tokens')
+      .values({ token_hash: sha256(token) })
+      .execute();
   });
   return token;
 }
 
 export async function isSetupTokenValid(db: Db, token: string): Promise<boolean> {
-  const row = await db.selectFrom('setup_tokens').select('token_hash').where('token_hash', '=', sha256(token)).where('used_at', 'is', null).executeTakeFirst();
+  const row = await db
+    .selectFrom('setup_tokens')
+    .select('token_hash')
+    .where('token_hash', '=', sha256(token))
+    .where('used_at', 'is', null)
+    .executeTakeFirst();
   return row !== undefined;
 }
 

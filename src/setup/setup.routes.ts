@@ -3,7 +3,13 @@ import { html, page } from '../pages/html.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import { isSetupTokenValid } from './setup-tokens.repo.js';
-import { type FirstOrganizationInput, type SetupFieldErrors, SetupUnavailableError, createFirstOrganization, validateFirstOrganization } from './setup.service.js';
+import {
+  type FirstOrganizationInput,
+  type SetupFieldErrors,
+  SetupUnavailableError,
+  createFirstOrganization,
+  validateFirstOrganization,
+} from './setup.service.js';
 
 const FIELDS: { key: keyof FirstOrganizationInput; name: string; label: string; type: string; autocomplete: string }[] = [
   { key: 'organizationName', name: 'organization_name', label: 'Organization name', type: 'text', autocomplete: 'organization' },
@@ -30,7 +36,11 @@ ${errors[f.key] ? html`<p class="error" role="alert">${f.label.split(' (')[0]} $
   );
 }
 
-const unavailablePage = (detail: string) => page('Setup unavailable', html`<h1>Setup unavailable</h1><p class="error" role="alert">${detail}</p><p class="hint">Run <code>sensorcloud setup</code> on the server for a new link.</p>`);
+const unavailablePage = (detail: string) =>
+  page(
+    'Setup unavailable',
+    html`<h1>Setup unavailable</h1><p class="error" role="alert">${detail}</p><p class="hint">Run <code>sensorcloud setup</code> on the server for a new link.</p>`,
+  );
 
 const SetupForm = Type.Object({
   token: Type.String({ maxLength: 200 }),
@@ -70,9 +80,14 @@ export function registerSetupRoutes(app: App, ctx: AppServices): void {
     try {
       const { organization, owner } = await createFirstOrganization(ctx.db, input, body.token);
       request.log.info({ organization_id: organization.id, user_id: owner.id }, 'first organization created');
-      return reply.code(201).send(
-        page('sensorcloud is ready', html`<h1>sensorcloud is ready</h1><p>Organization <strong>${organization.name}</strong> (<code>${organization.slug}</code>) was created with <strong>${owner.email}</strong> as its owner.</p>`),
-      );
+      return reply
+        .code(201)
+        .send(
+          page(
+            'sensorcloud is ready',
+            html`<h1>sensorcloud is ready</h1><p>Organization <strong>${organization.name}</strong> (<code>${organization.slug}</code>) was created with <strong>${owner.email}</strong> as its owner.</p>`,
+          ),
+        );
     } catch (error) {
       if (error instanceof SetupUnavailableError) return reply.code(409).send(unavailablePage(error.message));
       throw error;

@@ -46,7 +46,11 @@ export class SetupUnavailableError extends Error {}
  * Creates the first organization and its owner. With a token (the web page) the token is spent in
  * the same transaction; the CLI, already trusted by shell access, passes none.
  */
-export async function createFirstOrganization(db: Db, input: FirstOrganizationInput, token?: string): Promise<{ organization: Organization; owner: User }> {
+export async function createFirstOrganization(
+  db: Db,
+  input: FirstOrganizationInput,
+  token?: string,
+): Promise<{ organization: Organization; owner: User }> {
   return db.transaction().execute(async (tx) => {
     if (token !== undefined && !(await consumeSetupToken(tx, token))) {
       throw new SetupUnavailableError('This setup link is invalid or has already been used.');

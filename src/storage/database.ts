@@ -34,7 +34,12 @@ const CONNECT_TIMEOUT_MS = 5_000;
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+    });
     const connectionFailed = (error: Error) => options.onConnectionError?.(error);
     // A connection that fails must never crash the process. pg-pool listens for errors only on
     // idle clients; a checked-out client that loses its connection (pg_terminate_backend, a

@@ -6,7 +6,11 @@ import type { Db } from './database.js';
  * insert-or-ignore, so concurrent nodes agree on one value.
  */
 async function getOrCreateSetting(db: Db, key: string, create: () => string): Promise<string> {
-  await db.insertInto('instance_settings').values({ key, value: create() }).onConflict((oc) => oc.column('key').doNothing()).execute();
+  await db
+    .insertInto('instance_settings')
+    .values({ key, value: create() })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .execute();
   const row = await db.selectFrom('instance_settings').select('value').where('key', '=', key).executeTakeFirstOrThrow();
   return row.value;
 }

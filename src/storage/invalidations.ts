@@ -78,7 +78,10 @@ export class InvalidationListener {
       if (this.client === client) this.client = undefined;
       void client.end().catch(() => {});
       if (this.stopped) return;
-      this.log.warn({ err: error?.message }, 'cache invalidation listener lost its connection; caches fall back to their 1 s lifetime until it is back');
+      this.log.warn(
+        { err: error?.message },
+        'cache invalidation listener lost its connection; caches fall back to their 1 s lifetime until it is back',
+      );
       this.scheduleReconnect();
     };
     client.on('error', onLost);

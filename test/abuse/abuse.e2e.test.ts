@@ -22,18 +22,32 @@ function passwordGrant(server: TestServer, from: string, username: string, passw
   return server.fetch('/oauth/token', {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-forwarded-for': from },
-    body: JSON.stringify({ grant_type: 'password', client_id: 'acme-password', client_secret: 'acme-password-secret', username, password, scope: '*' }),
+    body: JSON.stringify({
+      grant_type: 'password',
+      client_id: 'acme-password',
+      client_secret: 'acme-password-secret',
+      username,
+      password,
+      scope: '*',
+    }),
   });
 }
 
 function clientCredentials(server: TestServer, from: string, authorization: string): Promise<Response> {
-  return server.fetch('/oauth/token', { method: 'POST', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': from }, body: 'grant_type=client_credentials' });
+  return server.fetch('/oauth/token', {
+    method: 'POST',
+    headers: { authorization, 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': from },
+    body: 'grant_type=client_credentials',
+  });
 }
 
 /** Signs in through the login form from `from`; the status of the form post (303 signed in, 400 wrong, 429 throttled). */
 async function loginForm(server: TestServer, from: string, email: string, password: string): Promise<number> {
   const page = await server.fetch('/login', { headers: { 'x-forwarded-for': from } });
-  const cookie = page.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const cookie = page.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
   const form = parseForms(await page.text()).find((f) => 'password' in f.fields)!;
   const post = await server.fetch(form.action, {
     method: 'POST',
@@ -48,7 +62,11 @@ const statuses = async (responses: Promise<Response>[]) => (await Promise.all(re
 
 describe('the owner keeps working while an attacker fails from another address', () => {
   const server = useTestServer(() =>
-    startTestServer({ provisioning: PROVISIONING, overrides: { trustProxy: ['loopback'] }, env: { OAUTH_RATE_LIMIT_IP: '0', OAUTH_RATE_LIMIT_CLIENT: '0' } }),
+    startTestServer({
+      provisioning: PROVISIONING,
+      overrides: { trustProxy: ['loopback'] },
+      env: { OAUTH_RATE_LIMIT_IP: '0', OAUTH_RATE_LIMIT_CLIENT: '0' },
+    }),
   );
 
   it('password grant and login form: the attacker is refused (429, before the password is checked), the owner signs in throughout', async () => {
@@ -78,7 +96,11 @@ describe('the owner keeps working while an attacker fails from another address',
     expect(seen.slice(10).every((s) => s === 429)).toBe(true);
     // Even the right secret waits at the attacker's address (no oracle through the verified-secret cache).
     expect((await clientCredentials(server, ATTACKER, M2M)).status).toBe(429);
-    const introspection = await server.fetch('/oauth/introspect', { method: 'POST', headers: { authorization: M2M, 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': OWNER }, body: 'token=sc_at_x' });
+    const introspection = await server.fetch('/oauth/introspect', {
+      method: 'POST',
+      headers: { authorization: M2M, 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': OWNER },
+      body: 'token=sc_at_x',
+    });
     expect(introspection.status).toBe(200);
   });
 
@@ -93,7 +115,8 @@ describe('the owner keeps working while an attacker fails from another address',
 
   it('bearer credentials at /v1: failures from one address are limited, known credentials and other addresses are not', async () => {
     const from = '203.0.113.99';
-    const call = (authorization: string, address = from) => server.fetch('/v1/devices', { headers: { authorization, 'x-forwarded-for': address } });
+    const call = (authorization: string, address = from) =>
+      server.fetch('/v1/devices', { headers: { authorization, 'x-forwarded-for': address } });
     expect((await call(`Bearer ${API_KEY}`)).status).toBe(200);
     const seen: number[] = [];
     for (let i = 0; i < 104; i++) seen.push((await call(`Bearer sk_live_wrong${i}`)).status);
@@ -125,7 +148,11 @@ describe('the owner keeps working while an attacker fails from another address',
           for (let i = 0; i < 30; i++) {
             const response = await server.fetch('/oauth/introspect', {
               method: 'POST',
-              headers: { authorization: basic(`nobody-${worker}-${i}`, 'secret'), 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': from },
+              headers: {
+                authorization: basic(`nobody-${worker}-${i}`, 'secret'),
+                'content-type': 'application/x-www-form-urlencoded',
+                'x-forwarded-for': from,
+              },
               body: 'token=sc_at_x',
             });
             all.push(response.status);
@@ -139,7 +166,9 @@ describe('the owner keeps working while an attacker fails from another address',
     const flooded = await flood;
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     const checked = flooded.filter((s) => s === 401).length;
-    console.log(`introspection flood: ${flooded.length} requests, ${checked} checked (401), ${flooded.filter((s) => s === 429).length} refused (429); password grant median ${median(before).toFixed(0)} ms before, ${median(during).toFixed(0)} ms during`);
+    console.log(
+      `introspection flood: ${flooded.length} requests, ${checked} checked (401), ${flooded.filter((s) => s === 429).length} refused (429); password grant median ${median(before).toFixed(0)} ms before, ${median(during).toFixed(0)} ms during`,
+    );
     // Only the address's budget (30 failures) reaches argon2id, plus what was already running then.
     expect(checked).toBeLessThanOrEqual(30 + 4);
     expect(flooded.filter((s) => s === 429).length).toBe(flooded.length - checked);
@@ -150,7 +179,11 @@ describe('the owner keeps working while an attacker fails from another address',
 
 describe('X-Forwarded-For from a peer that is not a trusted proxy is ignored', () => {
   const server = useTestServer(() =>
-    startTestServer({ provisioning: PROVISIONING, overrides: { trustProxy: ['10.9.9.9'] }, env: { OAUTH_RATE_LIMIT_IP: '0', OAUTH_RATE_LIMIT_CLIENT: '0', ABUSE_SOURCE_FREE_FAILURES: '8' } }),
+    startTestServer({
+      provisioning: PROVISIONING,
+      overrides: { trustProxy: ['10.9.9.9'] },
+      env: { OAUTH_RATE_LIMIT_IP: '0', OAUTH_RATE_LIMIT_CLIENT: '0', ABUSE_SOURCE_FREE_FAILURES: '8' },
+    }),
   );
 
   it('a forged address per request does not give a new budget: the failures count for the real peer', async () => {

@@ -8,9 +8,20 @@ import { MemoryCounterStore } from '../support/memory-counter-store.js';
 
 function setup(env: Record<string, string> = {}) {
   let now = 1_000_000;
-  const clock = { get now() { return now; }, advance: (ms: number) => void (now += ms) };
+  const clock = {
+    get now() {
+      return now;
+    },
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
   const store = new MemoryCounterStore(() => now);
-  const guard = new AbuseGuard(store, loadAbusePolicies({ OAUTH_PASSWORD_FREE_FAILURES: '3', ABUSE_SOURCE_FREE_FAILURES: '5', ...env }), () => now);
+  const guard = new AbuseGuard(
+    store,
+    loadAbusePolicies({ OAUTH_PASSWORD_FREE_FAILURES: '3', ABUSE_SOURCE_FREE_FAILURES: '5', ...env }),
+    () => now,
+  );
   return { clock, store, guard };
 }
 
@@ -95,7 +106,7 @@ describe('bursts and nodes', () => {
     expect(results.filter((r) => 'refused' in r)).toHaveLength(12);
   });
 
-  it("checkLocal sees blocks this node learned, without a store round trip; another node learns them at its next read", async () => {
+  it('checkLocal sees blocks this node learned, without a store round trip; another node learns them at its next read', async () => {
     const { guard, store, clock } = setup();
     const other = new AbuseGuard(store, guard.policies, () => clock.now);
     for (let i = 0; i < 3; i++) await guard.attempt(login('10.0.0.66'), wrong);

@@ -16,7 +16,17 @@ function contract(open: () => CounterStore) {
   it('counts failures per key, atomically under concurrency', async () => {
     const store = open();
     const [a, b] = [key(), key()];
-    expect(await store.fail([{ key: a, forgetAfterMs: 60_000 }, { key: b, forgetAfterMs: 60_000 }])).toEqual(new Map([[a, 1], [b, 1]]));
+    expect(
+      await store.fail([
+        { key: a, forgetAfterMs: 60_000 },
+        { key: b, forgetAfterMs: 60_000 },
+      ]),
+    ).toEqual(
+      new Map([
+        [a, 1],
+        [b, 1],
+      ]),
+    );
     await Promise.all(Array.from({ length: 20 }, () => store.fail([{ key: a, forgetAfterMs: 60_000 }])));
     const states = await store.read([a, b, key()]);
     expect(states.get(a)?.failures).toBe(21);

@@ -40,7 +40,10 @@ describe.each(backends)('provisioning locations and devices on $name', (backend)
     expect(devices.statusCode).toBe(200);
     const [device] = devices.data.data;
     expect(device.attributes).toMatchObject({ serial: 'ACME-0001', name: 'Fridge 1', token_prefix: FILE_TOKEN.slice(0, 11) });
-    const location = await call(app, { url: device.relationships.location.links.related.replace(/^https?:\/\/[^/]+/, ''), token: FILE_KEY });
+    const location = await call(app, {
+      url: device.relationships.location.links.related.replace(/^https?:\/\/[^/]+/, ''),
+      token: FILE_KEY,
+    });
     expect(location.data.data).toMatchObject({ slug: 'lab-1', name: 'Lab 1' });
     const sensors = await call(app, { url: `/v1/sensors?device_id=${device.id}&sort=key`, token: FILE_KEY });
     expect(sensors.data.data.map((s: any) => [s.key, s.kind, s.unit])).toEqual([
@@ -66,7 +69,10 @@ describe.each(backends)('provisioning locations and devices on $name', (backend)
     org.devices[0].name = 'Fridge One';
     org.devices[0].location = 'lab-2';
     org.devices[0].token = 'sc_dev_acme0001rotated00000000000000';
-    org.devices[0].sensors = [{ key: 'temp', kind: 'temperature', unit: 'K' }, { key: 'co2', kind: 'co2', unit: 'ppm' }];
+    org.devices[0].sensors = [
+      { key: 'temp', kind: 'temperature', unit: 'K' },
+      { key: 'co2', kind: 'co2', unit: 'ppm' },
+    ];
     await applyProvisioning(database.db, changed, 'changed.yaml');
     const device = (await call(app, { url: '/v1/devices?serial=ACME-0001', token: FILE_KEY })).data.data[0];
     expect(device.name).toBe('Fridge One');
@@ -109,7 +115,10 @@ describe('sensorcloud device create / device token rotate', () => {
   }
 
   it('creates a device and prints its token once; rotation prints a new one and ends the old', async () => {
-    const created = await runCli(['device', 'create', '--org', 'acme', '--serial', 'CLI-1', '--name', 'CLI fridge', '--location', 'lab-1'], env());
+    const created = await runCli(
+      ['device', 'create', '--org', 'acme', '--serial', 'CLI-1', '--name', 'CLI fridge', '--location', 'lab-1'],
+      env(),
+    );
     expect(created.code, created.stderr).toBe(0);
     const token = created.stdout.trim();
     expect(token).toMatch(/^sc_dev_[A-Za-z0-9_-]{43}$/);

@@ -26,7 +26,12 @@ describe.each(backends)('invitations API on $name', (backend) => {
     app = await makeApp(database.db, database.current.handle.kind);
     acme = await createOrg(database.db, 'acme');
     beta = await createOrg(database.db, 'beta');
-    betaAdmin = await saveMember(database.db, beta.id, { email: `admin-${Date.now()}@beta.test`, name: 'Beta Admin', password: 'beta-admin-password', role: 'admin' });
+    betaAdmin = await saveMember(database.db, beta.id, {
+      email: `admin-${Date.now()}@beta.test`,
+      name: 'Beta Admin',
+      password: 'beta-admin-password',
+      role: 'admin',
+    });
   });
   afterAll(async () => {
     await app?.close();
@@ -46,13 +51,28 @@ describe.each(backends)('invitations API on $name', (backend) => {
       const data = response.data.data;
       expect(response.headers.location).toBe(`${PUBLIC_URL}/v1/invitations/${data.id}`);
       expect(data.links.self).toBe(response.headers.location);
-      expect(data).toMatchObject({ role: 'viewer', status: 'pending', name: null, invited_by: acme.ownerId, user_id: null, accepted_at: null, declined_at: null, revoked_at: null });
+      expect(data).toMatchObject({
+        role: 'viewer',
+        status: 'pending',
+        name: null,
+        invited_by: acme.ownerId,
+        user_id: null,
+        accepted_at: null,
+        declined_at: null,
+        revoked_at: null,
+      });
       expect(Date.parse(data.expires_at) - Date.parse(data.created_at)).toBe(14 * 24 * 60 * 60 * 1000);
       expect(response.data.meta.accept_url).toMatch(new RegExp(`^${PUBLIC_URL}/invitations\\?token=sc_inv_[A-Za-z0-9_-]{43}$`));
     }
     // Same status, same keys everywhere, and nothing of the account.
     const shape = (value: unknown): unknown =>
-      value && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shape(v)]).sort(([a], [b]) => String(a).localeCompare(String(b)))) : typeof value;
+      value && typeof value === 'object'
+        ? Object.fromEntries(
+            Object.entries(value)
+              .map(([k, v]) => [k, shape(v)])
+              .sort(([a], [b]) => String(a).localeCompare(String(b))),
+          )
+        : typeof value;
     expect(shape(existing.data)).toEqual(shape(fresh.data));
     expect(Object.keys(existing.headers).sort()).toEqual(Object.keys(fresh.headers).sort());
     expect(existing.body).not.toContain(betaAdmin.id);
@@ -74,7 +94,11 @@ describe.each(backends)('invitations API on $name', (backend) => {
   it('stores only the hash of the token and never shows it again', async () => {
     const created = await invite({ email: `hashed-${n++}@example.test` });
     const token = tokenOf(created);
-    const row = await database.db.selectFrom('organization_invitations').selectAll().where('id', '=', created.data.data.id).executeTakeFirstOrThrow();
+    const row = await database.db
+      .selectFrom('organization_invitations')
+      .selectAll()
+      .where('id', '=', created.data.data.id)
+      .executeTakeFirstOrThrow();
     expect(JSON.stringify(row)).not.toContain(token);
     expect(row.token_hash).toHaveLength(43);
     for (const url of [`/v1/invitations/${created.data.data.id}`, '/v1/invitations?limit=1000']) {
@@ -87,7 +111,14 @@ describe.each(backends)('invitations API on $name', (backend) => {
 
   it('speaks JSON:API: a users document invites, an invitations resource comes back', async () => {
     const email = `jsonapi-${n++}@example.test`;
-    const response = await call(app, { method: 'POST', url: '/v1/users', token: acme.adminKey, body: { data: { type: 'users', attributes: { email, role: 'member' } } }, contentType: JSON_API, accept: JSON_API });
+    const response = await call(app, {
+      method: 'POST',
+      url: '/v1/users',
+      token: acme.adminKey,
+      body: { data: { type: 'users', attributes: { email, role: 'member' } } },
+      contentType: JSON_API,
+      accept: JSON_API,
+    });
     expect(response.statusCode, response.body).toBe(202);
     expect(response.headers['content-type']).toMatch(/^application\/vnd\.api\+json/);
     expect(response.data.data).toMatchObject({
@@ -141,7 +172,9 @@ describe.each(backends)('invitations API on $name', (backend) => {
     expect(all.indexOf(ids[2])).toBeLessThan(all.indexOf(ids[0]));
     const paged = await call(app, { url: '/v1/invitations?limit=1', token: acme.adminKey });
     expect(paged.data.links.next).toMatch(/cursor=/);
-    expect((await call(app, { url: `/v1/invitations?email=${emails[1]!.toUpperCase()}`, token: acme.adminKey })).data.data.map((i: any) => i.id)).toEqual([ids[1]]);
+    expect(
+      (await call(app, { url: `/v1/invitations?email=${emails[1]!.toUpperCase()}`, token: acme.adminKey })).data.data.map((i: any) => i.id),
+    ).toEqual([ids[1]]);
     expect((await call(app, { url: '/v1/invitations?status=nope', token: acme.adminKey })).statusCode).toBe(400);
 
     const revoked = await call(app, { method: 'DELETE', url: `/v1/invitations/${ids[0]}`, token: acme.adminKey });
@@ -150,7 +183,9 @@ describe.each(backends)('invitations API on $name', (backend) => {
     expect(shown.data.data).toMatchObject({ status: 'revoked', revoked_at: expect.any(String) });
     // Revoking again changes nothing; the email may be invited again.
     expect((await call(app, { method: 'DELETE', url: `/v1/invitations/${ids[0]}`, token: acme.adminKey })).statusCode).toBe(204);
-    expect((await call(app, { url: '/v1/invitations?status=revoked&limit=1000', token: acme.adminKey })).data.data.map((i: any) => i.id)).toContain(ids[0]);
+    expect(
+      (await call(app, { url: '/v1/invitations?status=revoked&limit=1000', token: acme.adminKey })).data.data.map((i: any) => i.id),
+    ).toContain(ids[0]);
     expect((await invite({ email: emails[0] })).statusCode).toBe(202);
     expect((await call(app, { url: '/v1/invitations/not-a-uuid', token: acme.adminKey })).statusCode).toBe(404);
   });
@@ -173,18 +208,30 @@ describe.each(backends)('invitations API on $name', (backend) => {
   it('expires: an expired invitation shows as expired, cannot be answered, and a new one supersedes it', async () => {
     const email = `expiring-${n++}@example.test`;
     const created = await invite({ email });
-    await database.db.updateTable('organization_invitations').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', created.data.data.id).execute();
+    await database.db
+      .updateTable('organization_invitations')
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', created.data.data.id)
+      .execute();
     expect((await call(app, { url: `/v1/invitations/${created.data.data.id}`, token: acme.adminKey })).data.data.status).toBe('expired');
-    expect((await call(app, { url: '/v1/invitations?status=expired&limit=1000', token: acme.adminKey })).data.data.map((i: any) => i.id)).toContain(created.data.data.id);
-    expect((await call(app, { url: '/v1/invitations?status=pending&limit=1000', token: acme.adminKey })).data.data.map((i: any) => i.id)).not.toContain(created.data.data.id);
+    expect(
+      (await call(app, { url: '/v1/invitations?status=expired&limit=1000', token: acme.adminKey })).data.data.map((i: any) => i.id),
+    ).toContain(created.data.data.id);
+    expect(
+      (await call(app, { url: '/v1/invitations?status=pending&limit=1000', token: acme.adminKey })).data.data.map((i: any) => i.id),
+    ).not.toContain(created.data.data.id);
     const person = await saveMember(database.db, beta.id, { email, role: 'viewer' });
     expect(await answerAsUser(database.db, (await findInvitationByToken(database.db, tokenOf(created)))!, person, 'accept')).toBe('gone');
-    expect((await call(app, { method: 'DELETE', url: `/v1/invitations/${created.data.data.id}`, token: acme.adminKey })).statusCode).toBe(409);
+    expect((await call(app, { method: 'DELETE', url: `/v1/invitations/${created.data.data.id}`, token: acme.adminKey })).statusCode).toBe(
+      409,
+    );
 
     const renewed = await invite({ email });
     expect(renewed.statusCode, renewed.body).toBe(202);
     expect((await call(app, { url: `/v1/invitations/${created.data.data.id}`, token: acme.adminKey })).data.data.status).toBe('expired');
-    expect((await call(app, { url: `/v1/invitations?email=${email}`, token: acme.adminKey })).data.data.map((i: any) => i.status).sort()).toEqual(['expired', 'pending']);
+    expect(
+      (await call(app, { url: `/v1/invitations?email=${email}`, token: acme.adminKey })).data.data.map((i: any) => i.status).sort(),
+    ).toEqual(['expired', 'pending']);
   });
 
   it("answers 404 for another organization's invitation and never lists it", async () => {
@@ -209,6 +256,8 @@ describe.each(backends)('invitations API on $name', (backend) => {
     expect(Object.keys(post.responses)).toContain('202');
     expect(post.description).toMatch(/accept_url/);
     expect(Object.keys(post.requestBody.content['application/json'].schema.properties).sort()).toEqual(['email', 'name', 'role']);
-    expect(doc.paths['/v1/invitations'].get.parameters.map((p: any) => p.name)).toEqual(expect.arrayContaining(['status', 'email', 'cursor', 'limit']));
+    expect(doc.paths['/v1/invitations'].get.parameters.map((p: any) => p.name)).toEqual(
+      expect.arrayContaining(['status', 'email', 'cursor', 'limit']),
+    );
   });
 });

@@ -12,11 +12,14 @@ import { JSON_API, PUBLIC_URL, type TestOrg, call, createOrg, makeApp, routeTabl
 describe('cursors and JSON:API documents (units)', () => {
   it('a cursor round-trips any keyset values and is opaque base64url', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.string(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.uuid()), { maxLength: 4 }), (values) => {
-        const cursor = encodeCursor(values);
-        expect(cursor).toMatch(/^[A-Za-z0-9_-]*$/);
-        expect(decodeCursor(cursor)).toEqual(values.map((v) => (Object.is(v, -0) ? 0 : v)));
-      }),
+      fc.property(
+        fc.array(fc.oneof(fc.string(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.uuid()), { maxLength: 4 }),
+        (values) => {
+          const cursor = encodeCursor(values);
+          expect(cursor).toMatch(/^[A-Za-z0-9_-]*$/);
+          expect(decodeCursor(cursor)).toEqual(values.map((v) => (Object.is(v, -0) ? 0 : v)));
+        },
+      ),
     );
   });
 
@@ -35,12 +38,24 @@ describe('cursors and JSON:API documents (units)', () => {
 
   it('flattens JSON:API documents: attributes and relationship linkage', () => {
     const flat = flattenJsonApiDocument(
-      { data: { type: 'groups', id: 'g1', attributes: { name: 'night' }, relationships: { users: { data: [{ type: 'users', id: 'u1' }] }, sensors: { data: [] } } } },
+      {
+        data: {
+          type: 'groups',
+          id: 'g1',
+          attributes: { name: 'night' },
+          relationships: { users: { data: [{ type: 'users', id: 'u1' }] }, sensors: { data: [] } },
+        },
+      },
       { type: 'groups', relationships: { users: 'user_ids', sensors: 'sensor_ids' } },
       'g1',
     );
     expect(flat).toEqual({ name: 'night', user_ids: ['u1'], sensor_ids: [] });
-    expect(flattenJsonApiDocument({ data: { type: 'devices', relationships: { location: { data: null } } } }, { type: 'devices', relationships: { location: 'location_id' } })).toEqual({ location_id: null });
+    expect(
+      flattenJsonApiDocument(
+        { data: { type: 'devices', relationships: { location: { data: null } } } },
+        { type: 'devices', relationships: { location: 'location_id' } },
+      ),
+    ).toEqual({ location_id: null });
     const status = (body: unknown, id?: string) => {
       try {
         flattenJsonApiDocument(body, { type: 'devices', relationships: { location: 'location_id' } }, id);
@@ -61,10 +76,15 @@ describe('cursors and JSON:API documents (units)', () => {
 describe('scaling (units)', () => {
   it('linear: raw × scale + offset, then the calibration offset', () => {
     fc.assert(
-      fc.property(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.double({ min: -100, max: 100, noNaN: true }), fc.double({ min: -100, max: 100, noNaN: true }), (raw, scale, offset) => {
-        expect(scaleValue({ kind: 'linear', scale, offset }, raw)).toBeCloseTo(raw * scale + offset, 6);
-        expect(reportedValue({ kind: 'linear', scale, offset }, 0.5, raw)).toBeCloseTo(raw * scale + offset + 0.5, 6);
-      }),
+      fc.property(
+        fc.double({ min: -1e6, max: 1e6, noNaN: true }),
+        fc.double({ min: -100, max: 100, noNaN: true }),
+        fc.double({ min: -100, max: 100, noNaN: true }),
+        (raw, scale, offset) => {
+          expect(scaleValue({ kind: 'linear', scale, offset }, raw)).toBeCloseTo(raw * scale + offset, 6);
+          expect(reportedValue({ kind: 'linear', scale, offset }, 0.5, raw)).toBeCloseTo(raw * scale + offset + 0.5, 6);
+        },
+      ),
     );
     expect(scaleValue(null, 7)).toBe(7);
   });
@@ -73,13 +93,15 @@ describe('scaling (units)', () => {
     const increasing = fc
       .uniqueArray(fc.integer({ min: -1000, max: 1000 }), { minLength: 2, maxLength: 8 })
       .map((xs) => xs.sort((a, b) => a - b))
-      .chain((xs) => fc.tuple(fc.constant(xs), fc.array(fc.integer({ min: -1000, max: 1000 }), { minLength: xs.length, maxLength: xs.length })));
+      .chain((xs) =>
+        fc.tuple(fc.constant(xs), fc.array(fc.integer({ min: -1000, max: 1000 }), { minLength: xs.length, maxLength: xs.length })),
+      );
     fc.assert(
       fc.property(increasing, fc.double({ min: 0, max: 1, noNaN: true }), ([raws, values], t) => {
         const points = raws.map((raw, i) => ({ raw, value: values[i]! }));
         expect(pointsProblem(points)).toBeUndefined();
         const scaling = { kind: 'piecewise_linear' as const, points };
-        points.forEach((p) => expect(scaleValue(scaling, p.raw)).toBeCloseTo(p.value, 9));
+        for (const p of points) expect(scaleValue(scaling, p.raw)).toBeCloseTo(p.value, 9);
         for (let i = 0; i + 1 < points.length; i++) {
           const a = points[i]!;
           const b = points[i + 1]!;
@@ -92,7 +114,12 @@ describe('scaling (units)', () => {
       }),
     );
     expect(pointsProblem([{ raw: 0, value: 0 }])).toBeDefined();
-    expect(pointsProblem([{ raw: 1, value: 0 }, { raw: 1, value: 1 }])).toBeDefined();
+    expect(
+      pointsProblem([
+        { raw: 1, value: 0 },
+        { raw: 1, value: 1 },
+      ]),
+    ).toBeDefined();
   });
 });
 
@@ -117,22 +144,39 @@ describe.each(backends)('representation over HTTP on $name', (backend) => {
       const response = await list(accept);
       expect(response.statusCode, String(accept)).toBe(200);
       expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
-      expect(response.data).toMatchObject({ data: [expect.objectContaining({ slug: 'lab-1' })], links: { self: `${PUBLIC_URL}/v1/locations` }, meta: { count: 1 } });
+      expect(response.data).toMatchObject({
+        data: [expect.objectContaining({ slug: 'lab-1' })],
+        links: { self: `${PUBLIC_URL}/v1/locations` },
+        meta: { count: 1 },
+      });
     }
   });
 
   it('answers JSON:API 1.1 for application/vnd.api+json, with profile parameters ignored', async () => {
-    for (const accept of [JSON_API, `${JSON_API}; profile="https://example.test/profile"`, `${JSON_API}; charset=utf-8, ${JSON_API}`, `application/json;q=0.5, ${JSON_API}`]) {
+    for (const accept of [
+      JSON_API,
+      `${JSON_API}; profile="https://example.test/profile"`,
+      `${JSON_API}; charset=utf-8, ${JSON_API}`,
+      `application/json;q=0.5, ${JSON_API}`,
+    ]) {
       const response = await list(accept);
       expect(response.statusCode, accept).toBe(200);
       expect(response.headers['content-type']).toContain(JSON_API);
       expect(response.data.jsonapi).toEqual({ version: '1.1' });
-      expect(response.data.data[0]).toMatchObject({ type: 'locations', attributes: { slug: 'lab-1' }, links: { self: expect.stringMatching(/^https:\/\/api\.sensorcloud\.test\/v1\/locations\//) } });
+      expect(response.data.data[0]).toMatchObject({
+        type: 'locations',
+        attributes: { slug: 'lab-1' },
+        links: { self: expect.stringMatching(/^https:\/\/api\.sensorcloud\.test\/v1\/locations\//) },
+      });
     }
   });
 
   it('406 when every JSON:API media type in Accept carries other parameters; 415 for such a Content-Type', async () => {
-    for (const accept of [`${JSON_API}; charset=utf-8`, `${JSON_API}; ext="https://jsonapi.org/ext/atomic"`, `${JSON_API}; version=1, ${JSON_API}; q=0.9; charset=x`]) {
+    for (const accept of [
+      `${JSON_API}; charset=utf-8`,
+      `${JSON_API}; ext="https://jsonapi.org/ext/atomic"`,
+      `${JSON_API}; version=1, ${JSON_API}; q=0.9; charset=x`,
+    ]) {
       const response = await list(accept);
       expect(response.statusCode, accept).toBe(406);
     }
@@ -142,39 +186,64 @@ describe.each(backends)('representation over HTTP on $name', (backend) => {
       expect(response.statusCode, contentType).toBe(415);
       expect(response.headers['content-type']).toContain('application/problem+json');
     }
-    const ok = await call(app, { method: 'POST', url: '/v1/locations', token: org.adminKey, body, contentType: `${JSON_API}; profile="https://example.test/p"`, accept: JSON_API });
+    const ok = await call(app, {
+      method: 'POST',
+      url: '/v1/locations',
+      token: org.adminKey,
+      body,
+      contentType: `${JSON_API}; profile="https://example.test/p"`,
+      accept: JSON_API,
+    });
     expect(ok.statusCode).toBe(201);
   });
 
   it('pages by cursor without repeating or skipping rows, whatever the page size and sort (property)', async () => {
-    const names = fc.array(fc.constantFrom('alpha', 'beta', 'Beta', 'gamma', 'delta', 'ärger', 'zulu', '10', '9'), { minLength: 1, maxLength: 12 });
+    const names = fc.array(fc.constantFrom('alpha', 'beta', 'Beta', 'gamma', 'delta', 'ärger', 'zulu', '10', '9'), {
+      minLength: 1,
+      maxLength: 12,
+    });
     let round = 0;
     await fc.assert(
-      fc.asyncProperty(names, fc.integer({ min: 1, max: 5 }), fc.constantFrom('name', '-name', 'slug', '-slug', 'created_at', '-created_at'), async (list, limit, sort) => {
-        const owner = await createOrg(database.db, `prop${round++}`);
-        for (const [i, name] of list.entries()) {
-          const created = await call(app, { method: 'POST', url: '/v1/locations', token: owner.adminKey, body: { slug: `s-${i}`, name } });
-          expect(created.statusCode).toBe(201);
-        }
-        const whole = await call(app, { url: `/v1/locations?limit=1000&sort=${sort}`, token: owner.adminKey });
-        const paged = await walk(app, owner.adminKey, `/v1/locations?limit=${limit}&sort=${sort}`);
-        expect(paged.ids).toEqual(whole.data.data.map((l: any) => l.id));
-        expect(new Set(paged.ids).size).toBe(list.length);
-        expect(paged.pages).toBe(Math.max(1, Math.ceil(list.length / limit)));
-      }),
+      fc.asyncProperty(
+        names,
+        fc.integer({ min: 1, max: 5 }),
+        fc.constantFrom('name', '-name', 'slug', '-slug', 'created_at', '-created_at'),
+        async (list, limit, sort) => {
+          const owner = await createOrg(database.db, `prop${round++}`);
+          for (const [i, name] of list.entries()) {
+            const created = await call(app, {
+              method: 'POST',
+              url: '/v1/locations',
+              token: owner.adminKey,
+              body: { slug: `s-${i}`, name },
+            });
+            expect(created.statusCode).toBe(201);
+          }
+          const whole = await call(app, { url: `/v1/locations?limit=1000&sort=${sort}`, token: owner.adminKey });
+          const paged = await walk(app, owner.adminKey, `/v1/locations?limit=${limit}&sort=${sort}`);
+          expect(paged.ids).toEqual(whole.data.data.map((l: any) => l.id));
+          expect(new Set(paged.ids).size).toBe(list.length);
+          expect(paged.pages).toBe(Math.max(1, Math.ceil(list.length / limit)));
+        },
+      ),
       { numRuns: 12 },
     );
   });
 
   it('a cursor is bound to its list: one from another sort order or made up is refused with 400', async () => {
-    for (let i = 0; i < 3; i++) await call(app, { method: 'POST', url: '/v1/locations', token: org.adminKey, body: { slug: `c-${i}`, name: `C ${i}` } });
+    for (let i = 0; i < 3; i++)
+      await call(app, { method: 'POST', url: '/v1/locations', token: org.adminKey, body: { slug: `c-${i}`, name: `C ${i}` } });
     const first = await call(app, { url: '/v1/locations?limit=1&sort=created_at', token: org.adminKey });
     const cursor = new URL(first.data.links.next).searchParams.get('cursor')!;
     expect((await call(app, { url: `/v1/locations?limit=1&sort=created_at&cursor=${cursor}`, token: org.adminKey })).statusCode).toBe(200);
     // A timestamp cursor used with a text sort still compares safely (and a text one with a timestamp sort is refused).
     const byName = await call(app, { url: '/v1/locations?limit=1&sort=name', token: org.adminKey });
     const nameCursor = new URL(byName.data.links.next).searchParams.get('cursor')!;
-    const mismatched = await call(app, { url: `/v1/locations?limit=1&sort=created_at&cursor=${nameCursor}`, token: org.adminKey, accept: JSON_API });
+    const mismatched = await call(app, {
+      url: `/v1/locations?limit=1&sort=created_at&cursor=${nameCursor}`,
+      token: org.adminKey,
+      accept: JSON_API,
+    });
     expect(mismatched.statusCode).toBe(400);
     expect(mismatched.data.errors[0].source).toEqual({ parameter: 'cursor' });
     const forged = encodeCursor(["x'); drop table locations; --", '00000000-0000-4000-8000-000000000000']);
@@ -208,7 +277,15 @@ describe.each(backends)('representation over HTTP on $name', (backend) => {
     expect(wrong.statusCode).toBe(405);
     expect(wrong.headers.allow).toContain('GET');
     expect((await call(app, { url: '/v1/nothing-here', token: org.adminKey })).statusCode).toBe(404);
-    const preflight = await app.inject({ method: 'OPTIONS', url: '/v1/devices', headers: { origin: 'https://dashboard.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } });
+    const preflight = await app.inject({
+      method: 'OPTIONS',
+      url: '/v1/devices',
+      headers: {
+        origin: 'https://dashboard.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
+    });
     expect(preflight.statusCode).toBeLessThan(300);
     expect(preflight.headers['access-control-allow-origin']).toBe('https://dashboard.example');
   });

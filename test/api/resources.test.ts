@@ -102,7 +102,13 @@ const SPECS: ResourceSpec[] = [
     type: 'calibrations',
     read: 'calibrations:read',
     write: 'calibrations:write',
-    create: (n, f) => ({ sensor_id: f.sensorId, calibrated_at: new Date(Date.UTC(2024, 0, 1, 0, n)).toISOString(), offset: 0.25, certificate: `CERT-${n}`, active: false }),
+    create: (n, f) => ({
+      sensor_id: f.sensorId,
+      calibrated_at: new Date(Date.UTC(2024, 0, 1, 0, n)).toISOString(),
+      offset: 0.25,
+      certificate: `CERT-${n}`,
+      active: false,
+    }),
     relationships: { sensor_id: ['sensor', 'sensors'] },
     invalid: (f) => ({ body: { sensor_id: f.sensorId, calibrated_at: 'yesterday' }, field: 'calibrated_at' }),
     update: { offset: 1.5, notes: 'checked' },
@@ -128,7 +134,8 @@ const SPECS: ResourceSpec[] = [
     read: 'users:read',
     write: 'users:write',
     create: (n) => ({ email: `person-${n}-${Date.now()}@example.test`, role: 'viewer', name: `Person ${n}` }),
-    seed: async (db, organizationId, body) => (await saveMember(db, organizationId, { email: body.email as string, role: body.role as Role, name: body.name as string })).id,
+    seed: async (db, organizationId, body) =>
+      (await saveMember(db, organizationId, { email: body.email as string, role: body.role as Role, name: body.name as string })).id,
     invalid: () => ({ body: { email: 'not-an-email', role: 'viewer' }, field: 'email' }),
     update: { role: 'member' },
     expectCreated: (body, data) => expect([data.email, data.role, data.status]).toEqual([body.email, 'viewer', 'invited']),
@@ -161,7 +168,12 @@ describe.each(backends)('resource API on $name', (backend) => {
   let n = 0;
 
   const seedFixtures = async (o: TestOrg): Promise<Fixtures> => {
-    const device = await call(app, { method: 'POST', url: '/v1/devices', token: o.adminKey, body: { serial: `FIX-${n++}`, name: 'Fixture', sensors: [{ key: 'temp', kind: 'temperature' }] } });
+    const device = await call(app, {
+      method: 'POST',
+      url: '/v1/devices',
+      token: o.adminKey,
+      body: { serial: `FIX-${n++}`, name: 'Fixture', sensors: [{ key: 'temp', kind: 'temperature' }] },
+    });
     expect(device.statusCode).toBe(201);
     return { deviceId: device.data.data.id, sensorId: device.data.data.sensor_ids[0] };
   };
@@ -231,11 +243,23 @@ describe.each(backends)('resource API on $name', (backend) => {
       const body = spec.create(n++, fixtures);
       const created = spec.seed
         ? await call(app, { url: `${spec.path}/${await spec.seed(database.db, org.id, body)}`, token: org.adminKey, accept: JSON_API })
-        : await call(app, { method: 'POST', url: spec.path, token: org.adminKey, body: toJsonApi(spec, body), contentType: JSON_API, accept: JSON_API });
+        : await call(app, {
+            method: 'POST',
+            url: spec.path,
+            token: org.adminKey,
+            body: toJsonApi(spec, body),
+            contentType: JSON_API,
+            accept: JSON_API,
+          });
       expect(created.statusCode, created.body).toBe(spec.seed ? 200 : 201);
       expect(created.headers['content-type']).toMatch(/^application\/vnd\.api\+json/);
       const resource = created.data.data;
-      expect(resource).toMatchObject({ type: spec.type, id: expect.any(String), attributes: expect.any(Object), links: { self: `${PUBLIC_URL}${spec.path}/${resource.id}` } });
+      expect(resource).toMatchObject({
+        type: spec.type,
+        id: expect.any(String),
+        attributes: expect.any(Object),
+        links: { self: `${PUBLIC_URL}${spec.path}/${resource.id}` },
+      });
       expect(resource.attributes.id).toBeUndefined();
       expect(created.data.jsonapi).toEqual({ version: '1.1' });
       for (const [field, [name, type]] of Object.entries(spec.relationships ?? {})) {
@@ -254,9 +278,23 @@ describe.each(backends)('resource API on $name', (backend) => {
       expect(update.statusCode, update.body).toBe(200);
       expect(update.data.data.type).toBe(spec.type);
 
-      const wrongType = await call(app, { method: 'PATCH', url: `${spec.path}/${resource.id}`, token: org.adminKey, body: { data: { type: 'wrong', id: resource.id, attributes: {} } }, contentType: JSON_API, accept: JSON_API });
+      const wrongType = await call(app, {
+        method: 'PATCH',
+        url: `${spec.path}/${resource.id}`,
+        token: org.adminKey,
+        body: { data: { type: 'wrong', id: resource.id, attributes: {} } },
+        contentType: JSON_API,
+        accept: JSON_API,
+      });
       expect(wrongType.statusCode).toBe(409);
-      const wrongId = await call(app, { method: 'PATCH', url: `${spec.path}/${resource.id}`, token: org.adminKey, body: { data: { type: spec.type, id: '00000000-0000-4000-8000-000000000000', attributes: {} } }, contentType: JSON_API, accept: JSON_API });
+      const wrongId = await call(app, {
+        method: 'PATCH',
+        url: `${spec.path}/${resource.id}`,
+        token: org.adminKey,
+        body: { data: { type: spec.type, id: '00000000-0000-4000-8000-000000000000', attributes: {} } },
+        contentType: JSON_API,
+        accept: JSON_API,
+      });
       expect(wrongId.statusCode).toBe(409);
 
       const list = await call(app, { url: `${spec.path}?limit=1000`, token: org.adminKey, accept: JSON_API });
@@ -323,22 +361,53 @@ describe.each(backends)('resource API on $name', (backend) => {
       const jsonApi = await call(app, { method: 'POST', url: spec.path, token: org.adminKey, body, accept: JSON_API });
       expect(jsonApi.statusCode).toBe(problem.statusCode);
       expect(jsonApi.headers['content-type']).toContain(JSON_API);
-      expect(jsonApi.data.errors[0]).toMatchObject({ status: String(problem.statusCode), detail: expect.stringContaining(field), source: { pointer: `/${field}` } });
+      expect(jsonApi.data.errors[0]).toMatchObject({
+        status: String(problem.statusCode),
+        detail: expect.stringContaining(field),
+        source: { pointer: `/${field}` },
+      });
 
       // Sent as a JSON:API document, the error points into the document.
-      const fromDocument = await call(app, { method: 'POST', url: spec.path, token: org.adminKey, body: toJsonApi(spec, body), contentType: JSON_API, accept: JSON_API });
+      const fromDocument = await call(app, {
+        method: 'POST',
+        url: spec.path,
+        token: org.adminKey,
+        body: toJsonApi(spec, body),
+        contentType: JSON_API,
+        accept: JSON_API,
+      });
       expect(fromDocument.statusCode).toBe(problem.statusCode);
       expect(fromDocument.data.errors[0].source).toEqual({ pointer: `/data/attributes/${field}` });
-      const badLinkage = await call(app, { method: 'POST', url: '/v1/sensors', token: org.adminKey, body: { data: { type: 'sensors', attributes: { key: 'x', kind: 'y' }, relationships: { device: { data: { type: 'devices', id: 42 } } } } }, contentType: JSON_API, accept: JSON_API });
+      const badLinkage = await call(app, {
+        method: 'POST',
+        url: '/v1/sensors',
+        token: org.adminKey,
+        body: {
+          data: { type: 'sensors', attributes: { key: 'x', kind: 'y' }, relationships: { device: { data: { type: 'devices', id: 42 } } } },
+        },
+        contentType: JSON_API,
+        accept: JSON_API,
+      });
       expect(badLinkage.statusCode).toBe(400);
       expect(badLinkage.data.errors[0].source).toEqual({ pointer: '/data/relationships/device/data' });
 
       // Unknown members are refused, not ignored.
-      const unknown = await call(app, { method: 'POST', url: spec.path, token: org.adminKey, body: { ...spec.create(n++, fixtures), colour: 'red' } });
+      const unknown = await call(app, {
+        method: 'POST',
+        url: spec.path,
+        token: org.adminKey,
+        body: { ...spec.create(n++, fixtures), colour: 'red' },
+      });
       expect(unknown.statusCode).toBe(400);
       expect(unknown.data.errors.map((e: any) => e.pointer)).toContain('/body/colour');
       // Not JSON at all.
-      const garbage = await call(app, { method: 'POST', url: spec.path, token: org.adminKey, body: '{"oops', contentType: 'application/json' });
+      const garbage = await call(app, {
+        method: 'POST',
+        url: spec.path,
+        token: org.adminKey,
+        body: '{"oops',
+        contentType: 'application/json',
+      });
       expect(garbage.statusCode).toBe(400);
       // Bad query parameters.
       for (const query of ['limit=0', 'limit=1001', 'cursor=%%%', 'sort=nope', 'cursor=eyJ2IjpbMV19']) {
@@ -374,7 +443,14 @@ describe.each(backends)('resource API on $name', (backend) => {
   it('GET /v1/me and /v1/organizations/current describe the caller', async () => {
     const me = await call(app, { url: '/v1/me', token: org.adminKey });
     expect(me.statusCode).toBe(200);
-    expect(me.data.data).toMatchObject({ id: org.ownerId, kind: 'api_key', email: org.ownerEmail, role: 'owner', organization_id: org.id, user_id: org.ownerId });
+    expect(me.data.data).toMatchObject({
+      id: org.ownerId,
+      kind: 'api_key',
+      email: org.ownerEmail,
+      role: 'owner',
+      organization_id: org.id,
+      user_id: org.ownerId,
+    });
     expect(me.data.data.scopes).toContain('devices:write');
     const narrow = await apiKey(database.db, org, ['readings:read']);
     expect((await call(app, { url: '/v1/me', token: narrow })).data.data.scopes).toEqual(['readings:read']);
@@ -383,10 +459,19 @@ describe.each(backends)('resource API on $name', (backend) => {
     const current = await call(app, { url: '/v1/organizations/current', token: org.adminKey, accept: JSON_API });
     expect(current.statusCode).toBe(200);
     expect(current.data.data).toMatchObject({ type: 'organizations', id: org.id, attributes: { slug: org.slug } });
-    const renamed = await call(app, { method: 'PATCH', url: '/v1/organizations/current', token: org.adminKey, body: { name: 'Acme Renamed' } });
+    const renamed = await call(app, {
+      method: 'PATCH',
+      url: '/v1/organizations/current',
+      token: org.adminKey,
+      body: { name: 'Acme Renamed' },
+    });
     expect(renamed.data.data.name).toBe('Acme Renamed');
-    expect((await call(app, { method: 'PATCH', url: '/v1/organizations/current', token: narrow, body: { name: 'x' } })).statusCode).toBe(403);
-    expect((await call(app, { method: 'PATCH', url: '/v1/organizations/current', token: org.adminKey, body: { name: '' } })).statusCode).toBe(400);
+    expect((await call(app, { method: 'PATCH', url: '/v1/organizations/current', token: narrow, body: { name: 'x' } })).statusCode).toBe(
+      403,
+    );
+    expect(
+      (await call(app, { method: 'PATCH', url: '/v1/organizations/current', token: org.adminKey, body: { name: '' } })).statusCode,
+    ).toBe(400);
     // The other organization sees itself.
     expect((await call(app, { url: '/v1/organizations/current', token: other.adminKey })).data.data.id).toBe(other.id);
   });
@@ -397,7 +482,14 @@ describe.each(backends)('resource API on $name', (backend) => {
         method: 'POST',
         url: '/v1/devices',
         token: org.adminKey,
-        body: { serial: `TOK-${n++}`, name: 'Token test', sensors: [{ key: 'temp', kind: 'temperature', unit: '°C' }, { key: 'hum', kind: 'humidity', unit: '%' }] },
+        body: {
+          serial: `TOK-${n++}`,
+          name: 'Token test',
+          sensors: [
+            { key: 'temp', kind: 'temperature', unit: '°C' },
+            { key: 'hum', kind: 'humidity', unit: '%' },
+          ],
+        },
       });
       expect(created.statusCode).toBe(201);
       expect(created.headers['cache-control']).toBe('no-store');
@@ -406,7 +498,13 @@ describe.each(backends)('resource API on $name', (backend) => {
       expect(token.startsWith(prefix)).toBe(true);
       const me = await call(app, { url: '/v1/me', token });
       expect(me.statusCode).toBe(200);
-      expect(me.data.data).toMatchObject({ kind: 'device', device_id: id, organization_id: org.id, user_id: null, scopes: ['readings:write'] });
+      expect(me.data.data).toMatchObject({
+        kind: 'device',
+        device_id: id,
+        organization_id: org.id,
+        user_id: null,
+        scopes: ['readings:write'],
+      });
       expect((await call(app, { url: '/v1/devices', token })).statusCode).toBe(403);
       // Nothing shows the token again.
       expect(JSON.stringify((await call(app, { url: `/v1/devices/${id}`, token: org.adminKey })).data)).not.toContain(token);
@@ -416,7 +514,12 @@ describe.each(backends)('resource API on $name', (backend) => {
     });
 
     it('rotating the token returns a new one once and the old one stops working at once', async () => {
-      const created = await call(app, { method: 'POST', url: '/v1/devices', token: org.adminKey, body: { serial: `ROT-${n++}`, name: 'Rotate' } });
+      const created = await call(app, {
+        method: 'POST',
+        url: '/v1/devices',
+        token: org.adminKey,
+        body: { serial: `ROT-${n++}`, name: 'Rotate' },
+      });
       const { id, token: oldToken } = created.data.data;
       expect((await call(app, { url: '/v1/me', token: oldToken })).statusCode).toBe(200); // now cached
       const rotated = await call(app, { method: 'POST', url: `/v1/devices/${id}/token`, token: org.adminKey });
@@ -437,25 +540,61 @@ describe.each(backends)('resource API on $name', (backend) => {
 
     it('refuses duplicate serials (409) and locations of another organization (422)', async () => {
       const serial = `DUP-${n++}`;
-      expect((await call(app, { method: 'POST', url: '/v1/devices', token: org.adminKey, body: { serial, name: 'a' } })).statusCode).toBe(201);
-      const duplicate = await call(app, { method: 'POST', url: '/v1/devices', token: org.adminKey, body: { serial, name: 'b' }, accept: JSON_API });
+      expect((await call(app, { method: 'POST', url: '/v1/devices', token: org.adminKey, body: { serial, name: 'a' } })).statusCode).toBe(
+        201,
+      );
+      const duplicate = await call(app, {
+        method: 'POST',
+        url: '/v1/devices',
+        token: org.adminKey,
+        body: { serial, name: 'b' },
+        accept: JSON_API,
+      });
       expect(duplicate.statusCode).toBe(409);
       expect(duplicate.data.errors[0].status).toBe('409');
       // The same serial in another organization is fine.
-      expect((await call(app, { method: 'POST', url: '/v1/devices', token: other.adminKey, body: { serial, name: 'c' } })).statusCode).toBe(201);
-      const foreignLocation = await call(app, { method: 'POST', url: '/v1/locations', token: other.adminKey, body: { slug: `far-${n++}`, name: 'Far' } });
-      const refused = await call(app, { method: 'POST', url: '/v1/devices', token: org.adminKey, body: { serial: `X-${n++}`, name: 'x', location_id: foreignLocation.data.data.id } });
+      expect((await call(app, { method: 'POST', url: '/v1/devices', token: other.adminKey, body: { serial, name: 'c' } })).statusCode).toBe(
+        201,
+      );
+      const foreignLocation = await call(app, {
+        method: 'POST',
+        url: '/v1/locations',
+        token: other.adminKey,
+        body: { slug: `far-${n++}`, name: 'Far' },
+      });
+      const refused = await call(app, {
+        method: 'POST',
+        url: '/v1/devices',
+        token: org.adminKey,
+        body: { serial: `X-${n++}`, name: 'x', location_id: foreignLocation.data.data.id },
+      });
       expect(refused.statusCode).toBe(422);
       expect(refused.data.errors[0].pointer).toBe('/body/location_id');
       expect(refused.body).not.toContain(foreignLocation.data.data.slug);
     });
 
     it('filters devices and sensors by location, serial, search and group', async () => {
-      const location = (await call(app, { method: 'POST', url: '/v1/locations', token: org.adminKey, body: { slug: `site-${n++}`, name: 'Site' } })).data.data;
-      const here = (await call(app, { method: 'POST', url: '/v1/devices', token: org.adminKey, body: { serial: `HERE-${n++}`, name: 'Needle in haystack', location_id: location.id, sensors: [{ key: 'co2', kind: 'co2', unit: 'ppm' }] } })).data.data;
+      const location = (
+        await call(app, { method: 'POST', url: '/v1/locations', token: org.adminKey, body: { slug: `site-${n++}`, name: 'Site' } })
+      ).data.data;
+      const here = (
+        await call(app, {
+          method: 'POST',
+          url: '/v1/devices',
+          token: org.adminKey,
+          body: {
+            serial: `HERE-${n++}`,
+            name: 'Needle in haystack',
+            location_id: location.id,
+            sensors: [{ key: 'co2', kind: 'co2', unit: 'ppm' }],
+          },
+        })
+      ).data.data;
       const byLocation = await call(app, { url: `/v1/devices?location_id=${location.id}`, token: org.adminKey });
       expect(byLocation.data.data.map((d: any) => d.id)).toEqual([here.id]);
-      expect((await call(app, { url: `/v1/devices?serial=${here.serial}`, token: org.adminKey })).data.data.map((d: any) => d.id)).toEqual([here.id]);
+      expect((await call(app, { url: `/v1/devices?serial=${here.serial}`, token: org.adminKey })).data.data.map((d: any) => d.id)).toEqual([
+        here.id,
+      ]);
       expect((await call(app, { url: '/v1/devices?q=NEEDLE', token: org.adminKey })).data.data.map((d: any) => d.id)).toEqual([here.id]);
       const sensors = await call(app, { url: `/v1/sensors?location_id=${location.id}`, token: org.adminKey });
       expect(sensors.data.data.map((s: any) => s.key)).toEqual(['co2']);
@@ -471,9 +610,19 @@ describe.each(backends)('resource API on $name', (backend) => {
 
   describe('sensors, scaling profiles and calibrations', () => {
     it('refuses a duplicate key on a device (409) and a device of another organization (422)', async () => {
-      const duplicate = await call(app, { method: 'POST', url: '/v1/sensors', token: org.adminKey, body: { device_id: fixtures.deviceId, key: 'temp', kind: 'temperature' } });
+      const duplicate = await call(app, {
+        method: 'POST',
+        url: '/v1/sensors',
+        token: org.adminKey,
+        body: { device_id: fixtures.deviceId, key: 'temp', kind: 'temperature' },
+      });
       expect(duplicate.statusCode).toBe(409);
-      const foreign = await call(app, { method: 'POST', url: '/v1/sensors', token: org.adminKey, body: { device_id: foreignFixtures.deviceId, key: 'x', kind: 'temperature' } });
+      const foreign = await call(app, {
+        method: 'POST',
+        url: '/v1/sensors',
+        token: org.adminKey,
+        body: { device_id: foreignFixtures.deviceId, key: 'x', kind: 'temperature' },
+      });
       expect(foreign.statusCode).toBe(422);
       expect(foreign.data.errors[0].pointer).toBe('/body/device_id');
     });
@@ -482,8 +631,29 @@ describe.each(backends)('resource API on $name', (backend) => {
       const bad = [
         { body: { name: `p${n++}`, kind: 'linear' }, field: 'scale' },
         { body: { name: `p${n++}`, kind: 'piecewise_linear', points: [{ raw: 0, value: 0 }] }, field: 'points' },
-        { body: { name: `p${n++}`, kind: 'piecewise_linear', points: [{ raw: 1, value: 0 }, { raw: 0, value: 1 }] }, field: 'points' },
-        { body: { name: `p${n++}`, kind: 'piecewise_linear', points: [{ raw: 0, value: 0 }, { raw: 1, value: 1 }], scale: 2 }, field: 'scale' },
+        {
+          body: {
+            name: `p${n++}`,
+            kind: 'piecewise_linear',
+            points: [
+              { raw: 1, value: 0 },
+              { raw: 0, value: 1 },
+            ],
+          },
+          field: 'points',
+        },
+        {
+          body: {
+            name: `p${n++}`,
+            kind: 'piecewise_linear',
+            points: [
+              { raw: 0, value: 0 },
+              { raw: 1, value: 1 },
+            ],
+            scale: 2,
+          },
+          field: 'scale',
+        },
       ];
       for (const { body, field } of bad) {
         const response = await call(app, { method: 'POST', url: '/v1/scaling-profiles', token: org.adminKey, body });
@@ -495,33 +665,82 @@ describe.each(backends)('resource API on $name', (backend) => {
         method: 'POST',
         url: '/v1/scaling-profiles',
         token: org.adminKey,
-        body: { name: `pw${n++}`, kind: 'piecewise_linear', points: [{ raw: 4, value: 0 }, { raw: 20, value: 100 }], unit: '%' },
+        body: {
+          name: `pw${n++}`,
+          kind: 'piecewise_linear',
+          points: [
+            { raw: 4, value: 0 },
+            { raw: 20, value: 100 },
+          ],
+          unit: '%',
+        },
       });
       expect(piecewise.statusCode).toBe(201);
-      expect(piecewise.data.data).toMatchObject({ kind: 'piecewise_linear', scale: null, offset: null, points: [{ raw: 4, value: 0 }, { raw: 20, value: 100 }] });
-      const sensor = await call(app, { method: 'PATCH', url: `/v1/sensors/${fixtures.sensorId}`, token: org.adminKey, body: { scaling_profile_id: piecewise.data.data.id } });
+      expect(piecewise.data.data).toMatchObject({
+        kind: 'piecewise_linear',
+        scale: null,
+        offset: null,
+        points: [
+          { raw: 4, value: 0 },
+          { raw: 20, value: 100 },
+        ],
+      });
+      const sensor = await call(app, {
+        method: 'PATCH',
+        url: `/v1/sensors/${fixtures.sensorId}`,
+        token: org.adminKey,
+        body: { scaling_profile_id: piecewise.data.data.id },
+      });
       expect(sensor.data.data.scaling_profile_id).toBe(piecewise.data.data.id);
-      expect((await call(app, { url: `/v1/sensors?scaling_profile_id=${piecewise.data.data.id}`, token: org.adminKey })).data.data.map((s: any) => s.id)).toEqual([fixtures.sensorId]);
-      const foreign = await call(app, { method: 'PATCH', url: `/v1/sensors/${foreignFixtures.sensorId}`, token: other.adminKey, body: { scaling_profile_id: piecewise.data.data.id } });
+      expect(
+        (await call(app, { url: `/v1/sensors?scaling_profile_id=${piecewise.data.data.id}`, token: org.adminKey })).data.data.map(
+          (s: any) => s.id,
+        ),
+      ).toEqual([fixtures.sensorId]);
+      const foreign = await call(app, {
+        method: 'PATCH',
+        url: `/v1/sensors/${foreignFixtures.sensorId}`,
+        token: other.adminKey,
+        body: { scaling_profile_id: piecewise.data.data.id },
+      });
       expect(foreign.statusCode).toBe(422);
       // Deleting the profile clears the reference.
-      expect((await call(app, { method: 'DELETE', url: `/v1/scaling-profiles/${piecewise.data.data.id}`, token: org.adminKey })).statusCode).toBe(204);
+      expect(
+        (await call(app, { method: 'DELETE', url: `/v1/scaling-profiles/${piecewise.data.data.id}`, token: org.adminKey })).statusCode,
+      ).toBe(204);
       expect((await call(app, { url: `/v1/sensors/${fixtures.sensorId}`, token: org.adminKey })).data.data.scaling_profile_id).toBeNull();
     });
 
     it("shows a sensor's newest reading (from ingest) in every representation of it", async () => {
-      const profile = await call(app, { method: 'POST', url: '/v1/scaling-profiles', token: org.adminKey, body: { name: `x2-${n++}`, kind: 'linear', scale: 2, offset: 1 } });
+      const profile = await call(app, {
+        method: 'POST',
+        url: '/v1/scaling-profiles',
+        token: org.adminKey,
+        body: { name: `x2-${n++}`, kind: 'linear', scale: 2, offset: 1 },
+      });
       const device = await call(app, {
         method: 'POST',
         url: '/v1/devices',
         token: org.adminKey,
-        body: { serial: `LAST-${n++}`, name: 'Last reading', sensors: [{ key: 'temp', kind: 'temperature', scaling_profile_id: profile.data.data.id }, { key: 'quiet', kind: 'humidity' }] },
+        body: {
+          serial: `LAST-${n++}`,
+          name: 'Last reading',
+          sensors: [
+            { key: 'temp', kind: 'temperature', scaling_profile_id: profile.data.data.id },
+            { key: 'quiet', kind: 'humidity' },
+          ],
+        },
       });
       expect(device.statusCode, device.body).toBe(201);
       const [sensorId, quietId] = device.data.data.sensor_ids;
       const none = { last_reading_at: null, last_value: null, last_raw_value: null };
       expect((await call(app, { url: `/v1/sensors/${sensorId}`, token: org.adminKey })).data.data).toMatchObject(none);
-      const created = await call(app, { method: 'POST', url: '/v1/sensors', token: org.adminKey, body: { device_id: device.data.data.id, key: `new${n++}`, kind: 'co2' } });
+      const created = await call(app, {
+        method: 'POST',
+        url: '/v1/sensors',
+        token: org.adminKey,
+        body: { device_id: device.data.data.id, key: `new${n++}`, kind: 'co2' },
+      });
       expect(created.data.data).toMatchObject(none);
 
       const ingest = (readings: unknown[]) =>
@@ -544,28 +763,77 @@ describe.each(backends)('resource API on $name', (backend) => {
       const patched = await call(app, { method: 'PATCH', url: `/v1/sensors/${sensorId}`, token: org.adminKey, body: { name: 'renamed' } });
       expect(patched.data.data).toMatchObject({ name: 'renamed', ...newest });
       const group = await call(app, { method: 'POST', url: '/v1/groups', token: org.adminKey, body: { name: `last-${n++}` } });
-      expect((await call(app, { method: 'POST', url: `/v1/groups/${group.data.data.id}/sensors`, token: org.adminKey, body: { sensor_ids: [sensorId] } })).statusCode).toBeLessThan(300);
-      expect((await call(app, { url: `/v1/groups/${group.data.data.id}/sensors`, token: org.adminKey })).data.data).toMatchObject([{ id: sensorId, ...newest }]);
+      expect(
+        (
+          await call(app, {
+            method: 'POST',
+            url: `/v1/groups/${group.data.data.id}/sensors`,
+            token: org.adminKey,
+            body: { sensor_ids: [sensorId] },
+          })
+        ).statusCode,
+      ).toBeLessThan(300);
+      expect((await call(app, { url: `/v1/groups/${group.data.data.id}/sensors`, token: org.adminKey })).data.data).toMatchObject([
+        { id: sensorId, ...newest },
+      ]);
     });
 
     it('keeps one active calibration per sensor and filters by state and due date', async () => {
-      const sensor = (await call(app, { method: 'POST', url: '/v1/sensors', token: org.adminKey, body: { device_id: fixtures.deviceId, key: `cal${n++}`, kind: 'temperature' } })).data.data;
-      const first = await call(app, { method: 'POST', url: '/v1/calibrations', token: org.adminKey, body: { sensor_id: sensor.id, calibrated_at: '2024-01-01T00:00:00Z', due_at: '2025-01-01T00:00:00Z', offset: 0.5, certificate_url: 'https://certs.example/1' } });
+      const sensor = (
+        await call(app, {
+          method: 'POST',
+          url: '/v1/sensors',
+          token: org.adminKey,
+          body: { device_id: fixtures.deviceId, key: `cal${n++}`, kind: 'temperature' },
+        })
+      ).data.data;
+      const first = await call(app, {
+        method: 'POST',
+        url: '/v1/calibrations',
+        token: org.adminKey,
+        body: {
+          sensor_id: sensor.id,
+          calibrated_at: '2024-01-01T00:00:00Z',
+          due_at: '2025-01-01T00:00:00Z',
+          offset: 0.5,
+          certificate_url: 'https://certs.example/1',
+        },
+      });
       expect(first.data.data.active).toBe(true);
-      const second = await call(app, { method: 'POST', url: '/v1/calibrations', token: org.adminKey, body: { sensor_id: sensor.id, calibrated_at: '2025-01-01T00:00:00Z', due_at: '2026-01-01T00:00:00Z', offset: -0.25 } });
+      const second = await call(app, {
+        method: 'POST',
+        url: '/v1/calibrations',
+        token: org.adminKey,
+        body: { sensor_id: sensor.id, calibrated_at: '2025-01-01T00:00:00Z', due_at: '2026-01-01T00:00:00Z', offset: -0.25 },
+      });
       expect(second.data.data.active).toBe(true);
       const active = await call(app, { url: `/v1/calibrations?sensor_id=${sensor.id}&active=true`, token: org.adminKey });
       expect(active.data.data.map((c: any) => c.id)).toEqual([second.data.data.id]);
-      const reactivated = await call(app, { method: 'PATCH', url: `/v1/calibrations/${first.data.data.id}`, token: org.adminKey, body: { active: true } });
+      const reactivated = await call(app, {
+        method: 'PATCH',
+        url: `/v1/calibrations/${first.data.data.id}`,
+        token: org.adminKey,
+        body: { active: true },
+      });
       expect(reactivated.data.data.active).toBe(true);
       expect((await call(app, { url: `/v1/calibrations/${second.data.data.id}`, token: org.adminKey })).data.data.active).toBe(false);
       const due = await call(app, { url: `/v1/calibrations?sensor_id=${sensor.id}&due_before=2025-06-01T00:00:00Z`, token: org.adminKey });
       expect(due.data.data.map((c: any) => c.id)).toEqual([first.data.data.id]);
       const sorted = await call(app, { url: `/v1/calibrations?sensor_id=${sensor.id}&sort=calibrated_at`, token: org.adminKey });
       expect(sorted.data.data.map((c: any) => c.id)).toEqual([first.data.data.id, second.data.data.id]);
-      const backwards = await call(app, { method: 'POST', url: '/v1/calibrations', token: org.adminKey, body: { sensor_id: sensor.id, calibrated_at: '2025-01-01T00:00:00Z', due_at: '2024-01-01T00:00:00Z' } });
+      const backwards = await call(app, {
+        method: 'POST',
+        url: '/v1/calibrations',
+        token: org.adminKey,
+        body: { sensor_id: sensor.id, calibrated_at: '2025-01-01T00:00:00Z', due_at: '2024-01-01T00:00:00Z' },
+      });
       expect(backwards.statusCode).toBe(422);
-      const foreign = await call(app, { method: 'POST', url: '/v1/calibrations', token: other.adminKey, body: { sensor_id: sensor.id, calibrated_at: '2025-01-01T00:00:00Z' } });
+      const foreign = await call(app, {
+        method: 'POST',
+        url: '/v1/calibrations',
+        token: other.adminKey,
+        body: { sensor_id: sensor.id, calibrated_at: '2025-01-01T00:00:00Z' },
+      });
       expect(foreign.statusCode).toBe(422);
       expect(foreign.body).not.toContain(sensor.key);
     });
@@ -574,7 +842,12 @@ describe.each(backends)('resource API on $name', (backend) => {
   describe('groups', () => {
     it('holds users and sensors of its own organization only', async () => {
       const memberId = (await saveMember(database.db, org.id, { email: `grp-${n++}@example.test`, role: 'member' })).id;
-      const group = await call(app, { method: 'POST', url: '/v1/groups', token: org.adminKey, body: { name: `g${n++}`, user_ids: [memberId], sensor_ids: [fixtures.sensorId] } });
+      const group = await call(app, {
+        method: 'POST',
+        url: '/v1/groups',
+        token: org.adminKey,
+        body: { name: `g${n++}`, user_ids: [memberId], sensor_ids: [fixtures.sensorId] },
+      });
       expect(group.statusCode).toBe(201);
       expect(group.data.data).toMatchObject({ user_ids: [memberId], sensor_ids: [fixtures.sensorId] });
       const groupId = group.data.data.id;
@@ -582,28 +855,78 @@ describe.each(backends)('resource API on $name', (backend) => {
       expect(jsonApi.data.data.relationships.users.data).toEqual([{ type: 'users', id: memberId }]);
       expect(jsonApi.data.data.relationships.sensors.links.related).toBe(`${PUBLIC_URL}/v1/groups/${groupId}/sensors`);
 
-      expect((await call(app, { url: `/v1/groups/${groupId}/users`, token: org.adminKey })).data.data.map((u: any) => u.id)).toEqual([memberId]);
-      expect((await call(app, { url: `/v1/groups/${groupId}/sensors`, token: org.adminKey })).data.data.map((s: any) => s.id)).toEqual([fixtures.sensorId]);
-      expect((await call(app, { url: `/v1/groups?user_id=${memberId}`, token: org.adminKey })).data.data.map((g: any) => g.id)).toEqual([groupId]);
-      expect((await call(app, { url: `/v1/users?group_id=${groupId}`, token: org.adminKey })).data.data.map((u: any) => u.id)).toEqual([memberId]);
-      expect((await call(app, { url: `/v1/devices?group_id=${groupId}`, token: org.adminKey })).data.data.map((d: any) => d.id)).toEqual([fixtures.deviceId]);
+      expect((await call(app, { url: `/v1/groups/${groupId}/users`, token: org.adminKey })).data.data.map((u: any) => u.id)).toEqual([
+        memberId,
+      ]);
+      expect((await call(app, { url: `/v1/groups/${groupId}/sensors`, token: org.adminKey })).data.data.map((s: any) => s.id)).toEqual([
+        fixtures.sensorId,
+      ]);
+      expect((await call(app, { url: `/v1/groups?user_id=${memberId}`, token: org.adminKey })).data.data.map((g: any) => g.id)).toEqual([
+        groupId,
+      ]);
+      expect((await call(app, { url: `/v1/users?group_id=${groupId}`, token: org.adminKey })).data.data.map((u: any) => u.id)).toEqual([
+        memberId,
+      ]);
+      expect((await call(app, { url: `/v1/devices?group_id=${groupId}`, token: org.adminKey })).data.data.map((d: any) => d.id)).toEqual([
+        fixtures.deviceId,
+      ]);
 
       // Another organization's people and sensors cannot be added.
-      const foreignUser = await call(app, { method: 'POST', url: `/v1/groups/${groupId}/users`, token: org.adminKey, body: { user_ids: [other.ownerId] } });
+      const foreignUser = await call(app, {
+        method: 'POST',
+        url: `/v1/groups/${groupId}/users`,
+        token: org.adminKey,
+        body: { user_ids: [other.ownerId] },
+      });
       expect(foreignUser.statusCode).toBe(422);
-      const foreignSensor = await call(app, { method: 'POST', url: `/v1/groups/${groupId}/sensors`, token: org.adminKey, body: { sensor_ids: [foreignFixtures.sensorId] } });
+      const foreignSensor = await call(app, {
+        method: 'POST',
+        url: `/v1/groups/${groupId}/sensors`,
+        token: org.adminKey,
+        body: { sensor_ids: [foreignFixtures.sensorId] },
+      });
       expect(foreignSensor.statusCode).toBe(422);
-      const foreignCreate = await call(app, { method: 'POST', url: '/v1/groups', token: other.adminKey, body: { name: `g${n++}`, sensor_ids: [fixtures.sensorId] } });
+      const foreignCreate = await call(app, {
+        method: 'POST',
+        url: '/v1/groups',
+        token: other.adminKey,
+        body: { name: `g${n++}`, sensor_ids: [fixtures.sensorId] },
+      });
       expect(foreignCreate.statusCode).toBe(422);
-      expect((await call(app, { method: 'POST', url: `/v1/groups/${groupId}/sensors`, token: other.adminKey, body: { sensor_ids: [foreignFixtures.sensorId] } })).statusCode).toBe(404);
+      expect(
+        (
+          await call(app, {
+            method: 'POST',
+            url: `/v1/groups/${groupId}/sensors`,
+            token: other.adminKey,
+            body: { sensor_ids: [foreignFixtures.sensorId] },
+          })
+        ).statusCode,
+      ).toBe(404);
 
       // Add, remove, replace.
-      const added = await call(app, { method: 'POST', url: `/v1/groups/${groupId}/users`, token: org.adminKey, body: { user_ids: [org.ownerId] } });
+      const added = await call(app, {
+        method: 'POST',
+        url: `/v1/groups/${groupId}/users`,
+        token: org.adminKey,
+        body: { user_ids: [org.ownerId] },
+      });
       expect(added.data.data.user_ids.sort()).toEqual([memberId, org.ownerId].sort());
-      expect((await call(app, { method: 'DELETE', url: `/v1/groups/${groupId}/users/${memberId}`, token: org.adminKey })).statusCode).toBe(204);
-      expect((await call(app, { method: 'DELETE', url: `/v1/groups/${groupId}/users/${memberId}`, token: org.adminKey })).statusCode).toBe(404);
-      expect((await call(app, { method: 'DELETE', url: `/v1/groups/${groupId}/sensors/${fixtures.sensorId}`, token: org.adminKey })).statusCode).toBe(204);
-      const replaced = await call(app, { method: 'PATCH', url: `/v1/groups/${groupId}`, token: org.adminKey, body: { user_ids: [], sensor_ids: [fixtures.sensorId] } });
+      expect((await call(app, { method: 'DELETE', url: `/v1/groups/${groupId}/users/${memberId}`, token: org.adminKey })).statusCode).toBe(
+        204,
+      );
+      expect((await call(app, { method: 'DELETE', url: `/v1/groups/${groupId}/users/${memberId}`, token: org.adminKey })).statusCode).toBe(
+        404,
+      );
+      expect(
+        (await call(app, { method: 'DELETE', url: `/v1/groups/${groupId}/sensors/${fixtures.sensorId}`, token: org.adminKey })).statusCode,
+      ).toBe(204);
+      const replaced = await call(app, {
+        method: 'PATCH',
+        url: `/v1/groups/${groupId}`,
+        token: org.adminKey,
+        body: { user_ids: [], sensor_ids: [fixtures.sensorId] },
+      });
       expect(replaced.data.data).toMatchObject({ user_ids: [], sensor_ids: [fixtures.sensorId] });
       const duplicate = await call(app, { method: 'POST', url: '/v1/groups', token: org.adminKey, body: { name: group.data.data.name } });
       expect(duplicate.statusCode).toBe(409);
@@ -628,17 +951,37 @@ describe.each(backends)('resource API on $name', (backend) => {
       expect(withPassword).toMatchObject({ status: 'active', role: 'admin' });
 
       // The last owner cannot be demoted, deactivated or removed.
-      expect((await call(app, { method: 'PATCH', url: `/v1/users/${org.ownerId}`, token: org.adminKey, body: { role: 'admin' } })).statusCode).toBe(409);
+      expect(
+        (await call(app, { method: 'PATCH', url: `/v1/users/${org.ownerId}`, token: org.adminKey, body: { role: 'admin' } })).statusCode,
+      ).toBe(409);
       expect((await call(app, { method: 'POST', url: `/v1/users/${org.ownerId}/deactivate`, token: org.adminKey })).statusCode).toBe(409);
       expect((await call(app, { method: 'DELETE', url: `/v1/users/${org.ownerId}`, token: org.adminKey })).statusCode).toBe(409);
 
       // An admin cannot make owners, not even by invitation; an owner can.
       const adminKey = await apiKey(database.db, { id: org.id, ownerId: withPassword.id }, ['users:read', 'users:write']);
-      expect((await call(app, { method: 'PATCH', url: `/v1/users/${invited.id}`, token: adminKey, body: { role: 'owner' } })).statusCode).toBe(403);
-      expect((await call(app, { method: 'POST', url: '/v1/users', token: adminKey, body: { email: `own-${n++}@example.test`, role: 'owner' } })).statusCode).toBe(403);
-      expect((await call(app, { method: 'POST', url: '/v1/users', token: org.adminKey, body: { email: `own-${n++}@example.test`, role: 'owner' } })).statusCode).toBe(202);
-      expect((await call(app, { method: 'PATCH', url: `/v1/users/${invited.id}`, token: org.adminKey, body: { role: 'owner' } })).data.data.role).toBe('owner');
-      expect((await call(app, { method: 'PATCH', url: `/v1/users/${invited.id}`, token: adminKey, body: { role: 'viewer' } })).statusCode).toBe(403);
+      expect(
+        (await call(app, { method: 'PATCH', url: `/v1/users/${invited.id}`, token: adminKey, body: { role: 'owner' } })).statusCode,
+      ).toBe(403);
+      expect(
+        (await call(app, { method: 'POST', url: '/v1/users', token: adminKey, body: { email: `own-${n++}@example.test`, role: 'owner' } }))
+          .statusCode,
+      ).toBe(403);
+      expect(
+        (
+          await call(app, {
+            method: 'POST',
+            url: '/v1/users',
+            token: org.adminKey,
+            body: { email: `own-${n++}@example.test`, role: 'owner' },
+          })
+        ).statusCode,
+      ).toBe(202);
+      expect(
+        (await call(app, { method: 'PATCH', url: `/v1/users/${invited.id}`, token: org.adminKey, body: { role: 'owner' } })).data.data.role,
+      ).toBe('owner');
+      expect(
+        (await call(app, { method: 'PATCH', url: `/v1/users/${invited.id}`, token: adminKey, body: { role: 'viewer' } })).statusCode,
+      ).toBe(403);
 
       // Deactivation is per organization and ends the person's API keys there.
       const viewer = await member(`deact-${n++}@example.test`, 'viewer');
@@ -648,8 +991,12 @@ describe.each(backends)('resource API on $name', (backend) => {
       expect(deactivated.data.data).toMatchObject({ status: 'deactivated', active: false, deactivated_at: expect.any(String) });
       await new Promise((resolve) => setTimeout(resolve, 1100)); // the bearer cache lives 1 s
       expect((await call(app, { url: '/v1/devices', token: viewerKey })).statusCode).toBe(401);
-      expect((await call(app, { url: '/v1/users?active=false', token: org.adminKey })).data.data.map((u: any) => u.id)).toContain(viewer.id);
-      expect((await call(app, { url: '/v1/users?active=true', token: org.adminKey })).data.data.map((u: any) => u.id)).not.toContain(viewer.id);
+      expect((await call(app, { url: '/v1/users?active=false', token: org.adminKey })).data.data.map((u: any) => u.id)).toContain(
+        viewer.id,
+      );
+      expect((await call(app, { url: '/v1/users?active=true', token: org.adminKey })).data.data.map((u: any) => u.id)).not.toContain(
+        viewer.id,
+      );
       const reactivated = await call(app, { method: 'PATCH', url: `/v1/users/${viewer.id}`, token: org.adminKey, body: { active: true } });
       expect(reactivated.data.data.status).toBe('invited');
       expect((await call(app, { url: `/v1/users?role=viewer&email=${viewer.email}`, token: org.adminKey })).data.data).toHaveLength(1);
@@ -661,9 +1008,23 @@ describe.each(backends)('resource API on $name', (backend) => {
 
     it("an existing account joins only by accepting, keeping its password and name; another organization's people stay out of sight", async () => {
       const email = `shared-${n++}@example.test`;
-      const theirs = await saveMember(database.db, other.id, { email, name: 'Original', password: 'original-password-123', role: 'member' });
-      const before = await database.db.selectFrom('users').select(['password_hash', 'name']).where('email', '=', email).executeTakeFirstOrThrow();
-      const invited = await call(app, { method: 'POST', url: '/v1/users', token: org.adminKey, body: { email, name: 'Hijacked', role: 'viewer' } });
+      const theirs = await saveMember(database.db, other.id, {
+        email,
+        name: 'Original',
+        password: 'original-password-123',
+        role: 'member',
+      });
+      const before = await database.db
+        .selectFrom('users')
+        .select(['password_hash', 'name'])
+        .where('email', '=', email)
+        .executeTakeFirstOrThrow();
+      const invited = await call(app, {
+        method: 'POST',
+        url: '/v1/users',
+        token: org.adminKey,
+        body: { email, name: 'Hijacked', role: 'viewer' },
+      });
       expect(invited.statusCode).toBe(202);
       expect(invited.body).not.toContain(theirs.id);
       expect((await call(app, { url: `/v1/users/${theirs.id}`, token: org.adminKey })).statusCode).toBe(404);
@@ -671,11 +1032,20 @@ describe.each(backends)('resource API on $name', (backend) => {
       // Their acceptance (the invitation pages call this) makes them a member with the role offered.
       const token = new URL(invited.data.meta.accept_url).searchParams.get('token')!;
       expect(await answerAsUser(database.db, (await findInvitationByToken(database.db, token))!, theirs, 'accept')).toBe('accepted');
-      const after = await database.db.selectFrom('users').select(['password_hash', 'name']).where('email', '=', email).executeTakeFirstOrThrow();
+      const after = await database.db
+        .selectFrom('users')
+        .select(['password_hash', 'name'])
+        .where('email', '=', email)
+        .executeTakeFirstOrThrow();
       expect(after).toEqual(before);
-      expect((await call(app, { url: `/v1/users/${theirs.id}`, token: org.adminKey })).data.data).toMatchObject({ role: 'viewer', name: 'Original' });
+      expect((await call(app, { url: `/v1/users/${theirs.id}`, token: org.adminKey })).data.data).toMatchObject({
+        role: 'viewer',
+        name: 'Original',
+      });
       // Their name belongs to them while they are in two organizations.
-      expect((await call(app, { method: 'PATCH', url: `/v1/users/${theirs.id}`, token: org.adminKey, body: { name: 'Renamed' } })).statusCode).toBe(409);
+      expect(
+        (await call(app, { method: 'PATCH', url: `/v1/users/${theirs.id}`, token: org.adminKey, body: { name: 'Renamed' } })).statusCode,
+      ).toBe(409);
       // Removing them here leaves the other membership.
       expect((await call(app, { method: 'DELETE', url: `/v1/users/${theirs.id}`, token: org.adminKey })).statusCode).toBe(204);
       expect((await call(app, { url: `/v1/users/${theirs.id}`, token: other.adminKey })).statusCode).toBe(200);

@@ -87,7 +87,12 @@ export async function call(app: App, request: Call): Promise<LightMyRequestRespo
     headers['content-type'] = request.contentType ?? 'application/json';
     payload = typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
   }
-  const response = await app.inject({ method: request.method ?? 'GET', url: request.url, headers, ...(payload !== undefined && { payload }) });
+  const response = await app.inject({
+    method: request.method ?? 'GET',
+    url: request.url,
+    headers,
+    ...(payload !== undefined && { payload }),
+  });
   let data: any;
   try {
     data = response.body ? JSON.parse(response.body) : undefined;
@@ -113,7 +118,11 @@ export function routeTable(app: App): { method: string; url: string }[] {
     stack.length = depth;
     stack.push(match[2]!);
     const url = stack.join('');
-    for (const method of (match[3] ?? '').split(',').map((m) => m.trim()).filter(Boolean)) routes.push({ method, url });
+    for (const method of (match[3] ?? '')
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean))
+      routes.push({ method, url });
   }
   return routes;
 }

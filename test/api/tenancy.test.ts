@@ -28,7 +28,9 @@ async function organizationRows(db: Db, organizationId: string): Promise<Record<
     order by c.relname`.execute(db);
   const out: Record<string, string[]> = {};
   for (const { table_name: table } of tables) {
-    const { rows } = await sql<Record<string, unknown>>`select * from ${sql.table(table)} where organization_id = ${organizationId}`.execute(db);
+    const { rows } = await sql<
+      Record<string, unknown>
+    >`select * from ${sql.table(table)} where organization_id = ${organizationId}`.execute(db);
     out[table] = rows.map((row) => JSON.stringify(Object.entries(row).sort(([a], [b]) => a.localeCompare(b)))).sort();
   }
   return out;
@@ -112,17 +114,36 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
         { key: `${VICTIM}-hum`, kind: 'humidity', unit: '%' },
       ],
     });
-    await post('/v1/calibrations', { sensor_id: device.sensor_ids[0], calibrated_at: '2024-01-01T00:00:00Z', due_at: '2030-01-01T00:00:00Z', offset: 0.1, certificate: `${VICTIM}-cert` });
+    await post('/v1/calibrations', {
+      sensor_id: device.sensor_ids[0],
+      calibrated_at: '2024-01-01T00:00:00Z',
+      due_at: '2030-01-01T00:00:00Z',
+      offset: 0.1,
+      certificate: `${VICTIM}-cert`,
+    });
     // People join by accepting an invitation: one member made directly, one invitation pending.
-    const person = await saveMember(database.db, victim.id, { email: `${VICTIM}-person@example.test`, role: 'member', name: `${VICTIM} person` });
+    const person = await saveMember(database.db, victim.id, {
+      email: `${VICTIM}-person@example.test`,
+      role: 'member',
+      name: `${VICTIM} person`,
+    });
     await post('/v1/users', { email: `${VICTIM}-invitee@example.test`, role: 'viewer', name: `${VICTIM} invitee` });
     await post('/v1/groups', { name: `${VICTIM} group`, user_ids: [person.id, victim.ownerId], sensor_ids: device.sensor_ids });
     await post('/v1/api-keys', { name: `${VICTIM} key`, scopes: ['devices:read'] });
     // Readings, through the device's own token.
-    const ingest = await call(app, { method: 'POST', url: '/v1/ingest', token: device.token, body: { readings: [{ sensor: `${VICTIM}-temp`, ts: '2024-05-01T00:00:00Z', value: 21.5 }] } });
+    const ingest = await call(app, {
+      method: 'POST',
+      url: '/v1/ingest',
+      token: device.token,
+      body: { readings: [{ sensor: `${VICTIM}-temp`, ts: '2024-05-01T00:00:00Z', value: 21.5 }] },
+    });
     expect(ingest.statusCode, ingest.body).toBeLessThan(300);
 
-    const attackerDevice = await post('/v1/devices', { serial: 'attacker-serial', name: 'attacker fridge', sensors: [{ key: 'temp', kind: 'temperature' }] }, attacker.adminKey);
+    const attackerDevice = await post(
+      '/v1/devices',
+      { serial: 'attacker-serial', name: 'attacker fridge', sensors: [{ key: 'temp', kind: 'temperature' }] },
+      attacker.adminKey,
+    );
     attackerDeviceToken = attackerDevice.token;
 
     victimIds = await organizationIds(database.db, victim.id);
@@ -172,7 +193,8 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
     const lower = body.toLowerCase();
     for (const marker of markers) {
       if (UUID.test(marker) && request.includes(marker)) continue;
-      if (lower.includes(marker.toLowerCase())) throw new Error(`${what} leaked "${marker}" of the other organization: ${body.slice(0, 500)}`);
+      if (lower.includes(marker.toLowerCase()))
+        throw new Error(`${what} leaked "${marker}" of the other organization: ${body.slice(0, 500)}`);
     }
   };
 
@@ -215,7 +237,12 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
 
         for (const path of paths.slice(0, 60)) {
           for (const url of params.length === 0 && query.size > 0 ? [path, `${path}?${query}`] : [path]) {
-            const response = await call(app, { method: route.method as 'GET', url, token: principal.token, ...(body !== undefined && { body }) });
+            const response = await call(app, {
+              method: route.method as 'GET',
+              url,
+              token: principal.token,
+              ...(body !== undefined && { body }),
+            });
             const what = `${principal.name}: ${route.method} ${url} → ${response.statusCode}`;
             checked.push(what);
             expect(response.statusCode, `${what} ${response.body}`).toBeLessThan(500);
@@ -238,7 +265,16 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
 
   it('covers the routes of every capability (inventory, people, readings, API keys)', () => {
     const urls = new Set(routeTable(app).map((r) => r.url));
-    for (const url of ['/v1/devices/:id', '/v1/sensors/:id', '/v1/users/:id', '/v1/invitations/:id', '/v1/groups/:id/sensors/:sensorId', '/v1/calibrations/:id', '/v1/scaling-profiles/:id', '/v1/locations/:id']) {
+    for (const url of [
+      '/v1/devices/:id',
+      '/v1/sensors/:id',
+      '/v1/users/:id',
+      '/v1/invitations/:id',
+      '/v1/groups/:id/sensors/:sensorId',
+      '/v1/calibrations/:id',
+      '/v1/scaling-profiles/:id',
+      '/v1/locations/:id',
+    ]) {
       expect(urls.has(url), url).toBe(true);
     }
   });

@@ -22,7 +22,13 @@ async function inspect<T>(dataDir: string, read: (db: Db) => Promise<T>): Promis
 
 // The CLI reads its configuration from the environment: every run gets its own DATA_DIR and none
 // of the caller's database settings.
-const baseEnv = (dataDir: string) => ({ DATA_DIR: dataDir, DATABASE_URL: undefined, SENSORCLOUD_PROVISION: undefined, SENSORCLOUD_PASSWORD: undefined, LOG_LEVEL: 'silent' });
+const baseEnv = (dataDir: string) => ({
+  DATA_DIR: dataDir,
+  DATABASE_URL: undefined,
+  SENSORCLOUD_PROVISION: undefined,
+  SENSORCLOUD_PASSWORD: undefined,
+  LOG_LEVEL: 'silent',
+});
 
 describe('sensorcloud command line: usage', () => {
   it.each([
@@ -113,17 +119,23 @@ describe('sensorcloud command line: commands on the embedded database', () => {
   });
 
   it('setup with options creates the first organization and owner (password from SENSORCLOUD_PASSWORD)', async () => {
-    const weak = await runCli(['setup', '--org-name', 'Acme', '--org-slug', 'acme', '--email', 'owner@acme.test'], { ...baseEnv(dataDir), SENSORCLOUD_PASSWORD: 'short' });
+    const weak = await runCli(['setup', '--org-name', 'Acme', '--org-slug', 'acme', '--email', 'owner@acme.test'], {
+      ...baseEnv(dataDir),
+      SENSORCLOUD_PASSWORD: 'short',
+    });
     expect(weak.code).toBe(2);
     expect(weak.stderr).toMatch(/password must be at least 10 characters/);
 
     const partial = await runCli(['setup', '--org-name', 'Acme'], { ...baseEnv(dataDir), SENSORCLOUD_PASSWORD: 'Own3r-pass-acme' });
     expect(partial.code).toBe(2);
 
-    const result = await runCli(['setup', '--org-name', 'Acme Labs', '--org-slug', 'acme', '--email', 'Owner@Acme.test', '--name', 'Olga'], {
-      ...baseEnv(dataDir),
-      SENSORCLOUD_PASSWORD: 'Own3r-pass-acme',
-    });
+    const result = await runCli(
+      ['setup', '--org-name', 'Acme Labs', '--org-slug', 'acme', '--email', 'Owner@Acme.test', '--name', 'Olga'],
+      {
+        ...baseEnv(dataDir),
+        SENSORCLOUD_PASSWORD: 'Own3r-pass-acme',
+      },
+    );
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/created organization acme with owner owner@acme.test/);
     await inspect(dataDir, async (db) => {
@@ -173,15 +185,24 @@ describe('sensorcloud command line: commands on the embedded database', () => {
     expect(noPassword.code).toBe(2);
     expect(noPassword.stderr).toMatch(/no password given/);
 
-    const weak = await runCli(['user', 'create', '--org', 'acme', '--email', 'x@acme.test'], { ...baseEnv(dataDir), SENSORCLOUD_PASSWORD: 'weak' });
+    const weak = await runCli(['user', 'create', '--org', 'acme', '--email', 'x@acme.test'], {
+      ...baseEnv(dataDir),
+      SENSORCLOUD_PASSWORD: 'weak',
+    });
     expect(weak.code).toBe(2);
     expect(weak.stderr).toMatch(/password must be at least 10/);
 
-    const noOrg = await runCli(['user', 'create', '--org', 'nope', '--email', 'x@acme.test'], { ...baseEnv(dataDir), SENSORCLOUD_PASSWORD: 'X-password-acme' });
+    const noOrg = await runCli(['user', 'create', '--org', 'nope', '--email', 'x@acme.test'], {
+      ...baseEnv(dataDir),
+      SENSORCLOUD_PASSWORD: 'X-password-acme',
+    });
     expect(noOrg.code).toBe(1);
     expect(noOrg.stderr).toMatch(/no organization with slug "nope"/);
 
-    const badEmail = await runCli(['user', 'create', '--org', 'acme', '--email', 'not an email'], { ...baseEnv(dataDir), SENSORCLOUD_PASSWORD: 'X-password-acme' });
+    const badEmail = await runCli(['user', 'create', '--org', 'acme', '--email', 'not an email'], {
+      ...baseEnv(dataDir),
+      SENSORCLOUD_PASSWORD: 'X-password-acme',
+    });
     expect(badEmail.code).toBe(2);
     expect(badEmail.stderr).toMatch(/email/);
 
@@ -221,7 +242,10 @@ describe('sensorcloud command line: commands on the embedded database', () => {
 describe('sensorcloud as a process', { timeout: 90_000 }, () => {
   it('provision BAD_FILE exits non-zero with the problem on stderr', async () => {
     const dataDir = await tempDir();
-    const bad = await writeFile('bad.yaml', 'organizations:\n  - slug: acme\n    name: Acme\n    users:\n      - { email: a@acme.test, role: boss }\n');
+    const bad = await writeFile(
+      'bad.yaml',
+      'organizations:\n  - slug: acme\n    name: Acme\n    users:\n      - { email: a@acme.test, role: boss }\n',
+    );
     const cli = spawnCli(['provision', bad], baseEnv(dataDir));
     const { code } = await cli.exited;
     const { stdout, stderr } = cli.output();

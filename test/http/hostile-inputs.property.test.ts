@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RawResponse, rawRequest } from '../support/http.js';
+import { rawRequest } from '../support/http.js';
 import { type TestServer, serverBackends, startTestServer } from '../support/server.js';
 
 /**
@@ -40,10 +40,44 @@ function routesOf(tree: string): Route[] {
 
 /** Names a route's body and query take, from /openapi.json, plus the OAuth and page parameters. */
 const COMMON_NAMES = [
-  'grant_type', 'client_id', 'client_secret', 'username', 'password', 'scope', 'refresh_token', 'code', 'redirect_uri', 'code_verifier',
-  'token', 'token_type_hint', 'device_code', 'external_authentication_token', 'email', 'csrf_token', 'return_to', 'decision', 'user_code',
-  'response_type', 'state', 'code_challenge', 'code_challenge_method', 'prompt', 'organization_name', 'organization_slug', 'readings',
-  'sensor', 'sensor_id', 'ts', 'value', 'name', 'cursor', 'page[after]', 'limit', 'sort', 'q', '__proto__',
+  'grant_type',
+  'client_id',
+  'client_secret',
+  'username',
+  'password',
+  'scope',
+  'refresh_token',
+  'code',
+  'redirect_uri',
+  'code_verifier',
+  'token',
+  'token_type_hint',
+  'device_code',
+  'external_authentication_token',
+  'email',
+  'csrf_token',
+  'return_to',
+  'decision',
+  'user_code',
+  'response_type',
+  'state',
+  'code_challenge',
+  'code_challenge_method',
+  'prompt',
+  'organization_name',
+  'organization_slug',
+  'readings',
+  'sensor',
+  'sensor_id',
+  'ts',
+  'value',
+  'name',
+  'cursor',
+  'page[after]',
+  'limit',
+  'sort',
+  'q',
+  '__proto__',
 ];
 
 function fieldNames(openapi: any, route: Route): { body: string[]; query: string[] } {
@@ -68,15 +102,40 @@ class RawJson {
 }
 
 /** Text with what PostgreSQL cannot hold, around ordinary text. */
-const around = (core: fc.Arbitrary<string>) => fc.tuple(fc.string({ maxLength: 6 }), core, fc.string({ maxLength: 6 })).map(([a, b, c]) => a + b + c);
+const around = (core: fc.Arbitrary<string>) =>
+  fc.tuple(fc.string({ maxLength: 6 }), core, fc.string({ maxLength: 6 })).map(([a, b, c]) => a + b + c);
 const hostileString = fc.oneof(
   { weight: 3, arbitrary: around(fc.constantFrom('\u0000', '\u0000\u0000')) },
   { weight: 3, arbitrary: around(fc.constantFrom('\ud800', '\udfff', '\udc00\ud800', '\udbff')) },
   {
     weight: 2,
     arbitrary: fc.constantFrom(
-      '%00', '\u202e', '\ufeff', '💥', '../../etc/passwd', "' or 1=1 --", '', ' ', '-1', '0', 'null', 'true', '[]', '{}', 'NaN', 'Infinity', '9'.repeat(400),
-      '2024-13-45T25:61:61Z', '0000-01-01T00:00:00Z', '+275760-09-13T00:00:00Z', 'P99999Y', 'PT0S', '-ts', 'sc_at_x', 'sk_live_x', 'sc_dev_x',
+      '%00',
+      '\u202e',
+      '\ufeff',
+      '💥',
+      '../../etc/passwd',
+      "' or 1=1 --",
+      '',
+      ' ',
+      '-1',
+      '0',
+      'null',
+      'true',
+      '[]',
+      '{}',
+      'NaN',
+      'Infinity',
+      '9'.repeat(400),
+      '2024-13-45T25:61:61Z',
+      '0000-01-01T00:00:00Z',
+      '+275760-09-13T00:00:00Z',
+      'P99999Y',
+      'PT0S',
+      '-ts',
+      'sc_at_x',
+      'sk_live_x',
+      'sc_dev_x',
       '00000000-0000-0000-0000-000000000000',
     ),
   },
@@ -88,7 +147,19 @@ const hostileString = fc.oneof(
 const hostileShortString = hostileString.filter((s) => s.length < 300);
 
 const hostileNumber = fc.oneof(
-  fc.constantFrom('1e400', '-1e400', '1e-400', '123456789012345678901234567890', '-0', '9007199254740993', '2147483648', '-2147483649', '5e-324').map((t) => new RawJson(t)),
+  fc
+    .constantFrom(
+      '1e400',
+      '-1e400',
+      '1e-400',
+      '123456789012345678901234567890',
+      '-0',
+      '9007199254740993',
+      '2147483648',
+      '-2147483649',
+      '5e-324',
+    )
+    .map((t) => new RawJson(t)),
   fc.double(),
   fc.integer(),
 );
@@ -96,7 +167,15 @@ const hostileNumber = fc.oneof(
 /** A forged pagination cursor: base64url JSON with values no page ever produced, or no JSON at all. */
 const forgedCursor = fc.oneof(
   fc
-    .array(fc.oneof(hostileShortString, fc.double(), fc.integer({ min: -(2 ** 53), max: 2 ** 53 }), fc.constantFrom(1e20, -1e20, 253402300800000, -62135596800001)), { maxLength: 3 })
+    .array(
+      fc.oneof(
+        hostileShortString,
+        fc.double(),
+        fc.integer({ min: -(2 ** 53), max: 2 ** 53 }),
+        fc.constantFrom(1e20, -1e20, 253402300800000, -62135596800001),
+      ),
+      { maxLength: 3 },
+    )
     .map((v) => Buffer.from(JSON.stringify({ v })).toString('base64url')),
   fc.jsonValue({ maxDepth: 2 }).map((v) => Buffer.from(JSON.stringify(v)).toString('base64url')),
   hostileShortString,
@@ -117,7 +196,10 @@ function toJson(value: unknown): string {
   if (value instanceof RawJson) return value.text;
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null';
   if (Array.isArray(value)) return `[${value.map(toJson).join(',')}]`;
-  if (value && typeof value === 'object') return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${toJson(v)}`).join(',')}}`;
+  if (value && typeof value === 'object')
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}:${toJson(v)}`)
+      .join(',')}}`;
   return JSON.stringify(value);
 }
 
@@ -129,17 +211,24 @@ function pct(value: string): string {
       out += encodeURIComponent(char);
     } catch {
       const unit = char.charCodeAt(0);
-      out += [0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)].map((b) => `%${b.toString(16).toUpperCase()}`).join('');
+      out += [0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)]
+        .map((b) => `%${b.toString(16).toUpperCase()}`)
+        .join('');
     }
   }
   return out;
 }
 
-const formValue = (v: unknown) => (v instanceof RawJson ? v.text : typeof v === 'string' ? v : JSON.stringify(v) ?? '');
+const formValue = (v: unknown) => (v instanceof RawJson ? v.text : typeof v === 'string' ? v : (JSON.stringify(v) ?? ''));
 
 /** Latin-1 text Node lets into a header value (obs-text), never the control characters it refuses. */
-const oddHeader = fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).filter((c) => c !== 0x7f).map((c) => String.fromCharCode(c)), maxLength: 40 });
-
+const oddHeader = fc.string({
+  unit: fc
+    .integer({ min: 0x20, max: 0xff })
+    .filter((c) => c !== 0x7f)
+    .map((c) => String.fromCharCode(c)),
+  maxLength: 40,
+});
 
 // ---- valid requests to mutate --------------------------------------------------------------------
 // Random bytes rarely get past a route's first check (grant_type, CSRF, a known client), so most
@@ -177,7 +266,14 @@ function sampleOf(schema: any, name: string, ids: Record<string, string[]>, n: n
       return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([key, value]) => [key, sampleOf(value, key, ids, n)]));
     default: {
       if (schema.format === 'uuid') {
-        const collection = { location: 'locations', device: 'devices', sensor: 'sensors', user: 'users', group: 'groups', scaling_profile: 'scaling-profiles' }[name.replace(/_ids?$/, '')];
+        const collection = {
+          location: 'locations',
+          device: 'devices',
+          sensor: 'sensors',
+          user: 'users',
+          group: 'groups',
+          scaling_profile: 'scaling-profiles',
+        }[name.replace(/_ids?$/, '')];
         return ids[collection ?? 'sensors']?.[0] ?? '00000000-0000-0000-0000-000000000000';
       }
       if (schema.format === 'email') return `fuzz-${n}@example.test`;
@@ -208,14 +304,45 @@ function replaceAt(value: Json, path: (string | number)[], replacement: Json): J
 }
 
 const PKCE = { code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' };
-const AUTHORIZE = { client_id: 'acme-web', redirect_uri: 'http://127.0.0.1:9876/callback', response_type: 'code', state: 'st', scope: 'devices:read', ...PKCE };
+const AUTHORIZE = {
+  client_id: 'acme-web',
+  redirect_uri: 'http://127.0.0.1:9876/callback',
+  response_type: 'code',
+  state: 'st',
+  scope: 'devices:read',
+  ...PKCE,
+};
 const TOKEN_REQUESTS: Skeleton[] = [
-  { body: { grant_type: 'password', client_id: 'acme-password', client_secret: 'acme-password-secret', username: 'admin@acme.test', password: 'Adm1n-pass-acme', scope: '*' } },
+  {
+    body: {
+      grant_type: 'password',
+      client_id: 'acme-password',
+      client_secret: 'acme-password-secret',
+      username: 'admin@acme.test',
+      password: 'Adm1n-pass-acme',
+      scope: '*',
+    },
+  },
   { body: { grant_type: 'password', client_id: 'acme-ext', external_authentication_token: 'ext-acme-viewer' } },
   { body: { grant_type: 'client_credentials', scope: 'app' }, auth: 'm2m' },
   { body: { grant_type: 'refresh_token', refresh_token: 'sc_rt_x', client_id: 'acme-password', client_secret: 'acme-password-secret' } },
-  { body: { grant_type: 'authorization_code', code: 'sc_ac_x', redirect_uri: 'http://127.0.0.1:9876/callback', code_verifier: 'a'.repeat(43) }, auth: 'web' },
-  { body: { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: 'x', client_id: 'acme-password', client_secret: 'acme-password-secret' } },
+  {
+    body: {
+      grant_type: 'authorization_code',
+      code: 'sc_ac_x',
+      redirect_uri: 'http://127.0.0.1:9876/callback',
+      code_verifier: 'a'.repeat(43),
+    },
+    auth: 'web',
+  },
+  {
+    body: {
+      grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+      device_code: 'x',
+      client_id: 'acme-password',
+      client_secret: 'acme-password-secret',
+    },
+  },
 ];
 
 /** The valid requests of the routes OpenAPI does not describe (OAuth endpoints, pages). */
@@ -240,7 +367,12 @@ function hiddenSkeletons(route: Route, organizationId: string): Skeleton[] {
     case 'GET /login':
       return [{ query: { return_to: '/account/authorized-applications' }, session: 'anonymous' }];
     case 'POST /login':
-      return [{ body: { email: 'nobody@acme.test', password: 'not-the-password', return_to: '/account/authorized-applications' }, session: 'anonymous' }];
+      return [
+        {
+          body: { email: 'nobody@acme.test', password: 'not-the-password', return_to: '/account/authorized-applications' },
+          session: 'anonymous',
+        },
+      ];
     case 'POST /logout':
       return [{ body: { return_to: '/device' }, session: 'anonymous' }];
     case 'GET /device':
@@ -254,7 +386,9 @@ function hiddenSkeletons(route: Route, organizationId: string): Skeleton[] {
     case 'GET /setup':
       return [{ query: { token: 'x' } }];
     case 'POST /setup':
-      return [{ body: { token: 'x', organization_name: 'Org', organization_slug: 'org', email: 'a@example.test', password: 'a-long-password' } }];
+      return [
+        { body: { token: 'x', organization_name: 'Org', organization_slug: 'org', email: 'a@example.test', password: 'a-long-password' } },
+      ];
     default:
       return [{}];
   }
@@ -273,37 +407,64 @@ describe.each(serverBackends)('hostile inputs on every route ($name)', (backend)
 
   /** The session cookie a response sets, and the CSRF token of the form it shows. */
   const sessionOf = async (response: Response, previous?: { cookie: string }) => {
-    const cookie = response.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ') || previous?.cookie || '';
+    const cookie =
+      response.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0]!)
+        .join('; ') ||
+      previous?.cookie ||
+      '';
     const html = await response.text();
     return { cookie, csrf: /name="csrf_token" value="([^"]+)"/.exec(html)?.[1] ?? '' };
   };
 
   beforeAll(async () => {
-    server = await startTestServer({ backend: backend.name, provisioning: await fs.readFile(SPEC_EXAMPLE, 'utf8'), env: { OAUTH_RATE_LIMIT_IP: '0', OAUTH_RATE_LIMIT_CLIENT: '0' } });
+    server = await startTestServer({
+      backend: backend.name,
+      provisioning: await fs.readFile(SPEC_EXAMPLE, 'utf8'),
+      env: { OAUTH_RATE_LIMIT_IP: '0', OAUTH_RATE_LIMIT_CLIENT: '0' },
+    });
     routes = routesOf(server.running.app.printRoutes({ commonPrefix: false }));
     openapi = await (await server.fetch('/openapi.json')).json();
-    const token = await server.fetch('/oauth/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(TOKEN_REQUESTS[0]!.body) });
+    const token = await server.fetch('/oauth/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(TOKEN_REQUESTS[0]!.body),
+    });
     credentials.admin = `Bearer ${((await token.json()) as { access_token: string }).access_token}`;
     credentials.apiKey = 'Bearer sk_live_acmeci0000000000000000000000';
     credentials.device = 'Bearer sc_dev_acme0001000000000000000000000';
     credentials.m2m = `Basic ${Buffer.from('acme-m2m:acme-m2m-secret').toString('base64')}`;
     credentials.web = `Basic ${Buffer.from('acme-web:acme-web-secret').toString('base64')}`;
     for (const collection of ['devices', 'sensors', 'locations', 'users', 'api-keys', 'groups', 'calibrations', 'scaling-profiles']) {
-      const page = (await (await server.fetch(`/v1/${collection}`, { headers: { authorization: credentials.admin! } })).json()) as { data?: { id: string }[] };
+      const page = (await (await server.fetch(`/v1/${collection}`, { headers: { authorization: credentials.admin! } })).json()) as {
+        data?: { id: string }[];
+      };
       ids[collection] = (page.data ?? []).map((item) => item.id);
     }
-    organizationId = ((await (await server.fetch('/v1/organizations/current', { headers: { authorization: credentials.admin! } })).json()) as { data: { id: string } }).data.id;
+    organizationId = (
+      (await (await server.fetch('/v1/organizations/current', { headers: { authorization: credentials.admin! } })).json()) as {
+        data: { id: string };
+      }
+    ).data.id;
     // Two browser sessions: one anonymous (login, logout), one signed in as the admin (consent, device, account pages).
     sessions.anonymous = await sessionOf(await server.fetch('/login'));
     const login = await server.fetch('/login', {
       method: 'POST',
       redirect: 'manual',
       headers: { cookie: sessions.anonymous.cookie, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ email: 'admin@acme.test', password: 'Adm1n-pass-acme', csrf_token: sessions.anonymous.csrf, return_to: '/account/authorized-applications' }),
+      body: new URLSearchParams({
+        email: 'admin@acme.test',
+        password: 'Adm1n-pass-acme',
+        csrf_token: sessions.anonymous.csrf,
+        return_to: '/account/authorized-applications',
+      }),
     });
     expect(login.status).toBe(303);
     const signedInCookie = (await sessionOf(login, sessions.anonymous)).cookie;
-    sessions.signedIn = await sessionOf(await server.fetch('/account/authorized-applications', { headers: { cookie: signedInCookie } }), { cookie: signedInCookie });
+    sessions.signedIn = await sessionOf(await server.fetch('/account/authorized-applications', { headers: { cookie: signedInCookie } }), {
+      cookie: signedInCookie,
+    });
     expect(sessions.signedIn.csrf).not.toBe('');
     sessions.anonymous = await sessionOf(await server.fetch('/login'));
   }, 120_000);
@@ -322,12 +483,19 @@ describe.each(serverBackends)('hostile inputs on every route ($name)', (backend)
       const schema = operation?.requestBody?.content?.['application/json']?.schema;
       const body = schema ? (sampleOf(schema.anyOf?.[0] ?? schema, 'body', ids, n) as Record<string, Json>) : undefined;
       const query = Object.fromEntries(
-        (operation?.parameters ?? []).filter((p: any) => p.in === 'query' && p.required).map((p: any) => [p.name, String(sampleOf(p.schema, p.name, ids, n))]),
+        (operation?.parameters ?? [])
+          .filter((p: any) => p.in === 'query' && p.required)
+          .map((p: any) => [p.name, String(sampleOf(p.schema, p.name, ids, n))]),
       );
       return [{ ...(body && { body }), query, auth: route.path === '/v1/ingest' ? 'device' : 'admin' }];
     };
 
-    const hostileValue = fc.oneof({ weight: 4, arbitrary: hostileString }, hostileNumber, jsonValue, fc.integer({ min: 40, max: 5000 }).map((depth) => new RawJson(`${'['.repeat(depth)}1${']'.repeat(depth)}`)));
+    const hostileValue = fc.oneof(
+      { weight: 4, arbitrary: hostileString },
+      hostileNumber,
+      jsonValue,
+      fc.integer({ min: 40, max: 5000 }).map((depth) => new RawJson(`${'['.repeat(depth)}1${']'.repeat(depth)}`)),
+    );
     const mutated = fc.record({
       mode: fc.constant('mutated' as const),
       route: fc.nat().map((n) => routes[n % routes.length]!),
@@ -345,7 +513,9 @@ describe.each(serverBackends)('hostile inputs on every route ($name)', (backend)
       mode: fc.constant('random' as const),
       route: fc.nat().map((n) => routes[n % routes.length]!),
       param: fc.oneof(fc.constantFrom(...(realIds.length ? realIds : ['x'])), hostileShortString, fc.uuid()),
-      query: fc.array(fc.tuple(fc.constantFrom('known', 'known', 'cursor', 'page[after]', 'hostile'), hostileShortString, forgedCursor), { maxLength: 3 }),
+      query: fc.array(fc.tuple(fc.constantFrom('known', 'known', 'cursor', 'page[after]', 'hostile'), hostileShortString, forgedCursor), {
+        maxLength: 3,
+      }),
       bodyKind: fc.constantFrom('json', 'jsonapi', 'form', 'ndjson', 'deep', 'garbage', 'none'),
       bodyValues: fc.array(fc.tuple(fc.nat(), fc.boolean(), jsonValue), { minLength: 1, maxLength: 4 }),
       auth: fc.oneof(
@@ -354,7 +524,17 @@ describe.each(serverBackends)('hostile inputs on every route ($name)', (backend)
         oddHeader.map((s) => `raw:${s}`),
         hostileShortString.map((s) => `basic:${s}`),
       ),
-      accept: fc.oneof(fc.constantFrom('application/json', 'application/vnd.api+json', 'application/vnd.api+json; ext="x"', 'application/javascript', '*/*', undefined), oddHeader),
+      accept: fc.oneof(
+        fc.constantFrom(
+          'application/json',
+          'application/vnd.api+json',
+          'application/vnd.api+json; ext="x"',
+          'application/javascript',
+          '*/*',
+          undefined,
+        ),
+        oddHeader,
+      ),
       extraHeader: fc.option(oddHeader, { nil: undefined }),
       depth: fc.integer({ min: 40, max: 20_000 }),
     });
@@ -363,7 +543,11 @@ describe.each(serverBackends)('hostile inputs on every route ($name)', (backend)
 
     /** Revoking the admin token or removing its user would leave the rest of the run unauthenticated. */
     const safeParam = (route: Route, param: string) => {
-      const destructive = route.method === 'DELETE' || route.path.endsWith('/deactivate') || route.path.includes('/users/:id') || route.path.endsWith('/token');
+      const destructive =
+        route.method === 'DELETE' ||
+        route.path.endsWith('/deactivate') ||
+        route.path.includes('/users/:id') ||
+        route.path.endsWith('/token');
       return destructive && realIds.includes(param) ? '00000000-0000-0000-0000-000000000000' : param;
     };
     const authorization = (auth: string | undefined, route: Route): string | undefined => {
@@ -395,17 +579,24 @@ describe.each(serverBackends)('hostile inputs on every route ($name)', (backend)
         } else if (input.where === 'extra') {
           document = { ...(document as object), [COMMON_NAMES[input.leaf % COMMON_NAMES.length]!]: input.value };
         }
-        if (document && typeof document === 'object' && (document as Record<string, Json>).token === 'ADMIN_TOKEN') document = { ...(document as object), token: credentials.admin!.slice(7) };
+        if (document && typeof document === 'object' && (document as Record<string, Json>).token === 'ADMIN_TOKEN')
+          document = { ...(document as object), token: credentials.admin!.slice(7) };
         const session = skeleton.session && sessions[skeleton.session];
         if (session) {
           headers.cookie = session.cookie;
           if (skeleton.body) document = { csrf_token: session.csrf, ...(document as object) };
         }
-        query = Object.entries(queryDoc).map(([k, v]) => `${pct(k)}=${pct(v)}`).join('&');
+        query = Object.entries(queryDoc)
+          .map(([k, v]) => `${pct(k)}=${pct(v)}`)
+          .join('&');
         if (skeleton.body || input.where === 'extra') {
           const flat = document as Record<string, Json>;
           const formable = input.form || skeleton.session !== undefined;
-          body = formable ? Object.entries(flat).map(([k, v]) => `${pct(k)}=${pct(formValue(v))}`).join('&') : toJson(document);
+          body = formable
+            ? Object.entries(flat)
+                .map(([k, v]) => `${pct(k)}=${pct(formValue(v))}`)
+                .join('&')
+            : toJson(document);
           headers['content-type'] = formable ? 'application/x-www-form-urlencoded' : 'application/json';
         }
         const auth = authorization(skeleton.auth, route);
@@ -422,7 +613,8 @@ describe.each(serverBackends)('hostile inputs on every route ($name)', (backend)
           })
           .join('&');
         // Mostly the fields the route declares, so hostile values reach its handler.
-        const nameOf = ([index, declared]: [number, boolean, unknown]) => (declared && bodyNames.length ? bodyNames[index % bodyNames.length]! : COMMON_NAMES[index % COMMON_NAMES.length]!);
+        const nameOf = ([index, declared]: [number, boolean, unknown]) =>
+          declared && bodyNames.length ? bodyNames[index % bodyNames.length]! : COMMON_NAMES[index % COMMON_NAMES.length]!;
         const fields = Object.fromEntries(input.bodyValues.map((entry) => [nameOf(entry), entry[2]]));
         switch (input.bodyKind) {
           case 'json':
@@ -434,11 +626,18 @@ describe.each(serverBackends)('hostile inputs on every route ($name)', (backend)
             headers['content-type'] = 'application/vnd.api+json';
             break;
           case 'form':
-            body = Object.entries(fields).map(([k, v]) => `${pct(k)}=${pct(formValue(v))}`).join('&');
+            body = Object.entries(fields)
+              .map(([k, v]) => `${pct(k)}=${pct(formValue(v))}`)
+              .join('&');
             headers['content-type'] = 'application/x-www-form-urlencoded';
             break;
           case 'ndjson':
-            body = input.bodyValues.flatMap(([, , v]) => [toJson({ sensor: v, ts: '2026-01-01T00:00:00Z', value: 1 }), toJson({ sensor: 'temp', ts: v, value: v })]).join('\n');
+            body = input.bodyValues
+              .flatMap(([, , v]) => [
+                toJson({ sensor: v, ts: '2026-01-01T00:00:00Z', value: 1 }),
+                toJson({ sensor: 'temp', ts: v, value: v }),
+              ])
+              .join('\n');
             headers['content-type'] = 'application/x-ndjson';
             break;
           case 'deep':
@@ -476,7 +675,9 @@ describe.each(serverBackends)('hostile inputs on every route ($name)', (backend)
       { numRuns: RUNS },
     );
     const tried = [...statuses.values()].reduce((a, b) => a + b, 0);
-    console.log(`hostile inputs (${backend.name}): ${tried} requests over ${touched.size} of ${routes.length} routes, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}`);
+    console.log(
+      `hostile inputs (${backend.name}): ${tried} requests over ${touched.size} of ${routes.length} routes, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}`,
+    );
     expect(touched.size).toBeGreaterThan(routes.length * 0.9);
   }, 600_000);
 });

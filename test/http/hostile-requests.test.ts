@@ -45,8 +45,19 @@ describe('hostile and malformed requests get the right problem, never a 5xx', ()
   });
 
   it('JSON prototype poisoning → 400', async () => {
-    expectProblem(await send({ method: 'POST', path: '/setup', headers: { 'content-type': JSON_TYPE }, body: '{"__proto__": {"admin": true}}' }), 400);
-    expectProblem(await send({ method: 'POST', path: '/setup', headers: { 'content-type': JSON_TYPE }, body: '{"constructor": {"prototype": {"admin": true}}}' }), 400);
+    expectProblem(
+      await send({ method: 'POST', path: '/setup', headers: { 'content-type': JSON_TYPE }, body: '{"__proto__": {"admin": true}}' }),
+      400,
+    );
+    expectProblem(
+      await send({
+        method: 'POST',
+        path: '/setup',
+        headers: { 'content-type': JSON_TYPE },
+        body: '{"constructor": {"prototype": {"admin": true}}}',
+      }),
+      400,
+    );
   });
 
   it('an unsupported content type → 415', async () => {
@@ -64,15 +75,38 @@ describe('hostile and malformed requests get the right problem, never a 5xx', ()
     const huge = `{"token":"${'x'.repeat(server.config.bodyLimit + 1)}"}`;
     expectProblem(await send({ method: 'POST', path: '/setup', headers: { 'content-type': JSON_TYPE }, body: huge }), 413);
     expectProblem(await send({ method: 'POST', path: '/setup', headers: { 'content-type': JSON_TYPE }, body: huge, chunked: true }), 413);
-    expectProblem(await send({ method: 'POST', path: '/setup', headers: { 'content-type': FORM }, body: `token=${'y'.repeat(server.config.bodyLimit + 1)}` }), 413);
+    expectProblem(
+      await send({
+        method: 'POST',
+        path: '/setup',
+        headers: { 'content-type': FORM },
+        body: `token=${'y'.repeat(server.config.bodyLimit + 1)}`,
+      }),
+      413,
+    );
   });
 
   it('a Content-Length over the limit is refused before the body arrives → 413', async () => {
-    expectProblem(await send({ method: 'POST', path: '/setup', headers: { 'content-type': JSON_TYPE, 'content-length': server.config.bodyLimit * 4 }, body: '{}' }), 413);
+    expectProblem(
+      await send({
+        method: 'POST',
+        path: '/setup',
+        headers: { 'content-type': JSON_TYPE, 'content-length': server.config.bodyLimit * 4 },
+        body: '{}',
+      }),
+      413,
+    );
   });
 
   it('an unknown route → 404', async () => {
-    for (const path of ['/nope', '/v1/nope/nope', '/healthz/extra', '/%2e%2e/etc/passwd', '/..%2f..%2fetc%2fpasswd', `/${'a'.repeat(5000)}`]) {
+    for (const path of [
+      '/nope',
+      '/v1/nope/nope',
+      '/healthz/extra',
+      '/%2e%2e/etc/passwd',
+      '/..%2f..%2fetc%2fpasswd',
+      `/${'a'.repeat(5000)}`,
+    ]) {
       const body = expectProblem(await send({ method: 'GET', path }), 404);
       expect(body.instance).toBe(path);
     }
@@ -107,14 +141,34 @@ describe('hostile and malformed requests get the right problem, never a 5xx', ()
   });
 
   it('a validation error names the field', async () => {
-    const body = expectProblem(await send({ method: 'POST', path: '/setup', headers: { 'content-type': JSON_TYPE }, body: JSON.stringify({ token: 'x', organization_name: 'Acme' }) }), 400);
+    const body = expectProblem(
+      await send({
+        method: 'POST',
+        path: '/setup',
+        headers: { 'content-type': JSON_TYPE },
+        body: JSON.stringify({ token: 'x', organization_name: 'Acme' }),
+      }),
+      400,
+    );
     expect(body.detail).toMatch(/organization_slug/);
     expect(body.detail).toMatch(/email/);
     expect(body.detail).toMatch(/password/);
-    expect(body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ pointer: '/body/email' }), expect.objectContaining({ pointer: '/body/password' })]));
+    expect(body.errors).toEqual(
+      expect.arrayContaining([expect.objectContaining({ pointer: '/body/email' }), expect.objectContaining({ pointer: '/body/password' })]),
+    );
 
-    const wrongType = expectProblem(await send({ method: 'POST', path: '/setup', headers: { 'content-type': JSON_TYPE }, body: JSON.stringify({ token: 'x', organization_name: { a: 1 }, organization_slug: 'a', email: 'a@b', password: 'p' }) }), 400);
-    expect(wrongType.errors).toEqual([expect.objectContaining({ pointer: '/body/organization_name', detail: expect.stringMatching(/^organization_name /) })]);
+    const wrongType = expectProblem(
+      await send({
+        method: 'POST',
+        path: '/setup',
+        headers: { 'content-type': JSON_TYPE },
+        body: JSON.stringify({ token: 'x', organization_name: { a: 1 }, organization_slug: 'a', email: 'a@b', password: 'p' }),
+      }),
+      400,
+    );
+    expect(wrongType.errors).toEqual([
+      expect.objectContaining({ pointer: '/body/organization_name', detail: expect.stringMatching(/^organization_name /) }),
+    ]);
 
     const query = expectProblem(await send({ method: 'GET', path: `/setup?token=${'t'.repeat(300)}` }), 400);
     expect(query.detail).toMatch(/token/);
@@ -262,7 +316,11 @@ describe('security headers and CORS', () => {
     const response = await send({
       method: 'OPTIONS',
       path: '/readyz',
-      headers: { origin: 'https://dashboard.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization, content-type' },
+      headers: {
+        origin: 'https://dashboard.example',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization, content-type',
+      },
     });
     expect(response.status).toBe(204);
     expect(response.headers['access-control-allow-origin']).toBe('https://dashboard.example');
@@ -283,11 +341,35 @@ describe('property: arbitrary requests never produce a 5xx', () => {
   const methods = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'PROPFIND', 'FOO', 'SEARCH');
   const UNPARSEABLE_METHODS = new Set(['FOO']);
   const segment = fc.oneof(
-    fc.constantFrom('setup', 'healthz', 'readyz', 'metrics', 'openapi.json', 'docs', 'v1', 'oauth', 'token', '..', '.', '%2e', '%00', '%', '%ff', '~', 'a;b', 'static', 'json'),
+    fc.constantFrom(
+      'setup',
+      'healthz',
+      'readyz',
+      'metrics',
+      'openapi.json',
+      'docs',
+      'v1',
+      'oauth',
+      'token',
+      '..',
+      '.',
+      '%2e',
+      '%00',
+      '%',
+      '%ff',
+      '~',
+      'a;b',
+      'static',
+      'json',
+    ),
     fc.stringMatching(/^[A-Za-z0-9._~!$&'()*+,;=:@%-]{0,12}$/),
   );
   const path = fc
-    .tuple(fc.array(segment, { minLength: 0, maxLength: 5 }), fc.option(fc.stringMatching(/^[A-Za-z0-9=&%._~-]{0,30}$/), { nil: undefined }), fc.boolean())
+    .tuple(
+      fc.array(segment, { minLength: 0, maxLength: 5 }),
+      fc.option(fc.stringMatching(/^[A-Za-z0-9=&%._~-]{0,30}$/), { nil: undefined }),
+      fc.boolean(),
+    )
     .map(([segments, query, slash]) => `/${segments.join('/')}${slash ? '/' : ''}${query === undefined ? '' : `?${query}`}`);
   const contentType = fc.option(
     fc.constantFrom(
@@ -310,25 +392,55 @@ describe('property: arbitrary requests never produce a 5xx', () => {
       fc.json(),
       fc.string({ maxLength: 200 }),
       fc.constantFrom('{', '{"token": 1}', 'token=abc&email=x', '{"__proto__":{}}', 'null', '[]', '""', '{"organization_name":null}'),
-      fc.dictionary(fc.constantFrom('token', 'organization_name', 'organization_slug', 'email', 'password', 'name', 'x'), fc.oneof(fc.string(), fc.integer(), fc.constant(null))).map((o) => JSON.stringify(o)),
+      fc
+        .dictionary(
+          fc.constantFrom('token', 'organization_name', 'organization_slug', 'email', 'password', 'name', 'x'),
+          fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+        )
+        .map((o) => JSON.stringify(o)),
     ),
     { nil: undefined },
   );
-  const accept = fc.option(fc.constantFrom('application/json', 'application/vnd.api+json', 'text/html', '*/*', 'application/javascript', 'garbage'), { nil: undefined });
+  const accept = fc.option(
+    fc.constantFrom('application/json', 'application/vnd.api+json', 'text/html', '*/*', 'application/javascript', 'garbage'),
+    { nil: undefined },
+  );
 
-  const OAUTH_JSON_ENDPOINTS = ['/oauth/token', '/oauth2/token', '/auth/oauth', '/oauth/revoke', '/oauth/introspect', '/oauth/device_authorization', '/oauth/jwks', '/oauth/token/info'];
+  const OAUTH_JSON_ENDPOINTS = [
+    '/oauth/token',
+    '/oauth2/token',
+    '/auth/oauth',
+    '/oauth/revoke',
+    '/oauth/introspect',
+    '/oauth/device_authorization',
+    '/oauth/jwks',
+    '/oauth/token/info',
+  ];
   /** The router ignores trailing and duplicate slashes, so the comparison does too. */
   const isOAuthJsonEndpoint = (target: string) => {
-    const pathOnly = target.split('?')[0]!.replace(/\/{2,}/g, '/').replace(/(.)\/$/, '$1');
+    const pathOnly = target
+      .split('?')[0]!
+      .replace(/\/{2,}/g, '/')
+      .replace(/(.)\/$/, '$1');
     return OAUTH_JSON_ENDPOINTS.includes(pathOnly);
   };
 
   it('every method on every OAuth JSON endpoint answers RFC 6749 JSON, never problem+json or a 5xx', async () => {
     for (const endpoint of OAUTH_JSON_ENDPOINTS) {
       for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
-        for (const [type, payload] of [[undefined, undefined], [FORM, 'grant_type=nope'], [JSON_TYPE, '{bad'], ['text/plain', 'x']] as const) {
+        for (const [type, payload] of [
+          [undefined, undefined],
+          [FORM, 'grant_type=nope'],
+          [JSON_TYPE, '{bad'],
+          ['text/plain', 'x'],
+        ] as const) {
           const headers: Record<string, string> = type ? { 'content-type': type } : {};
-          const response = await send({ method, path: endpoint, headers, ...(payload !== undefined && method !== 'GET' && { body: payload }) });
+          const response = await send({
+            method,
+            path: endpoint,
+            headers,
+            ...(payload !== undefined && method !== 'GET' && { body: payload }),
+          });
           const label = `${method} ${endpoint} (${type}) → ${response.status} ${response.body.slice(0, 200)}`;
           expect(response.status, label).toBeLessThan(500);
           if (response.status >= 400) {
@@ -346,8 +458,16 @@ describe('property: arbitrary requests never produce a 5xx', () => {
         const headers: Record<string, string> = {};
         if (type !== undefined) headers['content-type'] = type;
         if (acceptHeader !== undefined) headers.accept = acceptHeader;
-        const response = await send({ method, path: target, headers, ...(payload !== undefined && method !== 'GET' && method !== 'HEAD' && { body: payload }) });
-        expect(response.status, `${method} ${target} (${type}) ${payload?.slice(0, 80)} → ${response.status} ${response.body.slice(0, 300)}`).toBeLessThan(500);
+        const response = await send({
+          method,
+          path: target,
+          headers,
+          ...(payload !== undefined && method !== 'GET' && method !== 'HEAD' && { body: payload }),
+        });
+        expect(
+          response.status,
+          `${method} ${target} (${type}) ${payload?.slice(0, 80)} → ${response.status} ${response.body.slice(0, 300)}`,
+        ).toBeLessThan(500);
         expect(response.headers['x-request-id']).toBeTruthy();
         if (response.status < 400 || method === 'HEAD' || target.startsWith('/setup')) return; // the setup page answers in HTML
         const label = `${method} ${target} → ${response.status}`;

@@ -21,7 +21,8 @@ describe('log helpers', () => {
     const id = (value?: string | string[]) => requestId({ headers: value === undefined ? {} : { 'x-request-id': value } } as never);
     expect(id('abc-123')).toBe('abc-123');
     expect(id('a'.repeat(128))).toBe('a'.repeat(128));
-    for (const bad of [undefined, '', 'a'.repeat(129), 'two words', 'new\nline', 'é', ['a', 'b']]) expect(id(bad)).toMatch(/^[0-9a-f-]{36}$/);
+    for (const bad of [undefined, '', 'a'.repeat(129), 'two words', 'new\nline', 'é', ['a', 'b']])
+      expect(id(bad)).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
 
@@ -84,11 +85,23 @@ describe('the access line', () => {
   it("is byte for byte what pino writes for the same fields, whatever the request's strings", () => {
     const time = () => ',"time":1700000000000';
     let rendered = '';
-    const logger = pino({ level: 'info', timestamp: time }, { write: (line: string) => void (rendered = line) });
+    const logger = pino(
+      { level: 'info', timestamp: time },
+      {
+        write: (line: string) => {
+          rendered = line;
+        },
+      },
+    );
     const bindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym]!;
     fc.assert(
       fc.property(
-        fc.record({ id: fc.string(), method: fc.constantFrom('GET', 'POST', 'DELETE'), url: fc.string({ unit: 'binary' }), ip: fc.option(fc.string(), { nil: undefined }) }),
+        fc.record({
+          id: fc.string(),
+          method: fc.constantFrom('GET', 'POST', 'DELETE'),
+          url: fc.string({ unit: 'binary' }),
+          ip: fc.option(fc.string(), { nil: undefined }),
+        }),
         fc.integer({ min: 100, max: 599 }),
         fc.double({ min: 0, max: 1e6, noNaN: true }),
         (fields, statusCode, responseTime) => {
@@ -115,14 +128,25 @@ describe('request logs', () => {
   it('carry the request id of the response, and never a secret', async () => {
     const response = await rawRequest(server.url, {
       path: '/healthz?client_secret=query-s3cr3t&external_authentication_token=ext-s3cr3t',
-      headers: { authorization: 'Bearer header-s3cr3t', cookie: 'sid=cookie-s3cr3t', 'solution-key': 'solution-s3cr3t', 'x-request-id': 'log-trace-1' },
+      headers: {
+        authorization: 'Bearer header-s3cr3t',
+        cookie: 'sid=cookie-s3cr3t',
+        'solution-key': 'solution-s3cr3t',
+        'x-request-id': 'log-trace-1',
+      },
     });
     expect(response.status).toBe(200);
     await rawRequest(server.url, {
       method: 'POST',
       path: '/setup',
       headers: { 'content-type': 'application/json', 'x-request-id': 'log-trace-2' },
-      body: JSON.stringify({ token: 'token-s3cr3t', organization_name: 'A', organization_slug: 'a', email: 'a@a.test', password: 'password-s3cr3t' }),
+      body: JSON.stringify({
+        token: 'token-s3cr3t',
+        organization_name: 'A',
+        organization_slug: 'a',
+        email: 'a@a.test',
+        password: 'password-s3cr3t',
+      }),
     });
     await new Promise((r) => setTimeout(r, 50));
 
@@ -153,10 +177,17 @@ describe('the server log destination (standard output, batched)', () => {
   /** The lines the child wrote: when it exits, or `waitMs` after it says it has logged them. */
   const run = (mode: string, count: number, waitMs?: number) =>
     new Promise<number[]>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/log-lines.ts'], { env: { ...process.env, MODE: mode, COUNT: String(count) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/log-lines.ts'], {
+        env: { ...process.env, MODE: mode, COUNT: String(count) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-      const lines = () => out.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { line: number }).line);
+      const lines = () =>
+        out
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => (JSON.parse(l) as { line: number }).line);
       if (waitMs !== undefined) child.stderr.once('data', () => setTimeout(() => resolve(lines()), waitMs));
       child.once('exit', () => resolve(lines()));
       child.once('error', reject);

@@ -22,9 +22,25 @@ afterAll(async () => server?.stop());
 const send = (request: Parameters<typeof rawRequest>[1]) => rawRequest(server.url, request);
 const corsHeaders = (response: RawResponse) => Object.keys(response.headers).filter((name) => name.startsWith('access-control-'));
 const preflight = (path: string, method = 'GET') =>
-  send({ method: 'OPTIONS', path, headers: { origin: ORIGIN, 'access-control-request-method': method, 'access-control-request-headers': 'authorization, content-type' } });
+  send({
+    method: 'OPTIONS',
+    path,
+    headers: { origin: ORIGIN, 'access-control-request-method': method, 'access-control-request-headers': 'authorization, content-type' },
+  });
 
-const PAGES = ['/oauth/authorize?client_id=x', '/oauth2/auth', '/login', '/login/', '//login', '/device', '/account/authorized-applications', '/setup', '/docs', '/docs/static/index.html', '/docs/json'];
+const PAGES = [
+  '/oauth/authorize?client_id=x',
+  '/oauth2/auth',
+  '/login',
+  '/login/',
+  '//login',
+  '/device',
+  '/account/authorized-applications',
+  '/setup',
+  '/docs',
+  '/docs/static/index.html',
+  '/docs/json',
+];
 
 describe('CORS', () => {
   it('pages answer a cross-origin request without any Access-Control-* header', async () => {
@@ -34,7 +50,12 @@ describe('CORS', () => {
       expect(corsHeaders(response), path).toEqual([]);
     }
     for (const path of ['/logout', '/oauth/authorize', '/account/authorized-applications/revoke']) {
-      const response = await send({ method: 'POST', path, headers: { origin: ORIGIN, 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=b' });
+      const response = await send({
+        method: 'POST',
+        path,
+        headers: { origin: ORIGIN, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'a=b',
+      });
       expect(corsHeaders(response), path).toEqual([]);
     }
   });
@@ -54,14 +75,34 @@ describe('CORS', () => {
   });
 
   it('the API keeps CORS: token endpoint, /v1, metadata, JWKS, OpenAPI, device authorization', async () => {
-    for (const path of ['/oauth/token', '/oauth/revoke', '/oauth/introspect', '/oauth/token/info', '/oauth/device_authorization', '/v1/me', '/.well-known/oauth-authorization-server', '/oauth/jwks', '/openapi.json']) {
+    for (const path of [
+      '/oauth/token',
+      '/oauth/revoke',
+      '/oauth/introspect',
+      '/oauth/token/info',
+      '/oauth/device_authorization',
+      '/v1/me',
+      '/.well-known/oauth-authorization-server',
+      '/oauth/jwks',
+      '/openapi.json',
+    ]) {
       const response = await preflight(path, 'POST');
       expect(response.status, path).toBe(204);
       expect(response.headers['access-control-allow-origin'], path).toBe(ORIGIN);
       expect(response.headers['access-control-allow-headers']?.toLowerCase(), path).toMatch(/authorization/);
     }
-    for (const [method, path] of [['POST', '/oauth/token'], ['GET', '/v1/me'], ['GET', '/.well-known/openid-configuration'], ['GET', '/openapi.json']] as const) {
-      const response = await send({ method, path, headers: { origin: ORIGIN, ...(method === 'POST' && { 'content-type': 'application/x-www-form-urlencoded' }) }, ...(method === 'POST' && { body: 'grant_type=client_credentials' }) });
+    for (const [method, path] of [
+      ['POST', '/oauth/token'],
+      ['GET', '/v1/me'],
+      ['GET', '/.well-known/openid-configuration'],
+      ['GET', '/openapi.json'],
+    ] as const) {
+      const response = await send({
+        method,
+        path,
+        headers: { origin: ORIGIN, ...(method === 'POST' && { 'content-type': 'application/x-www-form-urlencoded' }) },
+        ...(method === 'POST' && { body: 'grant_type=client_credentials' }),
+      });
       expect(response.headers['access-control-allow-origin'], path).toBe(ORIGIN);
       expect(response.headers['access-control-expose-headers'], path).toMatch(/x-request-id/);
     }
@@ -94,7 +135,13 @@ describe('/docs over plain http', () => {
     const port = new URL(server.url).port;
     const browser: Browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--host-resolver-rules=MAP sensorcloud.lan 127.0.0.1'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--host-resolver-rules=MAP sensorcloud.lan 127.0.0.1',
+      ],
     });
     try {
       const page = await browser.newPage();
@@ -109,7 +156,7 @@ describe('/docs over plain http', () => {
       const response = await page.goto(`http://sensorcloud.lan:${port}/docs`, { waitUntil: 'networkidle' });
       expect(response?.status()).toBe(200);
       await page.locator('.swagger-ui .info .title').waitFor({ timeout: 15_000 });
-      expect(await page.locator('.swagger-ui .info .title').innerText()).toMatch(/sensorcloud API/);
+      expect(await page.locator('.swagger-ui .info .title').textContent()).toMatch(/sensorcloud API/);
       expect(await page.locator('.opblock').count()).toBeGreaterThan(0);
       expect(failed).toEqual([]);
       expect(violations).toEqual([]);

@@ -82,8 +82,12 @@ describe.each(backends)('identity repositories on $name', (backend) => {
 
     it('refuses two organizations with the same slug or solution key', async () => {
       await upsertOrganization(database.db, { slug: 'acme', name: 'Acme', solutionKey: 'shared' });
-      await expect(database.db.insertInto('organizations').values({ slug: 'acme', name: 'Other' }).execute()).rejects.toThrow(/unique|duplicate/i);
-      await expect(upsertOrganization(database.db, { slug: 'other', name: 'Other', solutionKey: 'shared' })).rejects.toThrow(/unique|duplicate/i);
+      await expect(database.db.insertInto('organizations').values({ slug: 'acme', name: 'Other' }).execute()).rejects.toThrow(
+        /unique|duplicate/i,
+      );
+      await expect(upsertOrganization(database.db, { slug: 'other', name: 'Other', solutionKey: 'shared' })).rejects.toThrow(
+        /unique|duplicate/i,
+      );
     });
   });
 
@@ -119,11 +123,20 @@ describe.each(backends)('identity repositories on $name', (backend) => {
       await setMembership(database.db, acme.id, user.id, 'member');
       expect((await findMember(database.db, acme.id, user.id))?.role).toBe('member');
       const memberships = await listMemberships(database.db, user.id);
-      expect(memberships.map((m) => [m.organization_id, m.role]).sort()).toEqual([[acme.id, 'member'], [beta.id, 'viewer']].sort());
+      expect(memberships.map((m) => [m.organization_id, m.role]).sort()).toEqual(
+        [
+          [acme.id, 'member'],
+          [beta.id, 'viewer'],
+        ].sort(),
+      );
       await expect(
         database.db
           .insertInto('memberships')
-          .values({ organization_id: acme.id, user_id: (await upsertUser(database.db, { email: 'x@example.test' })).id, role: 'superuser' as 'owner' })
+          .values({
+            organization_id: acme.id,
+            user_id: (await upsertUser(database.db, { email: 'x@example.test' })).id,
+            role: 'superuser' as 'owner',
+          })
           .execute(),
       ).rejects.toThrow(/check|constraint|violates/i);
     });
@@ -155,7 +168,11 @@ describe.each(backends)('identity repositories on $name', (backend) => {
 
     it('stores the external authentication token as a keyed digest, found by value', async () => {
       const acme = await upsertOrganization(database.db, { slug: 'acme', name: 'Acme' });
-      const user = await saveMember(database.db, acme.id, { email: 'eve@acme.test', role: 'viewer', externalAuthenticationToken: 'ext-acme-eve' });
+      const user = await saveMember(database.db, acme.id, {
+        email: 'eve@acme.test',
+        role: 'viewer',
+        externalAuthenticationToken: 'ext-acme-eve',
+      });
       expect(user.external_auth_token_digest).toBeTruthy();
       expect(JSON.stringify(await dumpDatabase(database.db))).not.toContain('ext-acme-eve');
       const digest = await externalTokenDigestFor(database.db, 'ext-acme-eve');
@@ -225,7 +242,9 @@ describe.each(backends)('identity repositories on $name', (backend) => {
       expect(salts[0]!.length).toBe(16);
       for (const salt of salts) expect(salt.equals(salts[0]!)).toBe(true);
       expect((await installationSalt(database.db)).equals(salts[0]!)).toBe(true);
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n from instance_settings where key = 'lookup_salt'`.execute(database.db);
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from instance_settings where key = 'lookup_salt'`.execute(
+        database.db,
+      );
       expect(rows[0]?.n).toBe(1);
     });
   });

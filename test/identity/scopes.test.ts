@@ -19,15 +19,7 @@ import {
   roleScopes,
 } from '../../src/identity/scopes.js';
 
-const READS = [
-  'devices:read',
-  'readings:read',
-  'alarms:read',
-  'calibrations:read',
-  'users:read',
-  'groups:read',
-  'webhooks:read',
-] as const;
+const READS = ['devices:read', 'readings:read', 'alarms:read', 'calibrations:read', 'users:read', 'groups:read', 'webhooks:read'] as const;
 
 // SPEC §2, spelled out independently of the module under test.
 const CANONICAL = (
@@ -61,7 +53,17 @@ describe('scope vocabulary', () => {
       expect(isScope(alias)).toBe(false);
       expect(isScopeToken(alias)).toBe(true);
     }
-    for (const bogus of ['', 'devices', 'devices:READ', 'Devices:read', 'readings:delete', 'admin', ' devices:read', '__proto__', 'toString']) {
+    for (const bogus of [
+      '',
+      'devices',
+      'devices:READ',
+      'Devices:read',
+      'readings:delete',
+      'admin',
+      ' devices:read',
+      '__proto__',
+      'toString',
+    ]) {
       expect(isScopeToken(bogus)).toBe(false);
     }
     for (const role of ['owner', 'admin', 'member', 'viewer']) expect(isRole(role)).toBe(true);
@@ -76,7 +78,9 @@ describe('role → scopes (SPEC §2)', () => {
   });
 
   it('member holds every :read scope plus readings:write, alarms:write, calibrations:write and offline_access', () => {
-    expect(sorted(roleScopes('member'))).toEqual(sorted([...READS, 'readings:write', 'alarms:write', 'calibrations:write', 'offline_access']));
+    expect(sorted(roleScopes('member'))).toEqual(
+      sorted([...READS, 'readings:write', 'alarms:write', 'calibrations:write', 'offline_access']),
+    );
   });
 
   it('viewer holds every :read scope and offline_access', () => {
@@ -141,7 +145,9 @@ const app = (clientAllowed: ScopeToken[], requested: string[], subjectScopes?: R
 
 describe('decideScopes: effective = requested ∩ client allowed ∩ subject (SPEC §2)', () => {
   it('grants plain scopes the client and the user both hold, echoing them', () => {
-    expect(granted(decideScopes(user('viewer', ['devices:read', 'readings:read', 'alarms:read'], ['devices:read', 'readings:read'])))).toEqual({
+    expect(
+      granted(decideScopes(user('viewer', ['devices:read', 'readings:read', 'alarms:read'], ['devices:read', 'readings:read']))),
+    ).toEqual({
       scopes: ['devices:read', 'readings:read'],
       granted: 'devices:read readings:read',
     });
@@ -151,9 +157,15 @@ describe('decideScopes: effective = requested ∩ client allowed ∩ subject (SP
     expect(granted(decideScopes(user('viewer', ['*'], ['*'])))).toEqual({ scopes: sorted([...READS, 'offline_access']), granted: '*' });
     expect(granted(decideScopes(user('admin', ['*'], ['*'])))).toEqual({ scopes: sorted(CANONICAL), granted: '*' });
     // Within a narrower client, `*` is the client's list narrowed by the role.
-    expect(granted(decideScopes(user('viewer', ['devices:read', 'devices:write'], ['*'])))).toEqual({ scopes: ['devices:read'], granted: '*' });
+    expect(granted(decideScopes(user('viewer', ['devices:read', 'devices:write'], ['*'])))).toEqual({
+      scopes: ['devices:read'],
+      granted: '*',
+    });
     // An application token: everything the client may have.
-    expect(granted(decideScopes(app(['devices:read', 'alarms:read'], ['*'])))).toEqual({ scopes: ['alarms:read', 'devices:read'], granted: '*' });
+    expect(granted(decideScopes(app(['devices:read', 'alarms:read'], ['*'])))).toEqual({
+      scopes: ['alarms:read', 'devices:read'],
+      granted: '*',
+    });
   });
 
   it('`me` is the user role scopes, for user tokens only', () => {
@@ -167,7 +179,10 @@ describe('decideScopes: effective = requested ∩ client allowed ∩ subject (SP
       scopes: ['devices:read', 'readings:read'],
       granted: 'app',
     });
-    expect(granted(decideScopes(app(['app', 'alarms:read', 'devices:write'], ['app'])))).toEqual({ scopes: ['alarms:read', 'devices:write'], granted: 'app' });
+    expect(granted(decideScopes(app(['app', 'alarms:read', 'devices:write'], ['app'])))).toEqual({
+      scopes: ['alarms:read', 'devices:write'],
+      granted: 'app',
+    });
     expect(refused(decideScopes(user('admin', ['app', 'devices:read'], ['app'])))).toMatch(/app/);
   });
 
@@ -243,7 +258,10 @@ describe('decideScopes: effective = requested ∩ client allowed ∩ subject (SP
 
   it('SPEC §7 clients: acme-m2m and acme-password behave as the seeds expect', () => {
     const m2m: ScopeToken[] = ['app', 'basic', 'devices:read', 'readings:read'];
-    expect(granted(decideScopes(app(m2m, ['app'], boundUserScopes('viewer'))))).toEqual({ scopes: ['devices:read', 'readings:read'], granted: 'app' });
+    expect(granted(decideScopes(app(m2m, ['app'], boundUserScopes('viewer'))))).toEqual({
+      scopes: ['devices:read', 'readings:read'],
+      granted: 'app',
+    });
     refused(decideScopes(app(m2m, ['alarms:read'])));
     expect(granted(decideScopes(user('admin', ['*'], ['*'])))).toEqual({ scopes: sorted(CANONICAL), granted: '*' });
   });
@@ -252,7 +270,12 @@ describe('decideScopes: effective = requested ∩ client allowed ∩ subject (SP
 // ---- properties ----------------------------------------------------------------------------
 
 const scopeToken = fc.constantFrom<string>(...SCOPES, ...SCOPE_ALIASES);
-const anyToken = fc.oneof(scopeToken, scopeToken, fc.string({ maxLength: 20 }), fc.constantFrom('__proto__', 'constructor', '', ' ', 'devices:read devices:write'));
+const anyToken = fc.oneof(
+  scopeToken,
+  scopeToken,
+  fc.string({ maxLength: 20 }),
+  fc.constantFrom('__proto__', 'constructor', '', ' ', 'devices:read devices:write'),
+);
 const role = fc.constantFrom(...ROLES);
 
 describe('decideScopes properties', () => {
@@ -297,7 +320,12 @@ describe('decideScopes properties', () => {
         fc.string({ minLength: 1, maxLength: 20 }).filter((s) => !isScopeToken(s)),
         fc.array(scopeToken, { maxLength: 5 }),
         (before, unknown, after) => {
-          const decision = decideScopes({ requested: [...before, unknown, ...after], clientAllowed: ['*'], subjectScopes: roleScopes('owner'), userToken: true });
+          const decision = decideScopes({
+            requested: [...before, unknown, ...after],
+            clientAllowed: ['*'],
+            subjectScopes: roleScopes('owner'),
+            userToken: true,
+          });
           expect(decision.ok).toBe(false);
         },
       ),
@@ -306,10 +334,20 @@ describe('decideScopes properties', () => {
 
   it('a user token never carries a scope outside the role', () => {
     fc.assert(
-      fc.property(fc.array(scopeToken, { maxLength: 8 }), fc.array(scopeToken, { minLength: 1, maxLength: 8 }), role, (requested, allowed, r) => {
-        const decision = decideScopes({ requested, clientAllowed: allowed as ScopeToken[], subjectScopes: roleScopes(r), userToken: true });
-        if (decision.ok) expect([...decision.scopes].every((s) => roleScopes(r).has(s))).toBe(true);
-      }),
+      fc.property(
+        fc.array(scopeToken, { maxLength: 8 }),
+        fc.array(scopeToken, { minLength: 1, maxLength: 8 }),
+        role,
+        (requested, allowed, r) => {
+          const decision = decideScopes({
+            requested,
+            clientAllowed: allowed as ScopeToken[],
+            subjectScopes: roleScopes(r),
+            userToken: true,
+          });
+          if (decision.ok) expect([...decision.scopes].every((s) => roleScopes(r).has(s))).toBe(true);
+        },
+      ),
       { numRuns: 1000 },
     );
   });

@@ -11,7 +11,15 @@ const server = usePagesServer();
 
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
 const STATE = 'st/=&+ é?x y';
-const valid = { response_type: 'code', client_id: WEB.clientId, redirect_uri: WEB.redirectUri, scope: 'devices:read', state: STATE, code_challenge: CHALLENGE, code_challenge_method: 'S256' };
+const valid = {
+  response_type: 'code',
+  client_id: WEB.clientId,
+  redirect_uri: WEB.redirectUri,
+  scope: 'devices:read',
+  state: STATE,
+  code_challenge: CHALLENGE,
+  code_challenge_method: 'S256',
+};
 
 async function expectErrorPage(path: string, text: RegExp) {
   const response = await new Browser(server.url).request(path);
@@ -38,18 +46,24 @@ async function expectRedirectError(path: string, error: string, redirectBase = W
 describe('errors shown on a page (client or redirect URI not established)', () => {
   it('missing client_id', () => expectErrorPage(authorizeUrl({ ...valid, client_id: undefined }), /client_id is missing/));
   it('unknown client_id', () => expectErrorPage(authorizeUrl({ ...valid, client_id: 'nope' }), /not registered/));
-  it('redirect_uri not registered', () => expectErrorPage(authorizeUrl({ ...valid, redirect_uri: 'https://evil.example/cb' }), /not one it registered/));
+  it('redirect_uri not registered', () =>
+    expectErrorPage(authorizeUrl({ ...valid, redirect_uri: 'https://evil.example/cb' }), /not one it registered/));
   it('redirect_uri differing only by a trailing slash or case is not a match', async () => {
     await expectErrorPage(authorizeUrl({ ...valid, redirect_uri: `${WEB.redirectUri}/` }), /not one it registered/);
-    await expectErrorPage(authorizeUrl({ ...valid, redirect_uri: WEB.redirectUri.replace('callback', 'Callback') }), /not one it registered/);
+    await expectErrorPage(
+      authorizeUrl({ ...valid, redirect_uri: WEB.redirectUri.replace('callback', 'Callback') }),
+      /not one it registered/,
+    );
     await expectErrorPage(authorizeUrl({ ...valid, redirect_uri: `${WEB.redirectUri}?x=1` }), /not one it registered/);
   });
   it('duplicated client_id or redirect_uri', async () => {
     await expectErrorPage(`${authorizeUrl(valid)}&client_id=${WEB.clientId}`, /more than once/);
     await expectErrorPage(`${authorizeUrl(valid)}&redirect_uri=${encodeURIComponent(WEB.redirectUri)}`, /more than once/);
   });
-  it('client without any redirect URI', () => expectErrorPage(authorizeUrl({ ...valid, client_id: 'acme-password', redirect_uri: undefined }), /no registered redirect URI/));
-  it('missing redirect_uri with several registered', () => expectErrorPage(authorizeUrl({ ...valid, client_id: ADMIN_TOOL.clientId, redirect_uri: undefined }), /redirect_uri is missing/));
+  it('client without any redirect URI', () =>
+    expectErrorPage(authorizeUrl({ ...valid, client_id: 'acme-password', redirect_uri: undefined }), /no registered redirect URI/));
+  it('missing redirect_uri with several registered', () =>
+    expectErrorPage(authorizeUrl({ ...valid, client_id: ADMIN_TOOL.clientId, redirect_uri: undefined }), /redirect_uri is missing/));
   it('the error page escapes what it shows', async () => {
     const response = await new Browser(server.url).request(authorizeUrl({ ...valid, client_id: '<script>alert(1)</script>' }));
     expect(await response.text()).not.toContain('<script>alert(1)');
@@ -57,13 +71,18 @@ describe('errors shown on a page (client or redirect URI not established)', () =
 });
 
 describe('errors redirected to the client with error and state', () => {
-  it('invalid_request: response_type missing', () => expectRedirectError(authorizeUrl({ ...valid, response_type: undefined }), 'invalid_request'));
+  it('invalid_request: response_type missing', () =>
+    expectRedirectError(authorizeUrl({ ...valid, response_type: undefined }), 'invalid_request'));
   it('unsupported_response_type: token (implicit) and others', async () => {
     await expectRedirectError(authorizeUrl({ ...valid, response_type: 'token' }), 'unsupported_response_type');
     await expectRedirectError(authorizeUrl({ ...valid, response_type: 'code id_token' }), 'unsupported_response_type');
   });
   it('unauthorized_client: client not allowed the authorization_code grant', () =>
-    expectRedirectError(authorizeUrl({ ...valid, client_id: 'acme-m2m', redirect_uri: 'http://127.0.0.1:9876/m2m' }), 'unauthorized_client', 'http://127.0.0.1:9876/m2m'));
+    expectRedirectError(
+      authorizeUrl({ ...valid, client_id: 'acme-m2m', redirect_uri: 'http://127.0.0.1:9876/m2m' }),
+      'unauthorized_client',
+      'http://127.0.0.1:9876/m2m',
+    ));
   it('invalid_scope: unknown scope, and a scope the client may not have', async () => {
     await expectRedirectError(authorizeUrl({ ...valid, scope: 'devices:read bogus' }), 'invalid_scope');
     await expectRedirectError(authorizeUrl({ ...valid, scope: 'devices:write' }), 'invalid_scope');
@@ -78,14 +97,27 @@ describe('errors redirected to the client with error and state', () => {
     await expectRedirectError(authorizeUrl({ ...valid, code_challenge_method: undefined }), 'invalid_request');
   });
   it('invalid_request: public client without PKCE', async () => {
-    const params = await expectRedirectError(authorizeUrl({ ...valid, client_id: SPA.clientId, redirect_uri: SPA.redirectUri, scope: 'readings:read', code_challenge: undefined, code_challenge_method: undefined }), 'invalid_request', SPA.redirectUri);
+    const params = await expectRedirectError(
+      authorizeUrl({
+        ...valid,
+        client_id: SPA.clientId,
+        redirect_uri: SPA.redirectUri,
+        scope: 'readings:read',
+        code_challenge: undefined,
+        code_challenge_method: undefined,
+      }),
+      'invalid_request',
+      SPA.redirectUri,
+    );
     expect(params.get('error_description')).toMatch(/PKCE/);
   });
   it('invalid_request: a parameter repeated', () => expectRedirectError(`${authorizeUrl(valid)}&scope=readings:read`, 'invalid_request'));
   it('access_denied from prompt=none when the user must still consent is not sent without a session: login_required', () =>
     expectRedirectError(authorizeUrl({ ...valid, prompt: 'none' }), 'login_required'));
   it('keeps the registered redirect URI query and returns the state byte for byte', async () => {
-    const response = await new Browser(server.url).request(authorizeUrl({ ...valid, client_id: ADMIN_TOOL.clientId, redirect_uri: ADMIN_TOOL.redirectUri, response_type: 'token' }));
+    const response = await new Browser(server.url).request(
+      authorizeUrl({ ...valid, client_id: ADMIN_TOOL.clientId, redirect_uri: ADMIN_TOOL.redirectUri, response_type: 'token' }),
+    );
     const location = response.headers.get('location')!;
     expect(location.startsWith(`${ADMIN_TOOL.redirectUri}&`)).toBe(true);
     const url = new URL(location);

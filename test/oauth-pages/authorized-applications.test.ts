@@ -9,18 +9,49 @@ import { Browser, WEB, authorizeUrl, parseForms, usePagesServer } from './suppor
 const server = usePagesServer();
 
 const request = (state: string) =>
-  authorizeUrl({ response_type: 'code', client_id: WEB.clientId, redirect_uri: WEB.redirectUri, scope: 'devices:read readings:read', state, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' });
+  authorizeUrl({
+    response_type: 'code',
+    client_id: WEB.clientId,
+    redirect_uri: WEB.redirectUri,
+    scope: 'devices:read readings:read',
+    state,
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
+  });
 
 /** A live grant with an access and a refresh token, as the token endpoint would leave it. */
 async function liveGrant(email: string) {
   const client = (await findClientByClientId(server.db, WEB.clientId))!;
   const user = await server.db.selectFrom('users').select('id').where('email', '=', email).executeTakeFirstOrThrow();
-  const grantId = await insertGrant(server.db, { organizationId: client.organization_id, clientPk: client.id, userId: user.id, grantType: 'authorization_code', scopes: ['devices:read'], scopeDisplay: 'devices:read' });
+  const grantId = await insertGrant(server.db, {
+    organizationId: client.organization_id,
+    clientPk: client.id,
+    userId: user.id,
+    grantType: 'authorization_code',
+    scopes: ['devices:read'],
+    scopeDisplay: 'devices:read',
+  });
   const access = sha256(generateToken('sc_at_'));
   const refresh = sha256(generateToken('sc_rt_'));
   const now = new Date();
-  await insertAccessToken(server.db, { tokenHash: access, grantId, organizationId: client.organization_id, clientPk: client.id, userId: user.id, scopes: ['devices:read'], scopeDisplay: 'devices:read', createdAt: now, expiresAt: new Date(now.getTime() + 3600_000) });
-  await insertRefreshToken(server.db, { tokenHash: refresh, grantId, organizationId: client.organization_id, createdAt: now, expiresAt: null });
+  await insertAccessToken(server.db, {
+    tokenHash: access,
+    grantId,
+    organizationId: client.organization_id,
+    clientPk: client.id,
+    userId: user.id,
+    scopes: ['devices:read'],
+    scopeDisplay: 'devices:read',
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + 3600_000),
+  });
+  await insertRefreshToken(server.db, {
+    tokenHash: refresh,
+    grantId,
+    organizationId: client.organization_id,
+    createdAt: now,
+    expiresAt: null,
+  });
   return { grantId, access, refresh };
 }
 
@@ -53,13 +84,19 @@ describe('/account/authorized-applications', () => {
     const browser = new Browser(server.url);
     await browser.login(request('b'), 'admin@acme.test');
     const consent = await browser.page(request('b'));
-    await browser.submit(consent.forms.find((f) => f.buttons.some((b) => b.name === 'decision'))!, {}, { name: 'decision', value: 'allow' });
+    await browser.submit(
+      consent.forms.find((f) => f.buttons.some((b) => b.name === 'decision'))!,
+      {},
+      { name: 'decision', value: 'allow' },
+    );
     expect((await browser.request(request('skip'))).status).toBe(302); // remembered
     const grant = await liveGrant('admin@acme.test');
     const untouched = await liveGrant('viewer@acme.test');
 
     const listed = await browser.page('/account/authorized-applications');
-    const revokeForm = listed.forms.find((f) => f.action === '/account/authorized-applications/revoke' && f.fields.client_id === WEB.clientId)!;
+    const revokeForm = listed.forms.find(
+      (f) => f.action === '/account/authorized-applications/revoke' && f.fields.client_id === WEB.clientId,
+    )!;
 
     // Without the CSRF token: refused, nothing changes.
     const { csrf_token: _t, ...noToken } = revokeForm.fields;
@@ -73,14 +110,30 @@ describe('/account/authorized-applications', () => {
     expect(after.html).toContain('Access for Acme Dashboard has been revoked.');
     expect(after.html).toContain('id="no-applications"');
 
-    const grantRow = await server.db.selectFrom('oauth_grants').select('revoked_at').where('id', '=', grant.grantId).executeTakeFirstOrThrow();
+    const grantRow = await server.db
+      .selectFrom('oauth_grants')
+      .select('revoked_at')
+      .where('id', '=', grant.grantId)
+      .executeTakeFirstOrThrow();
     expect(grantRow.revoked_at).not.toBeNull();
-    const access = await server.db.selectFrom('oauth_access_tokens').select('revoked_at').where('token_hash', '=', grant.access).executeTakeFirstOrThrow();
+    const access = await server.db
+      .selectFrom('oauth_access_tokens')
+      .select('revoked_at')
+      .where('token_hash', '=', grant.access)
+      .executeTakeFirstOrThrow();
     expect(access.revoked_at).not.toBeNull();
-    const refresh = await server.db.selectFrom('oauth_refresh_tokens').select('revoked_at').where('token_hash', '=', grant.refresh).executeTakeFirstOrThrow();
+    const refresh = await server.db
+      .selectFrom('oauth_refresh_tokens')
+      .select('revoked_at')
+      .where('token_hash', '=', grant.refresh)
+      .executeTakeFirstOrThrow();
     expect(refresh.revoked_at).not.toBeNull();
     // Another user's grant for the same client is not touched.
-    const other = await server.db.selectFrom('oauth_grants').select('revoked_at').where('id', '=', untouched.grantId).executeTakeFirstOrThrow();
+    const other = await server.db
+      .selectFrom('oauth_grants')
+      .select('revoked_at')
+      .where('id', '=', untouched.grantId)
+      .executeTakeFirstOrThrow();
     expect(other.revoked_at).toBeNull();
 
     // Consent is gone: the page is shown again.
@@ -94,7 +147,9 @@ describe('/account/authorized-applications', () => {
     await browser.login('/account/authorized-applications', 'member@acme.test');
     const { forms } = await browser.page('/account/authorized-applications');
     const signOut = forms.find((f) => f.action === '/logout')!;
-    const response = await browser.request('/account/authorized-applications/revoke', { form: { csrf_token: signOut.fields.csrf_token!, client_id: 'nope' } });
+    const response = await browser.request('/account/authorized-applications/revoke', {
+      form: { csrf_token: signOut.fields.csrf_token!, client_id: 'nope' },
+    });
     expect(response.status).toBe(404);
   });
 });
@@ -105,15 +160,31 @@ describe('/v1/authorized-applications (bearer)', () => {
     const { createHash, randomBytes } = await import('node:crypto');
     const verifier = randomBytes(32).toString('base64url');
     const challenge = createHash('sha256').update(verifier).digest('base64url');
-    const url = authorizeUrl({ response_type: 'code', client_id: WEB.clientId, redirect_uri: WEB.redirectUri, scope: 'devices:read offline_access', state: 't', code_challenge: challenge, code_challenge_method: 'S256', prompt: 'consent' });
+    const url = authorizeUrl({
+      response_type: 'code',
+      client_id: WEB.clientId,
+      redirect_uri: WEB.redirectUri,
+      scope: 'devices:read offline_access',
+      state: 't',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      prompt: 'consent',
+    });
     const browser = new Browser(server.url);
     await browser.login(url, email);
     const consent = await browser.page(url);
-    const allowed = await browser.submit(consent.forms.find((f) => f.buttons.some((b) => b.name === 'decision'))!, {}, { name: 'decision', value: 'allow' });
+    const allowed = await browser.submit(
+      consent.forms.find((f) => f.buttons.some((b) => b.name === 'decision'))!,
+      {},
+      { name: 'decision', value: 'allow' },
+    );
     const code = new URL(allowed.headers.get('location')!).searchParams.get('code')!;
     const response = await fetch(`${server.url}/oauth/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${WEB.clientId}:${WEB.secret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${WEB.clientId}:${WEB.secret}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: WEB.redirectUri, code_verifier: verifier }),
     });
     expect(response.status).toBe(200);
@@ -140,7 +211,10 @@ describe('/v1/authorized-applications (bearer)', () => {
     expect((await fetch(`${server.url}/v1/authorized-applications`, { headers: auth })).status).toBe(401);
     const refresh = await fetch(`${server.url}/oauth/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${WEB.clientId}:${WEB.secret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${WEB.clientId}:${WEB.secret}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }),
     });
     expect(refresh.status).toBe(400);
@@ -151,14 +225,22 @@ describe('/v1/authorized-applications (bearer)', () => {
     const response = await fetch(`${server.url}/oauth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'acme-m2m', client_secret: 'acme-m2m-secret', scope: 'app' }),
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: 'acme-m2m',
+        client_secret: 'acme-m2m-secret',
+        scope: 'app',
+      }),
     });
     expect(response.status).toBe(200);
     const { access_token } = (await response.json()) as { access_token: string };
     // acme-m2m is bound to viewer@acme.test (SmartSense): its tokens act for that person, but are not them.
     const bound = await fetch(`${server.url}/v1/authorized-applications`, { headers: { authorization: `Bearer ${access_token}` } });
     expect(bound.status).toBe(403);
-    const revoke = await fetch(`${server.url}/v1/authorized-applications/${WEB.clientId}`, { method: 'DELETE', headers: { authorization: `Bearer ${access_token}` } });
+    const revoke = await fetch(`${server.url}/v1/authorized-applications/${WEB.clientId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${access_token}` },
+    });
     expect(revoke.status).toBe(403);
     expect((await fetch(`${server.url}/v1/authorized-applications`)).status).toBe(401);
   });

@@ -37,7 +37,14 @@ beforeAll(async () => {
   server = await startPagesServer();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
   });
 }, 60_000);
 afterAll(async () => {
@@ -55,7 +62,12 @@ async function shot(page: Page, name: string) {
 async function clientContext(): Promise<{ context: BrowserContext; arrivals: string[] }> {
   arrivals = [];
   const context = await browser.newContext({ viewport: { width: 900, height: 800 } });
-  return { context, get arrivals() { return arrivals; } };
+  return {
+    context,
+    get arrivals() {
+      return arrivals;
+    },
+  };
 }
 
 function authorizationServer(): oauth.AuthorizationServer {
@@ -75,7 +87,15 @@ describe('authorization code + PKCE in Chromium', () => {
     const challenge = await oauth.calculatePKCECodeChallenge(verifier);
     const state = oauth.generateRandomState();
     const url = new URL(as.authorization_endpoint!);
-    url.search = new URLSearchParams({ response_type: 'code', client_id: WEB.clientId, redirect_uri: WEB.redirectUri, scope: 'devices:read readings:read offline_access', state, code_challenge: challenge, code_challenge_method: 'S256' }).toString();
+    url.search = new URLSearchParams({
+      response_type: 'code',
+      client_id: WEB.clientId,
+      redirect_uri: WEB.redirectUri,
+      scope: 'devices:read readings:read offline_access',
+      state,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    }).toString();
 
     const { context, arrivals } = await clientContext();
     const page = await context.newPage();
@@ -92,7 +112,11 @@ describe('authorization code + PKCE in Chromium', () => {
     expect(page.url()).toBe(url.toString());
     await expect(page.locator('h1').first().textContent()).resolves.toBe('Acme Dashboard');
     await expect(page.locator('a#privacy-policy').getAttribute('href')).resolves.toBe('https://acme.test/privacy');
-    await expect(page.locator('[data-scope]').evaluateAll((els) => els.map((e) => e.getAttribute('data-scope')))).resolves.toEqual(['devices:read', 'readings:read', 'offline_access']);
+    await expect(page.locator('[data-scope]').evaluateAll((els) => els.map((e) => e.getAttribute('data-scope')))).resolves.toEqual([
+      'devices:read',
+      'readings:read',
+      'offline_access',
+    ]);
     await shot(page, 'consent');
     await Promise.all([page.waitForURL('http://127.0.0.1:9876/**'), page.click('button[name="decision"][value="allow"]')]);
 
@@ -105,7 +129,15 @@ describe('authorization code + PKCE in Chromium', () => {
 
     // The client's side, strictly validated by oauth4webapi.
     const params = oauth.validateAuthResponse(as, client, callback, state);
-    const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.ClientSecretBasic(WEB.secret), params, WEB.redirectUri, verifier, { [oauth.allowInsecureRequests]: true });
+    const response = await oauth.authorizationCodeGrantRequest(
+      as,
+      client,
+      oauth.ClientSecretBasic(WEB.secret),
+      params,
+      WEB.redirectUri,
+      verifier,
+      { [oauth.allowInsecureRequests]: true },
+    );
     const tokens = await oauth.processAuthorizationCodeResponse(as, client, response);
     expect(tokens.token_type.toLowerCase()).toBe('bearer');
     expect(tokens.access_token).toMatch(/^sc_at_/);
@@ -123,7 +155,15 @@ describe('authorization code + PKCE in Chromium', () => {
       const verifier = oauth.generateRandomCodeVerifier();
       const state = oauth.generateRandomState();
       const url = new URL(as.authorization_endpoint!);
-      url.search = new URLSearchParams({ response_type: 'code', client_id: SPA.clientId, redirect_uri: SPA.redirectUri, scope: 'readings:read', state, code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).toString();
+      url.search = new URLSearchParams({
+        response_type: 'code',
+        client_id: SPA.clientId,
+        redirect_uri: SPA.redirectUri,
+        scope: 'readings:read',
+        state,
+        code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      }).toString();
       return { verifier, state, url: url.toString() };
     };
 
@@ -135,7 +175,9 @@ describe('authorization code + PKCE in Chromium', () => {
     await Promise.all([page.waitForURL('http://127.0.0.1:9876/**'), page.click('button[name="decision"][value="allow"]')]);
     const firstCallback = new URL(arrivals[0]!);
     const params = oauth.validateAuthResponse(as, client, firstCallback, one.state);
-    const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, SPA.redirectUri, one.verifier, { [oauth.allowInsecureRequests]: true });
+    const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, SPA.redirectUri, one.verifier, {
+      [oauth.allowInsecureRequests]: true,
+    });
     const tokens = await oauth.processAuthorizationCodeResponse(as, client, response);
     expect(tokens.scope).toBe('readings:read');
 
@@ -206,7 +248,13 @@ describe('authorization code + PKCE in Chromium', () => {
     const { createDeviceAuthorization } = await import('../../src/oauth/device-codes.js');
     const { findClientByClientId } = await import('../../src/oauth/clients.repo.js');
     const cli = (await findClientByClientId(server.db, 'acme-cli'))!;
-    const { userCode } = await createDeviceAuthorization(server.db, { clientPk: cli.id, organizationId: cli.organization_id, requestedScope: 'devices:read', ttlSeconds: 600, intervalSeconds: 5 });
+    const { userCode } = await createDeviceAuthorization(server.db, {
+      clientPk: cli.id,
+      organizationId: cli.organization_id,
+      requestedScope: 'devices:read',
+      ttlSeconds: 600,
+      intervalSeconds: 5,
+    });
     const context = await browser.newContext({ viewport: { width: 900, height: 800 } });
     const page = await context.newPage();
     await page.goto(`${server.url}/device?user_code=${encodeURIComponent(userCode)}`);

@@ -8,7 +8,16 @@ const server = usePagesServer();
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
 const STATE = 'xyz ABC/+=&é';
 const webRequest = (extra: Record<string, string | undefined> = {}) =>
-  authorizeUrl({ response_type: 'code', client_id: WEB.clientId, redirect_uri: WEB.redirectUri, scope: 'devices:read readings:read', state: STATE, code_challenge: CHALLENGE, code_challenge_method: 'S256', ...extra });
+  authorizeUrl({
+    response_type: 'code',
+    client_id: WEB.clientId,
+    redirect_uri: WEB.redirectUri,
+    scope: 'devices:read readings:read',
+    state: STATE,
+    code_challenge: CHALLENGE,
+    code_challenge_method: 'S256',
+    ...extra,
+  });
 
 /** Signs in at the authorization URL and returns the consent page it leads to. */
 async function consentPageFor(browser: Browser, url: string, email: string) {
@@ -59,14 +68,20 @@ describe('login form', () => {
     const browser = new Browser(server.url);
     const { forms } = await browser.page(webRequest());
     const form = forms[0]!;
-    const missing = await browser.request('/login', { form: { email: 'viewer@acme.test', password: 'V1ewer-pass-acme', return_to: form.fields.return_to! } });
+    const missing = await browser.request('/login', {
+      form: { email: 'viewer@acme.test', password: 'V1ewer-pass-acme', return_to: form.fields.return_to! },
+    });
     expect(missing.status).toBe(403);
     const forged = await browser.submit(form, { email: 'viewer@acme.test', password: 'V1ewer-pass-acme', csrf_token: 'forged' });
     expect(forged.status).toBe(403);
     // A token from another browser's session does not work either.
     const other = new Browser(server.url);
     const otherForm = (await other.page(webRequest())).forms[0]!;
-    const crossed = await browser.submit(form, { email: 'viewer@acme.test', password: 'V1ewer-pass-acme', csrf_token: otherForm.fields.csrf_token! });
+    const crossed = await browser.submit(form, {
+      email: 'viewer@acme.test',
+      password: 'V1ewer-pass-acme',
+      csrf_token: otherForm.fields.csrf_token!,
+    });
     expect(crossed.status).toBe(403);
     expect(browser.cookies.size).toBe(1);
   });
@@ -74,7 +89,11 @@ describe('login form', () => {
   it('never redirects to a foreign return_to after login', async () => {
     const browser = new Browser(server.url);
     const form = (await browser.page(webRequest())).forms[0]!;
-    const response = await browser.submit(form, { email: 'viewer@acme.test', password: 'V1ewer-pass-acme', return_to: 'https://evil.example/' });
+    const response = await browser.submit(form, {
+      email: 'viewer@acme.test',
+      password: 'V1ewer-pass-acme',
+      return_to: 'https://evil.example/',
+    });
     expect(response.status).toBe(303);
     expect(response.headers.get('location')).toBe('/account/authorized-applications');
   });
@@ -83,7 +102,11 @@ describe('login form', () => {
 describe('consent', () => {
   it('shows the application, its privacy policy, each scope, and allow/deny buttons', async () => {
     const browser = new Browser(server.url);
-    const { html, response } = await consentPageFor(browser, webRequest({ scope: 'devices:read readings:read offline_access' }), 'viewer@acme.test');
+    const { html, response } = await consentPageFor(
+      browser,
+      webRequest({ scope: 'devices:read readings:read offline_access' }),
+      'viewer@acme.test',
+    );
     expect(response.status).toBe(200);
     expect(response.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/);
     expect(response.headers.get('cache-control')).toBe('no-store');
@@ -93,7 +116,12 @@ describe('consent', () => {
     for (const scope of ['devices:read', 'readings:read', 'offline_access']) expect(html).toContain(`data-scope="${scope}"`);
     expect(html).not.toContain('data-scope="alarms:read"');
     const form = consentForm(html)!;
-    expect(form.buttons.filter((b) => b.name === 'decision').map((b) => b.value).sort()).toEqual(['allow', 'deny']);
+    expect(
+      form.buttons
+        .filter((b) => b.name === 'decision')
+        .map((b) => b.value)
+        .sort(),
+    ).toEqual(['allow', 'deny']);
     expect(form.fields.csrf_token).toBeTruthy();
   });
 
@@ -125,9 +153,20 @@ describe('consent', () => {
     const allowed = await browser.submit(consentForm(html)!, {}, { name: 'decision', value: 'allow' });
     const code = locationParams(allowed).params.get('code')!;
     const { sha256 } = await import('../../src/security/tokens.js');
-    const row = await server.db.selectFrom('oauth_authorization_codes').selectAll().where('code_hash', '=', sha256(code)).executeTakeFirstOrThrow();
+    const row = await server.db
+      .selectFrom('oauth_authorization_codes')
+      .selectAll()
+      .where('code_hash', '=', sha256(code))
+      .executeTakeFirstOrThrow();
     const admin = await server.db.selectFrom('users').select('id').where('email', '=', 'admin@acme.test').executeTakeFirstOrThrow();
-    expect(row).toMatchObject({ redirect_uri: WEB.redirectUri, code_challenge: CHALLENGE, code_challenge_method: 'S256', user_id: admin.id, scopes: ['readings:read'], scope_display: 'readings:read' });
+    expect(row).toMatchObject({
+      redirect_uri: WEB.redirectUri,
+      code_challenge: CHALLENGE,
+      code_challenge_method: 'S256',
+      user_id: admin.id,
+      scopes: ['readings:read'],
+      scope_display: 'readings:read',
+    });
   });
 
   it('a consent post without a valid CSRF token is refused with 403 and no code', async () => {
@@ -143,21 +182,35 @@ describe('consent', () => {
     // Another signed-in browser's token is bound to that browser's session.
     const other = new Browser(server.url);
     const otherPage = await consentPageFor(other, webRequest({ prompt: 'consent' }), 'viewer@acme.test');
-    const crossed = await browser.submit(form, { csrf_token: consentForm(otherPage.html)!.fields.csrf_token! }, { name: 'decision', value: 'allow' });
+    const crossed = await browser.submit(
+      form,
+      { csrf_token: consentForm(otherPage.html)!.fields.csrf_token! },
+      { name: 'decision', value: 'allow' },
+    );
     expect(crossed.status).toBe(403);
   });
 
   it('tampered hidden fields are validated again (redirect_uri swapped on the consent post → error page)', async () => {
     const browser = new Browser(server.url);
     const { html } = await consentPageFor(browser, webRequest({ prompt: 'consent' }), 'viewer@acme.test');
-    const response = await browser.submit(consentForm(html)!, { redirect_uri: 'https://evil.example/cb' }, { name: 'decision', value: 'allow' });
+    const response = await browser.submit(
+      consentForm(html)!,
+      { redirect_uri: 'https://evil.example/cb' },
+      { name: 'decision', value: 'allow' },
+    );
     expect(response.status).toBe(400);
     expect(response.headers.get('location')).toBeNull();
   });
 
   it('a role lacking a requested scope cannot approve: the page says why and only offers deny', async () => {
     const browser = new Browser(server.url);
-    const url = authorizeUrl({ response_type: 'code', client_id: ADMIN_TOOL.clientId, redirect_uri: ADMIN_TOOL.redirectUri, scope: 'devices:read devices:write', state: 's1' });
+    const url = authorizeUrl({
+      response_type: 'code',
+      client_id: ADMIN_TOOL.clientId,
+      redirect_uri: ADMIN_TOOL.redirectUri,
+      scope: 'devices:read devices:write',
+      state: 's1',
+    });
     const { html } = await consentPageFor(browser, url, 'viewer@acme.test');
     const form = consentForm(html)!;
     expect(form.buttons.map((b) => b.value)).toEqual(['deny']);
@@ -172,7 +225,11 @@ describe('consent', () => {
     // An admin may approve the same request.
     const admin = new Browser(server.url);
     const adminPage = await consentPageFor(admin, url, 'admin@acme.test');
-    expect(consentForm(adminPage.html)!.buttons.map((b) => b.value).sort()).toEqual(['allow', 'deny']);
+    expect(
+      consentForm(adminPage.html)!
+        .buttons.map((b) => b.value)
+        .sort(),
+    ).toEqual(['allow', 'deny']);
   });
 
   it('the default scope (no scope parameter) is the client registration, all of which the role must hold', async () => {

@@ -9,11 +9,21 @@ const server = usePagesServer();
 
 async function newDeviceCode(scope: string | null = 'devices:read readings:read') {
   const client = (await findClientByClientId(server.db, 'acme-cli'))!;
-  return createDeviceAuthorization(server.db, { clientPk: client.id, organizationId: client.organization_id, requestedScope: scope, ttlSeconds: 600, intervalSeconds: 5 });
+  return createDeviceAuthorization(server.db, {
+    clientPk: client.id,
+    organizationId: client.organization_id,
+    requestedScope: scope,
+    ttlSeconds: 600,
+    intervalSeconds: 5,
+  });
 }
 
 async function status(userCode: string) {
-  return server.db.selectFrom('oauth_device_codes').select(['status', 'scopes', 'scope_display', 'user_id']).where('user_code', '=', normalizeUserCode(userCode)).executeTakeFirstOrThrow();
+  return server.db
+    .selectFrom('oauth_device_codes')
+    .select(['status', 'scopes', 'scope_display', 'user_id'])
+    .where('user_code', '=', normalizeUserCode(userCode))
+    .executeTakeFirstOrThrow();
 }
 
 const consentForm = (html: string) => parseForms(html).find((f) => f.buttons.some((b) => b.name === 'decision'));
@@ -44,7 +54,12 @@ describe('/device', () => {
     expect(done.status).toBe(200);
     expect(await done.text()).toContain('Device connected');
     const viewer = await server.db.selectFrom('users').select('id').where('email', '=', 'viewer@acme.test').executeTakeFirstOrThrow();
-    expect(await status(userCode)).toEqual({ status: 'approved', scopes: ['devices:read', 'readings:read'], scope_display: 'devices:read readings:read', user_id: viewer.id });
+    expect(await status(userCode)).toEqual({
+      status: 'approved',
+      scopes: ['devices:read', 'readings:read'],
+      scope_display: 'devices:read readings:read',
+      user_id: viewer.id,
+    });
 
     // The code is spent: entering it again is an error.
     const again = await browser.request(`/device?user_code=${encodeURIComponent(userCode)}`);

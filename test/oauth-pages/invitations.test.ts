@@ -41,15 +41,28 @@ describe.each(serverBackends)('invitations on $name', (backend) => {
     const response = await server.fetch('/oauth/token', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', client_id: 'acme-password', client_secret: 'acme-password-secret', username, password, scope: '*' }).toString(),
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: 'acme-password',
+        client_secret: 'acme-password-secret',
+        username,
+        password,
+        scope: '*',
+      }).toString(),
     });
     return { status: response.status, json: await response.json() };
   }
 
-  async function api(path: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<{ status: number; headers: Headers; text: string; json: any }> {
+  async function api(
+    path: string,
+    init: { method?: string; body?: unknown; token?: string } = {},
+  ): Promise<{ status: number; headers: Headers; text: string; json: any }> {
     const response = await server.fetch(path, {
       method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-      headers: { authorization: `Bearer ${init.token ?? adminToken}`, ...(init.body !== undefined && { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${init.token ?? adminToken}`,
+        ...(init.body !== undefined && { 'content-type': 'application/json' }),
+      },
       ...(init.body !== undefined && { body: JSON.stringify(init.body) }),
     });
     const text = await response.text();
@@ -73,7 +86,8 @@ describe.each(serverBackends)('invitations on $name', (backend) => {
     const existing = await invite('admin@beta.test', 'viewer');
     const fresh = await invite(`brand-new-${n++}@example.test`, 'viewer');
     // The same answer whether or not the account exists: status, keys, and nothing of the account.
-    const keys = (value: any): unknown => (value && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, keys(v)])) : typeof value);
+    const keys = (value: any): unknown =>
+      value && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, keys(v)])) : typeof value;
     expect(keys(existing.response.json)).toEqual(keys(fresh.response.json));
     const betaAdmin = await server.db.selectFrom('users').selectAll().where('email', '=', 'admin@beta.test').executeTakeFirstOrThrow();
     expect(existing.response.text).not.toContain(betaAdmin.id);
@@ -141,7 +155,11 @@ describe.each(serverBackends)('invitations on $name', (backend) => {
     expect(await weak.text()).toContain('The password must be at least 10 characters.');
     expect(await memberEmails()).not.toContain(email);
 
-    const created = await person.submit(accountForm, { name: 'New Person', password: 'a-new-long-password' }, { name: 'decision', value: 'accept' });
+    const created = await person.submit(
+      accountForm,
+      { name: 'New Person', password: 'a-new-long-password' },
+      { name: 'decision', value: 'accept' },
+    );
     expect(created.status).toBe(200);
     expect(await created.text()).toContain('Welcome to Acme Labs');
     // Signed in: the account page shows their (now empty) invitations, not a login form.
@@ -149,7 +167,9 @@ describe.each(serverBackends)('invitations on $name', (backend) => {
     expect(account.html).toContain('id="no-invitations"');
     expect(account.forms.some((f) => 'password' in f.fields)).toBe(false);
 
-    expect((await api(`/v1/users?email=${email}`)).json.data).toMatchObject([{ email, name: 'New Person', role: 'member', status: 'active' }]);
+    expect((await api(`/v1/users?email=${email}`)).json.data).toMatchObject([
+      { email, name: 'New Person', role: 'member', status: 'active' },
+    ]);
     expect((await api(`/v1/invitations/${invitation.id}`)).json.data.status).toBe('accepted');
     expect((await passwordGrant(email, 'a-new-long-password')).status).toBe(200);
     expect((await person.page(link)).response.status).toBe(410);
@@ -158,7 +178,9 @@ describe.each(serverBackends)('invitations on $name', (backend) => {
   it('declines: from the account page when signed in, or with the link when the email has no account', async () => {
     const { invitation, link } = await invite('viewer@beta.test', 'member');
     const person = browser();
-    expect((await person.login('/login?return_to=/account/invitations', 'viewer@beta.test')).headers.get('location')).toBe('/account/invitations');
+    expect((await person.login('/login?return_to=/account/invitations', 'viewer@beta.test')).headers.get('location')).toBe(
+      '/account/invitations',
+    );
     const account = await person.page('/account/invitations');
     expect(account.html).toContain('Acme Labs');
     const row = account.forms.find((f) => f.fields.invitation_id === invitation.id)!;
@@ -171,7 +193,9 @@ describe.each(serverBackends)('invitations on $name', (backend) => {
     // An answered invitation is gone from the list, and another person's invitation is not theirs to answer.
     expect((await person.page('/account/invitations')).html).toContain('id="no-invitations"');
     const someoneElse = await invite(`someone-${n++}@example.test`);
-    expect((await person.submit(row, { invitation_id: someoneElse.invitation.id }, { name: 'decision', value: 'accept' })).status).toBe(404);
+    expect((await person.submit(row, { invitation_id: someoneElse.invitation.id }, { name: 'decision', value: 'accept' })).status).toBe(
+      404,
+    );
 
     // Invited again, they accept from the account page.
     const again = await invite('viewer@beta.test', 'member');
@@ -186,7 +210,9 @@ describe.each(serverBackends)('invitations on $name', (backend) => {
     const refused = await visitor.submit(form, {}, { name: 'decision', value: 'decline' });
     expect(refused.status).toBe(200);
     expect((await api(`/v1/invitations/${stranger.invitation.id}`)).json.data.status).toBe('declined');
-    expect(await server.db.selectFrom('users').select('id').where('email', '=', stranger.invitation.email).executeTakeFirst()).toBeUndefined();
+    expect(
+      await server.db.selectFrom('users').select('id').where('email', '=', stranger.invitation.email).executeTakeFirst(),
+    ).toBeUndefined();
   });
 
   it('a revoked, expired or unknown link leads to an error page and accepts nothing', async () => {
@@ -199,10 +225,16 @@ describe.each(serverBackends)('invitations on $name', (backend) => {
     expect(afterRevoke.html).toContain('withdrawn');
     // A form loaded before the revocation is refused too.
     expect((await person.submit(form, { password: 'a-long-enough-password' }, { name: 'decision', value: 'accept' })).status).toBe(410);
-    expect(await server.db.selectFrom('users').select('id').where('email', '=', revoked.invitation.email).executeTakeFirst()).toBeUndefined();
+    expect(
+      await server.db.selectFrom('users').select('id').where('email', '=', revoked.invitation.email).executeTakeFirst(),
+    ).toBeUndefined();
 
     const expiring = await invite(`expiring-${n++}@example.test`);
-    await server.db.updateTable('organization_invitations').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', expiring.invitation.id).execute();
+    await server.db
+      .updateTable('organization_invitations')
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', expiring.invitation.id)
+      .execute();
     const expired = await person.page(expiring.link);
     expect(expired.response.status).toBe(410);
     expect(expired.html).toContain('expired');
@@ -225,7 +257,9 @@ describe.each(serverBackends)('invitations on $name', (backend) => {
     for (const secret of ['Acme Labs', email, 'admin<']) expect(wrong.html).not.toContain(secret);
     expect(decisionForm(wrong.html)).toBeUndefined();
     // A forced answer changes nothing.
-    const forced = await person.request('/invitations', { form: { csrf_token: wrong.forms[0]!.fields.csrf_token!, token: wrong.forms[0]!.fields.token!, decision: 'accept' } });
+    const forced = await person.request('/invitations', {
+      form: { csrf_token: wrong.forms[0]!.fields.csrf_token!, token: wrong.forms[0]!.fields.token!, decision: 'accept' },
+    });
     expect(forced.status).toBe(403);
     expect((await api(`/v1/invitations/${invitation.id}`)).json.data.status).toBe('pending');
 
@@ -247,14 +281,19 @@ describe.each(serverBackends)('invitations on $name', (backend) => {
     const other = browser();
     const otherForm = decisionForm((await other.page(link)).html)!;
     expect((await person.request('/invitations', { form: { ...fields, csrf_token: otherForm.fields.csrf_token! } })).status).toBe(403);
-    expect((await browser().request('/account/invitations', { form: { invitation_id: invitation.id, decision: 'accept' } })).status).toBe(403);
+    expect((await browser().request('/account/invitations', { form: { invitation_id: invitation.id, decision: 'accept' } })).status).toBe(
+      403,
+    );
     expect((await api(`/v1/invitations/${invitation.id}`)).json.data.status).toBe('pending');
   });
 
   describe('in Chromium', () => {
     let chromiumBrowser: Chromium;
     beforeAll(async () => {
-      chromiumBrowser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync'] });
+      chromiumBrowser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync'],
+      });
     }, 60_000);
     afterAll(async () => {
       await chromiumBrowser?.close();

@@ -35,7 +35,8 @@ async function shown(browser: Browser, path = consentRequest): Promise<Shown> {
 }
 
 /** The session id inside the (signed) cookie value. */
-const sessionIdOf = (browser: Browser): string => /^s2\.[^.]+\.(bs_[^.]+)\./.exec(decodeURIComponent(browser.cookies.get('sc_session') ?? ''))?.[1] ?? '';
+const sessionIdOf = (browser: Browser): string =>
+  /^s2\.[^.]+\.(bs_[^.]+)\./.exec(decodeURIComponent(browser.cookies.get('sc_session') ?? ''))?.[1] ?? '';
 
 /** A second client holding a copy of the browser's cookie, as a thief would. */
 function copyOf(browser: Browser, server: PagesServer): Browser {
@@ -51,7 +52,8 @@ async function signedIn(server: PagesServer, email: string): Promise<Browser> {
   return browser;
 }
 
-const acmeId = async (server: PagesServer) => (await server.db.selectFrom('organizations').select('id').where('slug', '=', 'acme').executeTakeFirstOrThrow()).id;
+const acmeId = async (server: PagesServer) =>
+  (await server.db.selectFrom('organizations').select('id').where('slug', '=', 'acme').executeTakeFirstOrThrow()).id;
 
 describe.each(serverBackends)('browser sessions on $name', (backend) => {
   const server = usePagesServer({ backend: backend.name });
@@ -67,11 +69,12 @@ describe.each(serverBackends)('browser sessions on $name', (backend) => {
       .execute();
     expect(rows).toEqual([{ id_hash: sha256(id), lifetime: 12 * 3600 }]);
 
-
     // Signing in again in the same browser (the consent page's CSRF token) draws a new id and ends the old sign-in.
     const old = copyOf(browser, server);
     const csrf = (await browser.page(consentRequest)).forms.find((f) => f.action === '/logout')!.fields.csrf_token!;
-    const again = await browser.request('/login', { form: { csrf_token: csrf, email: 'member@acme.test', password: 'Memb3r-pass-acme', return_to: consentRequest } });
+    const again = await browser.request('/login', {
+      form: { csrf_token: csrf, email: 'member@acme.test', password: 'Memb3r-pass-acme', return_to: consentRequest },
+    });
     expect(again.status).toBe(303);
     expect(sessionIdOf(browser)).not.toBe(id);
     expect(await shown(browser)).toBe('consent');
@@ -87,13 +90,23 @@ describe.each(serverBackends)('browser sessions on $name', (backend) => {
     expect((await browser.submit(logout)).status).toBe(303);
     expect(await shown(browser)).toBe('login');
     expect(await shown(stolen)).toBe('login');
-    expect(await server.db.selectFrom('browser_sessions').select('id_hash').where('id_hash', '=', sha256(sessionIdOf(stolen))).execute()).toEqual([]);
+    expect(
+      await server.db
+        .selectFrom('browser_sessions')
+        .select('id_hash')
+        .where('id_hash', '=', sha256(sessionIdOf(stolen)))
+        .execute(),
+    ).toEqual([]);
   });
 
   it('a session past its lifetime is signed out, and the purge deletes it', async () => {
     const browser = await signedIn(server, 'viewer@acme.test');
     const hash = sha256(sessionIdOf(browser));
-    await server.db.updateTable('browser_sessions').set({ expires_at: sql<Date>`now() - interval '1 second'` }).where('id_hash', '=', hash).execute();
+    await server.db
+      .updateTable('browser_sessions')
+      .set({ expires_at: sql<Date>`now() - interval '1 second'` })
+      .where('id_hash', '=', hash)
+      .execute();
     expect(await shown(browser)).toBe('login');
     expect(await purgeExpiredBrowserSessions(server.db)).toBeGreaterThanOrEqual(1);
     expect(await server.db.selectFrom('browser_sessions').select('id_hash').where('id_hash', '=', hash).execute()).toEqual([]);
@@ -130,18 +143,21 @@ describe.each(serverBackends)('browser sessions on $name', (backend) => {
     }
   });
 
-  it.runIf(backend.name === 'postgres')('another node sharing the database honours the session, and logout on one ends it on both', async () => {
-    const nodeB = await startPagesServer({ databaseUrl: server.databaseUrl });
-    try {
-      const browser = await signedIn(server, 'viewer@acme.test');
-      const onB = new Browser(nodeB.url);
-      for (const [name, value] of browser.cookies) onB.cookies.set(name, value);
-      expect(await shown(onB)).toBe('consent');
-      const { forms } = await browser.page(consentRequest);
-      await browser.submit(forms.find((f) => f.action === '/logout')!);
-      expect(await shown(onB)).toBe('login');
-    } finally {
-      await nodeB.stop();
-    }
-  });
+  it.runIf(backend.name === 'postgres')(
+    'another node sharing the database honours the session, and logout on one ends it on both',
+    async () => {
+      const nodeB = await startPagesServer({ databaseUrl: server.databaseUrl });
+      try {
+        const browser = await signedIn(server, 'viewer@acme.test');
+        const onB = new Browser(nodeB.url);
+        for (const [name, value] of browser.cookies) onB.cookies.set(name, value);
+        expect(await shown(onB)).toBe('consent');
+        const { forms } = await browser.page(consentRequest);
+        await browser.submit(forms.find((f) => f.action === '/logout')!);
+        expect(await shown(onB)).toBe('login');
+      } finally {
+        await nodeB.stop();
+      }
+    },
+  );
 });

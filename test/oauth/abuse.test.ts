@@ -58,7 +58,13 @@ describe('rate limits', () => {
     for (let i = 0; i < 3; i++) expect((await tokenRequest(`10.1.0.${i}`, { grant_type: 'client_credentials' }, m2m)).statusCode).toBe(200);
     expect429(await tokenRequest('10.1.0.9', { grant_type: 'client_credentials' }, m2m));
     // Introspection (a resource server's high-volume read) is not limited per request.
-    const introspect = await app.inject({ method: 'POST', url: '/oauth/introspect', remoteAddress: '10.1.0.10', headers: { authorization: m2m, 'content-type': 'application/json' }, payload: '{"token":"x"}' });
+    const introspect = await app.inject({
+      method: 'POST',
+      url: '/oauth/introspect',
+      remoteAddress: '10.1.0.10',
+      headers: { authorization: m2m, 'content-type': 'application/json' },
+      payload: '{"token":"x"}',
+    });
     expect(introspect.statusCode).toBe(200);
   });
 
@@ -91,22 +97,39 @@ describe('rate limits', () => {
 describe('failure back-off, per credential and address (the full story: test/abuse/abuse.e2e.test.ts)', () => {
   it('per account: after repeated wrong passwords from an address, even the right one waits there (checked before the password); the owner elsewhere gets in', async () => {
     const client = basic('acme-password', 'acme-password-secret');
-    const attempt = (ip: string, password: string) => tokenRequest(ip, { grant_type: 'password', username: 'viewer@acme.test', password }, client);
+    const attempt = (ip: string, password: string) =>
+      tokenRequest(ip, { grant_type: 'password', username: 'viewer@acme.test', password }, client);
     expect((await attempt('10.2.0.1', 'wrong-1')).statusCode).toBe(400);
     expect((await attempt('10.2.0.1', 'wrong-2')).statusCode).toBe(400);
     const blocked = await attempt('10.2.0.1', 'V1ewer-pass-acme');
     expect429(blocked);
     expect(blocked.headers.ratelimit).toMatch(/^limit=2, remaining=0, reset=\d+$/);
     // The account name is normalised: case does not get around it.
-    expect429(await tokenRequest('10.2.0.1', { grant_type: 'password', username: 'VIEWER@acme.test', password: 'V1ewer-pass-acme' }, basic('acme-other', 'acme-other-secret')));
+    expect429(
+      await tokenRequest(
+        '10.2.0.1',
+        { grant_type: 'password', username: 'VIEWER@acme.test', password: 'V1ewer-pass-acme' },
+        basic('acme-other', 'acme-other-secret'),
+      ),
+    );
     // (Another client: this one has spent its per-client request ceiling of 3.)
-    expect((await tokenRequest('10.2.0.2', { grant_type: 'password', username: 'viewer@acme.test', password: 'V1ewer-pass-acme' }, basic('acme-other', 'acme-other-secret'))).statusCode).toBe(200);
+    expect(
+      (
+        await tokenRequest(
+          '10.2.0.2',
+          { grant_type: 'password', username: 'viewer@acme.test', password: 'V1ewer-pass-acme' },
+          basic('acme-other', 'acme-other-secret'),
+        )
+      ).statusCode,
+    ).toBe(200);
   });
 
   it('per client: after repeated wrong secrets from an address, even the right secret waits there; the client elsewhere authenticates', async () => {
     expect((await tokenRequest('10.3.0.1', { grant_type: 'client_credentials' }, basic('acme-jwt', 'wrong'))).statusCode).toBe(401);
     expect((await tokenRequest('10.3.0.1', { grant_type: 'client_credentials' }, basic('acme-jwt', 'wrong'))).statusCode).toBe(401);
     expect429(await tokenRequest('10.3.0.1', { grant_type: 'client_credentials', scope: 'app' }, basic('acme-jwt', 'acme-jwt-secret')));
-    expect((await tokenRequest('10.3.0.2', { grant_type: 'client_credentials', scope: 'app' }, basic('acme-jwt', 'acme-jwt-secret'))).statusCode).toBe(200);
+    expect(
+      (await tokenRequest('10.3.0.2', { grant_type: 'client_credentials', scope: 'app' }, basic('acme-jwt', 'acme-jwt-secret'))).statusCode,
+    ).toBe(200);
   });
 });

@@ -43,7 +43,13 @@ describe.each(backends)('API keys on $name', (backend) => {
 
     const list = (await (await call('/v1/api-keys')).json()) as { data: Record<string, any>[]; links: { self: string }; meta: unknown };
     const listed = list.data.find((k) => k.id === data.id) as Record<string, any>;
-    expect(listed).toMatchObject({ name: 'reporting', prefix: data.prefix, scopes: ['devices:read', 'readings:read'], last_used_at: null, expires_at: null });
+    expect(listed).toMatchObject({
+      name: 'reporting',
+      prefix: data.prefix,
+      scopes: ['devices:read', 'readings:read'],
+      last_used_at: null,
+      expires_at: null,
+    });
     expect(listed.key).toBeUndefined();
     expect(JSON.stringify(list)).not.toContain(data.key);
     expect(list.links.self).toBe(`${server.url}/v1/api-keys`);
@@ -56,8 +62,19 @@ describe.each(backends)('API keys on $name', (backend) => {
   });
 
   it('refuses scopes beyond the creator role or the credential used, and unknown scopes', async () => {
-    const narrow = await passwordToken(server, 'acme-password', 'acme-password-secret', 'admin@acme.test', 'Adm1n-pass-acme', 'api_keys:write');
-    const beyondToken = await call('/v1/api-keys', { method: 'POST', token: narrow.access_token, body: { name: 'wide', scopes: ['devices:write'] } });
+    const narrow = await passwordToken(
+      server,
+      'acme-password',
+      'acme-password-secret',
+      'admin@acme.test',
+      'Adm1n-pass-acme',
+      'api_keys:write',
+    );
+    const beyondToken = await call('/v1/api-keys', {
+      method: 'POST',
+      token: narrow.access_token,
+      body: { name: 'wide', scopes: ['devices:write'] },
+    });
     expect(beyondToken.status).toBe(403);
     expect(beyondToken.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     const unknown = await call('/v1/api-keys', { method: 'POST', body: { name: 'x', scopes: ['telepathy'] } });
@@ -66,18 +83,30 @@ describe.each(backends)('API keys on $name', (backend) => {
     expect(alias.status).toBe(400);
     // A viewer does not hold api_keys:write at all.
     const viewer = await passwordToken(server, 'acme-password', 'acme-password-secret', 'viewer@acme.test', 'V1ewer-pass-acme');
-    expect((await call('/v1/api-keys', { method: 'POST', token: viewer.access_token, body: { name: 'v', scopes: ['devices:read'] } })).status).toBe(403);
+    expect(
+      (await call('/v1/api-keys', { method: 'POST', token: viewer.access_token, body: { name: 'v', scopes: ['devices:read'] } })).status,
+    ).toBe(403);
   });
 
   it('names are unique among active keys; expiry is honoured; JSON:API when asked', async () => {
     expect((await call('/v1/api-keys', { method: 'POST', body: { name: 'dup', scopes: ['devices:read'] } })).status).toBe(201);
     const dup = await call('/v1/api-keys', { method: 'POST', body: { name: 'dup', scopes: ['devices:read'] } });
     expect(dup.status).toBe(409);
-    const past = await call('/v1/api-keys', { method: 'POST', body: { name: 'old', scopes: ['devices:read'], expires_at: '2020-01-01T00:00:00Z' } });
+    const past = await call('/v1/api-keys', {
+      method: 'POST',
+      body: { name: 'old', scopes: ['devices:read'], expires_at: '2020-01-01T00:00:00Z' },
+    });
     expect(past.status).toBe(400);
-    const soon = await call('/v1/api-keys', { method: 'POST', body: { name: 'soon', scopes: ['devices:read'], expires_at: new Date(Date.now() + 86_400_000).toISOString() } });
+    const soon = await call('/v1/api-keys', {
+      method: 'POST',
+      body: { name: 'soon', scopes: ['devices:read'], expires_at: new Date(Date.now() + 86_400_000).toISOString() },
+    });
     const key = ((await soon.json()) as { data: { key: string; id: string } }).data;
-    await server.running.database.db.updateTable('api_keys').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', key.id).execute();
+    await server.running.database.db
+      .updateTable('api_keys')
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', key.id)
+      .execute();
     expect((await server.fetch('/oauth/token/info', { headers: { authorization: `Bearer ${key.key}` } })).status).toBe(401);
     const jsonApi = await call(`/v1/api-keys/${key.id}`, { accept: 'application/vnd.api+json' });
     expect(jsonApi.headers.get('content-type')).toMatch(/^application\/vnd\.api\+json/);
@@ -85,7 +114,9 @@ describe.each(backends)('API keys on $name', (backend) => {
   });
 
   it('revocation takes effect at once; a foreign or unknown id is 404', async () => {
-    const created = (await (await call('/v1/api-keys', { method: 'POST', body: { name: 'to-revoke', scopes: ['devices:read'] } })).json()) as { data: { key: string; id: string } };
+    const created = (await (
+      await call('/v1/api-keys', { method: 'POST', body: { name: 'to-revoke', scopes: ['devices:read'] } })
+    ).json()) as { data: { key: string; id: string } };
     const use = () => server.fetch('/oauth/token/info', { headers: { authorization: `Bearer ${created.data.key}` } });
     expect((await use()).status).toBe(200);
     expect((await call(`/v1/api-keys/${created.data.id}`, { method: 'DELETE' })).status).toBe(204);
@@ -99,12 +130,15 @@ describe.each(backends)('API keys on $name', (backend) => {
   it("another organization's admin neither sees nor revokes this organization's keys (404, never 403)", async () => {
     const db = server.running.database.db;
     const acmeKey = await db.selectFrom('api_keys').select('id').where('name', '=', 'ci').executeTakeFirstOrThrow();
-    const globex = (await passwordToken(server, 'globex-password', 'globex-password-secret', 'admin@globex.test', 'Adm1n-pass-globex')).access_token;
+    const globex = (await passwordToken(server, 'globex-password', 'globex-password-secret', 'admin@globex.test', 'Adm1n-pass-globex'))
+      .access_token;
     const list = (await (await call('/v1/api-keys', { token: globex })).json()) as { data: unknown[] };
     expect(list.data).toEqual([]);
     expect((await call(`/v1/api-keys/${acmeKey.id}`, { token: globex })).status).toBe(404);
     expect((await call(`/v1/api-keys/${acmeKey.id}`, { token: globex, method: 'DELETE' })).status).toBe(404);
-    expect((await server.fetch('/oauth/token/info', { headers: { authorization: 'Bearer sk_live_acmeci0000000000000000000000' } })).status).toBe(200);
+    expect(
+      (await server.fetch('/oauth/token/info', { headers: { authorization: 'Bearer sk_live_acmeci0000000000000000000000' } })).status,
+    ).toBe(200);
   });
 
   it('re-applying the provisioning file changes nothing (no rehashing of client secrets or keys)', async () => {
@@ -117,7 +151,13 @@ describe.each(backends)('API keys on $name', (backend) => {
     expect(after.api_keys).toEqual(before.api_keys);
     const web = await db.selectFrom('oauth_clients').selectAll().where('client_id', '=', 'acme-web').executeTakeFirstOrThrow();
     expect(web.secret_hash).toMatch(/^\$argon2id\$/);
-    expect(web).toMatchObject({ name: 'Acme Dashboard', privacy_policy_url: 'https://acme.test/privacy', access_token_ttl: 3600, token_format: 'opaque', public: false });
+    expect(web).toMatchObject({
+      name: 'Acme Dashboard',
+      privacy_policy_url: 'https://acme.test/privacy',
+      access_token_ttl: 3600,
+      token_format: 'opaque',
+      public: false,
+    });
     const m2m = await db.selectFrom('oauth_clients').selectAll().where('client_id', '=', 'acme-m2m').executeTakeFirstOrThrow();
     const viewer = await db.selectFrom('users').select('id').where('email', '=', 'viewer@acme.test').executeTakeFirstOrThrow();
     expect(m2m.bound_user_id).toBe(viewer.id);
@@ -126,13 +166,28 @@ describe.each(backends)('API keys on $name', (backend) => {
 
     // A changed secret is rehashed and the old one stops working at once, though this node had it
     // in its verified-secret cache.
-    const cached = await server.fetch('/oauth/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'acme-m2m', client_secret: 'acme-m2m-secret' }) });
+    const cached = await server.fetch('/oauth/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'acme-m2m', client_secret: 'acme-m2m-secret' }),
+    });
     expect(cached.status).toBe(200);
-    const changed = parseProvisioning(provisioningYaml().replace('client_secret: "acme-m2m-secret"', 'client_secret: "acme-m2m-rotated"'), 'changed.yaml');
+    const changed = parseProvisioning(
+      provisioningYaml().replace('client_secret: "acme-m2m-secret"', 'client_secret: "acme-m2m-rotated"'),
+      'changed.yaml',
+    );
     await applyProvisioning(db, changed);
-    const res = await server.fetch('/oauth/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'acme-m2m', client_secret: 'acme-m2m-secret' }) });
+    const res = await server.fetch('/oauth/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'acme-m2m', client_secret: 'acme-m2m-secret' }),
+    });
     expect(res.status).toBe(401);
-    const ok = await server.fetch('/oauth/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'acme-m2m', client_secret: 'acme-m2m-rotated' }) });
+    const ok = await server.fetch('/oauth/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'acme-m2m', client_secret: 'acme-m2m-rotated' }),
+    });
     expect(ok.status).toBe(200);
   });
 });

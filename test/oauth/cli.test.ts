@@ -31,20 +31,50 @@ afterAll(async () => {
 const lastLine = (out: string) => out.trim().split('\n').pop() as string;
 
 it('creates clients (secret printed once, stored as argon2id) and API keys (printed once, stored as SHA-256), rotates keys', async () => {
-  const created = await runCli(['client', 'create', '--org', 'cli', '--client-id', 'cli-m2m', '--grant-types', 'client_credentials', '--scopes', 'app,devices:read', '--bound-user', 'admin@cli.test', '--token-format', 'jwt'], env);
+  const created = await runCli(
+    [
+      'client',
+      'create',
+      '--org',
+      'cli',
+      '--client-id',
+      'cli-m2m',
+      '--grant-types',
+      'client_credentials',
+      '--scopes',
+      'app,devices:read',
+      '--bound-user',
+      'admin@cli.test',
+      '--token-format',
+      'jwt',
+    ],
+    env,
+  );
   expect(created.code, created.stderr).toBe(0);
   const secret = lastLine(created.stdout);
   expect(secret).toMatch(/^sc_cs_/);
-  const duplicate = await runCli(['client', 'create', '--org', 'cli', '--client-id', 'cli-m2m', '--grant-types', 'client_credentials', '--scopes', 'app'], env);
+  const duplicate = await runCli(
+    ['client', 'create', '--org', 'cli', '--client-id', 'cli-m2m', '--grant-types', 'client_credentials', '--scopes', 'app'],
+    env,
+  );
   expect(duplicate.code).toBe(1);
-  const invalid = await runCli(['client', 'create', '--org', 'cli', '--client-id', 'x', '--grant-types', 'implicit', '--scopes', 'app'], env);
+  const invalid = await runCli(
+    ['client', 'create', '--org', 'cli', '--client-id', 'x', '--grant-types', 'implicit', '--scopes', 'app'],
+    env,
+  );
   expect(invalid.code).toBe(2);
 
-  const key = await runCli(['api-key', 'create', '--org', 'cli', '--name', 'ci', '--scopes', 'devices:read,readings:read', '--created-by', 'admin@cli.test'], env);
+  const key = await runCli(
+    ['api-key', 'create', '--org', 'cli', '--name', 'ci', '--scopes', 'devices:read,readings:read', '--created-by', 'admin@cli.test'],
+    env,
+  );
   expect(key.code, key.stderr).toBe(0);
   const apiKey = lastLine(key.stdout);
   expect(apiKey).toMatch(/^sk_live_/);
-  const tooWide = await runCli(['api-key', 'create', '--org', 'cli', '--name', 'x', '--scopes', 'telepathy', '--created-by', 'admin@cli.test'], env);
+  const tooWide = await runCli(
+    ['api-key', 'create', '--org', 'cli', '--name', 'x', '--scopes', 'telepathy', '--created-by', 'admin@cli.test'],
+    env,
+  );
   expect(tooWide.code).toBe(2);
 
   const rotate = await runCli(['keys', 'rotate'], env);

@@ -10,7 +10,13 @@ const settings = { secretCacheTtlMs: 60_000 };
 const guard = () => new AbuseGuard(new MemoryCounterStore(Date.now), loadAbusePolicies({}));
 
 function fakeClient(): OAuthClient {
-  return { id: 'pk-1', secret_hash: '$argon2id$hash-1', updated_at: new Date(1000), public: false, client_id: 'c' } as unknown as OAuthClient;
+  return {
+    id: 'pk-1',
+    secret_hash: '$argon2id$hash-1',
+    updated_at: new Date(1000),
+    public: false,
+    client_id: 'c',
+  } as unknown as OAuthClient;
 }
 
 /** A stand-in for argon2id that counts calls and accepts one secret. */
@@ -75,7 +81,12 @@ describe('HTTP Basic client credentials (RFC 6749 §2.3.1)', () => {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
 
   it('form-urldecodes the id and the secret, keeping the raw form as a fallback', () => {
-    expect(parseBasicAuthorization(`Basic ${b64('my%3Aclient:p%40ss+word%25')}`)).toEqual({ clientId: 'my:client', secret: 'p@ss word%', rawClientId: 'my%3Aclient', rawSecret: 'p%40ss+word%25' });
+    expect(parseBasicAuthorization(`Basic ${b64('my%3Aclient:p%40ss+word%25')}`)).toEqual({
+      clientId: 'my:client',
+      secret: 'p@ss word%',
+      rawClientId: 'my%3Aclient',
+      rawSecret: 'p%40ss+word%25',
+    });
     // Invalid percent-encoding is taken literally.
     expect(parseBasicAuthorization(`Basic ${b64('id:100%')}`)?.secret).toBe('100%');
     // The secret may contain colons; the id is up to the first one.

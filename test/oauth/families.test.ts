@@ -17,7 +17,8 @@ describe.each(backends)('token families on $name', (backend) => {
   afterAll(async () => server?.stop());
 
   const PASSWORD_CLIENT = basic('acme-password', 'acme-password-secret');
-  const refresh = (refreshToken: string) => postForm(server, '/oauth/token', { grant_type: 'refresh_token', refresh_token: refreshToken }, { authorization: PASSWORD_CLIENT });
+  const refresh = (refreshToken: string) =>
+    postForm(server, '/oauth/token', { grant_type: 'refresh_token', refresh_token: refreshToken }, { authorization: PASSWORD_CLIENT });
   const info = (accessToken: string) => server.fetch('/oauth/token/info', { headers: { authorization: `Bearer ${accessToken}` } });
 
   // Several rounds: on PostgreSQL the losers queue on the family lock and then find the token spent
@@ -46,10 +47,20 @@ describe.each(backends)('token families on $name', (backend) => {
   it('a refresh refused for its scope does not spend the token', async () => {
     const tokens = await passwordToken(server, 'acme-other', 'acme-other-secret', 'admin@acme.test', 'Adm1n-pass-acme', 'devices:read');
     const other = basic('acme-other', 'acme-other-secret');
-    const wider = await postForm(server, '/oauth/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, scope: 'devices:read readings:read' }, { authorization: other });
+    const wider = await postForm(
+      server,
+      '/oauth/token',
+      { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, scope: 'devices:read readings:read' },
+      { authorization: other },
+    );
     expect(wider.status).toBe(400);
     expect(((await wider.json()) as { error: string }).error).toBe('invalid_scope');
-    const again = await postForm(server, '/oauth/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token }, { authorization: other });
+    const again = await postForm(
+      server,
+      '/oauth/token',
+      { grant_type: 'refresh_token', refresh_token: tokens.refresh_token },
+      { authorization: other },
+    );
     expect(again.status).toBe(200);
     expect((await info(((await again.json()) as Record<string, any>).access_token)).status).toBe(200);
     expect((await info(tokens.access_token)).status).toBe(200);
@@ -67,7 +78,11 @@ describe.each(backends)('token families on $name', (backend) => {
 
   it('replaying an authorization code revokes the tokens issued with it', async () => {
     const db = server.running.database.db;
-    const web = await db.selectFrom('oauth_clients').select(['id', 'organization_id']).where('client_id', '=', 'acme-web').executeTakeFirstOrThrow();
+    const web = await db
+      .selectFrom('oauth_clients')
+      .select(['id', 'organization_id'])
+      .where('client_id', '=', 'acme-web')
+      .executeTakeFirstOrThrow();
     const admin = await db.selectFrom('users').select('id').where('email', '=', 'admin@acme.test').executeTakeFirstOrThrow();
     const code = await issueAuthorizationCode(db, {
       clientPk: web.id,
@@ -77,7 +92,13 @@ describe.each(backends)('token families on $name', (backend) => {
       scopes: ['devices:read', 'offline_access'],
       scopeDisplay: 'devices:read offline_access',
     });
-    const exchange = () => postForm(server, '/oauth/token', { grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1:9876/callback' }, { authorization: basic('acme-web', 'acme-web-secret') });
+    const exchange = () =>
+      postForm(
+        server,
+        '/oauth/token',
+        { grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1:9876/callback' },
+        { authorization: basic('acme-web', 'acme-web-secret') },
+      );
     const first = await exchange();
     expect(first.status).toBe(200);
     const tokens = (await first.json()) as Record<string, any>;
@@ -86,17 +107,40 @@ describe.each(backends)('token families on $name', (backend) => {
     expect(replay.status).toBe(400);
     expect(((await replay.json()) as { error: string }).error).toBe('invalid_grant');
     expect((await info(tokens.access_token)).status).toBe(401);
-    const refreshAfter = await postForm(server, '/oauth/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token }, { authorization: basic('acme-web', 'acme-web-secret') });
+    const refreshAfter = await postForm(
+      server,
+      '/oauth/token',
+      { grant_type: 'refresh_token', refresh_token: tokens.refresh_token },
+      { authorization: basic('acme-web', 'acme-web-secret') },
+    );
     expect(refreshAfter.status).toBe(400);
   });
 
   it('concurrent redemptions of one code: exactly one gets tokens, and those are revoked', async () => {
     const db = server.running.database.db;
-    const web = await db.selectFrom('oauth_clients').select(['id', 'organization_id']).where('client_id', '=', 'acme-web').executeTakeFirstOrThrow();
+    const web = await db
+      .selectFrom('oauth_clients')
+      .select(['id', 'organization_id'])
+      .where('client_id', '=', 'acme-web')
+      .executeTakeFirstOrThrow();
     const admin = await db.selectFrom('users').select('id').where('email', '=', 'admin@acme.test').executeTakeFirstOrThrow();
-    const code = await issueAuthorizationCode(db, { clientPk: web.id, organizationId: web.organization_id, userId: admin.id, redirectUri: 'http://127.0.0.1:9876/callback', scopes: ['devices:read'], scopeDisplay: 'devices:read' });
+    const code = await issueAuthorizationCode(db, {
+      clientPk: web.id,
+      organizationId: web.organization_id,
+      userId: admin.id,
+      redirectUri: 'http://127.0.0.1:9876/callback',
+      scopes: ['devices:read'],
+      scopeDisplay: 'devices:read',
+    });
     const responses = await Promise.all(
-      Array.from({ length: 5 }, () => postForm(server, '/oauth/token', { grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1:9876/callback' }, { authorization: basic('acme-web', 'acme-web-secret') })),
+      Array.from({ length: 5 }, () =>
+        postForm(
+          server,
+          '/oauth/token',
+          { grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1:9876/callback' },
+          { authorization: basic('acme-web', 'acme-web-secret') },
+        ),
+      ),
     );
     const ok = responses.filter((r) => r.status === 200);
     expect(ok).toHaveLength(1);
@@ -107,7 +151,12 @@ describe.each(backends)('token families on $name', (backend) => {
   it('revocation takes effect at once on this node, despite the bearer cache', async () => {
     const tokens = await passwordToken(server);
     expect((await info(tokens.access_token)).status).toBe(200); // now cached for up to 1 s
-    const revoke = await postForm(server, '/oauth/revoke', { token: tokens.access_token, token_type_hint: 'access_token' }, { authorization: PASSWORD_CLIENT });
+    const revoke = await postForm(
+      server,
+      '/oauth/revoke',
+      { token: tokens.access_token, token_type_hint: 'access_token' },
+      { authorization: PASSWORD_CLIENT },
+    );
     expect(revoke.status).toBe(200);
     expect((await info(tokens.access_token)).status).toBe(401);
 
@@ -118,7 +167,9 @@ describe.each(backends)('token families on $name', (backend) => {
 
     const third = await passwordToken(server);
     expect((await info(third.access_token)).status).toBe(200);
-    expect((await server.fetch('/oauth/token', { method: 'DELETE', headers: { authorization: `Bearer ${third.access_token}` } })).status).toBe(200);
+    expect(
+      (await server.fetch('/oauth/token', { method: 'DELETE', headers: { authorization: `Bearer ${third.access_token}` } })).status,
+    ).toBe(200);
     expect((await info(third.access_token)).status).toBe(401);
   });
 
@@ -145,7 +196,8 @@ describe.each(backends)('token families on $name', (backend) => {
     afterAll(async () => short?.stop());
 
     it('presenting a used refresh token after the window revokes the whole family (RFC 9700 §4.14.2)', async () => {
-      const refreshOn = (refreshToken: string) => postForm(short, '/oauth/token', { grant_type: 'refresh_token', refresh_token: refreshToken }, { authorization: PASSWORD_CLIENT });
+      const refreshOn = (refreshToken: string) =>
+        postForm(short, '/oauth/token', { grant_type: 'refresh_token', refresh_token: refreshToken }, { authorization: PASSWORD_CLIENT });
       const infoOn = (accessToken: string) => short.fetch('/oauth/token/info', { headers: { authorization: `Bearer ${accessToken}` } });
       const first = await passwordToken(short);
       const second = (await (await refreshOn(first.refresh_token)).json()) as Record<string, any>;
@@ -154,7 +206,9 @@ describe.each(backends)('token families on $name', (backend) => {
       await new Promise((resolve) => setTimeout(resolve, 1300));
       const replay = await refreshOn(first.refresh_token);
       expect(replay.status).toBe(400);
-      expect(((await replay.json()) as { error_description: string }).error_description).toMatch(/every token of this grant has been revoked/);
+      expect(((await replay.json()) as { error_description: string }).error_description).toMatch(
+        /every token of this grant has been revoked/,
+      );
       expect((await infoOn(second.access_token)).status).toBe(401);
       expect((await infoOn(first.access_token)).status).toBe(401);
       expect((await refreshOn(second.refresh_token)).status).toBe(400);

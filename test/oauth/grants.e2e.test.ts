@@ -41,13 +41,25 @@ describe.each(backends)('grants on $name', (backend) => {
       expect(body.grant_types_supported).toContain('urn:ietf:params:oauth:grant-type:device_code');
     }
     expect(authServer.issuer).toBe(server.url);
-    const config = await client.discovery(new URL(server.url), 'acme-m2m', 'acme-m2m-secret', client.ClientSecretBasic('acme-m2m-secret'), insecure);
+    const config = await client.discovery(
+      new URL(server.url),
+      'acme-m2m',
+      'acme-m2m-secret',
+      client.ClientSecretBasic('acme-m2m-secret'),
+      insecure,
+    );
     expect(config.serverMetadata().issuer).toBe(server.url);
   });
 
   describe('client_credentials', () => {
     it('works with openid-client (client_secret_basic) and the token authenticates', async () => {
-      const config = await client.discovery(new URL(server.url), 'acme-m2m', 'acme-m2m-secret', client.ClientSecretBasic('acme-m2m-secret'), insecure);
+      const config = await client.discovery(
+        new URL(server.url),
+        'acme-m2m',
+        'acme-m2m-secret',
+        client.ClientSecretBasic('acme-m2m-secret'),
+        insecure,
+      );
       const tokens = await client.clientCredentialsGrant(config, { scope: 'app' });
       expect(tokens.access_token).toMatch(/^sc_at_/);
       expect(tokens.token_type.toLowerCase()).toBe('bearer');
@@ -60,26 +72,48 @@ describe.each(backends)('grants on $name', (backend) => {
 
     it('works with oauth4webapi (client_secret_post)', async () => {
       const c: oauth.Client = { client_id: 'acme-m2m' };
-      const response = await oauth.clientCredentialsGrantRequest(authServer, c, oauth.ClientSecretPost('acme-m2m-secret'), new URLSearchParams({ scope: 'devices:read' }), as());
+      const response = await oauth.clientCredentialsGrantRequest(
+        authServer,
+        c,
+        oauth.ClientSecretPost('acme-m2m-secret'),
+        new URLSearchParams({ scope: 'devices:read' }),
+        as(),
+      );
       const result = await oauth.processClientCredentialsResponse(authServer, c, response);
       expect(result.access_token).toMatch(/^sc_at_/);
       expect(result.scope).toBe('devices:read');
     });
 
     it('form-decodes the Basic credentials (RFC 6749 §2.3.1) of a client whose id and secret need it', async () => {
-      const config = await client.discovery(new URL(server.url), 'acme:odd%id', 's3cr%t+with:colon', client.ClientSecretBasic('s3cr%t+with:colon'), insecure);
+      const config = await client.discovery(
+        new URL(server.url),
+        'acme:odd%id',
+        's3cr%t+with:colon',
+        client.ClientSecretBasic('s3cr%t+with:colon'),
+        insecure,
+      );
       const tokens = await client.clientCredentialsGrant(config, { scope: 'devices:read' });
       expect(tokens.access_token).toMatch(/^sc_at_/);
     });
 
     it('a client bound to a user acts as that user with read permissions only (SmartSense)', async () => {
-      const res = await postForm(server, '/auth/oauth', { grant_type: 'client_credentials' }, { authorization: basic('acme-m2m', 'acme-m2m-secret'), accept: 'application/json' });
+      const res = await postForm(
+        server,
+        '/auth/oauth',
+        { grant_type: 'client_credentials' },
+        { authorization: basic('acme-m2m', 'acme-m2m-secret'), accept: 'application/json' },
+      );
       expect(res.status).toBe(200);
       const body = (await res.json()) as Record<string, any>;
       const info = (await (await tokenInfo(body.access_token)).json()) as Record<string, any>;
       expect(info.resource_owner_id).toEqual(expect.any(String));
       expect(info.application).toEqual({ uid: 'acme-m2m' });
-      const introspection = await postForm(server, '/oauth/introspect', { token: body.access_token }, { authorization: basic('acme-m2m', 'acme-m2m-secret') });
+      const introspection = await postForm(
+        server,
+        '/oauth/introspect',
+        { token: body.access_token },
+        { authorization: basic('acme-m2m', 'acme-m2m-secret') },
+      );
       const details = (await introspection.json()) as Record<string, any>;
       expect(details.active).toBe(true);
       expect(details.scope.split(' ').sort()).toEqual(['devices:read', 'readings:read']);
@@ -88,8 +122,18 @@ describe.each(backends)('grants on $name', (backend) => {
 
   describe('password', () => {
     it('issues access and refresh tokens, and the refresh token rotates (openid-client)', async () => {
-      const config = await client.discovery(new URL(server.url), 'acme-password', 'acme-password-secret', client.ClientSecretBasic('acme-password-secret'), insecure);
-      const tokens = await client.genericGrantRequest(config, 'password', { username: 'admin@acme.test', password: 'Adm1n-pass-acme', scope: '*' });
+      const config = await client.discovery(
+        new URL(server.url),
+        'acme-password',
+        'acme-password-secret',
+        client.ClientSecretBasic('acme-password-secret'),
+        insecure,
+      );
+      const tokens = await client.genericGrantRequest(config, 'password', {
+        username: 'admin@acme.test',
+        password: 'Adm1n-pass-acme',
+        scope: '*',
+      });
       expect(tokens.access_token).toMatch(/^sc_at_/);
       expect(tokens.refresh_token).toMatch(/^sc_rt_/);
       expect(tokens.expires_in).toBe(31536000);
@@ -110,17 +154,29 @@ describe.each(backends)('grants on $name', (backend) => {
       const narrowed = await oauth.processRefreshTokenResponse(
         authServer,
         c,
-        await oauth.refreshTokenGrantRequest(authServer, c, auth, first.refresh_token, { ...as(), additionalParameters: { scope: 'devices:read' } }),
+        await oauth.refreshTokenGrantRequest(authServer, c, auth, first.refresh_token, {
+          ...as(),
+          additionalParameters: { scope: 'devices:read' },
+        }),
       );
       expect(narrowed.scope).toBe('devices:read');
-      const wider = await oauth.refreshTokenGrantRequest(authServer, c, auth, narrowed.refresh_token as string, { ...as(), additionalParameters: { scope: 'devices:read no:such' } });
+      const wider = await oauth.refreshTokenGrantRequest(authServer, c, auth, narrowed.refresh_token as string, {
+        ...as(),
+        additionalParameters: { scope: 'devices:read no:such' },
+      });
       await expect(oauth.processRefreshTokenResponse(authServer, c, wider)).rejects.toMatchObject({ error: 'invalid_scope' });
     });
   });
 
   describe('authorization_code through the login and consent pages', () => {
     it('confidential client with PKCE and offline_access (openid-client)', async () => {
-      const config = await client.discovery(new URL(server.url), 'acme-web', 'acme-web-secret', client.ClientSecretBasic('acme-web-secret'), insecure);
+      const config = await client.discovery(
+        new URL(server.url),
+        'acme-web',
+        'acme-web-secret',
+        client.ClientSecretBasic('acme-web-secret'),
+        insecure,
+      );
       const verifier = client.randomPKCECodeVerifier();
       const state = client.randomState();
       const url = client.buildAuthorizationUrl(config, {
@@ -154,7 +210,15 @@ describe.each(backends)('grants on $name', (backend) => {
       }).toString();
       const callback = await new Browser(server.url).authorize(url.href, 'viewer@acme.test', 'V1ewer-pass-acme');
       const params = oauth.validateAuthResponse(authServer, c, callback, oauth.expectNoState);
-      const response = await oauth.authorizationCodeGrantRequest(authServer, c, oauth.None(), params, 'http://127.0.0.1:9876/spa', verifier, as());
+      const response = await oauth.authorizationCodeGrantRequest(
+        authServer,
+        c,
+        oauth.None(),
+        params,
+        'http://127.0.0.1:9876/spa',
+        verifier,
+        as(),
+      );
       const result = await oauth.processAuthorizationCodeResponse(authServer, c, response);
       expect(result.access_token).toMatch(/^sc_at_/);
       expect(result.refresh_token).toBeUndefined();
@@ -175,7 +239,12 @@ describe.each(backends)('grants on $name', (backend) => {
       }).toString();
       const callback = await new Browser(server.url).authorize(url.href, 'admin@acme.test', 'Adm1n-pass-acme');
       expect(callback.searchParams.get('state')).toBe('bluesonde-state');
-      const query = new URLSearchParams({ grant_type: 'authorization_code', code: callback.searchParams.get('code') as string, redirect_uri: 'http://127.0.0.1:9876/callback', code_verifier: verifier });
+      const query = new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: callback.searchParams.get('code') as string,
+        redirect_uri: 'http://127.0.0.1:9876/callback',
+        code_verifier: verifier,
+      });
       const res = await server.fetch(`/oauth2/token?${query}`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('acme-web', 'acme-web-secret') },
@@ -188,13 +257,23 @@ describe.each(backends)('grants on $name', (backend) => {
 
   describe('device authorization (RFC 8628)', () => {
     it('polls pending, then gets tokens after the user approves (openid-client)', async () => {
-      const config = await client.discovery(new URL(server.url), 'acme-device', { token_endpoint_auth_method: 'none' }, client.None(), insecure);
+      const config = await client.discovery(
+        new URL(server.url),
+        'acme-device',
+        { token_endpoint_auth_method: 'none' },
+        client.None(),
+        insecure,
+      );
       const started = await client.initiateDeviceAuthorization(config, { scope: 'devices:read readings:read' });
       expect(started.verification_uri).toBe(`${server.url}/device`);
       expect(started.verification_uri_complete).toContain(encodeURIComponent(started.user_code));
       expect(started.interval).toBe(1);
       // A poll before approval: authorization_pending.
-      const early = await postForm(server, '/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: started.device_code, client_id: 'acme-device' });
+      const early = await postForm(server, '/oauth/token', {
+        grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+        device_code: started.device_code,
+        client_id: 'acme-device',
+      });
       expect(early.status).toBe(400);
       expect(((await early.json()) as { error: string }).error).toBe('authorization_pending');
 
@@ -203,14 +282,24 @@ describe.each(backends)('grants on $name', (backend) => {
       expect(pending?.clientId).toBe('acme-device');
       const admin = await db.selectFrom('users').select('id').where('email', '=', 'admin@acme.test').executeTakeFirstOrThrow();
       expect(
-        await decideDeviceCode(db, started.user_code, { userId: admin.id, organizationId: pending!.organizationId, approve: true, scopes: ['devices:read', 'readings:read'], scopeDisplay: 'devices:read readings:read' }),
+        await decideDeviceCode(db, started.user_code, {
+          userId: admin.id,
+          organizationId: pending!.organizationId,
+          approve: true,
+          scopes: ['devices:read', 'readings:read'],
+          scopeDisplay: 'devices:read readings:read',
+        }),
       ).toBe(true);
       const tokens = await client.pollDeviceAuthorizationGrant(config, started);
       expect(tokens.access_token).toMatch(/^sc_at_/);
       expect(tokens.refresh_token).toMatch(/^sc_rt_/);
       expect(tokens.scope).toBe('devices:read readings:read');
       // Redeemed once.
-      const again = await postForm(server, '/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: started.device_code, client_id: 'acme-device' });
+      const again = await postForm(server, '/oauth/token', {
+        grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+        device_code: started.device_code,
+        client_id: 'acme-device',
+      });
       expect(((await again.json()) as { error: string }).error).toBe('invalid_grant');
     }, 20_000);
 
@@ -218,7 +307,12 @@ describe.each(backends)('grants on $name', (backend) => {
       const start = await postForm(server, '/oauth/device_authorization', { client_id: 'acme-device' });
       expect(start.status).toBe(200);
       const started = (await start.json()) as Record<string, any>;
-      const poll = () => postForm(server, '/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: started.device_code, client_id: 'acme-device' });
+      const poll = () =>
+        postForm(server, '/oauth/token', {
+          grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+          device_code: started.device_code,
+          client_id: 'acme-device',
+        });
       expect(((await (await poll()).json()) as { error: string }).error).toBe('authorization_pending');
       const fast = (await (await poll()).json()) as { error: string; interval: number };
       expect(fast.error).toBe('slow_down');
@@ -226,7 +320,13 @@ describe.each(backends)('grants on $name', (backend) => {
       const db = server.running.database.db;
       const pending = await findPendingDeviceCode(db, started.user_code);
       const admin = await db.selectFrom('users').select('id').where('email', '=', 'admin@acme.test').executeTakeFirstOrThrow();
-      await decideDeviceCode(db, started.user_code, { userId: admin.id, organizationId: pending!.organizationId, approve: false, scopes: [], scopeDisplay: '' });
+      await decideDeviceCode(db, started.user_code, {
+        userId: admin.id,
+        organizationId: pending!.organizationId,
+        approve: false,
+        scopes: [],
+        scopeDisplay: '',
+      });
       expect(((await (await poll()).json()) as { error: string }).error).toBe('access_denied');
     });
   });
@@ -236,11 +336,19 @@ describe.each(backends)('grants on $name', (backend) => {
       const c: oauth.Client = { client_id: 'acme-jwt' };
       const auth = oauth.ClientSecretBasic('acme-jwt-secret');
       const issue = async () =>
-        oauth.processClientCredentialsResponse(authServer, c, await oauth.clientCredentialsGrantRequest(authServer, c, auth, new URLSearchParams({ scope: 'app' }), as()));
+        oauth.processClientCredentialsResponse(
+          authServer,
+          c,
+          await oauth.clientCredentialsGrantRequest(authServer, c, auth, new URLSearchParams({ scope: 'app' }), as()),
+        );
       const first = await issue();
       expect(first.access_token.startsWith('eyJ')).toBe(true);
       const jwks = createRemoteJWKSet(new URL('/oauth/jwks', server.url));
-      const { payload, protectedHeader } = await jwtVerify(first.access_token, jwks, { issuer: server.url, audience: server.url, typ: 'at+jwt' });
+      const { payload, protectedHeader } = await jwtVerify(first.access_token, jwks, {
+        issuer: server.url,
+        audience: server.url,
+        typ: 'at+jwt',
+      });
       expect(protectedHeader.alg).toBe('RS256');
       expect(payload).toMatchObject({ client_id: 'acme-jwt', sub: 'acme-jwt' });
       expect(payload.jti).toEqual(expect.any(String));
@@ -260,7 +368,10 @@ describe.each(backends)('grants on $name', (backend) => {
       expect((await tokenInfo(first.access_token)).status).toBe(401);
       // Nodes pick the new key up on their next key read (within a minute); a fresh store signs with it.
       const store = new SigningKeyStore(server.running.database.db, server.url);
-      const signed = await store.sign({ sub: 'x', clientId: 'acme-jwt', scope: 'devices:read', organizationId: 'o', jti: 'j', issuedAt: 1, expiresAt: 2 }, server.url);
+      const signed = await store.sign(
+        { sub: 'x', clientId: 'acme-jwt', scope: 'devices:read', organizationId: 'o', jti: 'j', issuedAt: 1, expiresAt: 2 },
+        server.url,
+      );
       expect(decodeProtectedHeader(signed).kid).toBe(rotation.kid);
       const second = await issue();
       expect((await tokenInfo(second.access_token)).status).toBe(200);
@@ -269,7 +380,11 @@ describe.each(backends)('grants on $name', (backend) => {
     it('password grant JWTs name the user as sub', async () => {
       const tokens = await passwordToken(server, 'acme-jwt', 'acme-jwt-secret', 'viewer@acme.test', 'V1ewer-pass-acme', 'devices:read');
       const claims = JSON.parse(Buffer.from(tokens.access_token.split('.')[1], 'base64url').toString()) as Record<string, unknown>;
-      const viewer = await server.running.database.db.selectFrom('users').select('id').where('email', '=', 'viewer@acme.test').executeTakeFirstOrThrow();
+      const viewer = await server.running.database.db
+        .selectFrom('users')
+        .select('id')
+        .where('email', '=', 'viewer@acme.test')
+        .executeTakeFirstOrThrow();
       expect(claims.sub).toBe(viewer.id);
       expect(claims.scope).toBe('devices:read');
     });
@@ -277,7 +392,13 @@ describe.each(backends)('grants on $name', (backend) => {
 
   describe('revocation and introspection', () => {
     it('introspection (openid-client) shows an active token to its client, inactive after revocation (RFC 7009)', async () => {
-      const config = await client.discovery(new URL(server.url), 'acme-password', 'acme-password-secret', client.ClientSecretBasic('acme-password-secret'), insecure);
+      const config = await client.discovery(
+        new URL(server.url),
+        'acme-password',
+        'acme-password-secret',
+        client.ClientSecretBasic('acme-password-secret'),
+        insecure,
+      );
       const tokens = await passwordToken(server);
       const active = await client.tokenIntrospection(config, tokens.access_token);
       expect(active.active).toBe(true);
@@ -297,7 +418,10 @@ describe.each(backends)('grants on $name', (backend) => {
 
     it("a client cannot introspect another client's token unless it is a resource server of that organization", async () => {
       const tokens = await passwordToken(server);
-      const as = (id: string, secret: string) => postForm(server, '/oauth/introspect', { token: tokens.access_token }, { authorization: basic(id, secret) }).then((r) => r.json() as Promise<Record<string, unknown>>);
+      const as = (id: string, secret: string) =>
+        postForm(server, '/oauth/introspect', { token: tokens.access_token }, { authorization: basic(id, secret) }).then(
+          (r) => r.json() as Promise<Record<string, unknown>>,
+        );
       expect((await as('acme-m2m', 'acme-m2m-secret')).active).toBe(false);
       expect((await as('acme-rs', 'acme-rs-secret')).active).toBe(true);
       expect((await as('globex-rs', 'globex-rs-secret')).active).toBe(false);
@@ -305,7 +429,12 @@ describe.each(backends)('grants on $name', (backend) => {
 
     it("refuses to revoke another client's token", async () => {
       const tokens = await passwordToken(server);
-      const res = await postForm(server, '/oauth/revoke', { token: tokens.access_token }, { authorization: basic('acme-m2m', 'acme-m2m-secret') });
+      const res = await postForm(
+        server,
+        '/oauth/revoke',
+        { token: tokens.access_token },
+        { authorization: basic('acme-m2m', 'acme-m2m-secret') },
+      );
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: string }).error).toBe('unauthorized_client');
       expect((await tokenInfo(tokens.access_token)).status).toBe(200);
@@ -317,7 +446,14 @@ describe.each(backends)('grants on $name', (backend) => {
       const res = await server.fetch('/oauth/token', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ grant_type: 'password', client_id: 'acme-password', client_secret: 'acme-password-secret', username: 'admin@acme.test', password: 'Adm1n-pass-acme', scope: '*' }),
+        body: JSON.stringify({
+          grant_type: 'password',
+          client_id: 'acme-password',
+          client_secret: 'acme-password-secret',
+          username: 'admin@acme.test',
+          password: 'Adm1n-pass-acme',
+          scope: '*',
+        }),
       });
       expect(res.status).toBe(200);
       expect(res.headers.get('cache-control')).toBe('no-store');
@@ -326,13 +462,20 @@ describe.each(backends)('grants on $name', (backend) => {
       expect(body.access_token).toMatch(/^sc_at_/);
       expect(body.refresh_token).toMatch(/^sc_rt_/);
       expect(body.created_at).toBeGreaterThan(1_600_000_000);
-      const api = await server.fetch('/v1/api-keys', { headers: { authorization: `Bearer ${body.access_token}`, accept: 'application/javascript' } });
+      const api = await server.fetch('/v1/api-keys', {
+        headers: { authorization: `Bearer ${body.access_token}`, accept: 'application/javascript' },
+      });
       expect(api.status).toBe(200);
       expect(api.headers.get('content-type')).toMatch(/^application\/json/);
     });
 
     it('Sensorberg: client_credentials form post with scope=app → created_at; token info; DELETE /oauth/token', async () => {
-      const res = await postForm(server, '/oauth/token', { grant_type: 'client_credentials', client_id: 'acme-m2m', client_secret: 'acme-m2m-secret', scope: 'app' });
+      const res = await postForm(server, '/oauth/token', {
+        grant_type: 'client_credentials',
+        client_id: 'acme-m2m',
+        client_secret: 'acme-m2m-secret',
+        scope: 'app',
+      });
       expect(res.status).toBe(200);
       const body = (await res.json()) as Record<string, any>;
       expect(body.scope).toBe('app');
@@ -347,24 +490,41 @@ describe.each(backends)('grants on $name', (backend) => {
     });
 
     it('Sensorberg: password grant with external_authentication_token in the query string, with or without the client secret', async () => {
-      const query = new URLSearchParams({ external_authentication_token: 'ext-acme-viewer', client_id: 'acme-ext', scope: 'me', grant_type: 'password' });
+      const query = new URLSearchParams({
+        external_authentication_token: 'ext-acme-viewer',
+        client_id: 'acme-ext',
+        scope: 'me',
+        grant_type: 'password',
+      });
       const documented = await server.fetch(`/oauth/token?${query}`, { method: 'POST' });
       expect(documented.status).toBe(200);
       const body = (await documented.json()) as Record<string, any>;
       expect(body.scope).toBe('me');
       const info = (await (await tokenInfo(body.access_token)).json()) as Record<string, any>;
-      const viewer = await server.running.database.db.selectFrom('users').select('id').where('email', '=', 'viewer@acme.test').executeTakeFirstOrThrow();
+      const viewer = await server.running.database.db
+        .selectFrom('users')
+        .select('id')
+        .where('email', '=', 'viewer@acme.test')
+        .executeTakeFirstOrThrow();
       expect(info.resource_owner_id).toBe(viewer.id);
 
       const withSecret = await server.fetch(`/oauth/token?${query}&client_secret=acme-ext-secret`, { method: 'POST' });
       expect(withSecret.status).toBe(200);
       const wrongSecret = await server.fetch(`/oauth/token?${query}&client_secret=nope`, { method: 'POST' });
       expect(wrongSecret.status).toBe(401);
-      const wrongToken = await server.fetch(`/oauth/token?${new URLSearchParams({ external_authentication_token: 'nope', client_id: 'acme-ext', grant_type: 'password' })}`, { method: 'POST' });
+      const wrongToken = await server.fetch(
+        `/oauth/token?${new URLSearchParams({ external_authentication_token: 'nope', client_id: 'acme-ext', grant_type: 'password' })}`,
+        { method: 'POST' },
+      );
       expect(wrongToken.status).toBe(400);
       expect(((await wrongToken.json()) as { error: string }).error).toBe('invalid_grant');
       // Username and password do not work for a client in external-token mode.
-      const userPass = await postForm(server, '/oauth/token', { grant_type: 'password', username: 'viewer@acme.test', password: 'V1ewer-pass-acme' }, { authorization: basic('acme-ext', 'acme-ext-secret') });
+      const userPass = await postForm(
+        server,
+        '/oauth/token',
+        { grant_type: 'password', username: 'viewer@acme.test', password: 'V1ewer-pass-acme' },
+        { authorization: basic('acme-ext', 'acme-ext-secret') },
+      );
       expect(userPass.status).toBe(400);
     });
 
@@ -383,7 +543,11 @@ describe.each(backends)('grants on $name', (backend) => {
     it('SmartSense: POST /auth/oauth, form body, HTTP Basic, Accept: application/json', async () => {
       const res = await server.fetch('/auth/oauth', {
         method: 'POST',
-        headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded', authorization: basic('acme-m2m', 'acme-m2m-secret') },
+        headers: {
+          accept: 'application/json',
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: basic('acme-m2m', 'acme-m2m-secret'),
+        },
         body: 'grant_type=client_credentials',
       });
       expect(res.status).toBe(200);
@@ -392,7 +556,11 @@ describe.each(backends)('grants on $name', (backend) => {
       const devices = await server.fetch('/v1/devices', { headers: { authorization: `Bearer ${body.access_token}` } });
       expect(devices.status).toBe(200);
       // Read permissions only: writing is refused even though the bound user could read.
-      const write = await server.fetch('/v1/devices', { method: 'POST', headers: { authorization: `Bearer ${body.access_token}`, 'content-type': 'application/json' }, body: '{}' });
+      const write = await server.fetch('/v1/devices', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${body.access_token}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
       expect(write.status).toBe(403);
     });
   });

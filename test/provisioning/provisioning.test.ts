@@ -47,24 +47,78 @@ describe('provisioning file validation (no database)', () => {
   });
 
   it.each([
-    ['an unknown field (typo)', (f: any) => (f.organizations[0].users[0].passwrd = 'x'), 'organizations[0].users[0].passwrd', /not a known field/],
+    [
+      'an unknown field (typo)',
+      (f: any) => (f.organizations[0].users[0].passwrd = 'x'),
+      'organizations[0].users[0].passwrd',
+      /not a known field/,
+    ],
     ['a missing required field', (f: any) => delete f.organizations[0].name, 'organizations[0].name', /required/],
-    ['a wrong type', (f: any) => (f.organizations[0].clients[0].access_token_ttl = 'a year'), 'organizations[0].clients[0].access_token_ttl', /integer|number/i],
+    [
+      'a wrong type',
+      (f: any) => (f.organizations[0].clients[0].access_token_ttl = 'a year'),
+      'organizations[0].clients[0].access_token_ttl',
+      /integer|number/i,
+    ],
     ['an invalid slug', (f: any) => (f.organizations[0].slug = 'Acme Labs'), 'organizations[0].slug', /slug/],
     ['a weak password', (f: any) => (f.organizations[0].users[0].password = 'short'), 'organizations[0].users[0].password', /at least 10/],
-    ['an unknown grant type', (f: any) => (f.organizations[0].clients[0].grant_types = ['implicit']), 'organizations[0].clients[0].grant_types[0]', /unknown grant type "implicit"/],
-    ['an API key scope the creator lacks', (f: any) => {
-      f.organizations[0].api_keys[0].created_by = 'viewer@acme.test';
-      f.organizations[0].api_keys[0].scopes = ['devices:write'];
-    }, 'organizations[0].api_keys[0].scopes[0]', /not held by the creator's role \(viewer\)/],
-    ['a device at a missing location', (f: any) => (f.organizations[0].devices[0].location = 'lab-9'), 'organizations[0].devices[0].location', /lab-9/],
-    ['a public client with a secret', (f: any) => (f.organizations[0].clients[3].client_secret = 'x'), 'organizations[0].clients[3].client_secret', /public client/],
-    ['a duplicate client_id', (f: any) => (f.organizations[0].clients[1].client_id = 'acme-password'), 'organizations[0].clients[1].client_id', /duplicate client_id/],
-    ['a redirect URI with a fragment', (f: any) => (f.organizations[0].clients[2].redirect_uris = ['http://127.0.0.1:9876/cb#x']), 'organizations[0].clients[2].redirect_uris[0]', /fragment/],
-    ['a group member who is not in the organization', (f: any) => (f.organizations[0].groups = [{ name: 'G', users: ['nobody@acme.test'] }]), 'organizations[0].groups[0].users[0]', /nobody@acme.test/],
-    ['the same person with two different passwords', (f: any) => {
-      f.organizations.push({ slug: 'beta', name: 'Beta', users: [{ email: 'Admin@acme.test', password: 'another-password', role: 'viewer' }] });
-    }, 'organizations[1].users[0].password', /admin@acme.test/i],
+    [
+      'an unknown grant type',
+      (f: any) => (f.organizations[0].clients[0].grant_types = ['implicit']),
+      'organizations[0].clients[0].grant_types[0]',
+      /unknown grant type "implicit"/,
+    ],
+    [
+      'an API key scope the creator lacks',
+      (f: any) => {
+        f.organizations[0].api_keys[0].created_by = 'viewer@acme.test';
+        f.organizations[0].api_keys[0].scopes = ['devices:write'];
+      },
+      'organizations[0].api_keys[0].scopes[0]',
+      /not held by the creator's role \(viewer\)/,
+    ],
+    [
+      'a device at a missing location',
+      (f: any) => (f.organizations[0].devices[0].location = 'lab-9'),
+      'organizations[0].devices[0].location',
+      /lab-9/,
+    ],
+    [
+      'a public client with a secret',
+      (f: any) => (f.organizations[0].clients[3].client_secret = 'x'),
+      'organizations[0].clients[3].client_secret',
+      /public client/,
+    ],
+    [
+      'a duplicate client_id',
+      (f: any) => (f.organizations[0].clients[1].client_id = 'acme-password'),
+      'organizations[0].clients[1].client_id',
+      /duplicate client_id/,
+    ],
+    [
+      'a redirect URI with a fragment',
+      (f: any) => (f.organizations[0].clients[2].redirect_uris = ['http://127.0.0.1:9876/cb#x']),
+      'organizations[0].clients[2].redirect_uris[0]',
+      /fragment/,
+    ],
+    [
+      'a group member who is not in the organization',
+      (f: any) => (f.organizations[0].groups = [{ name: 'G', users: ['nobody@acme.test'] }]),
+      'organizations[0].groups[0].users[0]',
+      /nobody@acme.test/,
+    ],
+    [
+      'the same person with two different passwords',
+      (f: any) => {
+        f.organizations.push({
+          slug: 'beta',
+          name: 'Beta',
+          users: [{ email: 'Admin@acme.test', password: 'another-password', role: 'viewer' }],
+        });
+      },
+      'organizations[1].users[0].password',
+      /admin@acme.test/i,
+    ],
   ])('rejects %s, naming the path', async (_what, mutate, path, problem) => {
     const file = await specExample();
     mutate(file);
@@ -84,7 +138,14 @@ describe('provisioning file validation (no database)', () => {
 
   it('accepts the same person in two organizations when their details agree', async () => {
     const file = await specExample();
-    file.organizations.push({ slug: 'beta', name: 'Beta', users: [{ email: 'ADMIN@acme.test', role: 'viewer' }, { email: 'viewer@acme.test', password: 'V1ewer-pass-acme', role: 'member', external_authentication_token: 'ext-acme-viewer' }] });
+    file.organizations.push({
+      slug: 'beta',
+      name: 'Beta',
+      users: [
+        { email: 'ADMIN@acme.test', role: 'viewer' },
+        { email: 'viewer@acme.test', password: 'V1ewer-pass-acme', role: 'member', external_authentication_token: 'ext-acme-viewer' },
+      ],
+    });
     expect(() => parseProvisioning(JSON.stringify(file), 'two.json')).not.toThrow();
   });
 
@@ -120,7 +181,9 @@ describe.each(backends)('provisioning on $name', (backend) => {
     expect(await verifyPassword(admin.password_hash, 'Adm1n-pass-acme')).toBe(true);
     expect(await verifyPassword(viewer.password_hash, 'V1ewer-pass-acme')).toBe(true);
     expect(admin.external_auth_token_digest).toBeNull();
-    expect((await findUserByExternalTokenDigest(database.db, await externalTokenDigestFor(database.db, 'ext-acme-viewer')))?.id).toBe(viewer.id);
+    expect((await findUserByExternalTokenDigest(database.db, await externalTokenDigestFor(database.db, 'ext-acme-viewer')))?.id).toBe(
+      viewer.id,
+    );
   });
 
   it('stores no secret of the file in plain text anywhere', async () => {
@@ -187,7 +250,9 @@ describe.each(backends)('provisioning on $name', (backend) => {
     expect(await verifyPassword(viewer.password_hash, 'N3w-viewer-pass')).toBe(true);
     expect(await verifyPassword(viewer.password_hash, 'V1ewer-pass-acme')).toBe(false);
     expect(await findUserByExternalTokenDigest(database.db, await externalTokenDigestFor(database.db, 'ext-acme-viewer'))).toBeUndefined();
-    expect((await findUserByExternalTokenDigest(database.db, await externalTokenDigestFor(database.db, 'ext-acme-viewer-2')))?.id).toBe(viewer.id);
+    expect((await findUserByExternalTokenDigest(database.db, await externalTokenDigestFor(database.db, 'ext-acme-viewer-2')))?.id).toBe(
+      viewer.id,
+    );
 
     expect((await findMemberByEmail(database.db, acme.id, 'member@acme.test'))?.role).toBe('member');
     const groups = await database.db.selectFrom('groups').selectAll().where('organization_id', '=', acme.id).execute();
@@ -202,7 +267,11 @@ describe.each(backends)('provisioning on $name', (backend) => {
 
   it('the same person in two organizations is one user with two memberships, stable on reapply', async () => {
     const file = await specExample();
-    file.organizations.push({ slug: 'beta', name: 'Beta', users: [{ email: 'admin@acme.test', password: 'Adm1n-pass-acme', role: 'viewer' }] });
+    file.organizations.push({
+      slug: 'beta',
+      name: 'Beta',
+      users: [{ email: 'admin@acme.test', password: 'Adm1n-pass-acme', role: 'viewer' }],
+    });
     const path = await writeFile('two-orgs.yaml', file);
     await applyProvisioningFile(database.db, path);
     const state = await dumpDatabase(database.db);
@@ -239,7 +308,11 @@ describe.each(backends)('provisioning on $name', (backend) => {
     async function badExample(mutate: (file: any) => void): Promise<object> {
       const file = await specExample();
       file.organizations[0].name = 'Acme (renamed by a bad file)';
-      file.organizations.push({ slug: 'beta', name: 'Beta', users: [{ email: 'owner@beta.test', password: 'Own3r-pass-beta', role: 'owner' }] });
+      file.organizations.push({
+        slug: 'beta',
+        name: 'Beta',
+        users: [{ email: 'owner@beta.test', password: 'Own3r-pass-beta', role: 'owner' }],
+      });
       mutate(file);
       return file;
     }
@@ -254,11 +327,21 @@ describe.each(backends)('provisioning on $name', (backend) => {
     });
 
     it('a duplicate key', async () => {
-      await expectRejected('dup.yaml', 'organizations:\n  - slug: beta\n    name: Beta\n    name: Gamma\n', '(top level)', /unique|duplicate/i);
+      await expectRejected(
+        'dup.yaml',
+        'organizations:\n  - slug: beta\n    name: Beta\n    name: Gamma\n',
+        '(top level)',
+        /unique|duplicate/i,
+      );
     });
 
     it('an unknown role', async () => {
-      await expectRejected('role.yaml', await badExample((f) => (f.organizations[0].users[1].role = 'superuser')), 'organizations[0].users[1].role', /unknown role "superuser"/);
+      await expectRejected(
+        'role.yaml',
+        await badExample((f) => (f.organizations[0].users[1].role = 'superuser')),
+        'organizations[0].users[1].role',
+        /unknown role "superuser"/,
+      );
     });
 
     it('a duplicate email', async () => {
@@ -300,7 +383,12 @@ describe.each(backends)('provisioning on $name', (backend) => {
     it('a user of another organization is a missing user', async () => {
       await expectRejected(
         'foreign.yaml',
-        await badExample((f) => (f.organizations[1].api_keys = [{ name: 'x', key: 'sk_live_beta000000000000000000000000', scopes: ['devices:read'], created_by: 'admin@acme.test' }])),
+        await badExample(
+          (f) =>
+            (f.organizations[1].api_keys = [
+              { name: 'x', key: 'sk_live_beta000000000000000000000000', scopes: ['devices:read'], created_by: 'admin@acme.test' },
+            ]),
+        ),
         'organizations[1].api_keys[0].created_by',
         /"admin@acme.test".*not in this organization/,
       );

@@ -5,12 +5,24 @@ import { loadConfig } from '../../src/config/config.js';
 import { type App, buildApp } from '../../src/server/app.js';
 import { backends, useDatabase } from '../support/databases.js';
 import { silentLogger } from '../support/server.js';
-import { type SeededOrg, addSensor, createApiKey, seedOrganization, setCalibration, setLinearProfile, setPiecewiseProfile } from './fixtures.js';
+import {
+  type SeededOrg,
+  addSensor,
+  createApiKey,
+  seedOrganization,
+  setCalibration,
+  setLinearProfile,
+  setPiecewiseProfile,
+} from './fixtures.js';
 
 const PUBLIC_URL = 'http://sensorcloud.test';
 const HOUR = 3_600_000;
 
-async function makeApp(db: Parameters<typeof buildApp>[0]['db'], kind: 'embedded' | 'postgres', env: Record<string, string> = {}): Promise<App> {
+async function makeApp(
+  db: Parameters<typeof buildApp>[0]['db'],
+  kind: 'embedded' | 'postgres',
+  env: Record<string, string> = {},
+): Promise<App> {
   const saved: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(env)) {
     saved[k] = process.env[k];
@@ -43,12 +55,20 @@ describe.each(backends)('readings API on $name', (backend) => {
   let foreignKey: string;
 
   const count = async (sensorId: string) => {
-    const { rows } = await sql<{ n: number | string }>`select count(*) as n from readings where sensor_id = ${sensorId}`.execute(database.db);
+    const { rows } = await sql<{ n: number | string }>`select count(*) as n from readings where sensor_id = ${sensorId}`.execute(
+      database.db,
+    );
     return Number(rows[0]!.n);
   };
   const ingest = (token: string, payload: unknown, contentType = 'application/json') =>
-    app.inject({ method: 'POST', url: '/v1/ingest', headers: { ...auth(token), 'content-type': contentType }, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
-  const get = (token: string, url: string, accept?: string) => app.inject({ method: 'GET', url, headers: { ...auth(token), ...(accept && { accept }) } });
+    app.inject({
+      method: 'POST',
+      url: '/v1/ingest',
+      headers: { ...auth(token), 'content-type': contentType },
+      payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+    });
+  const get = (token: string, url: string, accept?: string) =>
+    app.inject({ method: 'GET', url, headers: { ...auth(token), ...(accept && { accept }) } });
 
   beforeAll(async () => {
     app = await makeApp(database.db, database.current.handle.kind);
@@ -65,7 +85,11 @@ describe.each(backends)('readings API on $name', (backend) => {
 
   describe('POST /v1/ingest', () => {
     it('stores a device batch by sensor key, and a resend stores nothing new', async () => {
-      const readings = Array.from({ length: 20 }, (_, i) => ({ sensor: 'temp', ts: new Date(Date.UTC(2024, 0, 1, 0, i)).toISOString(), value: i }));
+      const readings = Array.from({ length: 20 }, (_, i) => ({
+        sensor: 'temp',
+        ts: new Date(Date.UTC(2024, 0, 1, 0, i)).toISOString(),
+        value: i,
+      }));
       const first = await ingest(org.deviceToken, { readings });
       expect(first.statusCode).toBe(200);
       expect(body(first).data).toEqual({ received: 20, accepted: 20, duplicates: 0 });
@@ -74,12 +98,22 @@ describe.each(backends)('readings API on $name', (backend) => {
       expect(body(again).data).toEqual({ received: 20, accepted: 0, duplicates: 20 });
       expect(await count(org.sensors.temp!)).toBe(20);
       // The device was seen.
-      const device = await database.db.selectFrom('devices').select('last_seen_at').where('id', '=', org.deviceId).executeTakeFirstOrThrow();
+      const device = await database.db
+        .selectFrom('devices')
+        .select('last_seen_at')
+        .where('id', '=', org.deviceId)
+        .executeTakeFirstOrThrow();
       expect(device.last_seen_at).toBeInstanceOf(Date);
     });
 
     it('accepts NDJSON, one reading per line (blank lines ignored)', async () => {
-      const lines = ['{"sensor":"humidity","ts":"2024-02-01T00:00:00Z","value":40.5}', '', '{"sensor":"humidity","ts":"2024-02-01T00:01:00+01:00","value":41}', '{"sensor_id":"' + org.sensors.humidity + '","ts":"2024-02-01T00:02:00.250Z","value":42}', ''];
+      const lines = [
+        '{"sensor":"humidity","ts":"2024-02-01T00:00:00Z","value":40.5}',
+        '',
+        '{"sensor":"humidity","ts":"2024-02-01T00:01:00+01:00","value":41}',
+        `{"sensor_id":"${org.sensors.humidity}","ts":"2024-02-01T00:02:00.250Z","value":42}`,
+        '',
+      ];
       const res = await ingest(org.deviceToken, lines.join('\n'), 'application/x-ndjson');
       expect(res.statusCode).toBe(200);
       expect(body(res).data).toEqual({ received: 3, accepted: 3, duplicates: 0 });
@@ -117,11 +151,25 @@ describe.each(backends)('readings API on $name', (backend) => {
       expect(await count(sensor)).toBe(before);
 
       // Once the shape is right, an unknown sensor key is named too.
-      const unknown = await ingest(org.deviceToken, [{ sensor: 'pressure', ts: '2024-03-01T00:00:00Z', value: 1 }, { sensor: 'nope', ts: '2024-03-01T00:04:00Z', value: 4 }]);
+      const unknown = await ingest(org.deviceToken, [
+        { sensor: 'pressure', ts: '2024-03-01T00:00:00Z', value: 1 },
+        { sensor: 'nope', ts: '2024-03-01T00:04:00Z', value: 4 },
+      ]);
       expect(unknown.statusCode).toBe(422);
-      expect(body(unknown).errors).toEqual([expect.objectContaining({ index: 1, pointer: '/body/1/sensor', detail: expect.stringContaining('not a sensor of this device') })]);
+      expect(body(unknown).errors).toEqual([
+        expect.objectContaining({ index: 1, pointer: '/body/1/sensor', detail: expect.stringContaining('not a sensor of this device') }),
+      ]);
 
-      const nd = await ingest(org.deviceToken, ['{"sensor":"pressure","ts":"2024-03-01T00:00:00Z","value":1}', '{not json', '', '{"sensor":"pressure","ts":"2024-13-01T00:00:00Z","value":1}'].join('\n'), 'application/x-ndjson');
+      const nd = await ingest(
+        org.deviceToken,
+        [
+          '{"sensor":"pressure","ts":"2024-03-01T00:00:00Z","value":1}',
+          '{not json',
+          '',
+          '{"sensor":"pressure","ts":"2024-13-01T00:00:00Z","value":1}',
+        ].join('\n'),
+        'application/x-ndjson',
+      );
       expect(nd.statusCode).toBe(422);
       expect(body(nd).errors.map((e: any) => [e.line, e.pointer])).toEqual([
         [2, '/body/line/2'],
@@ -150,9 +198,18 @@ describe.each(backends)('readings API on $name', (backend) => {
     it('answers 413 for a batch over the size limits', async () => {
       const limited = await makeApp(database.db, database.current.handle.kind, { INGEST_MAX_READINGS: '5', INGEST_MAX_BYTES: '4096' });
       try {
-        const six = Array.from({ length: 6 }, (_, i) => ({ sensor: 'pressure', ts: new Date(Date.UTC(2024, 4, 1, 0, i)).toISOString(), value: i }));
+        const six = Array.from({ length: 6 }, (_, i) => ({
+          sensor: 'pressure',
+          ts: new Date(Date.UTC(2024, 4, 1, 0, i)).toISOString(),
+          value: i,
+        }));
         const before = await count(org.sensors.pressure!);
-        const res = await limited.inject({ method: 'POST', url: '/v1/ingest', headers: { ...auth(org.deviceToken), 'content-type': 'application/json' }, payload: JSON.stringify(six) });
+        const res = await limited.inject({
+          method: 'POST',
+          url: '/v1/ingest',
+          headers: { ...auth(org.deviceToken), 'content-type': 'application/json' },
+          payload: JSON.stringify(six),
+        });
         expect(res.statusCode).toBe(413);
         const nd = await limited.inject({
           method: 'POST',
@@ -169,7 +226,12 @@ describe.each(backends)('readings API on $name', (backend) => {
         });
         expect(big.statusCode).toBe(413);
         expect(await count(org.sensors.pressure!)).toBe(before);
-        const five = await limited.inject({ method: 'POST', url: '/v1/ingest', headers: { ...auth(org.deviceToken), 'content-type': 'application/json' }, payload: JSON.stringify(six.slice(0, 5)) });
+        const five = await limited.inject({
+          method: 'POST',
+          url: '/v1/ingest',
+          headers: { ...auth(org.deviceToken), 'content-type': 'application/json' },
+          payload: JSON.stringify(six.slice(0, 5)),
+        });
         expect(five.statusCode).toBe(200);
       } finally {
         await limited.close();
@@ -203,7 +265,8 @@ describe.each(backends)('readings API on $name', (backend) => {
         ],
       });
       expect(res.statusCode).toBe(200);
-      const values = async (sensor: string) => body(await get(readKey, `/v1/sensors/${sensor}/readings`)).data.map((r: any) => [r.raw_value, r.value]);
+      const values = async (sensor: string) =>
+        body(await get(readKey, `/v1/sensors/${sensor}/readings`)).data.map((r: any) => [r.raw_value, r.value]);
       expect(await values(lin)).toEqual([[100, 100 * 0.5 - 10 - 1]]);
       expect(await values(pw)).toEqual([
         [5, 50],
@@ -276,9 +339,13 @@ describe.each(backends)('readings API on $name', (backend) => {
 
     beforeAll(async () => {
       sensor = await addSensor(database.db, org, 'series');
-      for (let i = 0; i < 2 * 24 * 12; i += 1) points.push({ ts: START + i * 5 * 60_000 + (i % 3) * 1000, value: Math.round(Math.sin(i / 7) * 1e6) / 1e3 });
+      for (let i = 0; i < 2 * 24 * 12; i += 1)
+        points.push({ ts: START + i * 5 * 60_000 + (i % 3) * 1000, value: Math.round(Math.sin(i / 7) * 1e6) / 1e3 });
       for (let i = 0; i < points.length; i += 250) {
-        const res = await ingest(org.deviceToken, points.slice(i, i + 250).map((p) => ({ sensor: 'series', ts: new Date(p.ts).toISOString(), value: p.value })));
+        const res = await ingest(
+          org.deviceToken,
+          points.slice(i, i + 250).map((p) => ({ sensor: 'series', ts: new Date(p.ts).toISOString(), value: p.value })),
+        );
         expect(res.statusCode).toBe(200);
       }
     });
@@ -286,7 +353,8 @@ describe.each(backends)('readings API on $name', (backend) => {
     it('pages through a time range with links.next, in order, nothing repeated or skipped', async () => {
       const from = START + 3 * HOUR + 1;
       const to = START + 40 * HOUR;
-      let url: string | undefined = `/v1/sensors/${sensor}/readings?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&limit=100`;
+      let url: string | undefined =
+        `/v1/sensors/${sensor}/readings?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&limit=100`;
       const seen: string[] = [];
       let pages = 0;
       while (url) {
@@ -303,7 +371,12 @@ describe.each(backends)('readings API on $name', (backend) => {
       expect(pages).toBe(Math.ceil(expected.length / 100));
 
       const desc = body(await get(readKey, `/v1/sensors/${sensor}/readings?sort=-ts&limit=3`));
-      expect(desc.data.map((r: any) => r.ts)).toEqual(points.slice(-3).reverse().map((p) => new Date(p.ts).toISOString()));
+      expect(desc.data.map((r: any) => r.ts)).toEqual(
+        points
+          .slice(-3)
+          .reverse()
+          .map((p) => new Date(p.ts).toISOString()),
+      );
     });
 
     it('downsamples in SQL: avg/min/max/count per bin match the values computed here', async () => {
@@ -322,7 +395,8 @@ describe.each(backends)('readings API on $name', (backend) => {
             expected.set(bin, [...(expected.get(bin) ?? []), p.value]);
           }
           const got: any[] = [];
-          let url: string | undefined = `/v1/sensors/${sensor}/readings?interval=${interval}&aggregate=${aggregate}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&limit=40`;
+          let url: string | undefined =
+            `/v1/sensors/${sensor}/readings?interval=${interval}&aggregate=${aggregate}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&limit=40`;
           while (url) {
             const doc = body(await get(readKey, url));
             expect(doc.meta).toMatchObject({ aggregate, interval_seconds: width / 1000 });
@@ -332,7 +406,12 @@ describe.each(backends)('readings API on $name', (backend) => {
           expect(got.map((b) => b.ts)).toEqual([...expected.keys()].map((t) => new Date(t).toISOString()));
           for (const b of got) {
             const values = expected.get(Date.parse(b.ts))!;
-            const want = { avg: values.reduce((s, v) => s + v, 0) / values.length, min: Math.min(...values), max: Math.max(...values), count: values.length }[aggregate];
+            const want = {
+              avg: values.reduce((s, v) => s + v, 0) / values.length,
+              min: Math.min(...values),
+              max: Math.max(...values),
+              count: values.length,
+            }[aggregate];
             expect(b.value).toBeCloseTo(want, 9);
             expect(b.count).toBe(values.length);
           }
@@ -368,7 +447,11 @@ describe.each(backends)('readings API on $name', (backend) => {
       expect(res.headers['content-type']).toContain('application/vnd.api+json');
       const doc = body(res);
       expect(doc.jsonapi).toEqual({ version: '1.1' });
-      expect(doc.data[0]).toMatchObject({ type: 'readings', attributes: { ts: new Date(points[0]!.ts).toISOString(), value: points[0]!.value }, relationships: { sensor: { data: { type: 'sensors', id: sensor } } } });
+      expect(doc.data[0]).toMatchObject({
+        type: 'readings',
+        attributes: { ts: new Date(points[0]!.ts).toISOString(), value: points[0]!.value },
+        relationships: { sensor: { data: { type: 'sensors', id: sensor } } },
+      });
       expect(doc.links.next).toContain('cursor=');
 
       // Both formats carry the same readings and bins (the JSON envelope is serialized by fast-json-stringify).
@@ -456,7 +539,10 @@ describe.each(backends)('readings API on $name', (backend) => {
         { ts: '2024-02-01T00:01:00.000Z', value: null, raw_value: 1.25 },
       ]);
       const several = body(await get(readKey, `/v1/readings?sensor_ids=${odd}`));
-      expect(several.data.map((r: any) => [r.sensor_id, r.value, r.raw_value])).toEqual([[odd, null, null], [odd, null, 1.25]]);
+      expect(several.data.map((r: any) => [r.sensor_id, r.value, r.raw_value])).toEqual([
+        [odd, null, null],
+        [odd, null, 1.25],
+      ]);
       for (const query of ['', '?interval=PT7M&aggregate=max', '?interval=PT7M&aggregate=avg']) {
         const json = await get(readKey, `/v1/sensors/${odd}/readings${query}`);
         const api = body(await get(readKey, `/v1/sensors/${odd}/readings${query}`, 'application/vnd.api+json'));

@@ -34,26 +34,50 @@ export async function seedOrganization(db: Db, slug: string): Promise<SeededOrg>
   const otherDeviceToken = token('sc_dev_');
   const device = await db
     .insertInto('devices')
-    .values({ organization_id: org.id, serial: `${slug}-d1`, name: 'Device 1', token_hash: sha256(deviceToken), token_prefix: deviceToken.slice(0, 11) })
+    .values({
+      organization_id: org.id,
+      serial: `${slug}-d1`,
+      name: 'Device 1',
+      token_hash: sha256(deviceToken),
+      token_prefix: deviceToken.slice(0, 11),
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   const other = await db
     .insertInto('devices')
-    .values({ organization_id: org.id, serial: `${slug}-d2`, name: 'Device 2', token_hash: sha256(otherDeviceToken), token_prefix: otherDeviceToken.slice(0, 11) })
+    .values({
+      organization_id: org.id,
+      serial: `${slug}-d2`,
+      name: 'Device 2',
+      token_hash: sha256(otherDeviceToken),
+      token_prefix: otherDeviceToken.slice(0, 11),
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   const sensors: Record<string, string> = {};
   for (const key of ['temp', 'humidity', 'pressure']) {
-    const row = await db.insertInto('sensors').values({ organization_id: org.id, device_id: device.id, key, kind: key }).returning('id').executeTakeFirstOrThrow();
+    const row = await db
+      .insertInto('sensors')
+      .values({ organization_id: org.id, device_id: device.id, key, kind: key })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     sensors[key] = row.id;
   }
-  const otherSensor = await db.insertInto('sensors').values({ organization_id: org.id, device_id: other.id, key: 'other', kind: 'temp' }).returning('id').executeTakeFirstOrThrow();
+  const otherSensor = await db
+    .insertInto('sensors')
+    .values({ organization_id: org.id, device_id: other.id, key: 'other', kind: 'temp' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   sensors.other = otherSensor.id;
   return { organizationId: org.id, userId: user.id, deviceId: device.id, deviceToken, otherDeviceId: other.id, otherDeviceToken, sensors };
 }
 
 export async function addSensor(db: Db, org: SeededOrg, key: string, deviceId = org.deviceId): Promise<string> {
-  const row = await db.insertInto('sensors').values({ organization_id: org.organizationId, device_id: deviceId, key, kind: 'test' }).returning('id').executeTakeFirstOrThrow();
+  const row = await db
+    .insertInto('sensors')
+    .values({ organization_id: org.organizationId, device_id: deviceId, key, kind: 'test' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   org.sensors[key] = row.id;
   return row.id;
 }
@@ -67,10 +91,20 @@ export async function setLinearProfile(db: Db, org: SeededOrg, sensorId: string,
   await db.updateTable('sensors').set({ scaling_profile_id: profile.id }).where('id', '=', sensorId).execute();
 }
 
-export async function setPiecewiseProfile(db: Db, org: SeededOrg, sensorId: string, points: { raw: number; value: number }[]): Promise<void> {
+export async function setPiecewiseProfile(
+  db: Db,
+  org: SeededOrg,
+  sensorId: string,
+  points: { raw: number; value: number }[],
+): Promise<void> {
   const profile = await db
     .insertInto('scaling_profiles')
-    .values({ organization_id: org.organizationId, name: `pw-${randomBytes(4).toString('hex')}`, kind: 'piecewise_linear', points: JSON.stringify(points) })
+    .values({
+      organization_id: org.organizationId,
+      name: `pw-${randomBytes(4).toString('hex')}`,
+      kind: 'piecewise_linear',
+      points: JSON.stringify(points),
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   await db.updateTable('sensors').set({ scaling_profile_id: profile.id }).where('id', '=', sensorId).execute();
@@ -78,7 +112,10 @@ export async function setPiecewiseProfile(db: Db, org: SeededOrg, sensorId: stri
 
 export async function setCalibration(db: Db, org: SeededOrg, sensorId: string, offset: number): Promise<void> {
   await db.updateTable('calibrations').set({ active: false }).where('sensor_id', '=', sensorId).where('active', '=', true).execute();
-  await db.insertInto('calibrations').values({ organization_id: org.organizationId, sensor_id: sensorId, calibrated_at: new Date(), offset, active: true }).execute();
+  await db
+    .insertInto('calibrations')
+    .values({ organization_id: org.organizationId, sensor_id: sensorId, calibrated_at: new Date(), offset, active: true })
+    .execute();
 }
 
 /** An API key row (sk_live_…) with the given scopes, created by the organization's owner. */
@@ -86,13 +123,22 @@ export async function createApiKey(db: Db, org: SeededOrg, scopes: string[]): Pr
   const key = token('sk_live_');
   await db
     .insertInto('api_keys')
-    .values({ organization_id: org.organizationId, name: `key-${randomBytes(4).toString('hex')}`, key_hash: sha256(key), prefix: key.slice(0, 12), scopes, created_by: org.userId })
+    .values({
+      organization_id: org.organizationId,
+      name: `key-${randomBytes(4).toString('hex')}`,
+      key_hash: sha256(key),
+      prefix: key.slice(0, 12),
+      scopes,
+      created_by: org.userId,
+    })
     .execute();
   return key;
 }
 
 /** The partition a stored reading sits in. */
 export async function partitionOf(db: Db, sensorId: string, ts: string): Promise<string | undefined> {
-  const { rows } = await sql<{ part: string }>`select tableoid::regclass::text as part from readings where sensor_id = ${sensorId} and ts = ${ts}::timestamptz`.execute(db);
+  const { rows } = await sql<{
+    part: string;
+  }>`select tableoid::regclass::text as part from readings where sensor_id = ${sensorId} and ts = ${ts}::timestamptz`.execute(db);
   return rows[0]?.part;
 }

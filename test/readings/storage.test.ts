@@ -4,7 +4,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { writeBatch } from '../../src/ingest/ingest.repo.js';
 import { LatestReadingCache } from '../../src/readings/latest-cache.js';
 import { listReadingPartitions, maintainReadingPartitions, monthStart, partitionName } from '../../src/readings/partitions.js';
-import { type Aggregate, type Bucket, aggregateOf, bucketsPage, latestReading, latestReadings, readingsPage } from '../../src/readings/readings.repo.js';
+import {
+  type Aggregate,
+  type Bucket,
+  aggregateOf,
+  bucketsPage,
+  latestReading,
+  latestReadings,
+  readingsPage,
+} from '../../src/readings/readings.repo.js';
 import type { Db } from '../../src/storage/database.js';
 import { backends, useDatabase } from '../support/databases.js';
 import { type SeededOrg, addSensor, partitionOf, seedOrganization } from './fixtures.js';
@@ -34,7 +42,12 @@ async function store(db: Db, org: SeededOrg, points: Point[]): Promise<number> {
 }
 
 /** Bins computed in the test: the reference the SQL downsampling is checked against. */
-function expectedBuckets(points: Point[], intervalMs: number, from: number, to: number): Map<number, { n: number; sum: number; min: number; max: number }> {
+function expectedBuckets(
+  points: Point[],
+  intervalMs: number,
+  from: number,
+  to: number,
+): Map<number, { n: number; sum: number; min: number; max: number }> {
   const bins = new Map<number, { n: number; sum: number; min: number; max: number }>();
   for (const p of points) {
     if (p.ts < from || p.ts >= to) continue;
@@ -49,11 +62,27 @@ function expectedBuckets(points: Point[], intervalMs: number, from: number, to: 
   return bins;
 }
 
-async function allBuckets(db: Db, org: SeededOrg, sensorIds: string[], intervalMs: number, from: number | undefined, to: number | undefined, limit: number): Promise<Bucket[]> {
+async function allBuckets(
+  db: Db,
+  org: SeededOrg,
+  sensorIds: string[],
+  intervalMs: number,
+  from: number | undefined,
+  to: number | undefined,
+  limit: number,
+): Promise<Bucket[]> {
   const out: Bucket[] = [];
   let after: { sensorId: string; ts: number } | undefined;
   for (let guard = 0; guard < 10_000; guard += 1) {
-    const { items: page, more } = await bucketsPage(db, { organizationId: org.organizationId, sensorIds, intervalMs, from, to, limit, after });
+    const { items: page, more } = await bucketsPage(db, {
+      organizationId: org.organizationId,
+      sensorIds,
+      intervalMs,
+      from,
+      to,
+      limit,
+      after,
+    });
     expect(page.length).toBeLessThanOrEqual(limit);
     if (after) expect(page.length).toBeGreaterThan(0);
     out.push(...page);
@@ -107,7 +136,11 @@ describe.each(backends)('readings storage on $name', (backend) => {
   it("a sensor's range is an index-only scan of the covering primary key, and tenancy still holds", async () => {
     const sensor = await addSensor(database.db, org, 'index-only');
     const start = Date.parse('2026-03-01T00:00:00Z');
-    await store(database.db, org, Array.from({ length: 500 }, (_, i) => ({ sensorId: sensor, ts: start + i * 60_000, value: i })));
+    await store(
+      database.db,
+      org,
+      Array.from({ length: 500 }, (_, i) => ({ sensorId: sensor, ts: start + i * 60_000, value: i })),
+    );
     await sql`vacuum (analyze) readings`.execute(database.db);
     const { db, statements } = recording(database.db);
     const query = { sensorIds: [sensor], from: start, to: start + 3_600_000, limit: 100 };
@@ -137,7 +170,13 @@ describe.each(backends)('readings storage on $name', (backend) => {
     it('stores readings far in the past and the future (default partition) and finds them', async () => {
       const sensor = org.sensors.pressure!;
       const far = [Date.parse('1950-06-01T12:00:00Z'), Date.parse('2090-01-01T00:00:00Z')];
-      expect(await store(database.db, org, far.map((ts) => ({ sensorId: sensor, ts, value: 1 })))).toBe(2);
+      expect(
+        await store(
+          database.db,
+          org,
+          far.map((ts) => ({ sensorId: sensor, ts, value: 1 })),
+        ),
+      ).toBe(2);
       expect(await partitionOf(database.db, sensor, '1950-06-01T12:00:00Z')).toBe('readings_default');
       expect(await partitionOf(database.db, sensor, '2090-01-01T00:00:00Z')).toBe('readings_default');
       const rows = await readingsPage(database.db, { organizationId: org.organizationId, sensorIds: [sensor], limit: 10 });
@@ -213,9 +252,16 @@ describe.each(backends)('readings storage on $name', (backend) => {
       const overlap = Array.from({ length: 50 }, (_, i) => ({ sensorId: sensor, ts: T0 + (25 + i) * 60_000, value: 1000 + i }));
       expect(await store(database.db, org, overlap)).toBe(25);
       // The same reading twice in one batch is stored once.
-      expect(await store(database.db, org, [{ sensorId: sensor, ts: T0 - 60_000, value: 7 }, { sensorId: sensor, ts: T0 - 60_000, value: 8 }])).toBe(1);
+      expect(
+        await store(database.db, org, [
+          { sensorId: sensor, ts: T0 - 60_000, value: 7 },
+          { sensorId: sensor, ts: T0 - 60_000, value: 8 },
+        ]),
+      ).toBe(1);
 
-      const { rows } = await sql<{ n: number | string }>`select count(*) as n from readings where sensor_id = ${sensor}`.execute(database.db);
+      const { rows } = await sql<{ n: number | string }>`select count(*) as n from readings where sensor_id = ${sensor}`.execute(
+        database.db,
+      );
       expect(Number(rows[0]!.n)).toBe(76);
       const latest = await latestReading(database.db, org.organizationId, sensor);
       expect(latest).toMatchObject({ sensorId: sensor, ts: T0 + 74 * 60_000, value: 1049, rawValue: 1049 });
@@ -285,7 +331,15 @@ describe.each(backends)('readings storage on $name', (backend) => {
         let after: { sensorId: string; ts: number } | undefined;
         let pages = 0;
         for (;;) {
-          const rows = await readingsPage(database.db, { organizationId: org.organizationId, sensorIds: [a], from: T0 + 10 * 60_000, to: T0 + 200 * 60_000, limit: 40, after, descending });
+          const rows = await readingsPage(database.db, {
+            organizationId: org.organizationId,
+            sensorIds: [a],
+            from: T0 + 10 * 60_000,
+            to: T0 + 200 * 60_000,
+            limit: 40,
+            after,
+            descending,
+          });
           const page = rows.slice(0, 40);
           seen.push(...page.map((r) => r.ts));
           pages += 1;
@@ -309,13 +363,17 @@ describe.each(backends)('readings storage on $name', (backend) => {
         const last = page[page.length - 1]!;
         after = { sensorId: last.sensorId, ts: last.ts };
       }
-      const expected = [...points].sort((x, y) => (x.sensorId < y.sensorId ? -1 : x.sensorId > y.sensorId ? 1 : x.ts - y.ts)).map((p) => `${p.sensorId}/${p.ts}`);
+      const expected = [...points]
+        .sort((x, y) => (x.sensorId < y.sensorId ? -1 : x.sensorId > y.sensorId ? 1 : x.ts - y.ts))
+        .map((p) => `${p.sensorId}/${p.ts}`);
       expect(seen).toEqual(expected);
     });
 
     it('never returns another organization’s readings', async () => {
       expect(await readingsPage(database.db, { organizationId: foreign.organizationId, sensorIds: [a], limit: 10 })).toEqual([]);
-      expect(await bucketsPage(database.db, { organizationId: foreign.organizationId, sensorIds: [a], intervalMs: HOUR, limit: 10 })).toEqual({ items: [], more: false });
+      expect(
+        await bucketsPage(database.db, { organizationId: foreign.organizationId, sensorIds: [a], intervalMs: HOUR, limit: 10 }),
+      ).toEqual({ items: [], more: false });
     });
   });
 
@@ -331,9 +389,14 @@ describe.each(backends)('readings storage on $name', (backend) => {
       // Three days across a month boundary (two partitions): a reading every 7 minutes with a
       // deterministic pseudo-random value, plus a sparse second sensor.
       let seed = 12345;
-      const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 100 - 50;
-      for (let ts = START; ts < START + 3 * 86_400_000; ts += 7 * 60_000) points.push({ sensorId: s, ts, value: Math.round(rand() * 1000) / 1000 });
-      for (let ts = START + 13 * 60_000; ts < START + 3 * 86_400_000; ts += 5 * HOUR) points.push({ sensorId: t, ts, value: Math.round(rand() * 1000) / 1000 });
+      const rand = () => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return (seed / 2 ** 31) * 100 - 50;
+      };
+      for (let ts = START; ts < START + 3 * 86_400_000; ts += 7 * 60_000)
+        points.push({ sensorId: s, ts, value: Math.round(rand() * 1000) / 1000 });
+      for (let ts = START + 13 * 60_000; ts < START + 3 * 86_400_000; ts += 5 * HOUR)
+        points.push({ sensorId: t, ts, value: Math.round(rand() * 1000) / 1000 });
       for (let i = 0; i < points.length; i += 500) await store(database.db, org, points.slice(i, i + 500));
     });
 

@@ -63,7 +63,15 @@ describe('time values', () => {
     expect(parseRfc3339('2024-05-01T12:00:00Z')).toBe(Date.UTC(2024, 4, 1, 12));
     expect(parseRfc3339('2024-05-01t12:00:00.5+02:00')).toBe(Date.UTC(2024, 4, 1, 10, 0, 0, 500));
     expect(parseRfc3339('2024-05-01 12:00:00.123456Z')).toBe(Date.UTC(2024, 4, 1, 12, 0, 0, 123));
-    for (const bad of ['2024-05-01', '2024-05-01T12:00:00', '2024-02-30T00:00:00Z', '2024-13-01T00:00:00Z', 'yesterday', '1714564800', '2024-05-01T25:00:00Z']) {
+    for (const bad of [
+      '2024-05-01',
+      '2024-05-01T12:00:00',
+      '2024-02-30T00:00:00Z',
+      '2024-13-01T00:00:00Z',
+      'yesterday',
+      '1714564800',
+      '2024-05-01T25:00:00Z',
+    ]) {
       expect(parseRfc3339(bad), bad).toBeUndefined();
     }
   });
@@ -95,7 +103,16 @@ describe('time values', () => {
 
 describe('batch parsing', () => {
   it('names every bad line, with its index or line number', () => {
-    const json = parseJsonBatch({ readings: [{ sensor: 'a', ts: '2024-01-01T00:00:00Z', value: 1 }, { sensor: 'a', ts: 'x', value: null }] }, 'key', 10);
+    const json = parseJsonBatch(
+      {
+        readings: [
+          { sensor: 'a', ts: '2024-01-01T00:00:00Z', value: 1 },
+          { sensor: 'a', ts: 'x', value: null },
+        ],
+      },
+      'key',
+      10,
+    );
     expect('shapeError' in json).toBe(false);
     if ('shapeError' in json) return;
     expect(json.errors.map((e) => e.pointer)).toEqual(['/body/readings/1/ts', '/body/readings/1/value']);
@@ -113,7 +130,15 @@ describe('batch parsing', () => {
   });
 
   it('bounds ingest timestamps to years 1700-2249', () => {
-    const json = parseJsonBatch([{ sensor: 'a', ts: '1699-12-31T23:59:59Z', value: 1 }, { sensor: 'a', ts: '2250-01-01T00:00:00Z', value: 1 }, { sensor: 'a', ts: '2249-12-31T23:59:59.999Z', value: 1 }], 'key', 10);
+    const json = parseJsonBatch(
+      [
+        { sensor: 'a', ts: '1699-12-31T23:59:59Z', value: 1 },
+        { sensor: 'a', ts: '2250-01-01T00:00:00Z', value: 1 },
+        { sensor: 'a', ts: '2249-12-31T23:59:59.999Z', value: 1 },
+      ],
+      'key',
+      10,
+    );
     if ('shapeError' in json) throw new Error('shape');
     expect(json.errors.map((e) => e.index)).toEqual([0, 1]);
     expect(json.count).toBe(1);

@@ -57,7 +57,8 @@ describe.skipIf(!TEST_DATABASE_URL)('database faults (PostgreSQL)', () => {
         if (response.status === 503) {
           if (!response.headers.get('retry-after')) bad.push(`${kind} 503 without Retry-After`);
           if (kind === 'token' && JSON.parse(body).error !== 'temporarily_unavailable') bad.push(`token 503: ${body}`);
-          if (kind === 'ingest' && !response.headers.get('content-type')?.startsWith('application/problem+json')) bad.push(`ingest 503: ${body}`);
+          if (kind === 'ingest' && !response.headers.get('content-type')?.startsWith('application/problem+json'))
+            bad.push(`ingest 503: ${body}`);
         } else if (response.status < 200 || response.status > 299) {
           bad.push(`${kind} ${response.status}: ${body.slice(0, 300)}`);
         }
@@ -74,12 +75,18 @@ describe.skipIf(!TEST_DATABASE_URL)('database faults (PostgreSQL)', () => {
           await record('ingest', ingest);
           await record(
             'token',
-            await fetch(`${url}/oauth/token`, { method: 'POST', headers: { authorization: M2M, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' }),
+            await fetch(`${url}/oauth/token`, {
+              method: 'POST',
+              headers: { authorization: M2M, 'content-type': 'application/x-www-form-urlencoded' },
+              body: 'grant_type=client_credentials',
+            }),
           );
         }
       };
       const terminate = () =>
-        admin.query('select count(pg_terminate_backend(pid)) as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [database.name]);
+        admin.query('select count(pg_terminate_backend(pid)) as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [
+          database.name,
+        ]);
 
       const load = Array.from({ length: WORKERS }, worker);
       await sleep(1500);
@@ -110,10 +117,20 @@ describe.skipIf(!TEST_DATABASE_URL)('database faults (PostgreSQL)', () => {
       await Promise.all(load);
 
       const tried = [...statuses.values()].reduce((a, b) => a + b, 0);
-      console.log(`database faults: ${tried} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}, backends terminated per round ${terminated.join('/')}, ready ${readyAgain} ms after the database returned`);
+      console.log(
+        `database faults: ${tried} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}, backends terminated per round ${terminated.join('/')}, ready ${readyAgain} ms after the database returned`,
+      );
       expect(terminated.every((n) => n > 0)).toBe(true);
       // On failure, the server's own account of the unexpected errors.
-      expect(bad, cli.output().stdout.split('\n').filter((line) => line.includes('"level":50')).slice(0, 3).join('\n')).toEqual([]);
+      expect(
+        bad,
+        cli
+          .output()
+          .stdout.split('\n')
+          .filter((line) => line.includes('"level":50'))
+          .slice(0, 3)
+          .join('\n'),
+      ).toEqual([]);
       expect(statuses.get(503) ?? 0).toBeGreaterThan(0); // the faults were felt…
       expect(statuses.get(200) ?? 0).toBeGreaterThan(tried / 2); // …and did not stop the service
       expect(readyAgain).toBeGreaterThan(0);
@@ -127,14 +144,20 @@ describe.skipIf(!TEST_DATABASE_URL)('database faults (PostgreSQL)', () => {
         body: JSON.stringify([{ sensor: 'temp', ts: new Date(base - 1).toISOString(), value: 1 }]),
       });
       expect(after.status).toBe(200);
-      const token = await fetch(`${url}/oauth/token`, { method: 'POST', headers: { authorization: M2M, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
+      const token = await fetch(`${url}/oauth/token`, {
+        method: 'POST',
+        headers: { authorization: M2M, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      });
       expect(token.status).toBe(200);
 
       // Every acknowledged reading is stored.
       const direct = new pg.Client({ connectionString: database.url });
       await direct.connect();
       try {
-        const { rows } = await direct.query('select count(*)::int as n from readings where ts = any($1::timestamptz[])', [acknowledged.map((ts) => new Date(ts).toISOString())]);
+        const { rows } = await direct.query('select count(*)::int as n from readings where ts = any($1::timestamptz[])', [
+          acknowledged.map((ts) => new Date(ts).toISOString()),
+        ]);
         expect(rows[0].n).toBe(acknowledged.length);
       } finally {
         await direct.end();

@@ -10,7 +10,13 @@ import { type ServerStorage, type TestServer, serverBackends, startTestServer } 
 const setupForm = (token: string) => ({
   method: 'POST',
   headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  body: new URLSearchParams({ token, organization_name: 'Acme Labs', organization_slug: 'acme', email: 'owner@acme.test', password: 'Own3r-password' }).toString(),
+  body: new URLSearchParams({
+    token,
+    organization_name: 'Acme Labs',
+    organization_slug: 'acme',
+    email: 'owner@acme.test',
+    password: 'Own3r-password',
+  }).toString(),
 });
 
 /** A POST whose body is sent in two parts, the second only when asked: an in-flight request. */
@@ -20,7 +26,14 @@ function slowPost(url: string, path: string, body: string) {
   let release!: () => void;
   const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
     const req = http.request(
-      { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent: false, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
@@ -34,7 +47,8 @@ function slowPost(url: string, path: string, body: string) {
   return { response, finish: () => release() };
 }
 
-const connections = (server: TestServer) => new Promise<number>((resolve) => server.running.app.server.getConnections((_e: Error | null, n: number) => resolve(n)));
+const connections = (server: TestServer) =>
+  new Promise<number>((resolve) => server.running.app.server.getConnections((_e: Error | null, n: number) => resolve(n)));
 
 async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const start = Date.now();
@@ -91,7 +105,10 @@ describe.each(serverBackends)('server lifecycle on $name', (backend) => {
 
   it('an invalid provisioning file stops the start, applying nothing', async () => {
     const storage = await storageFor();
-    const bad = await writeFile('bad.yaml', 'organizations:\n  - slug: acme\n    name: Acme\n    users:\n      - { email: a@acme.test, role: boss }\n');
+    const bad = await writeFile(
+      'bad.yaml',
+      'organizations:\n  - slug: acme\n    name: Acme\n    users:\n      - { email: a@acme.test, role: boss }\n',
+    );
     await expect(startTestServer({ ...storage.options, overrides: { provisionFile: bad } })).rejects.toBeInstanceOf(ProvisioningError);
     const server = await start(storage);
     expect(server.setupLink).toBeDefined();

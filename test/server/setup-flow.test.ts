@@ -25,7 +25,14 @@ describe.each(serverBackends)('first-run setup over HTTP on $name', (backend) =>
   });
 
   const db = () => server.running.database.db;
-  const valid = () => ({ token, organization_name: 'Acme Labs', organization_slug: 'acme', name: 'Olga Owner', email: 'Olga@Acme.test', password: 'Own3r-password' });
+  const valid = () => ({
+    token,
+    organization_name: 'Acme Labs',
+    organization_slug: 'acme',
+    name: 'Olga Owner',
+    email: 'Olga@Acme.test',
+    password: 'Own3r-password',
+  });
 
   it('an empty installation prints a one-time link, and nobody exists yet (no default password)', async () => {
     expect(server.setupLink, server.stdout).toBeDefined();
@@ -48,7 +55,8 @@ describe.each(serverBackends)('first-run setup over HTTP on $name', (backend) =>
     expect(response.headers.get('referrer-policy')).toBe('no-referrer');
     expect(response.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/);
     const html = await response.text();
-    for (const name of ['organization_name', 'organization_slug', 'name', 'email', 'password']) expect(html).toMatch(new RegExp(`<input[^>]+name="${name}"`));
+    for (const name of ['organization_name', 'organization_slug', 'name', 'email', 'password'])
+      expect(html).toMatch(new RegExp(`<input[^>]+name="${name}"`));
     expect(html).toContain(`<input type="hidden" name="token" value="${token}">`);
     expect(html).toMatch(/<form method="post" action="\/setup">/);
     expect(html).toMatch(/<input[^>]+name="password"[^>]+type="password"/);
@@ -92,7 +100,11 @@ describe.each(serverBackends)('first-run setup over HTTP on $name', (backend) =>
 
   it('the form creates the organization and its owner exactly once, even when submitted concurrently', async () => {
     const responses = await Promise.all(
-      ['acme', 'acme-2', 'acme-3'].map((slug) => server.fetch('/setup', form({ ...valid(), organization_slug: slug })).then(async (r) => ({ status: r.status, html: await r.text() }))),
+      ['acme', 'acme-2', 'acme-3'].map((slug) =>
+        server
+          .fetch('/setup', form({ ...valid(), organization_slug: slug }))
+          .then(async (r) => ({ status: r.status, html: await r.text() })),
+      ),
     );
     const statuses = responses.map((r) => r.status).sort();
     expect(statuses).toEqual([201, 409, 409]);

@@ -62,11 +62,23 @@ const passwordGrant = (node: Node, from: string, password: string) =>
   node.fetch('/oauth/token', {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-forwarded-for': from },
-    body: JSON.stringify({ grant_type: 'password', client_id: 'acme-password', client_secret: 'acme-password-secret', username: 'admin@acme.test', password, scope: '*' }),
+    body: JSON.stringify({
+      grant_type: 'password',
+      client_id: 'acme-password',
+      client_secret: 'acme-password-secret',
+      username: 'admin@acme.test',
+      password,
+      scope: '*',
+    }),
   });
 const clientCredentials = (node: Node, from: string, secret: string) =>
-  node.fetch('/oauth/token', { method: 'POST', headers: { authorization: basic('acme-m2m', secret), 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': from }, body: 'grant_type=client_credentials' });
-const withBearer = (node: Node, path: string, credential: string, from = OWNER) => node.fetch(path, { headers: { authorization: `Bearer ${credential}`, 'x-forwarded-for': from } });
+  node.fetch('/oauth/token', {
+    method: 'POST',
+    headers: { authorization: basic('acme-m2m', secret), 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': from },
+    body: 'grant_type=client_credentials',
+  });
+const withBearer = (node: Node, path: string, credential: string, from = OWNER) =>
+  node.fetch(path, { headers: { authorization: `Bearer ${credential}`, 'x-forwarded-for': from } });
 
 const stores = [{ name: 'database', redisUrl: undefined }, ...(TEST_REDIS_URL ? [{ name: 'Redis', redisUrl: TEST_REDIS_URL }] : [])];
 
@@ -101,7 +113,8 @@ describe.skipIf(!TEST_DATABASE_URL).each(stores)('abuse counters shared by two n
 
   it('failed bearer credentials split across the nodes count as one budget; each node refuses from its next failure on', async () => {
     const from = '203.0.113.91';
-    for (let i = 0; i < 100; i++) expect((await withBearer(i % 2 === 0 ? a : b, '/v1/devices', `sk_live_wrong${i}`, from)).status).toBe(401);
+    for (let i = 0; i < 100; i++)
+      expect((await withBearer(i % 2 === 0 ? a : b, '/v1/devices', `sk_live_wrong${i}`, from)).status).toBe(401);
     // The node that did not count the hundredth learns of the block with its next failure.
     await withBearer(b, '/v1/devices', 'sk_live_wrong-a', from);
     await withBearer(a, '/v1/devices', 'sk_live_wrong-b', from);
@@ -161,7 +174,11 @@ describe.skipIf(!TEST_DATABASE_URL)('revocations reach the other node at once (L
   it('an access token revoked on one node is refused on the other within 100 ms', async () => {
     const token = ((await (await passwordGrant(a, OWNER, 'Adm1n-pass-acme')).json()) as { access_token: string }).access_token;
     const elapsed = await refusedAfter(b, '/v1/me', token, async () => {
-      const revoke = await a.fetch('/oauth/revoke', { method: 'POST', headers: { authorization: basic('acme-password', 'acme-password-secret'), 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${token}` });
+      const revoke = await a.fetch('/oauth/revoke', {
+        method: 'POST',
+        headers: { authorization: basic('acme-password', 'acme-password-secret'), 'content-type': 'application/x-www-form-urlencoded' },
+        body: `token=${token}`,
+      });
       expect(revoke.status).toBe(200);
     });
     console.log(`token revoked on node A: refused on node B after ${elapsed.toFixed(1)} ms`);
@@ -171,14 +188,23 @@ describe.skipIf(!TEST_DATABASE_URL)('revocations reach the other node at once (L
   it('an API key deleted and a device token rotated on one node are refused on the other within 100 ms', async () => {
     const keys = (await (await withBearer(a, '/v1/api-keys', admin)).json()) as { data: { id: string; prefix?: string }[] };
     const keyElapsed = await refusedAfter(b, '/v1/devices', API_KEY, async () => {
-      for (const key of keys.data) expect((await a.fetch(`/v1/api-keys/${key.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } })).status).toBe(204);
+      for (const key of keys.data)
+        expect((await a.fetch(`/v1/api-keys/${key.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } })).status).toBe(
+          204,
+        );
     });
     const devices = (await (await withBearer(a, '/v1/devices', admin)).json()) as { data: { id: string }[] };
     const ingest = (node: Node) =>
-      node.fetch('/v1/ingest', { method: 'POST', headers: { authorization: `Bearer ${DEVICE_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify([{ sensor: 'temp', ts: new Date().toISOString(), value: 1 }]) });
+      node.fetch('/v1/ingest', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${DEVICE_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify([{ sensor: 'temp', ts: new Date().toISOString(), value: 1 }]),
+      });
     expect((await ingest(b)).status).toBe(200);
     expect((await ingest(b)).status).toBe(200);
-    expect((await a.fetch(`/v1/devices/${devices.data[0]!.id}/token`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } })).status).toBe(200);
+    expect(
+      (await a.fetch(`/v1/devices/${devices.data[0]!.id}/token`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } })).status,
+    ).toBe(200);
     const rotated = performance.now();
     let deviceElapsed = Number.POSITIVE_INFINITY;
     while (performance.now() - rotated < 2_000) {
@@ -187,7 +213,9 @@ describe.skipIf(!TEST_DATABASE_URL)('revocations reach the other node at once (L
         break;
       }
     }
-    console.log(`API key deleted on node A: refused on node B after ${keyElapsed.toFixed(1)} ms; device token rotated: ${deviceElapsed.toFixed(1)} ms`);
+    console.log(
+      `API key deleted on node A: refused on node B after ${keyElapsed.toFixed(1)} ms; device token rotated: ${deviceElapsed.toFixed(1)} ms`,
+    );
     expect(keyElapsed).toBeLessThan(100);
     expect(deviceElapsed).toBeLessThan(100);
   });
@@ -199,7 +227,12 @@ describe.skipIf(!TEST_DATABASE_URL)('revocations reach the other node at once (L
         node.fetch('/oauth/token', {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ grant_type: 'refresh_token', refresh_token: token, client_id: 'acme-password', client_secret: 'acme-password-secret' }),
+          body: JSON.stringify({
+            grant_type: 'refresh_token',
+            refresh_token: token,
+            client_id: 'acme-password',
+            client_secret: 'acme-password-secret',
+          }),
         });
       const answers = await Promise.all([refresh(a, granted.refresh_token), refresh(b, granted.refresh_token)]);
       expect(answers.map((r) => r.status).sort()).toEqual([200, 400]);
@@ -213,7 +246,11 @@ describe.skipIf(!TEST_DATABASE_URL)('revocations reach the other node at once (L
   });
 
   it('an invitation sent through one node is accepted through the other', async () => {
-    const invited = await a.fetch('/v1/users', { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ email: 'admin@beta.test', role: 'viewer' }) });
+    const invited = await a.fetch('/v1/users', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'admin@beta.test', role: 'viewer' }),
+    });
     expect(invited.status).toBe(202);
     const accept = new URL(((await invited.json()) as { meta: { accept_url: string } }).meta.accept_url);
     const link = accept.pathname + accept.search;
@@ -229,7 +266,14 @@ describe.skipIf(!TEST_DATABASE_URL)('revocations reach the other node at once (L
     const theirs = await a.fetch('/oauth/token', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ grant_type: 'password', client_id: 'acme-password', client_secret: 'acme-password-secret', username: 'admin@beta.test', password: 'Adm1n-pass-beta', scope: '*' }),
+      body: JSON.stringify({
+        grant_type: 'password',
+        client_id: 'acme-password',
+        client_secret: 'acme-password-secret',
+        username: 'admin@beta.test',
+        password: 'Adm1n-pass-beta',
+        scope: '*',
+      }),
     });
     expect(theirs.status).toBe(200);
   });
@@ -242,7 +286,8 @@ describe.skipIf(!TEST_DATABASE_URL)('revocations reach the other node at once (L
       const { rows } = await pgAdmin.query(`select pg_terminate_backend(pid) from (${listeners}) l`, [database.name]);
       expect(rows.length).toBe(2); // one per node
       const started = Date.now();
-      while ((await pgAdmin.query(listeners, [database.name])).rows.length < 2 && Date.now() - started < 10_000) await new Promise((resolve) => setTimeout(resolve, 50));
+      while ((await pgAdmin.query(listeners, [database.name])).rows.length < 2 && Date.now() - started < 10_000)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       expect((await pgAdmin.query(listeners, [database.name])).rows.length).toBe(2);
     } finally {
       await pgAdmin.end();

@@ -9,7 +9,9 @@ import { TEST_DATABASE_URL, type ThrowawayDatabase, createThrowawayDatabase } fr
 describe('prepared statements', () => {
   it('refuses select * (a later column would break prepared plans on other nodes)', () => {
     expect(() => preparedStatement('test_star', 'select * from users where id = $1')).toThrow(/must name its columns/);
-    expect(() => preparedStatement('test_star_qualified', 'select u.*, m.role from users u join memberships m on m.user_id = u.id')).toThrow(/must name its columns/);
+    expect(() =>
+      preparedStatement('test_star_qualified', 'select u.*, m.role from users u join memberships m on m.user_id = u.id'),
+    ).toThrow(/must name its columns/);
     expect(() => preparedStatement('test_count', 'select count(*) as n from users')).not.toThrow();
   });
 
@@ -37,7 +39,10 @@ describe.skipIf(!TEST_DATABASE_URL)('prepared statements on PostgreSQL', () => {
   it('a declared statement is prepared once per connection, by name, and answers as before', async () => {
     expect(await findClientByClientId(handle.db, 'nobody')).toBeUndefined();
     expect(await findClientByClientId(handle.db, 'nobody-else')).toBeUndefined();
-    const { rows } = await sql<{ name: string; parameter_types: string }>`select name, parameter_types::text from pg_prepared_statements`.execute(handle.db);
+    const { rows } = await sql<{
+      name: string;
+      parameter_types: string;
+    }>`select name, parameter_types::text from pg_prepared_statements`.execute(handle.db);
     expect(rows).toEqual([{ name: 'find_client_by_client_id', parameter_types: '{text}' }]);
     // Undeclared statements (like the one above) stay unnamed.
   });

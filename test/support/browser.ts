@@ -11,7 +11,13 @@ export interface Form {
   buttons: { name: string; value: string; text: string }[];
 }
 
-const decode = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+const decode = (s: string) =>
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 const attr = (tag: string, name: string): string | undefined => {
   const m = new RegExp(`\\s${name}="([^"]*)"`).exec(tag);
   return m?.[1] === undefined ? undefined : decode(m[1]);
@@ -32,7 +38,12 @@ export function parseForms(html: string): Form[] {
       value: attr(b[0], 'value') ?? '',
       text: (b[2] ?? '').trim(),
     }));
-    forms.push({ action: attr(`<form${open}>`, 'action') ?? '', method: (attr(`<form${open}>`, 'method') ?? 'get').toLowerCase(), fields, buttons });
+    forms.push({
+      action: attr(`<form${open}>`, 'action') ?? '',
+      method: (attr(`<form${open}>`, 'method') ?? 'get').toLowerCase(),
+      fields,
+      buttons,
+    });
   }
   return forms;
 }
@@ -49,7 +60,10 @@ export class Browser {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
   }
 
-  async request(path: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Response> {
+  async request(
+    path: string,
+    init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers };
     if (this.cookies.size > 0) headers.cookie = this.cookieHeader();
     let body: string | undefined;
@@ -57,7 +71,12 @@ export class Browser {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(init.form).toString();
     }
-    const response = await fetch(new URL(path, this.base), { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
+    const response = await fetch(new URL(path, this.base), {
+      method: init.method ?? (body ? 'POST' : 'GET'),
+      headers,
+      body,
+      redirect: 'manual',
+    });
     for (const setCookie of response.headers.getSetCookie()) {
       const [pair = ''] = setCookie.split(';');
       const eq = pair.indexOf('=');

@@ -38,20 +38,24 @@ export function spawnCli(args: string[], env: Record<string, string | undefined>
     if (value === undefined) delete childEnv[key];
     else childEnv[key] = value;
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
+    cwd: ROOT,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   const listeners = new Set<() => void>();
   child.stdout!.on('data', (chunk: Buffer) => {
     stdout += chunk.toString('utf8');
-    listeners.forEach((l) => l());
+    for (const l of listeners) l();
   });
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => {
-      listeners.forEach((l) => l());
+      for (const l of listeners) l();
       resolve({ code, signal });
     });
   });

@@ -215,7 +215,9 @@ export async function dumpDatabase(db: Db): Promise<DatabaseDump> {
   const dump: DatabaseDump = {};
   for (const name of await tableNames(db)) {
     const { rows } = await sql<Record<string, unknown>>`select * from ${sql.table(name)}`.execute(db);
-    dump[name] = rows.map((row) => JSON.stringify(normalize(Object.fromEntries(Object.entries(row).sort(([a], [b]) => a.localeCompare(b)))))).sort();
+    dump[name] = rows
+      .map((row) => JSON.stringify(normalize(Object.fromEntries(Object.entries(row).sort(([a], [b]) => a.localeCompare(b))))))
+      .sort();
   }
   return dump;
 }

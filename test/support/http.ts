@@ -25,16 +25,20 @@ export function rawRequest(baseUrl: string, request: RawRequest): Promise<RawRes
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { connection: 'close', ...request.headers };
-    if (request.body !== undefined && !request.chunked && headers['content-length'] === undefined) headers['content-length'] = Buffer.byteLength(request.body);
-    const req = http.request({ host: url.hostname, port: url.port, method: request.method ?? 'GET', path: request.path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) });
-      });
-      res.on('error', reject);
-    });
+    if (request.body !== undefined && !request.chunked && headers['content-length'] === undefined)
+      headers['content-length'] = Buffer.byteLength(request.body);
+    const req = http.request(
+      { host: url.hostname, port: url.port, method: request.method ?? 'GET', path: request.path, headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     if (request.body !== undefined) req.write(request.body);
     req.end();

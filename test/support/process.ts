@@ -33,7 +33,10 @@ export interface Captured {
  * Runs `run` with standard output and standard error (or only the streams named) swallowed and
  * recorded, write callbacks still called; returns its result along with what was written.
  */
-export async function captureOutput<T>(run: () => Promise<T>, streams: readonly (keyof Captured)[] = ['stdout', 'stderr']): Promise<{ result: T } & Captured> {
+export async function captureOutput<T>(
+  run: () => Promise<T>,
+  streams: readonly (keyof Captured)[] = ['stdout', 'stderr'],
+): Promise<{ result: T } & Captured> {
   const written: Captured = { stdout: '', stderr: '' };
   const originals = streams.map((name) => [name, process[name].write] as const);
   for (const name of streams) {

@@ -89,14 +89,22 @@ async function freePort(): Promise<number> {
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const own = options.dataDir === undefined && options.databaseUrl === undefined ? await serverBackend(options.backend ?? 'pglite').prepare() : undefined;
-  const storage: Pick<Config, 'dataDir' | 'databaseUrl'> = { dataDir: (own?.options ?? options).dataDir, databaseUrl: (own?.options ?? options).databaseUrl };
+  const own =
+    options.dataDir === undefined && options.databaseUrl === undefined
+      ? await serverBackend(options.backend ?? 'pglite').prepare()
+      : undefined;
+  const storage: Pick<Config, 'dataDir' | 'databaseUrl'> = {
+    dataDir: (own?.options ?? options).dataDir,
+    databaseUrl: (own?.options ?? options).databaseUrl,
+  };
   let started: { running: RunningServer; config: Config };
   let stdout: string;
   try {
     const provisionFile = options.provisioning === undefined ? undefined : await writeFile('provision.yaml', options.provisioning);
     // Capture (and swallow) what startServer prints for the operator: the setup link.
-    ({ result: started, stdout } = await withEnv(options.env ?? {}, () => captureOutput(() => listen(options, { ...storage, provisionFile }), ['stdout'])));
+    ({ result: started, stdout } = await withEnv(options.env ?? {}, () =>
+      captureOutput(() => listen(options, { ...storage, provisionFile }), ['stdout']),
+    ));
   } catch (error) {
     await own?.cleanup();
     throw error;
@@ -147,16 +155,23 @@ export function useTestServer(start: () => Promise<TestServer> = startTestServer
 async function listen(options: TestServerOptions, settings: Partial<Config>): Promise<{ running: RunningServer; config: Config }> {
   for (let attempt = 0; ; attempt++) {
     const port = options.exactPublicUrl ? await freePort() : 0;
-    const config = loadConfig({}, {
-      port,
-      host: '127.0.0.1',
-      logLevel: 'silent',
-      ...settings,
-      ...(options.exactPublicUrl && { publicUrl: `http://127.0.0.1:${port}` }),
-      ...options.overrides,
-    });
+    const config = loadConfig(
+      {},
+      {
+        port,
+        host: '127.0.0.1',
+        logLevel: 'silent',
+        ...settings,
+        ...(options.exactPublicUrl && { publicUrl: `http://127.0.0.1:${port}` }),
+        ...options.overrides,
+      },
+    );
     try {
-      const running = await startServer(config, options.logger ?? silentLogger(), options.shutdownGraceMs === undefined ? {} : { shutdownGraceMs: options.shutdownGraceMs });
+      const running = await startServer(
+        config,
+        options.logger ?? silentLogger(),
+        options.shutdownGraceMs === undefined ? {} : { shutdownGraceMs: options.shutdownGraceMs },
+      );
       return { running, config };
     } catch (error) {
       if (!options.exactPublicUrl || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 3) throw error;

@@ -46,7 +46,8 @@ function personOf(principal: Principal): string {
   return principal.userId;
 }
 
-const personOnly = () => new HttpProblem({ status: 403, detail: 'Authorized applications belong to a person: use a credential issued to a user.' });
+const personOnly = () =>
+  new HttpProblem({ status: 403, detail: 'Authorized applications belong to a person: use a credential issued to a user.' });
 
 export function registerAuthorizedApplicationsApi(app: App, services: AppServices): void {
   const { bearer, db, config } = services;
@@ -82,9 +83,13 @@ export function registerAuthorizedApplicationsApi(app: App, services: AppService
         throw new HttpProblem({ status: 404, detail: 'No such authorized application.' });
       }
       const result = await revokeAuthorization(db, principal.organizationId, userId, client.id);
-      if (!result.consentDeleted && result.grantIds.length === 0) throw new HttpProblem({ status: 404, detail: 'No such authorized application.' });
+      if (!result.consentDeleted && result.grantIds.length === 0)
+        throw new HttpProblem({ status: 404, detail: 'No such authorized application.' });
       for (const grantId of result.grantIds) await bearer.revoked({ revocationGroup: grantId }, db);
-      request.log.info({ client_id: client.client_id, user_id: userId, grants: result.grantIds.length }, 'application authorization revoked');
+      request.log.info(
+        { client_id: client.client_id, user_id: userId, grants: result.grantIds.length },
+        'application authorization revoked',
+      );
       return sendNoContent(reply);
     },
   );

@@ -38,7 +38,7 @@ export function evaluateConsent(clientAllowed: readonly ScopeToken[], requested:
   const byName = new Set<Scope>();
   for (const token of asked) {
     if (isScope(token)) byName.add(token);
-    else if (token === 'basic') ['devices:read', 'readings:read'].forEach((s) => byName.add(s as Scope));
+    else if (token === 'basic') for (const s of ['devices:read', 'readings:read'] as const) byName.add(s);
   }
   const unnarrowed = decideScopes({ requested, clientAllowed, userToken: true });
   const shown = unnarrowed.ok ? order(unnarrowed.scopes) : [...byName];
@@ -67,10 +67,10 @@ export function consentCovers(remembered: readonly string[] | undefined, scopes:
 
 const SCOPE_ORDER = new Map<string, number>();
 export function order(scopes: Iterable<Scope>): Scope[] {
-  return [...scopes].sort((a, b) => (rank(a) - rank(b)) || a.localeCompare(b));
+  return [...scopes].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 function rank(scope: Scope): number {
-  if (SCOPE_ORDER.size === 0) Object.keys(SCOPE_LABELS).forEach((s, i) => SCOPE_ORDER.set(s, i));
+  if (SCOPE_ORDER.size === 0) for (const [i, s] of Object.keys(SCOPE_LABELS).entries()) SCOPE_ORDER.set(s, i);
   return SCOPE_ORDER.get(scope) ?? 1000;
 }
 

@@ -20,7 +20,13 @@ export async function findConsentScopes(db: Db, organizationId: string, userId: 
 }
 
 /** Remembers an approval, adding its scopes to what was approved before (one statement, race-free). */
-export async function rememberConsent(db: Db, organizationId: string, userId: string, clientPk: string, scopes: readonly string[]): Promise<void> {
+export async function rememberConsent(
+  db: Db,
+  organizationId: string,
+  userId: string,
+  clientPk: string,
+  scopes: readonly string[],
+): Promise<void> {
   await db
     .insertInto('oauth_consents')
     .values({ organization_id: organizationId, user_id: userId, client_pk: clientPk, scopes: [...scopes] })
@@ -51,7 +57,17 @@ export async function listAuthorizedApplications(db: Db, userId: string, organiz
     .selectFrom('oauth_consents as k')
     .innerJoin('oauth_clients as c', 'c.id', 'k.client_pk')
     .innerJoin('organizations as o', 'o.id', 'k.organization_id')
-    .select(['k.organization_id', 'o.name as organization_name', 'k.client_pk', 'c.client_id', 'c.name', 'c.privacy_policy_url', 'k.scopes', 'k.created_at', 'k.updated_at'])
+    .select([
+      'k.organization_id',
+      'o.name as organization_name',
+      'k.client_pk',
+      'c.client_id',
+      'c.name',
+      'c.privacy_policy_url',
+      'k.scopes',
+      'k.created_at',
+      'k.updated_at',
+    ])
     .where('k.user_id', '=', userId);
   if (organizationId !== undefined) query = query.where('k.organization_id', '=', organizationId);
   const rows = await query.orderBy('k.updated_at', 'desc').orderBy('c.client_id').execute();

@@ -1,7 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { passwordProblem } from '../../identity/accounts.js';
-import { type InvitationWithOrganization, findPendingInvitationForEmail, invitationStatus, listPendingInvitationsForEmail } from '../../identity/invitations.repo.js';
-import { type AnswerOutcome, acceptWithNewAccount, answerAsUser, declineWithoutAccount, findInvitationByToken, invitationPath } from '../../identity/invitations.service.js';
+import {
+  type InvitationWithOrganization,
+  findPendingInvitationForEmail,
+  invitationStatus,
+  listPendingInvitationsForEmail,
+} from '../../identity/invitations.repo.js';
+import {
+  type AnswerOutcome,
+  acceptWithNewAccount,
+  answerAsUser,
+  declineWithoutAccount,
+  findInvitationByToken,
+  invitationPath,
+} from '../../identity/invitations.service.js';
 import { findUserByEmail, normalizeEmail } from '../../identity/users.repo.js';
 import type { AppServices } from '../../server/context.js';
 import type { User } from '../../storage/schema.js';
@@ -39,7 +51,11 @@ function str(form: Form, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-const summaryOf = (invitation: InvitationWithOrganization): InvitationSummary => ({ organizationName: invitation.organization_name, role: invitation.role, email: invitation.email });
+const summaryOf = (invitation: InvitationWithOrganization): InvitationSummary => ({
+  organizationName: invitation.organization_name,
+  role: invitation.role,
+  email: invitation.email,
+});
 
 const UNAVAILABLE: Record<string, string> = {
   accepted: 'This invitation has already been accepted.',
@@ -80,11 +96,20 @@ class InvitationPages {
   /** 404 for a link that never worked, 410 for one that did (its holder may learn that much). */
   private unavailable(reply: FastifyReply, invitation: InvitationWithOrganization | undefined) {
     if (!invitation) {
-      return pageHeaders(reply).code(404).send(errorPage('Invitation not found', 'This invitation link is not valid. Check that you opened the whole link, or ask the organization for a new invitation.'));
+      return pageHeaders(reply)
+        .code(404)
+        .send(
+          errorPage(
+            'Invitation not found',
+            'This invitation link is not valid. Check that you opened the whole link, or ask the organization for a new invitation.',
+          ),
+        );
     }
     return pageHeaders(reply)
       .code(410)
-      .send(errorPage('Invitation no longer valid', UNAVAILABLE[invitationStatus(invitation)] ?? 'This invitation can no longer be answered.'));
+      .send(
+        errorPage('Invitation no longer valid', UNAVAILABLE[invitationStatus(invitation)] ?? 'This invitation can no longer be answered.'),
+      );
   }
 
   /** The page for this invitation as the browser's session stands: answer, sign in, or create the account. */
@@ -92,15 +117,24 @@ class InvitationPages {
     const csrf = this.sessions.csrfToken(session);
     const user = await this.currentUser(session);
     if (user) {
-      if (normalizeEmail(user.email) !== invitation.email) return pageHeaders(reply).code(403).send(invitationWrongAccountPage({ csrf, token, userEmail: user.email }));
-      return pageHeaders(reply).code(status).send(invitationAnswerPage({ ...summaryOf(invitation), csrf, token }));
+      if (normalizeEmail(user.email) !== invitation.email)
+        return pageHeaders(reply)
+          .code(403)
+          .send(invitationWrongAccountPage({ csrf, token, userEmail: user.email }));
+      return pageHeaders(reply)
+        .code(status)
+        .send(invitationAnswerPage({ ...summaryOf(invitation), csrf, token }));
     }
     if (await findUserByEmail(this.db, invitation.email)) {
       return pageHeaders(reply)
         .code(status)
-        .send(invitationSignInPage({ ...summaryOf(invitation), loginUrl: `/login?return_to=${encodeURIComponent(invitationPath(token))}` }));
+        .send(
+          invitationSignInPage({ ...summaryOf(invitation), loginUrl: `/login?return_to=${encodeURIComponent(invitationPath(token))}` }),
+        );
     }
-    return pageHeaders(reply).code(status).send(invitationNewAccountPage({ ...summaryOf(invitation), csrf, token, name: invitation.name }));
+    return pageHeaders(reply)
+      .code(status)
+      .send(invitationNewAccountPage({ ...summaryOf(invitation), csrf, token, name: invitation.name }));
   }
 
   /** The page an answer leads to. */
@@ -111,9 +145,18 @@ class InvitationPages {
         request.log.info({ invitation_id: invitation.id, user_id: user.id }, `invitation ${outcome}`);
         return pageHeaders(reply).send(invitationDonePage(outcome, summaryOf(invitation)));
       case 'wrong_account':
-        return pageHeaders(reply).code(403).send(errorPage('Invitation for another account', 'This invitation was sent to a different email address than the one you are signed in with.'));
+        return pageHeaders(reply)
+          .code(403)
+          .send(
+            errorPage(
+              'Invitation for another account',
+              'This invitation was sent to a different email address than the one you are signed in with.',
+            ),
+          );
       case 'gone':
-        return pageHeaders(reply).code(410).send(errorPage('Invitation no longer valid', 'This invitation was answered, withdrawn or expired in the meantime.'));
+        return pageHeaders(reply)
+          .code(410)
+          .send(errorPage('Invitation no longer valid', 'This invitation was answered, withdrawn or expired in the meantime.'));
     }
   }
 
@@ -136,7 +179,8 @@ class InvitationPages {
     }
     const { invitation, pending } = await this.pendingByToken(token);
     if (!invitation || !pending) return this.unavailable(reply, invitation);
-    if (decision !== 'accept' && decision !== 'decline') return pageHeaders(reply).code(400).send(errorPage('Invalid request', 'Choose Accept or Decline.'));
+    if (decision !== 'accept' && decision !== 'decline')
+      return pageHeaders(reply).code(400).send(errorPage('Invalid request', 'Choose Accept or Decline.'));
 
     const user = await this.currentUser(session);
     if (user) {
@@ -157,10 +201,13 @@ class InvitationPages {
     const name = (str(form, 'name') ?? '').trim();
     const password = str(form, 'password') ?? '';
     const weak = passwordProblem(password);
-    const problem = name.length > NAME_MAX_LENGTH ? `Your name must be at most ${NAME_MAX_LENGTH} characters.` : weak && `The password ${weak}.`;
+    const problem =
+      name.length > NAME_MAX_LENGTH ? `Your name must be at most ${NAME_MAX_LENGTH} characters.` : weak && `The password ${weak}.`;
     if (problem) {
       const csrf = this.sessions.csrfToken(session);
-      return pageHeaders(reply).code(400).send(invitationNewAccountPage({ ...summaryOf(invitation), csrf, token, name, error: problem }));
+      return pageHeaders(reply)
+        .code(400)
+        .send(invitationNewAccountPage({ ...summaryOf(invitation), csrf, token, name, error: problem }));
     }
     const outcome = await acceptWithNewAccount(this.db, invitation, { name: name || null, password });
     if (outcome.kind === 'account_exists') return this.render(reply, session, invitation, token, 409);
@@ -180,7 +227,13 @@ class InvitationPages {
       accountInvitationsPage({
         csrf,
         userEmail: user.email,
-        invitations: invitations.map((i) => ({ id: i.id, organizationName: i.organization_name, role: i.role, createdAt: i.created_at, expiresAt: i.expires_at })),
+        invitations: invitations.map((i) => ({
+          id: i.id,
+          organizationName: i.organization_name,
+          role: i.role,
+          createdAt: i.created_at,
+          expiresAt: i.expires_at,
+        })),
       }),
     );
   }
@@ -191,13 +244,24 @@ class InvitationPages {
     if (!session || !this.sessions.verifyCsrf(session, form.csrf_token)) return pageHeaders(reply).code(403).send(formExpiredPage());
     const csrf = this.sessions.csrfToken(session);
     const user = await this.currentUser(session);
-    if (!user) return pageHeaders(reply).send(loginPage({ csrf, returnTo: ACCOUNT_INVITATIONS_PATH, notice: 'Your session has expired. Sign in again to continue.' }));
+    if (!user)
+      return pageHeaders(reply).send(
+        loginPage({ csrf, returnTo: ACCOUNT_INVITATIONS_PATH, notice: 'Your session has expired. Sign in again to continue.' }),
+      );
     const invitation = await findPendingInvitationForEmail(this.db, str(form, 'invitation_id') ?? '', normalizeEmail(user.email));
     if (!invitation) {
-      return pageHeaders(reply).code(404).send(errorPage('Not found', 'That invitation is not among your pending invitations: it may have been answered, withdrawn, or have expired.'));
+      return pageHeaders(reply)
+        .code(404)
+        .send(
+          errorPage(
+            'Not found',
+            'That invitation is not among your pending invitations: it may have been answered, withdrawn, or have expired.',
+          ),
+        );
     }
     const decision = str(form, 'decision');
-    if (decision !== 'accept' && decision !== 'decline') return pageHeaders(reply).code(400).send(errorPage('Invalid request', 'Choose Accept or Decline.'));
+    if (decision !== 'accept' && decision !== 'decline')
+      return pageHeaders(reply).code(400).send(errorPage('Invalid request', 'Choose Accept or Decline.'));
     return this.finish(request, reply, invitation, await answerAsUser(this.db, invitation, user, decision), user);
   }
 }

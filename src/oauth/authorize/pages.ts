@@ -23,7 +23,8 @@ export function pageHeaders(reply: FastifyReply): FastifyReply {
 }
 
 const brand = html`<p class="brand">sensorcloud</p>`;
-const hidden = (name: string, value: string | undefined) => (value === undefined ? '' : html`<input type="hidden" name="${name}" value="${value}">`);
+const hidden = (name: string, value: string | undefined) =>
+  value === undefined ? '' : html`<input type="hidden" name="${name}" value="${value}">`;
 
 export interface LoginView {
   csrf: string;
@@ -75,7 +76,8 @@ export interface ConsentView {
 
 function scopeList(scopes: readonly Scope[], missing: ReadonlySet<Scope>): SafeHtml {
   return html`<ul class="scopes">${scopes.map(
-    (s) => html`<li class="${missing.has(s) ? 'missing' : ''}" data-scope="${s}">${SCOPE_LABELS[s] ?? s}${missing.has(s) ? html` <strong>(your role does not allow this)</strong>` : ''} <code>${s}</code></li>`,
+    (s) =>
+      html`<li class="${missing.has(s) ? 'missing' : ''}" data-scope="${s}">${SCOPE_LABELS[s] ?? s}${missing.has(s) ? html` <strong>(your role does not allow this)</strong>` : ''} <code>${s}</code></li>`,
   )}</ul>`;
 }
 
@@ -127,13 +129,19 @@ function whoAmI(email: string, csrf: string, returnTo: string, label: string): S
 }
 
 export function errorPage(title: string, message: string): string {
-  return page(title, html`${brand}<h1>${title}</h1><p class="error" role="alert">${message}</p>
-<p class="hint">If you followed a link from an application, go back to it and try again, or contact its developer.</p>`);
+  return page(
+    title,
+    html`${brand}<h1>${title}</h1><p class="error" role="alert">${message}</p>
+<p class="hint">If you followed a link from an application, go back to it and try again, or contact its developer.</p>`,
+  );
 }
 
 /** A form posted without this browser's valid CSRF token (403). */
 export function formExpiredPage(): string {
-  return errorPage('Form expired', 'This form was not submitted from a page of this site, or it has expired (the security token is missing or invalid). Go back, reload the page and try again.');
+  return errorPage(
+    'Form expired',
+    'This form was not submitted from a page of this site, or it has expired (the security token is missing or invalid). Go back, reload the page and try again.',
+  );
 }
 
 export interface DeviceEntryView {
@@ -161,8 +169,14 @@ ${whoAmI(view.userEmail, view.csrf, '/device', 'Use another account')}`,
 
 export function deviceDonePage(approved: boolean, applicationName: string): string {
   return approved
-    ? page('Device connected', html`${brand}<h1>Device connected</h1><p class="ok" role="status"><strong>${applicationName}</strong> now has access. You can close this window and return to your device.</p>`)
-    : page('Access denied', html`${brand}<h1>Access denied</h1><p class="notice" role="status"><strong>${applicationName}</strong> was not given access. You can close this window.</p>`);
+    ? page(
+        'Device connected',
+        html`${brand}<h1>Device connected</h1><p class="ok" role="status"><strong>${applicationName}</strong> now has access. You can close this window and return to your device.</p>`,
+      )
+    : page(
+        'Access denied',
+        html`${brand}<h1>Access denied</h1><p class="notice" role="status"><strong>${applicationName}</strong> was not given access. You can close this window.</p>`,
+      );
 }
 
 export interface AuthorizedApplicationsView {
@@ -183,7 +197,9 @@ ${
     ? html`<p id="no-applications">You have not authorized any applications.</p>`
     : html`<table><thead><tr><th>Application</th><th>Access</th><th>Since</th><th></th></tr></thead><tbody>
 ${view.applications.map(
-  (a) => html`<tr data-client-id="${a.clientId}"><td><strong>${a.name}</strong><br><span class="hint">${a.organizationName}</span>${a.privacyPolicyUrl ? html`<br><a href="${a.privacyPolicyUrl}" rel="noopener noreferrer">Privacy policy</a>` : ''}</td>
+  (
+    a,
+  ) => html`<tr data-client-id="${a.clientId}"><td><strong>${a.name}</strong><br><span class="hint">${a.organizationName}</span>${a.privacyPolicyUrl ? html`<br><a href="${a.privacyPolicyUrl}" rel="noopener noreferrer">Privacy policy</a>` : ''}</td>
 <td>${a.scopes.map((s) => html`<div>${SCOPE_LABELS[s as Scope] ?? s} <code>${s}</code></div>`)}</td>
 <td class="when">${a.createdAt.toISOString().slice(0, 10)}</td>
 <td><form method="post" action="/account/authorized-applications/revoke">${hidden('csrf_token', view.csrf)}${hidden('client_id', a.clientId)}${hidden('organization_id', a.organizationId)}
@@ -321,7 +337,9 @@ ${
     ? html`<p id="no-invitations">You have no pending invitations.</p>`
     : html`<table><thead><tr><th>Organization</th><th>Role</th><th>Expires</th><th></th></tr></thead><tbody>
 ${view.invitations.map(
-  (i) => html`<tr data-invitation-id="${i.id}"><td><strong>${i.organizationName}</strong><br><span class="hint">invited ${i.createdAt.toISOString().slice(0, 10)}</span></td>
+  (
+    i,
+  ) => html`<tr data-invitation-id="${i.id}"><td><strong>${i.organizationName}</strong><br><span class="hint">invited ${i.createdAt.toISOString().slice(0, 10)}</span></td>
 <td>${i.role}<br><span class="hint">${ROLE_DESCRIPTIONS[i.role]}</span></td>
 <td class="when">${i.expiresAt.toISOString().slice(0, 10)}</td>
 <td><form method="post" action="/account/invitations">${hidden('csrf_token', view.csrf)}${hidden('invitation_id', i.id)}

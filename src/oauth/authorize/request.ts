@@ -12,10 +12,29 @@ import { checkClientScopes } from './consent.js';
  */
 
 /** The parameters carried from the first GET through the login and consent forms. */
-export const AUTHORIZE_PARAMS = ['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'code_challenge', 'code_challenge_method', 'prompt', 'response_mode'] as const;
+export const AUTHORIZE_PARAMS = [
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'scope',
+  'state',
+  'code_challenge',
+  'code_challenge_method',
+  'prompt',
+  'response_mode',
+] as const;
 type AuthorizeParam = (typeof AUTHORIZE_PARAMS)[number];
 
-export type AuthorizeErrorCode = 'invalid_request' | 'unauthorized_client' | 'access_denied' | 'unsupported_response_type' | 'invalid_scope' | 'server_error' | 'temporarily_unavailable' | 'login_required' | 'consent_required';
+export type AuthorizeErrorCode =
+  | 'invalid_request'
+  | 'unauthorized_client'
+  | 'access_denied'
+  | 'unsupported_response_type'
+  | 'invalid_scope'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  | 'login_required'
+  | 'consent_required';
 
 export interface AuthorizationRequest {
   client: OAuthClient;
@@ -65,31 +84,48 @@ export async function validateAuthorizationRequest(db: Db, input: Record<string,
   const givenRedirect = single(input, 'redirect_uri');
   if (givenRedirect === DUPLICATE) return page(400, 'Invalid request', 'The redirect_uri parameter was sent more than once.');
   if (client.redirect_uris.length === 0) {
-    return page(400, 'Application not set up for sign-in', `${client.name} has no registered redirect URI, so it cannot ask you to sign in.`);
+    return page(
+      400,
+      'Application not set up for sign-in',
+      `${client.name} has no registered redirect URI, so it cannot ask you to sign in.`,
+    );
   }
   let redirectUri: string;
   if (givenRedirect === undefined) {
     // RFC 6749 §3.1.2.3: optional when exactly one is registered.
-    if (client.redirect_uris.length !== 1) return page(400, 'Invalid request', 'The request does not say where to return (redirect_uri is missing).');
+    if (client.redirect_uris.length !== 1)
+      return page(400, 'Invalid request', 'The request does not say where to return (redirect_uri is missing).');
     redirectUri = client.redirect_uris[0]!;
   } else if (client.redirect_uris.includes(givenRedirect)) {
     redirectUri = givenRedirect; // exact, character-for-character match (RFC 9700 §4.1.3)
   } else {
-    return page(400, 'Invalid redirect URI', `The address ${client.name} asked to return you to is not one it registered, so you were not sent there.`);
+    return page(
+      400,
+      'Invalid redirect URI',
+      `The address ${client.name} asked to return you to is not one it registered, so you were not sent there.`,
+    );
   }
 
   // From here on, errors are the client's business: redirect them.
   const rawState = single(input, 'state');
   // State travels back in the Location header: one that long would make the redirect itself fail.
-  if (typeof rawState === 'string' && rawState.length > MAX_STATE_LENGTH) return page(400, 'Invalid request', `The state parameter is longer than ${MAX_STATE_LENGTH} characters.`);
+  if (typeof rawState === 'string' && rawState.length > MAX_STATE_LENGTH)
+    return page(400, 'Invalid request', `The state parameter is longer than ${MAX_STATE_LENGTH} characters.`);
   const state = rawState === DUPLICATE ? undefined : rawState;
-  const fail = (error: AuthorizeErrorCode, description: string): AuthorizeValidation => ({ kind: 'redirect', redirectUri, error, description, state });
+  const fail = (error: AuthorizeErrorCode, description: string): AuthorizeValidation => ({
+    kind: 'redirect',
+    redirectUri,
+    error,
+    description,
+    state,
+  });
 
   const params: Partial<Record<AuthorizeParam, string>> = {};
   for (const name of AUTHORIZE_PARAMS) {
     const value = single(input, name);
     if (value === DUPLICATE) return fail('invalid_request', `the ${name} parameter was sent more than once`);
-    if (value !== undefined && value.length > MAX_PARAM_LENGTH && name !== 'state') return fail('invalid_request', `the ${name} parameter is longer than ${MAX_PARAM_LENGTH} characters`);
+    if (value !== undefined && value.length > MAX_PARAM_LENGTH && name !== 'state')
+      return fail('invalid_request', `the ${name} parameter is longer than ${MAX_PARAM_LENGTH} characters`);
     if (value !== undefined) params[name] = value;
   }
   params.redirect_uri = redirectUri;
@@ -97,13 +133,17 @@ export async function validateAuthorizationRequest(db: Db, input: Record<string,
   const responseType = params.response_type;
   if (responseType === undefined) return fail('invalid_request', 'response_type is required');
   if (responseType !== 'code') return fail('unsupported_response_type', 'only response_type=code is supported');
-  if (params.response_mode !== undefined && params.response_mode !== 'query') return fail('invalid_request', 'only response_mode=query is supported');
-  if (!client.grant_types.includes('authorization_code')) return fail('unauthorized_client', 'this client may not use the authorization code grant');
+  if (params.response_mode !== undefined && params.response_mode !== 'query')
+    return fail('invalid_request', 'only response_mode=query is supported');
+  if (!client.grant_types.includes('authorization_code'))
+    return fail('unauthorized_client', 'this client may not use the authorization code grant');
 
   const challenge = params.code_challenge;
   const method = params.code_challenge_method;
-  if (method !== undefined && method !== 'S256') return fail('invalid_request', 'code_challenge_method must be S256 (plain is not supported)');
-  if (challenge === undefined && method !== undefined) return fail('invalid_request', 'code_challenge_method was sent without code_challenge');
+  if (method !== undefined && method !== 'S256')
+    return fail('invalid_request', 'code_challenge_method must be S256 (plain is not supported)');
+  if (challenge === undefined && method !== undefined)
+    return fail('invalid_request', 'code_challenge_method was sent without code_challenge');
   if (challenge !== undefined) {
     // Without a method RFC 7636 means "plain", which is not supported.
     if (method === undefined) return fail('invalid_request', 'code_challenge_method=S256 is required with code_challenge');
@@ -121,7 +161,16 @@ export async function validateAuthorizationRequest(db: Db, input: Record<string,
 
   return {
     kind: 'ok',
-    request: { client, redirectUri, state, requested, codeChallenge: challenge, codeChallengeMethod: challenge ? 'S256' : undefined, prompt, params },
+    request: {
+      client,
+      redirectUri,
+      state,
+      requested,
+      codeChallenge: challenge,
+      codeChallengeMethod: challenge ? 'S256' : undefined,
+      prompt,
+      params,
+    },
   };
 }
 

@@ -22,8 +22,23 @@ import { registerAuthorizedApplicationsApi } from './api.routes.js';
 import { consentCovers, evaluateConsent } from './consent.js';
 import { findConsentScopes, listAuthorizedApplications, rememberConsent, revokeAuthorization } from './consents.repo.js';
 import { ACCOUNT_INVITATIONS_PATH, registerInvitationPages } from './invitations.routes.js';
-import { authorizedApplicationsPage, consentPage, deviceDonePage, deviceEntryPage, errorPage, formExpiredPage, loginPage, pageHeaders } from './pages.js';
-import { AUTHORIZE_PARAMS, type AuthorizationRequest, type AuthorizeErrorCode, redirectWith, validateAuthorizationRequest } from './request.js';
+import {
+  authorizedApplicationsPage,
+  consentPage,
+  deviceDonePage,
+  deviceEntryPage,
+  errorPage,
+  formExpiredPage,
+  loginPage,
+  pageHeaders,
+} from './pages.js';
+import {
+  AUTHORIZE_PARAMS,
+  type AuthorizationRequest,
+  type AuthorizeErrorCode,
+  redirectWith,
+  validateAuthorizationRequest,
+} from './request.js';
 import { type BrowserSession, Sessions } from './session.js';
 
 /**
@@ -76,12 +91,21 @@ export async function registerAuthorizeRoutes(app: App, services: AppServices): 
         return reply
           .code(503)
           .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS))
-          .send(errorPage('Temporarily unavailable', 'The service cannot reach its database right now. Please try again in a few seconds.'));
+          .send(
+            errorPage('Temporarily unavailable', 'The service cannot reach its database right now. Please try again in a few seconds.'),
+          );
       }
       const raised = error instanceof HttpProblem ? error.status : error.statusCode;
       const status = raised && raised >= 400 && raised < 500 ? raised : 500;
       if (status === 500) request.log.error({ err: error }, 'page request failed');
-      return reply.code(status).send(errorPage(status === 500 ? 'Something went wrong' : 'Invalid request', status === 500 ? 'An unexpected error occurred; it has been logged. Please try again.' : error.message));
+      return reply
+        .code(status)
+        .send(
+          errorPage(
+            status === 500 ? 'Something went wrong' : 'Invalid request',
+            status === 500 ? 'An unexpected error occurred; it has been logged. Please try again.' : error.message,
+          ),
+        );
     });
     const pages = scope.withTypeProvider<TypeBoxTypeProvider>();
     new AuthorizePages(services, sessions).register(pages);
@@ -95,6 +119,7 @@ function str(form: Form, name: string): string | undefined {
 }
 
 function safeReturnTo(value: unknown): string | undefined {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what a return address must not hold.
   if (typeof value !== 'string' || value.length > 8192 || /[\u0000-\u001f\\]/.test(value)) return undefined;
   const allowed = RETURN_PREFIXES.some((p) => (p.endsWith('?') ? value.startsWith(p) : value === p || value.startsWith(`${p}?`)));
   return allowed ? value : undefined;
@@ -151,12 +176,28 @@ class AuthorizePages {
     reply: FastifyReply,
     session: BrowserSession,
     returnTo: string,
-    extra: { applicationName?: string | undefined; redirectUri?: string | undefined; email?: string; error?: string; notice?: string; status?: number } = {},
+    extra: {
+      applicationName?: string | undefined;
+      redirectUri?: string | undefined;
+      email?: string;
+      error?: string;
+      notice?: string;
+      status?: number;
+    } = {},
   ) {
     allowFormRedirect(reply, extra.redirectUri);
     return pageHeaders(reply)
       .code(extra.status ?? 200)
-      .send(loginPage({ csrf: this.sessions.csrfToken(session), returnTo, applicationName: extra.applicationName, email: extra.email, error: extra.error, notice: extra.notice }));
+      .send(
+        loginPage({
+          csrf: this.sessions.csrfToken(session),
+          returnTo,
+          applicationName: extra.applicationName,
+          email: extra.email,
+          error: extra.error,
+          notice: extra.notice,
+        }),
+      );
   }
 
   private csrfFailure(reply: FastifyReply) {
@@ -189,15 +230,19 @@ class AuthorizePages {
     const context = await this.returnContext(returnTo);
     const email = (str(form, 'email') ?? '').slice(0, 320);
     const password = (str(form, 'password') ?? '').slice(0, 1024);
-    if (!email || !password) return this.showLogin(reply, session, returnTo, { ...context, email, error: 'Enter your email and password.', status: 400 });
+    if (!email || !password)
+      return this.showLogin(reply, session, returnTo, { ...context, email, error: 'Enter your email and password.', status: 400 });
 
     // The same door as the password grant: one budget of guesses per account and address for both.
-    const result = await this.services.abuse.attempt({ door: 'password', credential: normalizeEmail(email), source: sourceOf(request.ip) }, async () => {
-      const user = await findUserByEmail(this.db, email);
-      // verifyPassword checks a decoy hash when there is no user: same timing either way.
-      const valid = await verifyPassword(user?.password_hash, password);
-      return valid && user && !user.deactivated_at ? user : undefined;
-    });
+    const result = await this.services.abuse.attempt(
+      { door: 'password', credential: normalizeEmail(email), source: sourceOf(request.ip) },
+      async () => {
+        const user = await findUserByEmail(this.db, email);
+        // verifyPassword checks a decoy hash when there is no user: same timing either way.
+        const valid = await verifyPassword(user?.password_hash, password);
+        return valid && user && !user.deactivated_at ? user : undefined;
+      },
+    );
     if ('refused' in result) {
       request.log.warn({ scope: result.refused.scope }, 'login throttled');
       this.throttled(reply, result.refused);
@@ -229,30 +274,56 @@ class AuthorizePages {
 
   // ---- authorization endpoint ------------------------------------------------------------------
 
-  private redirectError(reply: FastifyReply, redirectUri: string, error: AuthorizeErrorCode, description: string, state: string | undefined, status: 302 | 303) {
-    return pageHeaders(reply).redirect(redirectWith(redirectUri, { error, error_description: description, state, iss: this.services.config.publicUrl }), status);
+  private redirectError(
+    reply: FastifyReply,
+    redirectUri: string,
+    error: AuthorizeErrorCode,
+    description: string,
+    state: string | undefined,
+    status: 302 | 303,
+  ) {
+    return pageHeaders(reply).redirect(
+      redirectWith(redirectUri, { error, error_description: description, state, iss: this.services.config.publicUrl }),
+      status,
+    );
   }
 
   /** RFC 6749 §4.1.2.1: temporarily_unavailable while the database is away, server_error otherwise. */
   private failedRedirect(request: FastifyRequest, reply: FastifyReply, authz: AuthorizationRequest, error: unknown, status: 302 | 303) {
     if (isDatabaseUnavailable(error)) {
       request.log.warn({ err: error }, 'database unavailable');
-      return this.redirectError(reply, authz.redirectUri, 'temporarily_unavailable', 'the authorization server cannot reach its database; try again shortly', authz.state, status);
+      return this.redirectError(
+        reply,
+        authz.redirectUri,
+        'temporarily_unavailable',
+        'the authorization server cannot reach its database; try again shortly',
+        authz.state,
+        status,
+      );
     }
     request.log.error({ err: error }, 'authorization request failed');
-    return this.redirectError(reply, authz.redirectUri, 'server_error', 'the authorization server failed to process the request', authz.state, status);
+    return this.redirectError(
+      reply,
+      authz.redirectUri,
+      'server_error',
+      'the authorization server failed to process the request',
+      authz.state,
+      status,
+    );
   }
 
   private async authorize(request: FastifyRequest, reply: FastifyReply) {
     const validation = await validateAuthorizationRequest(this.db, request.query as Form);
     if (validation.kind === 'page') return pageHeaders(reply).code(validation.status).send(errorPage(validation.title, validation.message));
-    if (validation.kind === 'redirect') return this.redirectError(reply, validation.redirectUri, validation.error, validation.description, validation.state, 302);
+    if (validation.kind === 'redirect')
+      return this.redirectError(reply, validation.redirectUri, validation.error, validation.description, validation.state, 302);
     const authz = validation.request;
     try {
       const session = this.sessions.ensure(request, reply);
       const user = await this.currentUser(session);
       if (!user) {
-        if (authz.prompt.has('none')) return this.redirectError(reply, authz.redirectUri, 'login_required', 'the user is not signed in', authz.state, 302);
+        if (authz.prompt.has('none'))
+          return this.redirectError(reply, authz.redirectUri, 'login_required', 'the user is not signed in', authz.state, 302);
         return this.showLogin(reply, session, request.url, { applicationName: authz.client.name, redirectUri: authz.redirectUri });
       }
       return await this.consentStep(request, reply, authz, user, session);
@@ -261,13 +332,20 @@ class AuthorizePages {
     }
   }
 
-  private async consentStep(request: FastifyRequest, reply: FastifyReply, authz: AuthorizationRequest, user: User, session: BrowserSession) {
+  private async consentStep(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    authz: AuthorizationRequest,
+    user: User,
+    session: BrowserSession,
+  ) {
     const { client } = authz;
     const role = await this.activeRole(client.organization_id, user.id);
     const evaluation = evaluateConsent(client.scopes as ScopeToken[], authz.requested, role);
     if (evaluation.canApprove && !authz.prompt.has('consent')) {
       const remembered = await findConsentScopes(this.db, client.organization_id, user.id, client.id);
-      if (consentCovers(remembered, evaluation.scopes)) return this.issueCode(reply, authz, user, evaluation.scopes, evaluation.scopeDisplay, 302);
+      if (consentCovers(remembered, evaluation.scopes))
+        return this.issueCode(reply, authz, user, evaluation.scopes, evaluation.scopeDisplay, 302);
     }
     if (authz.prompt.has('none')) {
       return evaluation.canApprove
@@ -294,7 +372,14 @@ class AuthorizePages {
     );
   }
 
-  private async issueCode(reply: FastifyReply, authz: AuthorizationRequest, user: User, scopes: readonly string[], scopeDisplay: string, status: 302 | 303) {
+  private async issueCode(
+    reply: FastifyReply,
+    authz: AuthorizationRequest,
+    user: User,
+    scopes: readonly string[],
+    scopeDisplay: string,
+    status: 302 | 303,
+  ) {
     const code = await issueAuthorizationCode(this.db, {
       clientPk: authz.client.id,
       organizationId: authz.client.organization_id,
@@ -305,7 +390,10 @@ class AuthorizePages {
       codeChallenge: authz.codeChallenge,
       codeChallengeMethod: authz.codeChallengeMethod,
     });
-    return pageHeaders(reply).redirect(redirectWith(authz.redirectUri, { code, state: authz.state, iss: this.services.config.publicUrl }), status);
+    return pageHeaders(reply).redirect(
+      redirectWith(authz.redirectUri, { code, state: authz.state, iss: this.services.config.publicUrl }),
+      status,
+    );
   }
 
   /** The consent form's answer (POST), or Doorkeeper's DELETE = deny. */
@@ -315,12 +403,18 @@ class AuthorizePages {
     if (!session || !this.sessions.verifyCsrf(session, form.csrf_token)) return this.csrfFailure(reply);
     const validation = await validateAuthorizationRequest(this.db, pick(form, AUTHORIZE_PARAMS));
     if (validation.kind === 'page') return pageHeaders(reply).code(validation.status).send(errorPage(validation.title, validation.message));
-    if (validation.kind === 'redirect') return this.redirectError(reply, validation.redirectUri, validation.error, validation.description, validation.state, 303);
+    if (validation.kind === 'redirect')
+      return this.redirectError(reply, validation.redirectUri, validation.error, validation.description, validation.state, 303);
     const authz = validation.request;
     try {
       const user = await this.currentUser(session);
       const returnTo = `${path}?${new URLSearchParams(authz.params as Record<string, string>).toString()}`;
-      if (!user) return this.showLogin(reply, session, returnTo, { applicationName: authz.client.name, redirectUri: authz.redirectUri, notice: 'Your session has expired. Sign in again to continue.' });
+      if (!user)
+        return this.showLogin(reply, session, returnTo, {
+          applicationName: authz.client.name,
+          redirectUri: authz.redirectUri,
+          notice: 'Your session has expired. Sign in again to continue.',
+        });
       const decision = forced ?? str(form, 'decision');
       if (decision === 'deny') {
         request.log.info({ client_id: authz.client.client_id, user_id: user.id }, 'authorization denied by user');
@@ -330,7 +424,16 @@ class AuthorizePages {
       const role = await this.activeRole(authz.client.organization_id, user.id);
       const evaluation = evaluateConsent(authz.client.scopes as ScopeToken[], authz.requested, role);
       if (!evaluation.canApprove) {
-        return this.redirectError(reply, authz.redirectUri, 'access_denied', evaluation.reason === 'not_member' ? 'the user is not a member of the client organization' : 'the user role does not hold every requested scope', authz.state, 303);
+        return this.redirectError(
+          reply,
+          authz.redirectUri,
+          'access_denied',
+          evaluation.reason === 'not_member'
+            ? 'the user is not a member of the client organization'
+            : 'the user role does not hold every requested scope',
+          authz.state,
+          303,
+        );
       }
       await rememberConsent(this.db, authz.client.organization_id, user.id, authz.client.id, evaluation.scopes);
       request.log.info({ client_id: authz.client.client_id, user_id: user.id }, 'authorization approved');
@@ -357,15 +460,31 @@ class AuthorizePages {
   private async deviceConsent(request: FastifyRequest, reply: FastifyReply, session: BrowserSession, user: User, typed: string) {
     const csrf = this.sessions.csrfToken(session);
     // User codes are short (RFC 8628 §5.1): few wrong guesses per address.
-    const result = await this.services.abuse.attempt({ door: 'user-code', source: sourceOf(request.ip) }, () => findPendingDeviceCode(this.db, typed));
+    const result = await this.services.abuse.attempt({ door: 'user-code', source: sourceOf(request.ip) }, () =>
+      findPendingDeviceCode(this.db, typed),
+    );
     if ('refused' in result) {
       this.throttled(reply, result.refused);
-      return pageHeaders(reply).send(deviceEntryPage({ csrf, userEmail: user.email, userCode: typed, error: `Too many wrong codes. Wait ${result.refused.retryAfterSeconds} seconds before trying again.` }));
+      return pageHeaders(reply).send(
+        deviceEntryPage({
+          csrf,
+          userEmail: user.email,
+          userCode: typed,
+          error: `Too many wrong codes. Wait ${result.refused.retryAfterSeconds} seconds before trying again.`,
+        }),
+      );
     }
     if ('failed' in result) {
       return pageHeaders(reply)
         .code(400)
-        .send(deviceEntryPage({ csrf, userEmail: user.email, userCode: typed, error: 'That code is not valid. It may have expired or already been used; check your device and try again.' }));
+        .send(
+          deviceEntryPage({
+            csrf,
+            userEmail: user.email,
+            userCode: typed,
+            error: 'That code is not valid. It may have expired or already been used; check your device and try again.',
+          }),
+        );
     }
     const pending = result.value;
     const role = await this.activeRole(pending.organizationId, user.id);
@@ -394,16 +513,27 @@ class AuthorizePages {
     if (!session || !this.sessions.verifyCsrf(session, form.csrf_token)) return this.csrfFailure(reply);
     const typed = (str(form, 'user_code') ?? '').slice(0, 64);
     const user = await this.currentUser(session);
-    if (!user) return this.showLogin(reply, session, typed ? `/device?user_code=${encodeURIComponent(typed)}` : '/device', { notice: 'Your session has expired. Sign in again to continue.' });
+    if (!user)
+      return this.showLogin(reply, session, typed ? `/device?user_code=${encodeURIComponent(typed)}` : '/device', {
+        notice: 'Your session has expired. Sign in again to continue.',
+      });
     const csrf = this.sessions.csrfToken(session);
     const pending = typed ? await findPendingDeviceCode(this.db, typed) : undefined;
     if (!pending) {
       return pageHeaders(reply)
         .code(400)
-        .send(deviceEntryPage({ csrf, userEmail: user.email, userCode: typed, error: 'That code is no longer valid: it has expired or was already used.' }));
+        .send(
+          deviceEntryPage({
+            csrf,
+            userEmail: user.email,
+            userCode: typed,
+            error: 'That code is no longer valid: it has expired or was already used.',
+          }),
+        );
     }
     const decision = str(form, 'decision');
-    if (decision !== 'allow' && decision !== 'deny') return pageHeaders(reply).code(400).send(errorPage('Invalid request', 'Choose Allow or Deny.'));
+    if (decision !== 'allow' && decision !== 'deny')
+      return pageHeaders(reply).code(400).send(errorPage('Invalid request', 'Choose Allow or Deny.'));
     const base = { userId: user.id, organizationId: pending.organizationId };
     if (decision === 'deny') {
       await decideDeviceCode(this.db, pending.userCode, { ...base, approve: false, scopes: [], scopeDisplay: '' });
@@ -415,9 +545,16 @@ class AuthorizePages {
     if (!evaluation.canApprove) {
       return pageHeaders(reply).code(403).send(errorPage('Cannot approve', 'Your role does not allow you to approve this request.'));
     }
-    const decided = await decideDeviceCode(this.db, pending.userCode, { ...base, approve: true, scopes: evaluation.scopes, scopeDisplay: evaluation.scopeDisplay });
+    const decided = await decideDeviceCode(this.db, pending.userCode, {
+      ...base,
+      approve: true,
+      scopes: evaluation.scopes,
+      scopeDisplay: evaluation.scopeDisplay,
+    });
     if (!decided) {
-      return pageHeaders(reply).code(400).send(deviceEntryPage({ csrf, userEmail: user.email, error: 'That code is no longer valid: it has expired or was already used.' }));
+      return pageHeaders(reply)
+        .code(400)
+        .send(deviceEntryPage({ csrf, userEmail: user.email, error: 'That code is no longer valid: it has expired or was already used.' }));
     }
     await rememberConsent(this.db, pending.organizationId, user.id, pending.clientPk, evaluation.scopes);
     request.log.info({ client_id: pending.clientId, user_id: user.id }, 'device authorization approved');
@@ -437,7 +574,9 @@ class AuthorizePages {
       const client = await findClientByClientId(this.db, revoked);
       if (client) notice = `Access for ${client.name} has been revoked.`;
     }
-    return pageHeaders(reply).send(authorizedApplicationsPage({ csrf: this.sessions.csrfToken(session), userEmail: user.email, applications, notice }));
+    return pageHeaders(reply).send(
+      authorizedApplicationsPage({ csrf: this.sessions.csrfToken(session), userEmail: user.email, applications, notice }),
+    );
   }
 
   private async revoke(request: FastifyRequest, reply: FastifyReply) {
@@ -454,7 +593,10 @@ class AuthorizePages {
     }
     const result = await revokeAuthorization(this.db, client.organization_id, user.id, client.id);
     for (const grantId of result.grantIds) await this.services.bearer.revoked({ revocationGroup: grantId }, this.db);
-    request.log.info({ client_id: client.client_id, user_id: user.id, grants: result.grantIds.length }, 'application authorization revoked');
+    request.log.info(
+      { client_id: client.client_id, user_id: user.id, grants: result.grantIds.length },
+      'application authorization revoked',
+    );
     return pageHeaders(reply).redirect(`${ACCOUNT_PATH}?revoked=${encodeURIComponent(client.client_id)}`, 303);
   }
 }
@@ -475,7 +617,10 @@ function allowFormRedirect(reply: FastifyReply, redirectUri: string | undefined)
   const source = formActionSource(redirectUri);
   const csp = reply.getHeader('content-security-policy');
   if (!source || typeof csp !== 'string') return;
-  reply.header('content-security-policy', csp.replace(/form-action ([^;]*)/, (_all, sources: string) => `form-action ${sources} ${source}`));
+  reply.header(
+    'content-security-policy',
+    csp.replace(/form-action ([^;]*)/, (_all, sources: string) => `form-action ${sources} ${source}`),
+  );
 }
 
 function formActionSource(uri: string): string | undefined {

@@ -19,7 +19,8 @@ export const authorizationCodeGrant: GrantHandler = async ({ rt, client, params 
   const code = params.code;
   if (code === undefined) throw invalidRequest('The authorization_code grant needs code.');
   const verifier = params.code_verifier;
-  if (verifier !== undefined && !VERIFIER.test(verifier)) throw invalidRequest('code_verifier must be 43-128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1).');
+  if (verifier !== undefined && !VERIFIER.test(verifier))
+    throw invalidRequest('code_verifier must be 43-128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1).');
   await rt.tokens.prepare(client);
 
   let replayedGrant: string | null = null;
@@ -37,7 +38,11 @@ export const authorizationCodeGrant: GrantHandler = async ({ rt, client, params 
     // The redirect URI must be the one the code was sent to (RFC 6749 §4.1.3); it may only be
     // omitted when the client has exactly that one registered.
     const redirectUri = params.redirect_uri;
-    if (redirectUri !== undefined ? redirectUri !== stored.redirectUri : !(client.redirect_uris.length === 1 && client.redirect_uris[0] === stored.redirectUri)) {
+    if (
+      redirectUri !== undefined
+        ? redirectUri !== stored.redirectUri
+        : !(client.redirect_uris.length === 1 && client.redirect_uris[0] === stored.redirectUri)
+    ) {
       return invalidGrant('redirect_uri does not match the one of the authorization request.');
     }
 
@@ -45,7 +50,8 @@ export const authorizationCodeGrant: GrantHandler = async ({ rt, client, params 
       if (verifier === undefined) return invalidGrant('code_verifier is required: the authorization request used PKCE.');
       // RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))); the verifier is ASCII by its grammar.
       const computed = sha256(verifier);
-      if (stored.codeChallengeMethod !== 'S256' || !safeEqual(computed, stored.codeChallenge)) return invalidGrant('code_verifier does not match the code_challenge.');
+      if (stored.codeChallengeMethod !== 'S256' || !safeEqual(computed, stored.codeChallenge))
+        return invalidGrant('code_verifier does not match the code_challenge.');
     } else {
       if (client.public) return invalidGrant('Public clients must use PKCE.');
       if (verifier !== undefined) return invalidGrant('code_verifier was sent but the authorization request had no code_challenge.');

@@ -1,4 +1,4 @@
-import { boundUserScopes, decideScopes, parseScopeParam } from '../../identity/scopes.js';
+import { type Scope, boundUserScopes, decideScopes, parseScopeParam } from '../../identity/scopes.js';
 import { invalidGrant, invalidScope, unauthorizedClient } from '../errors.js';
 import { clientScopeList } from '../runtime.js';
 import { type GrantHandler, activeRole } from './types.js';
@@ -11,13 +11,18 @@ import { type GrantHandler, activeRole } from './types.js';
  */
 export const clientCredentialsGrant: GrantHandler = async ({ rt, client, method, params }) => {
   if (method === 'none') throw unauthorizedClient('Public clients cannot use the client_credentials grant.');
-  let subjectScopes;
+  let subjectScopes: ReadonlySet<Scope> | undefined;
   if (client.bound_user_id) {
     const role = await activeRole(rt.db, client.organization_id, client.bound_user_id);
     if (!role) throw invalidGrant('The user this client is bound to is no longer an active member of the organization.');
     subjectScopes = boundUserScopes(role);
   }
-  const decision = decideScopes({ requested: parseScopeParam(params.scope), clientAllowed: clientScopeList(client), subjectScopes, userToken: false });
+  const decision = decideScopes({
+    requested: parseScopeParam(params.scope),
+    clientAllowed: clientScopeList(client),
+    subjectScopes,
+    userToken: false,
+  });
   if (!decision.ok) throw invalidScope(decision.description);
   const { response } = await rt.tokens.issue(rt.db, {
     client,

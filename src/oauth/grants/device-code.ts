@@ -17,7 +17,13 @@ export const deviceCodeGrant: GrantHandler = async ({ rt, client, params }) => {
     case 'authorization_pending':
       throw new OAuthError('authorization_pending', 'The user has not yet approved this device.', 400, {}, { interval: poll.interval });
     case 'slow_down':
-      throw new OAuthError('slow_down', `Polling too fast; wait at least ${poll.interval} seconds between requests.`, 400, {}, { interval: poll.interval });
+      throw new OAuthError(
+        'slow_down',
+        `Polling too fast; wait at least ${poll.interval} seconds between requests.`,
+        400,
+        {},
+        { interval: poll.interval },
+      );
     case 'access_denied':
       throw new OAuthError('access_denied', 'The user denied this device.');
     case 'expired_token':

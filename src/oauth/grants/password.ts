@@ -24,7 +24,8 @@ export const passwordGrant: GrantHandler = async ({ rt, client, method, params, 
     if (token === undefined) throw invalidRequest('This client identifies users by external_authentication_token, which is missing.');
     const result = await rt.abuse.attempt({ door: 'external-token', source }, async () => {
       // The token's digest is an argon2id run: the expensive check the guard is there for.
-      const user = token.length <= 1024 ? await findUserByExternalTokenDigest(rt.db, await externalTokenDigestFor(rt.db, token)) : undefined;
+      const user =
+        token.length <= 1024 ? await findUserByExternalTokenDigest(rt.db, await externalTokenDigestFor(rt.db, token)) : undefined;
       const role = user && user.deactivated_at === null ? await activeRole(rt.db, client.organization_id, user.id) : undefined;
       return user && role ? { userId: user.id, role } : undefined;
     });
@@ -38,17 +39,25 @@ export const passwordGrant: GrantHandler = async ({ rt, client, method, params, 
     const { username, password } = params;
     if (username === undefined || password === undefined) throw invalidRequest('The password grant needs username and password.');
     const result = await rt.abuse.attempt({ door: 'password', credential: normalizeEmail(username), source }, async () => {
-      const member = username.length <= 320 && password.length <= 1024 ? await findMemberByEmail(rt.db, client.organization_id, username) : undefined;
+      const member =
+        username.length <= 320 && password.length <= 1024 ? await findMemberByEmail(rt.db, client.organization_id, username) : undefined;
       // verifyPassword checks a decoy hash without a member: the same time either way.
       const ok = await verifyPassword(member?.password_hash, password.length <= 1024 ? password : '');
-      return member && ok && member.deactivated_at === null && member.membership_deactivated_at === null ? { userId: member.id, role: member.role } : undefined;
+      return member && ok && member.deactivated_at === null && member.membership_deactivated_at === null
+        ? { userId: member.id, role: member.role }
+        : undefined;
     });
     if ('refused' in result) throw refusedLogin(result.refused);
     if ('failed' in result) throw invalidGrant('The username or password is incorrect.');
     subject = result.value;
   }
 
-  const decision = decideScopes({ requested: parseScopeParam(params.scope), clientAllowed: clientScopeList(client), subjectScopes: roleScopes(subject.role), userToken: true });
+  const decision = decideScopes({
+    requested: parseScopeParam(params.scope),
+    clientAllowed: clientScopeList(client),
+    subjectScopes: roleScopes(subject.role),
+    userToken: true,
+  });
   if (!decision.ok) throw invalidScope(decision.description);
   const { response } = await rt.tokens.issue(rt.db, {
     client,

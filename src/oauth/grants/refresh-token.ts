@@ -47,7 +47,7 @@ export const refreshTokenGrant: GrantHandler = async ({ rt, client, params }) =>
       const originalTokens = new Set(stored.grantScopeDisplay.split(' '));
       const narrowed = new Set<Scope>();
       for (const entry of requested) {
-        if (isScopeAlias(entry) && originalTokens.has(entry)) granted.forEach((s) => narrowed.add(s));
+        if (isScopeAlias(entry) && originalTokens.has(entry)) for (const s of granted) narrowed.add(s);
         else if (isScope(entry) && granted.includes(entry)) narrowed.add(entry);
         else return invalidScope(`scope "${entry}" was not part of the original grant`);
       }
@@ -87,7 +87,11 @@ export const refreshTokenGrant: GrantHandler = async ({ rt, client, params }) =>
 };
 
 /** Why a refresh token cannot be spent, if it cannot; reuse after the grace window revokes its family. */
-async function refuseUnusable(rt: OAuthRuntime, tx: Db, stored: RefreshTokenView): Promise<{ error: OAuthError; revoked: boolean } | undefined> {
+async function refuseUnusable(
+  rt: OAuthRuntime,
+  tx: Db,
+  stored: RefreshTokenView,
+): Promise<{ error: OAuthError; revoked: boolean } | undefined> {
   if (stored.grantRevokedAt || stored.revokedAt) return { error: invalidGrant('The refresh token has been revoked.'), revoked: false };
   if (stored.expired) return { error: invalidGrant('The refresh token has expired.'), revoked: false };
   if (stored.usedSecondsAgo === null) return undefined;

@@ -112,7 +112,12 @@ export class SigningKeyStore {
       if (header.alg !== JWT_ALG || typeof header.kid !== 'string') return undefined;
       const key = await this.verificationKey(header.kid);
       if (!key) return undefined;
-      const { payload } = await jwtVerify(token, key, { issuer: this.issuer, typ: JWT_ACCESS_TOKEN_TYPE, algorithms: [JWT_ALG], clockTolerance: CLOCK_SKEW_SECONDS });
+      const { payload } = await jwtVerify(token, key, {
+        issuer: this.issuer,
+        typ: JWT_ACCESS_TOKEN_TYPE,
+        algorithms: [JWT_ALG],
+        clockTolerance: CLOCK_SKEW_SECONDS,
+      });
       if (typeof payload.jti !== 'string' || payload.jti === '') return undefined;
       return payload as JWTPayload & { jti: string };
     } catch {

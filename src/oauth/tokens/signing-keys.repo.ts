@@ -24,9 +24,25 @@ export interface SigningKeyRow {
   publishUntil: Date | null;
 }
 
-function toRow(row: { kid: string; alg: string; private_jwk: unknown; public_jwk: unknown; created_at: Date; retired_at: Date | null; publish_until: Date | null }): SigningKeyRow {
+function toRow(row: {
+  kid: string;
+  alg: string;
+  private_jwk: unknown;
+  public_jwk: unknown;
+  created_at: Date;
+  retired_at: Date | null;
+  publish_until: Date | null;
+}): SigningKeyRow {
   const parse = (v: unknown) => (typeof v === 'string' ? (JSON.parse(v) as JWK) : (v as JWK));
-  return { kid: row.kid, alg: row.alg, privateJwk: parse(row.private_jwk), publicJwk: parse(row.public_jwk), createdAt: row.created_at, retiredAt: row.retired_at, publishUntil: row.publish_until };
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    privateJwk: parse(row.private_jwk),
+    publicJwk: parse(row.public_jwk),
+    createdAt: row.created_at,
+    retiredAt: row.retired_at,
+    publishUntil: row.publish_until,
+  };
 }
 
 async function newKey(): Promise<{ kid: string; privateJwk: JWK; publicJwk: JWK }> {
@@ -49,7 +65,13 @@ export async function listPublishedKeys(db: Db): Promise<SigningKeyRow[]> {
 }
 
 export async function findCurrentKey(db: Db): Promise<SigningKeyRow | undefined> {
-  const row = await db.selectFrom('signing_keys').selectAll().where('retired_at', 'is', null).orderBy('created_at', 'desc').orderBy('kid').executeTakeFirst();
+  const row = await db
+    .selectFrom('signing_keys')
+    .selectAll()
+    .where('retired_at', 'is', null)
+    .orderBy('created_at', 'desc')
+    .orderBy('kid')
+    .executeTakeFirst();
   return row && toRow(row);
 }
 
@@ -112,6 +134,10 @@ export async function rotateSigningKeys(db: Db): Promise<RotationResult> {
 
 /** Deletes retired keys no longer published. */
 export async function purgeRetiredKeys(db: Db): Promise<number> {
-  const result = await db.deleteFrom('signing_keys').where('retired_at', 'is not', null).where('publish_until', '<=', sql<Date>`now()`).executeTakeFirst();
+  const result = await db
+    .deleteFrom('signing_keys')
+    .where('retired_at', 'is not', null)
+    .where('publish_until', '<=', sql<Date>`now()`)
+    .executeTakeFirst();
   return Number(result.numDeletedRows ?? 0);
 }

@@ -149,13 +149,31 @@ export class TokenService {
       else await this.issuances.submit(issuance);
     } else {
       grantId = request.grantId;
-      await insertAccessToken(db, { ...access, grantId, organizationId: request.organizationId, clientPk: client.id, userId: request.userId });
+      await insertAccessToken(db, {
+        ...access,
+        grantId,
+        organizationId: request.organizationId,
+        clientPk: client.id,
+        userId: request.userId,
+      });
       if (refreshToken !== undefined) {
-        await insertRefreshToken(db, { tokenHash: sha256(refreshToken), grantId, organizationId: request.organizationId, createdAt: createdAtDate, expiresAt: refreshExpiresAt });
+        await insertRefreshToken(db, {
+          tokenHash: sha256(refreshToken),
+          grantId,
+          organizationId: request.organizationId,
+          createdAt: createdAtDate,
+          expiresAt: refreshExpiresAt,
+        });
       }
     }
 
-    const response: TokenResponse = { access_token: accessToken, token_type: 'Bearer', expires_in: ttl, scope: request.scopeDisplay, created_at: createdAt };
+    const response: TokenResponse = {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      expires_in: ttl,
+      scope: request.scopeDisplay,
+      created_at: createdAt,
+    };
     if (refreshToken !== undefined) response.refresh_token = refreshToken;
     return { response, grantId };
   }

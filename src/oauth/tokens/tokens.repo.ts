@@ -64,10 +64,19 @@ export async function insertAccessToken(db: Db, token: NewAccessToken): Promise<
     .execute();
 }
 
-export async function insertRefreshToken(db: Db, token: { tokenHash: string; grantId: string; organizationId: string; createdAt: Date; expiresAt: Date | null }): Promise<void> {
+export async function insertRefreshToken(
+  db: Db,
+  token: { tokenHash: string; grantId: string; organizationId: string; createdAt: Date; expiresAt: Date | null },
+): Promise<void> {
   await db
     .insertInto('oauth_refresh_tokens')
-    .values({ token_hash: token.tokenHash, grant_id: token.grantId, organization_id: token.organizationId, created_at: token.createdAt, expires_at: token.expiresAt })
+    .values({
+      token_hash: token.tokenHash,
+      grant_id: token.grantId,
+      organization_id: token.organizationId,
+      created_at: token.createdAt,
+      expires_at: token.expiresAt,
+    })
     .execute();
 }
 
@@ -93,7 +102,9 @@ export interface AccessTokenView {
  * The hot path of every bearer check and introspection, as one precompiled statement (building it
  * with the query builder on each request cost more CPU than running it).
  */
-const FIND_ACTIVE_ACCESS_TOKEN = preparedStatement('find_active_access_token', `
+const FIND_ACTIVE_ACCESS_TOKEN = preparedStatement(
+  'find_active_access_token',
+  `
   select t.token_hash, t.grant_id, g.grant_type, t.organization_id, t.client_pk, c.client_id, t.user_id,
          u.email, u.deactivated_at, m.role, m.deactivated_at as membership_deactivated_at,
          t.scopes, t.scope_display, t.created_at, t.expires_at
@@ -102,7 +113,8 @@ const FIND_ACTIVE_ACCESS_TOKEN = preparedStatement('find_active_access_token', `
   join oauth_clients c on c.id = t.client_pk
   left join memberships m on m.organization_id = t.organization_id and m.user_id = t.user_id
   left join users u on u.id = t.user_id
-  where t.token_hash = $1 and t.revoked_at is null and g.revoked_at is null and t.expires_at > now()`);
+  where t.token_hash = $1 and t.revoked_at is null and g.revoked_at is null and t.expires_at > now()`,
+);
 
 interface ActiveAccessTokenRow {
   token_hash: string;
@@ -127,7 +139,8 @@ export async function findActiveAccessToken(db: Db, tokenHash: string): Promise<
   const row = rows[0];
   if (!row) return undefined;
   // A token acting for a user lives only as long as that user's membership.
-  if (row.user_id !== null && (row.role === null || row.deactivated_at !== null || row.membership_deactivated_at !== null)) return undefined;
+  if (row.user_id !== null && (row.role === null || row.deactivated_at !== null || row.membership_deactivated_at !== null))
+    return undefined;
   return {
     tokenHash: row.token_hash,
     grantId: row.grant_id,
@@ -159,7 +172,9 @@ export interface NewIssuance {
  * `unnest` would flatten an array of arrays, and a scope token never contains a space
  * (RFC 6749 §3.3).
  */
-const ISSUE_NEW_GRANTS = preparedStatement('issue_new_grants', `
+const ISSUE_NEW_GRANTS = preparedStatement(
+  'issue_new_grants',
+  `
   with g as (
     insert into oauth_grants (id, organization_id, client_pk, user_id, grant_type, scopes, scope_display)
     select id, organization_id, client_pk, user_id, grant_type, string_to_array(scopes, ' '), scope_display
@@ -175,7 +190,8 @@ const ISSUE_NEW_GRANTS = preparedStatement('issue_new_grants', `
   select token_hash, grant_id, organization_id, created_at, expires_at
   from unnest($13::text[], $1::uuid[], $2::uuid[], $11::timestamptz[], $14::timestamptz[])
     as x(token_hash, grant_id, organization_id, created_at, expires_at)
-  where token_hash is not null`);
+  where token_hash is not null`,
+);
 
 /**
  * New grants with their tokens in one statement: one round trip and one commit for the whole
@@ -204,8 +220,15 @@ export async function insertGrantsWithTokens(db: Db, issuances: readonly NewIssu
 }
 
 /** Any access token row (active or not): revocation needs to know whose it is. */
-export async function findAccessTokenOwner(db: Db, tokenHash: string): Promise<{ grantId: string; clientPk: string; organizationId: string } | undefined> {
-  const row = await db.selectFrom('oauth_access_tokens').select(['grant_id', 'client_pk', 'organization_id']).where('token_hash', '=', tokenHash).executeTakeFirst();
+export async function findAccessTokenOwner(
+  db: Db,
+  tokenHash: string,
+): Promise<{ grantId: string; clientPk: string; organizationId: string } | undefined> {
+  const row = await db
+    .selectFrom('oauth_access_tokens')
+    .select(['grant_id', 'client_pk', 'organization_id'])
+    .where('token_hash', '=', tokenHash)
+    .executeTakeFirst();
   return row && { grantId: row.grant_id, clientPk: row.client_pk, organizationId: row.organization_id };
 }
 
@@ -234,7 +257,11 @@ export interface RefreshTokenView {
  * writer of a family (refresh, revocation) locks the grant before its tokens, so concurrent
  * refreshes and the revocations their losers trigger queue instead of deadlocking.
  */
-export async function findRefreshToken(db: Db, tokenHash: string, options: { lockFamily?: boolean } = {}): Promise<RefreshTokenView | undefined> {
+export async function findRefreshToken(
+  db: Db,
+  tokenHash: string,
+  options: { lockFamily?: boolean } = {},
+): Promise<RefreshTokenView | undefined> {
   let query = db
     .selectFrom('oauth_refresh_tokens as r')
     .innerJoin('oauth_grants as g', 'g.id', 'r.grant_id')
@@ -299,14 +326,34 @@ export async function spendRefreshToken(db: Db, tokenHash: string): Promise<bool
 }
 
 export async function revokeAccessToken(db: Db, tokenHash: string): Promise<void> {
-  await db.updateTable('oauth_access_tokens').set({ revoked_at: sql<Date>`now()` }).where('token_hash', '=', tokenHash).where('revoked_at', 'is', null).execute();
+  await db
+    .updateTable('oauth_access_tokens')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('token_hash', '=', tokenHash)
+    .where('revoked_at', 'is', null)
+    .execute();
 }
 
 /** Revokes a whole family: the grant, and every access and refresh token issued under it. */
 export async function revokeGrant(db: Db, grantId: string): Promise<void> {
-  await db.updateTable('oauth_grants').set({ revoked_at: sql<Date>`now()` }).where('id', '=', grantId).where('revoked_at', 'is', null).execute();
-  await db.updateTable('oauth_access_tokens').set({ revoked_at: sql<Date>`now()` }).where('grant_id', '=', grantId).where('revoked_at', 'is', null).execute();
-  await db.updateTable('oauth_refresh_tokens').set({ revoked_at: sql<Date>`now()` }).where('grant_id', '=', grantId).where('revoked_at', 'is', null).execute();
+  await db
+    .updateTable('oauth_grants')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('id', '=', grantId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  await db
+    .updateTable('oauth_access_tokens')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('grant_id', '=', grantId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  await db
+    .updateTable('oauth_refresh_tokens')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('grant_id', '=', grantId)
+    .where('revoked_at', 'is', null)
+    .execute();
 }
 
 /** Grants of a user for a client (consent withdrawal from "Authorized applications"). */
@@ -343,16 +390,14 @@ export async function purgeExpired(db: Db): Promise<PurgeCounts> {
   const count = (r: { numDeletedRows?: bigint }) => Number(r.numDeletedRows ?? 0);
   const accessTokens = await db
     .deleteFrom('oauth_access_tokens')
-    .where('token_hash', 'in', (eb) => eb.selectFrom('oauth_access_tokens').select('token_hash').where('expires_at', '<', sql<Date>`now()`).limit(BATCH))
+    .where('token_hash', 'in', (eb) =>
+      eb.selectFrom('oauth_access_tokens').select('token_hash').where('expires_at', '<', sql<Date>`now()`).limit(BATCH),
+    )
     .executeTakeFirst();
   const refreshTokens = await db
     .deleteFrom('oauth_refresh_tokens')
     .where('token_hash', 'in', (eb) =>
-      eb
-        .selectFrom('oauth_refresh_tokens')
-        .select('token_hash')
-        .where('expires_at', '<', sql<Date>`now()`)
-        .limit(BATCH),
+      eb.selectFrom('oauth_refresh_tokens').select('token_hash').where('expires_at', '<', sql<Date>`now()`).limit(BATCH),
     )
     .executeTakeFirst();
   const authorizationCodes = await db
@@ -370,8 +415,12 @@ export async function purgeExpired(db: Db): Promise<PurgeCounts> {
         .selectFrom('oauth_grants as g')
         .select('g.id')
         .where('g.created_at', '<', sql<Date>`now() - interval '10 minutes'`)
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('oauth_access_tokens as t').select('t.token_hash').whereRef('t.grant_id', '=', 'g.id'))))
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('oauth_refresh_tokens as r').select('r.token_hash').whereRef('r.grant_id', '=', 'g.id'))))
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('oauth_access_tokens as t').select('t.token_hash').whereRef('t.grant_id', '=', 'g.id'))),
+        )
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('oauth_refresh_tokens as r').select('r.token_hash').whereRef('r.grant_id', '=', 'g.id'))),
+        )
         .where(({ not, exists, selectFrom }) =>
           not(exists(selectFrom('oauth_authorization_codes as a').select('a.code_hash').whereRef('a.grant_id', '=', 'g.id'))),
         )

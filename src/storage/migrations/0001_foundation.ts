@@ -68,8 +68,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('group_id', 'uuid', (c) => c.notNull())
     .addColumn('user_id', 'uuid', (c) => c.notNull())
     .addPrimaryKeyConstraint('group_users_pkey', ['group_id', 'user_id'])
-    .addForeignKeyConstraint('group_users_group_fk', ['organization_id', 'group_id'], 'groups', ['organization_id', 'id'], (c) => c.onDelete('cascade'))
-    .addForeignKeyConstraint('group_users_member_fk', ['organization_id', 'user_id'], 'memberships', ['organization_id', 'user_id'], (c) => c.onDelete('cascade'))
+    .addForeignKeyConstraint('group_users_group_fk', ['organization_id', 'group_id'], 'groups', ['organization_id', 'id'], (c) =>
+      c.onDelete('cascade'),
+    )
+    .addForeignKeyConstraint('group_users_member_fk', ['organization_id', 'user_id'], 'memberships', ['organization_id', 'user_id'], (c) =>
+      c.onDelete('cascade'),
+    )
     .execute();
 }
 

@@ -20,7 +20,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('refresh_token_ttl', 'integer')
     .addColumn('token_format', 'text', (c) => c.notNull().defaultTo('opaque').check(sql`token_format in ('opaque', 'jwt')`))
     .addColumn('bound_user_id', 'uuid', (c) => c.references('users.id').onDelete('set null'))
-    .addColumn('user_auth', 'text', (c) => c.notNull().defaultTo('password').check(sql`user_auth in ('password', 'external_authentication_token')`))
+    .addColumn('user_auth', 'text', (c) =>
+      c.notNull().defaultTo('password').check(sql`user_auth in ('password', 'external_authentication_token')`),
+    )
     .addColumn('resource_server', 'boolean', (c) => c.notNull().defaultTo(false))
     .addColumn('created_by', 'uuid', (c) => c.references('users.id').onDelete('set null'))
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(now))
@@ -100,7 +102,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('client_pk', 'uuid', (c) => c.notNull().references('oauth_clients.id').onDelete('cascade'))
     .addColumn('organization_id', 'uuid', (c) => c.notNull().references('organizations.id').onDelete('cascade'))
     .addColumn('requested_scope', 'text')
-    .addColumn('status', 'text', (c) => c.notNull().defaultTo('pending').check(sql`status in ('pending', 'approved', 'denied', 'redeemed')`))
+    .addColumn('status', 'text', (c) =>
+      c.notNull().defaultTo('pending').check(sql`status in ('pending', 'approved', 'denied', 'redeemed')`),
+    )
     .addColumn('user_id', 'uuid', (c) => c.references('users.id').onDelete('cascade'))
     .addColumn('scopes', sql`text[]`)
     .addColumn('scope_display', 'text')
@@ -153,7 +157,17 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const table of ['signing_keys', 'api_keys', 'oauth_consents', 'oauth_device_codes', 'oauth_authorization_codes', 'oauth_refresh_tokens', 'oauth_access_tokens', 'oauth_grants', 'oauth_clients']) {
+  for (const table of [
+    'signing_keys',
+    'api_keys',
+    'oauth_consents',
+    'oauth_device_codes',
+    'oauth_authorization_codes',
+    'oauth_refresh_tokens',
+    'oauth_access_tokens',
+    'oauth_grants',
+    'oauth_clients',
+  ]) {
     await db.schema.dropTable(table).execute();
   }
 }

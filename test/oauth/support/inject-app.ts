@@ -9,11 +9,17 @@ import { silentLogger } from '../../support/server.js';
 import { provisioningYaml } from './oauth-server.js';
 
 /** The whole app on an in-memory, provisioned database, for `inject` (no socket), with env overrides while building. */
-export async function injectApp(env: Record<string, string> = {}, overrides: Partial<Config> = {}): Promise<{ app: App; handle: DatabaseHandle; close(): Promise<void> }> {
+export async function injectApp(
+  env: Record<string, string> = {},
+  overrides: Partial<Config> = {},
+): Promise<{ app: App; handle: DatabaseHandle; close(): Promise<void> }> {
   const handle = await openDatabase({});
   await migrateToLatest(handle.db);
   await applyProvisioning(handle.db, parseProvisioning(provisioningYaml(), 'inject.yaml'));
-  const config = loadConfig({}, { port: 0, logLevel: 'silent', dataDir: undefined, databaseUrl: undefined, publicUrl: 'http://127.0.0.1:1', ...overrides });
+  const config = loadConfig(
+    {},
+    { port: 0, logLevel: 'silent', dataDir: undefined, databaseUrl: undefined, publicUrl: 'http://127.0.0.1:1', ...overrides },
+  );
   const app = await withEnv(env, () => buildApp({ config, db: handle.db, databaseKind: 'embedded' }, { logger: silentLogger() }));
   await app.ready();
   return {

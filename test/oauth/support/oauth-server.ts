@@ -62,7 +62,9 @@ export type OAuthTestServer = TestServer;
  * A test server with the OAuth suite's provisioning (unless `provisioning` says otherwise) and an
  * exact issuer. `backend` picks its own storage; `databaseUrl` joins another server's database.
  */
-export function startOAuthServer(options: Pick<TestServerOptions, 'backend' | 'env' | 'provisioning' | 'databaseUrl'> = {}): Promise<OAuthTestServer> {
+export function startOAuthServer(
+  options: Pick<TestServerOptions, 'backend' | 'env' | 'provisioning' | 'databaseUrl'> = {},
+): Promise<OAuthTestServer> {
   return startTestServer({ ...options, provisioning: options.provisioning ?? provisioningYaml(), exactPublicUrl: true });
 }
 
@@ -76,13 +78,30 @@ export function form(params: Record<string, string>): { body: string; headers: R
   return { body: new URLSearchParams(params).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } };
 }
 
-export async function postForm(server: OAuthTestServer, pathname: string, params: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+export async function postForm(
+  server: OAuthTestServer,
+  pathname: string,
+  params: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   const f = form(params);
   return server.fetch(pathname, { method: 'POST', body: f.body, headers: { ...f.headers, ...headers } });
 }
 
-export async function passwordToken(server: OAuthTestServer, clientId = 'acme-password', secret = 'acme-password-secret', username = 'admin@acme.test', password = 'Adm1n-pass-acme', scope?: string): Promise<Record<string, any>> {
-  const res = await postForm(server, '/oauth/token', { grant_type: 'password', username, password, ...(scope && { scope }) }, { authorization: basic(clientId, secret) });
+export async function passwordToken(
+  server: OAuthTestServer,
+  clientId = 'acme-password',
+  secret = 'acme-password-secret',
+  username = 'admin@acme.test',
+  password = 'Adm1n-pass-acme',
+  scope?: string,
+): Promise<Record<string, any>> {
+  const res = await postForm(
+    server,
+    '/oauth/token',
+    { grant_type: 'password', username, password, ...(scope && { scope }) },
+    { authorization: basic(clientId, secret) },
+  );
   if (res.status !== 200) throw new Error(`password grant failed: ${res.status} ${await res.text()}`);
   return res.json() as Promise<Record<string, any>>;
 }
