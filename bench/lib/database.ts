@@ -10,6 +10,7 @@ import { applyProvisioningFile } from '../../src/provisioning/provision.js';
 import { type Db, openDatabase } from '../../src/storage/database.js';
 import { maintainReadingPartitions, monthStart, partitionName } from '../../src/readings/partitions.js';
 import { migrateToLatest } from '../../src/storage/migrate.js';
+import { allMigrations, provisioningSections } from '../../src/modules.js';
 import { BENCH, FILLER_SENSORS_PER_DEVICE } from './fixtures.js';
 
 export async function createPgDatabase(adminUrl: string, name: string): Promise<string> {
@@ -77,8 +78,8 @@ export async function prepareDatabase(options: {
   const handle = await openDatabase({ databaseUrl: options.databaseUrl, dataDir: options.dataDir });
   try {
     const db = handle.db;
-    await migrateToLatest(db);
-    const provisioning = await applyProvisioningFile(db, options.provisionFile);
+    await migrateToLatest(db, allMigrations());
+    const provisioning = await applyProvisioningFile(db, options.provisionFile, provisioningSections());
     options.log(`provisioned: ${JSON.stringify(provisioning)}`);
     const tenant = await findTenant(db);
     // One pinned connection: the seed uses a temporary table and session settings.

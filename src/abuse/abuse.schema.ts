@@ -17,3 +17,8 @@ export interface AbuseCountersTable {
 export interface AbuseTables {
   abuse_counters: AbuseCountersTable;
 }
+
+// This capability's tables are part of the one Database type (storage/schema.ts).
+declare module '../storage/schema.js' {
+  interface Database extends AbuseTables {}
+}

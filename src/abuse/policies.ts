@@ -1,4 +1,4 @@
-import { ConfigError } from '../config/config.js';
+import type { Environment } from '../config/env.js';
 
 /**
  * How failures of one kind are answered: `freeFailures` in a row cost nothing; from then on each
@@ -23,7 +23,7 @@ export function delayAfter(policy: FailurePolicy, failures: number): number {
 }
 
 /**
- * The policies of the abuse guard (abuse/guard.ts), read from the environment once.
+ * The policies of the abuse guard (abuse/guard.ts), from the environment read at start.
  *
  * | variable | default | counts failures of |
  * | --- | --- | --- |
@@ -46,48 +46,39 @@ export interface AbusePolicies {
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-function freeFailures(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > 100_000)
-    throw new ConfigError(`${name} must be an integer between 1 and 100000, got "${raw}"`);
-  return value;
-}
-
-export function loadAbusePolicies(env: NodeJS.ProcessEnv = process.env): AbusePolicies {
+export function abusePolicies(env: Environment): AbusePolicies {
   return {
     password: {
       name: 'password',
-      freeFailures: freeFailures(env, 'OAUTH_PASSWORD_FREE_FAILURES', 5),
+      freeFailures: env.OAUTH_PASSWORD_FREE_FAILURES,
       baseDelayMs: 2_000,
       maxDelayMs: 15 * MINUTE,
       forgetAfterMs: HOUR,
     },
     client: {
       name: 'client-secret',
-      freeFailures: freeFailures(env, 'OAUTH_CLIENT_FREE_FAILURES', 10),
+      freeFailures: env.OAUTH_CLIENT_FREE_FAILURES,
       baseDelayMs: 1_000,
       maxDelayMs: 5 * MINUTE,
       forgetAfterMs: HOUR,
     },
     source: {
       name: 'address',
-      freeFailures: freeFailures(env, 'ABUSE_SOURCE_FREE_FAILURES', 30),
+      freeFailures: env.ABUSE_SOURCE_FREE_FAILURES,
       baseDelayMs: 1_000,
       maxDelayMs: 15 * MINUTE,
       forgetAfterMs: HOUR,
     },
     bearer: {
       name: 'bearer',
-      freeFailures: freeFailures(env, 'ABUSE_BEARER_FREE_FAILURES', 100),
+      freeFailures: env.ABUSE_BEARER_FREE_FAILURES,
       baseDelayMs: 1_000,
       maxDelayMs: 5 * MINUTE,
       forgetAfterMs: 15 * MINUTE,
     },
     userCode: {
       name: 'user-code',
-      freeFailures: freeFailures(env, 'ABUSE_USER_CODE_FREE_FAILURES', 10),
+      freeFailures: env.ABUSE_USER_CODE_FREE_FAILURES,
       baseDelayMs: 5_000,
       maxDelayMs: 15 * MINUTE,
       forgetAfterMs: HOUR,

@@ -1,5 +1,5 @@
 import { findMemberByEmail } from '../identity/users.repo.js';
-import type { SectionApplier } from '../provisioning/provision.js';
+import type { SectionApplier } from '../provisioning/section.js';
 import { sha256 } from '../security/tokens.js';
 import { upsertProvisionedApiKey } from './api-keys.repo.js';
 import { displayPrefix } from './api-keys.service.js';

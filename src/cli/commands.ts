@@ -8,6 +8,7 @@ import { createFirstOrganization, setupLinkIfEmpty, validateFirstOrganization } 
 import { type DatabaseHandle, type Db, openDatabase } from '../storage/database.js';
 import { migrateToLatest } from '../storage/migrate.js';
 import type { Organization, Role } from '../storage/schema.js';
+import { allMigrations, provisioningSections } from '../modules.js';
 import { CliError, print, readPassword } from './io.js';
 
 /** Opens the configured database, migrated (unless told not to), for a one-shot command. */
@@ -15,7 +16,7 @@ export async function withDatabase<T>(run: (handle: DatabaseHandle) => Promise<T
   const config = loadConfig();
   const handle = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
-    if (options.migrate !== false) await migrateToLatest(handle.db);
+    if (options.migrate !== false) await migrateToLatest(handle.db, allMigrations());
     return await run(handle);
   } finally {
     await handle.close();
@@ -49,7 +50,7 @@ export async function serveCommand(options: { provision?: string }): Promise<voi
 export async function migrateCommand(): Promise<void> {
   await withDatabase(
     async ({ db }) => {
-      const applied = await migrateToLatest(db);
+      const applied = await migrateToLatest(db, allMigrations());
       print(applied.length ? `applied: ${applied.map((m) => m.migrationName).join(', ')}` : 'database is up to date');
     },
     { migrate: false },
@@ -60,7 +61,7 @@ export async function provisionCommand(file: string): Promise<void> {
   // An invalid file is reported before the database is even opened.
   const parsed = await loadProvisioningFile(file);
   await withDatabase(async ({ db }) => {
-    const summary = await applyProvisioning(db, parsed, file);
+    const summary = await applyProvisioning(db, parsed, provisioningSections(), file);
     const counts = Object.entries(summary.applied).map(([section, n]) => `${n} ${section}`);
     print(`provisioned ${summary.organizations} organization(s): ${counts.join(', ') || 'no members'}`);
     if (summary.notYetSupported.length) print(`validated but not yet stored by this version: ${summary.notYetSupported.join(', ')}`);

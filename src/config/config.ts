@@ -1,7 +1,16 @@
 import net from 'node:net';
 import path from 'node:path';
 
-/** Everything the server reads from its environment, parsed once at start. */
+import { ConfigError, type Environment, readEnvironment } from './env.js';
+
+export { ConfigError };
+
+/**
+ * Everything the server reads from its environment, read and checked once at start
+ * (`config/env.ts` declares every variable). The values every part of the server uses are
+ * fields; `env` holds all of them, typed, for the modules that take their own settings from it
+ * (OAuth, abuse protection, ingest).
+ */
 export interface Config {
   port: number;
   host: string;
@@ -28,54 +37,28 @@ export interface Config {
   trustProxy: false | string[] | number;
   /** `redis://…`: keep the abuse counters in Redis instead of the database. */
   redisUrl: string | undefined;
-}
-
-export class ConfigError extends Error {}
-
-const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
-
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
-  }
-  return value;
-}
-
-function nonEmpty(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value === '' ? undefined : value;
+  /** Every variable, checked and defaulted. */
+  env: Environment;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
-  const port = overrides.port ?? integer(env, 'PORT', 8080, 0, 65535);
-  const host = overrides.host ?? nonEmpty(env, 'HOST') ?? '127.0.0.1';
-  const logLevel = overrides.logLevel ?? nonEmpty(env, 'LOG_LEVEL') ?? 'info';
-  if (!LOG_LEVELS.has(logLevel)) {
-    throw new ConfigError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}"`);
-  }
-  const databaseUrl = overrides.databaseUrl ?? nonEmpty(env, 'DATABASE_URL');
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
-  }
+  const e = overrides.env ?? readEnvironment(env);
+  const port = overrides.port ?? e.PORT;
+  const host = overrides.host ?? e.HOST;
   // An IPv6 address (HOST=::) goes in brackets, or the default URL would not parse.
   const urlHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  const publicUrl = normalizePublicUrl(overrides.publicUrl ?? nonEmpty(env, 'PUBLIC_URL') ?? `http://${urlHost}:${port}`);
   return {
     port,
     host,
-    dataDir: Object.hasOwn(overrides, 'dataDir')
-      ? overrides.dataDir && path.resolve(overrides.dataDir)
-      : path.resolve(nonEmpty(env, 'DATA_DIR') ?? 'data'),
-    databaseUrl,
-    publicUrl,
-    logLevel,
-    provisionFile: overrides.provisionFile ?? nonEmpty(env, 'SENSORCLOUD_PROVISION'),
-    bodyLimit: overrides.bodyLimit ?? integer(env, 'BODY_LIMIT', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-    trustProxy: overrides.trustProxy ?? parseTrustProxy(nonEmpty(env, 'TRUST_PROXY')),
-    redisUrl: Object.hasOwn(overrides, 'redisUrl') ? overrides.redisUrl : redisUrl(env),
+    dataDir: Object.hasOwn(overrides, 'dataDir') ? overrides.dataDir && path.resolve(overrides.dataDir) : path.resolve(e.DATA_DIR),
+    databaseUrl: Object.hasOwn(overrides, 'databaseUrl') ? overrides.databaseUrl : e.DATABASE_URL,
+    publicUrl: normalizePublicUrl(overrides.publicUrl ?? e.PUBLIC_URL ?? `http://${urlHost}:${port}`),
+    logLevel: overrides.logLevel ?? e.LOG_LEVEL,
+    provisionFile: overrides.provisionFile ?? e.SENSORCLOUD_PROVISION,
+    bodyLimit: overrides.bodyLimit ?? e.BODY_LIMIT,
+    trustProxy: overrides.trustProxy ?? parseTrustProxy(e.TRUST_PROXY),
+    redisUrl: Object.hasOwn(overrides, 'redisUrl') ? overrides.redisUrl : e.REDIS_URL,
+    env: e,
   };
 }
 
@@ -92,12 +75,6 @@ function normalizePublicUrl(raw: string): string {
   if (url.search || url.hash) throw new ConfigError('PUBLIC_URL must not carry a query or fragment');
   // The issuer is compared byte for byte by clients: keep one canonical form without a trailing slash.
   return url.toString().replace(/\/$/, '');
-}
-
-function redisUrl(env: NodeJS.ProcessEnv): string | undefined {
-  const url = nonEmpty(env, 'REDIS_URL');
-  if (url !== undefined && !/^rediss?:\/\//.test(url)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
-  return url;
 }
 
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];

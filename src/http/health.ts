@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { ping } from '../storage/database.js';
+import type { Module } from '../module.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import { HttpProblem } from './problem.js';
@@ -24,3 +25,5 @@ export function registerHealthRoutes(app: App, ctx: AppServices): void {
     },
   );
 }
+
+export const healthModule: Module = { name: 'health', register: registerHealthRoutes };

@@ -21,8 +21,19 @@ export interface BatchColumns {
   rawValues: Float64Array;
 }
 
+/** A reading the batch stored (a resent one, already stored, is not among them). */
+export interface WrittenReading {
+  sensorId: string;
+  /** Epoch milliseconds. */
+  ts: number;
+  value: number;
+  rawValue: number;
+}
+
 export interface BatchOutcome {
   accepted: number;
+  /** The stored readings, when asked for (ingest stages need them; returning them costs). */
+  rows?: WrittenReading[];
 }
 
 /**
@@ -51,12 +62,16 @@ function numberArray(values: Float64Array | Int32Array, count: number, minus = 0
  * - from the rows actually inserted: the latest reading per sensor, and the hourly rollup;
  * - the devices' last_seen_at, at most once a minute per device (the WHERE skips fresher rows
  *   without writing them).
+ *
+ * With `returnRows` it answers the inserted readings instead of their count (inside a transaction,
+ * so that ingest stages see them; it is durable when that transaction commits).
  */
 export async function writeBatch(
   db: Db,
   organizationId: string,
   batch: BatchColumns,
   seenDeviceIds: readonly string[],
+  returnRows = false,
 ): Promise<BatchOutcome> {
   const devices =
     seenDeviceIds.length === 0
@@ -69,7 +84,10 @@ export async function writeBatch(
   const n = batch.count;
   let first = Number.POSITIVE_INFINITY;
   for (let i = 0; i < n; i += 1) if (batch.ts[i]! < first) first = batch.ts[i]!;
-  const { rows } = await sql<{ accepted: number | string }>`
+  const answer = returnRows
+    ? sql`select sensor_id, extract(epoch from ts) * 1000 as ts, value, raw_value from ins`
+    : sql`select count(*) as accepted from ins`;
+  const { rows } = await sql<{ accepted: number | string } | InsertedRow>`
     with ins as (
       insert into readings (organization_id, sensor_id, ts, value, raw_value)
       select ${organizationId}, (${`{${batch.sensors.join(',')}}`}::uuid[])[u.i],
@@ -95,6 +113,20 @@ export async function writeBatch(
       on conflict (sensor_id, bucket) do update set
         n = h.n + excluded.n, sum = h.sum + excluded.sum, min = least(h.min, excluded.min), max = greatest(h.max, excluded.max)
     )${devices}
-    select count(*) as accepted from ins`.execute(db);
-  return { accepted: Number(rows[0]?.accepted ?? 0) };
+    ${answer}`.execute(db);
+  if (!returnRows) return { accepted: Number((rows[0] as { accepted: number | string } | undefined)?.accepted ?? 0) };
+  const written = (rows as InsertedRow[]).map((row) => ({
+    sensorId: row.sensor_id,
+    ts: Number(row.ts),
+    value: row.value,
+    rawValue: row.raw_value,
+  }));
+  return { accepted: written.length, rows: written };
+}
+
+interface InsertedRow {
+  sensor_id: string;
+  ts: number | string;
+  value: number;
+  raw_value: number;
 }

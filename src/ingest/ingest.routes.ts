@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { Environment } from '../config/env.js';
 import { Type } from 'typebox';
 import { sendDocument } from '../api/representation.js';
 import { principalOf, protect, securitySchema } from '../auth/guard.js';
@@ -6,16 +7,14 @@ import { HttpProblem, badRequest } from '../http/problem.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import { formatTime } from '../readings/time.js';
-import { Collector, type LineError, NdjsonBody, type ParsedBatch, locate, parseJsonBatch, parseNdjsonBatch } from './ingest.parse.js';
-import { type IngestTarget, ingestTargets } from '../inventory/sensors.repo.js';
-import { reportedValue } from '../inventory/scaling.js';
-import { writeBatch } from './ingest.repo.js';
+import { NdjsonBody, type ParsedBatch, parseJsonBatch, parseNdjsonBatch } from './ingest.parse.js';
+import { type IngestOutcome, IngestRefusal } from './pipeline.js';
 
 /**
  * POST /v1/ingest: a batch of readings, JSON or NDJSON, from a device token (sensors by key, only
  * the device's own) or an API key / access token holding readings:write (sensors by id, only the
  * organization's). The batch is checked whole before anything is written (any bad line refuses
- * it, naming every bad line), written in one statement, and answered after it committed.
+ * it, naming every bad line), written by the ingest pipeline, and answered after it committed.
  */
 
 export const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/jsonl'];
@@ -27,16 +26,8 @@ export interface IngestSettings {
   maxBytes: number;
 }
 
-export function ingestSettings(env: NodeJS.ProcessEnv, bodyLimit: number): IngestSettings {
-  const read = (name: string, fallback: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1 || value > max)
-      throw new Error(`${name} must be an integer between 1 and ${max}, got "${raw}"`);
-    return value;
-  };
-  return { maxReadings: read('INGEST_MAX_READINGS', 10_000, 1_000_000), maxBytes: read('INGEST_MAX_BYTES', bodyLimit, 1024 * 1024 * 1024) };
+export function ingestSettings(env: Environment): IngestSettings {
+  return { maxReadings: env.INGEST_MAX_READINGS, maxBytes: env.INGEST_MAX_BYTES ?? env.BODY_LIMIT };
 }
 
 const Reading = Type.Object({
@@ -58,39 +49,26 @@ const IngestResult = Type.Object({
   meta: Type.Object({ received_at: Type.String({ format: 'date-time' }) }),
 });
 
-/** Refuses a batch with its bad lines: 422 (the JSON was fine, its content was not). */
-function refused(errors: LineError[], more: number, received: number): HttpProblem {
-  const count = errors.length + more;
-  const detail =
-    `The batch was refused, nothing was stored: ${count} of ${received} reading${received === 1 ? '' : 's'} ${count === 1 ? 'is' : 'are'} invalid` +
-    (more > 0 ? ` (the first ${errors.length} are listed).` : '.');
-  return new HttpProblem({ status: 422, title: 'Invalid readings', detail, errors });
+/** The HTTP answer to a refused batch: 413 (too many), 400 (empty), 422 (bad readings, each named). */
+function problemOf(refusal: IngestRefusal, maxReadings: number): HttpProblem {
+  switch (refusal.kind) {
+    case 'too_many':
+      return new HttpProblem({
+        status: 413,
+        detail: `A batch holds at most ${maxReadings} readings (INGEST_MAX_READINGS); split it.`,
+        headers: { 'accept-post': ['application/json', ...NDJSON_TYPES].join(', ') },
+      });
+    case 'empty':
+      return badRequest(refusal.message, [{ pointer: '/body', detail: 'at least one reading is required' }]);
+    case 'invalid':
+      return new HttpProblem({ status: 422, title: 'Invalid readings', detail: refusal.message, errors: [...refusal.errors] });
+  }
 }
 
-interface Resolved {
-  target: IngestTarget;
-  index: number;
-}
-
-/** Devices whose last_seen_at this node wrote recently; the SQL skips fresher rows anyway. */
-const SEEN_THROTTLE_MS = 30_000;
-
-export interface IngestHooks {
-  /** Called after a batch committed, with the sensors it named (e.g. to drop cached latest readings). */
-  written?(sensorIds: readonly string[]): void;
-}
-
-export function registerIngestRoutes(app: App, services: AppServices, settings: IngestSettings, hooks: IngestHooks = {}): void {
+/** POST /v1/ingest over the ingest pipeline (services.ingest): this route only reads HTTP and answers it. */
+export function registerIngestRoutes(app: App, services: AppServices, settings: IngestSettings): void {
   const SCOPES = ['readings:write'] as const;
   const guard = protect(services.bearer, SCOPES);
-  const lastSeenWrite = new Map<string, number>();
-
-  const tooLarge = () =>
-    new HttpProblem({
-      status: 413,
-      detail: `A batch holds at most ${settings.maxReadings} readings (INGEST_MAX_READINGS); split it.`,
-      headers: { 'accept-post': ['application/json', ...NDJSON_TYPES].join(', ') },
-    });
 
   // These parsers only exist inside this plugin: no other route accepts NDJSON, or skips the
   // prototype-poisoning scan of the shared JSON parser. That scan is not needed here: the handler
@@ -151,10 +129,8 @@ export function registerIngestRoutes(app: App, services: AppServices, settings: 
       async (request, reply) => {
         const principal = principalOf(request);
         const isDevice = principal.kind === 'device';
-        const deviceId = isDevice ? principal.deviceId : undefined;
-        if (isDevice && !deviceId) throw new HttpProblem({ status: 403, detail: 'The device credential names no device.' });
+        if (isDevice && !principal.deviceId) throw new HttpProblem({ status: 403, detail: 'The device credential names no device.' });
         const addressing = isDevice ? 'key' : 'id';
-
         const body = request.body;
         let parsed: ParsedBatch;
         if (body instanceof NdjsonBody) parsed = parseNdjsonBatch(body.text, addressing, settings.maxReadings);
@@ -163,86 +139,19 @@ export function registerIngestRoutes(app: App, services: AppServices, settings: 
           if ('shapeError' in json) throw badRequest(json.shapeError, [{ pointer: '/body', detail: json.shapeError }]);
           parsed = json;
         }
-        if (parsed.tooMany) throw tooLarge();
-        const received = parsed.received;
-        if (parsed.errors.length > 0) throw refused(parsed.errors, parsed.moreErrors, received);
-        if (received === 0)
-          throw badRequest('The batch holds no readings.', [{ pointer: '/body', detail: 'at least one reading is required' }]);
-
-        // Resolve every sensor the batch names, with its scaling and calibration, in one query.
-        const n = parsed.count;
-        const ids = new Set<string>();
-        const keys = new Set<string>();
-        for (let i = 0; i < n; i += 1) (parsed.byId[i] ? ids : keys).add(parsed.sensor[i]!);
-        const targets = new Map<string, IngestTarget>();
-        const add = (found: IngestTarget[]) => {
-          for (const t of found) if (!isDevice || t.sensor.device_id === deviceId) targets.set(t.sensor.id, t);
-        };
-        if (isDevice && keys.size > 0)
-          add(await ingestTargets(services.db, principal.organizationId, { deviceId: deviceId!, keys: [...keys] }));
-        if (ids.size > 0) add(await ingestTargets(services.db, principal.organizationId, { ids: [...ids] }));
-        // Each sensor gets its 1-based position in the statement's distinct-sensor array.
-        const sensors = [...targets.values()];
-        const byId = new Map<string, Resolved>();
-        const byKey = new Map<string, Resolved>();
-        sensors.forEach((target, i) => {
-          const resolved = { target, index: i + 1 };
-          byId.set(target.sensor.id, resolved);
-          byKey.set(target.sensor.key, resolved);
-        });
-
-        const sensorIndex = new Int32Array(n);
-        const values = new Float64Array(n);
-        const errors = new Collector();
-        const used = new Set<IngestTarget>();
-        let scaled = false;
-        for (let i = 0; i < n; i += 1) {
-          const resolved = parsed.byId[i] ? byId.get(parsed.sensor[i]!) : byKey.get(parsed.sensor[i]!);
-          if (!resolved) {
-            errors.add(
-              locate(parsed.base, parsed.position[i]!),
-              parsed.byId[i] ? 'sensor_id' : 'sensor',
-              isDevice ? 'is not a sensor of this device' : 'is not a sensor of this organization',
-            );
-            continue;
-          }
-          const { target } = resolved;
-          const value = reportedValue(target.scaling, target.calibrationOffset, parsed.raw[i]!);
-          if (!Number.isFinite(value)) {
-            errors.add(locate(parsed.base, parsed.position[i]!), 'value', 'gives a non-finite reported value after scaling');
-            continue;
-          }
-          sensorIndex[i] = resolved.index;
-          values[i] = value;
-          if (value !== parsed.raw[i]) scaled = true;
-          used.add(target);
+        let outcome: IngestOutcome;
+        try {
+          outcome = await services.ingest.ingest(
+            { organizationId: principal.organizationId, deviceId: isDevice ? principal.deviceId : undefined },
+            parsed,
+          );
+        } catch (error) {
+          throw error instanceof IngestRefusal ? problemOf(error, settings.maxReadings) : error;
         }
-        if (errors.count > 0) throw refused(errors.errors, errors.more, received);
-
-        const now = Date.now();
-        const seen = [...new Set([...used].map((t) => t.sensor.device_id))].filter(
-          (id) => (lastSeenWrite.get(id) ?? 0) < now - SEEN_THROTTLE_MS,
-        );
-        const { accepted } = await writeBatch(
-          services.db,
-          principal.organizationId,
-          {
-            count: n,
-            sensors: sensors.map((t) => t.sensor.id),
-            sensorIndex,
-            ts: parsed.ts,
-            values: scaled ? values : null,
-            rawValues: parsed.raw,
-          },
-          seen,
-        );
-        hooks.written?.(sensors.map((t) => t.sensor.id));
-        for (const id of seen) lastSeenWrite.set(id, now);
-        if (lastSeenWrite.size > 100_000) lastSeenWrite.clear();
-
+        const { received, accepted, receivedAt } = outcome;
         return sendDocument(request, reply, {
           data: { received, accepted, duplicates: received - accepted },
-          meta: { received_at: formatTime(now) },
+          meta: { received_at: formatTime(receivedAt) },
         });
       },
     );

@@ -1,4 +1,4 @@
-import type { SectionApplier } from '../provisioning/provision.js';
+import type { SectionApplier } from '../provisioning/section.js';
 import { storedDeviceToken } from './device-tokens.js';
 import { findDeviceBySerial, findDeviceByTokenHash, insertDevice, setDeviceToken, updateDevice } from './devices.repo.js';
 import { findLocationBySlug, upsertLocationBySlug } from './locations.repo.js';

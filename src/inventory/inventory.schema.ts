@@ -117,3 +117,8 @@ export type ScalingProfile = Selectable<ScalingProfilesTable>;
 export type Device = Selectable<DevicesTable>;
 export type Sensor = Selectable<SensorsTable>;
 export type Calibration = Selectable<CalibrationsTable>;
+
+// This capability's tables are part of the one Database type (storage/schema.ts).
+declare module '../storage/schema.js' {
+  interface Database extends InventoryTables {}
+}

@@ -1,5 +1,5 @@
 import { findMemberByEmail } from '../identity/users.repo.js';
-import type { SectionApplier } from '../provisioning/provision.js';
+import type { SectionApplier } from '../provisioning/section.js';
 import { hashPassword, verifyPassword } from '../security/passwords.js';
 import { DEFAULT_ACCESS_TOKEN_TTL, findClientByClientId, saveClient } from './clients.repo.js';
 import type { GrantType, TokenFormat, UserAuthMode } from './grant-types.js';

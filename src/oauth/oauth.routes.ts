@@ -1,8 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sourceOf } from '../abuse/source.js';
-import { apiKeyResolver } from '../api-keys/api-keys.service.js';
-import { registerApiKeyRoutes } from '../api-keys/api-keys.routes.js';
 import { bearerToken } from '../auth/bearer.js';
 import { databaseUnavailable, renderWrongMethodAs } from '../http/errors.js';
 import { isDatabaseUnavailable } from '../storage/availability.js';
@@ -27,19 +25,18 @@ import { GRANT_TYPES, isGrantType } from './grant-types.js';
 import { GRANT_HANDLERS } from './grants/index.js';
 import type { OAuthClient } from './oauth.schema.js';
 import { collectParams } from './params.js';
-import { installPurgeJob } from './purge.js';
+import { purgeJob } from './purge.js';
 import { type OAuthRuntime, clientAllows, clientScopeList, createOAuthRuntime } from './runtime.js';
-import { type OAuthSettings, loadOAuthSettings } from './settings.js';
+import { type OAuthSettings, oauthSettings } from './settings.js';
 import { ACCESS_TOKEN_PREFIX, JWT_PREFIX, REFRESH_TOKEN_PREFIX, principalOfToken } from './tokens/token-service.js';
 import { findActiveAccessToken } from './tokens/tokens.repo.js';
 import { forgetCachedClients } from './clients.repo.js';
 
 /**
- * The authorization server's endpoints (SPEC §3), mounted with one line from buildApp. They live
- * in an encapsulated plugin with its own error handler, so everything they answer — validation
- * and body-parsing failures included — is RFC 6749 §5.2 JSON, never problem+json. Also
- * registers the bearer resolvers for access tokens (opaque and JWT) and API keys, the
- * /v1/api-keys routes and the purge job.
+ * The authorization server's endpoints (SPEC §3), mounted by the oauth module. They live in an
+ * encapsulated plugin with its own error handler, so everything they answer — validation and
+ * body-parsing failures included — is RFC 6749 §5.2 JSON, never problem+json. Also registers the
+ * bearer resolvers for access tokens (opaque and JWT) and the purge job.
  */
 
 export interface OAuthRouteOptions {
@@ -48,7 +45,7 @@ export interface OAuthRouteOptions {
 }
 
 export async function registerOAuthRoutes(app: App, services: AppServices, options: OAuthRouteOptions = {}): Promise<OAuthRuntime> {
-  const settings = { ...loadOAuthSettings(), ...options.settings };
+  const settings = { ...oauthSettings(services.config.env), ...options.settings };
   const rt = createOAuthRuntime({ db: services.db, config: services.config, bearer: services.bearer, abuse: services.abuse }, settings);
   // A wrong method on a token-family endpoint is still answered in RFC 6749 JSON (with Allow).
   renderWrongMethodAs(
@@ -76,11 +73,9 @@ export async function registerOAuthRoutes(app: App, services: AppServices, optio
       return view ? principalOfToken(view, hash) : null;
     },
   });
-  services.bearer.register(apiKeyResolver(services.db));
 
   await app.register(async (oauth) => oauthPlugin(oauth, rt));
-  registerApiKeyRoutes(app, services);
-  installPurgeJob(app, rt);
+  services.jobs.add(purgeJob(rt));
   return rt;
 }
 

@@ -142,3 +142,8 @@ export interface OAuthTables {
 
 export type OAuthClient = Selectable<OAuthClientsTable>;
 export type ApiKey = Selectable<ApiKeysTable>;
+
+// This capability's tables are part of the one Database type (storage/schema.ts).
+declare module '../storage/schema.js' {
+  interface Database extends OAuthTables {}
+}

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { Job } from '../jobs/runner.js';
 import { purgeExpiredBrowserSessions } from '../identity/sessions.repo.js';
 import type { OAuthRuntime } from './runtime.js';
 import { purgeRetiredKeys } from './tokens/signing-keys.repo.js';
@@ -7,9 +7,8 @@ import { purgeExpired } from './tokens/tokens.repo.js';
 /**
  * The periodic purge of the token tables (expired tokens and codes, finished grants, retired
  * signing keys no longer published), of expired browser sessions and abuse counters, and of
- * the in-process caches, so nothing grows without bound. Started when the server is ready, stopped
- * (and awaited) when it closes; the timer is unref'd so it never keeps a process alive. Every
- * node runs it; the deletes are idempotent, so concurrent runs only repeat each other's work.
+ * the in-process caches, so nothing grows without bound. The deletes are idempotent; the job
+ * runner still runs it on one node at a time.
  */
 export async function purgeOnce(rt: OAuthRuntime): Promise<void> {
   const counts = await purgeExpired(rt.db);
@@ -20,23 +19,7 @@ export async function purgeOnce(rt: OAuthRuntime): Promise<void> {
   return void counts;
 }
 
-export function installPurgeJob(app: FastifyInstance, rt: OAuthRuntime): void {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  const run = () => {
-    if (running) return;
-    running = purgeOnce(rt)
-      .catch((error: unknown) => app.log.warn({ err: error }, 'oauth purge failed'))
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  app.addHook('onReady', async () => {
-    timer = setInterval(run, rt.settings.purgeIntervalMs);
-    timer.unref();
-  });
-  app.addHook('onClose', async () => {
-    clearInterval(timer);
-    await running;
-  });
+/** The purge as a job of the server's runner (jobs/runner.ts): one node at a time, every OAUTH_PURGE_INTERVAL. */
+export function purgeJob(rt: OAuthRuntime): Job {
+  return { name: 'oauth-purge', intervalMs: rt.settings.purgeIntervalMs, run: () => purgeOnce(rt) };
 }

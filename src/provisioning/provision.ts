@@ -1,17 +1,11 @@
 import { sql } from 'kysely';
-import { apiKeysSection } from '../api-keys/api-keys.provision.js';
-import { clientsSection } from '../oauth/clients.provision.js';
-import { devicesSection, locationsSection } from '../inventory/inventory.provision.js';
-import { externalTokenDigestFor, saveMember } from '../identity/accounts.js';
-import { setGroupUsers, upsertGroup } from '../identity/groups.repo.js';
+import { externalTokenDigestFor } from '../identity/accounts.js';
 import { findOrganizationBySolutionKey, upsertOrganization } from '../identity/organizations.repo.js';
-import { findMemberByEmail, findUserByExternalTokenDigest, normalizeEmail } from '../identity/users.repo.js';
-import { isRole } from '../identity/scopes.js';
-import { verifyPassword } from '../security/passwords.js';
+import { findUserByExternalTokenDigest, normalizeEmail } from '../identity/users.repo.js';
 import type { Db } from '../storage/database.js';
-import type { Organization } from '../storage/schema.js';
 import type { OrganizationSpec, ProvisioningFile } from './file-schema.js';
 import { ProvisioningError, type ProvisioningIssue, formatPath, loadProvisioningFile } from './load.js';
+import type { SectionApplier } from './section.js';
 
 /**
  * Applies a validated provisioning file in one transaction. Every step is an upsert keyed by the
@@ -19,60 +13,9 @@ import { ProvisioningError, type ProvisioningIssue, formatPath, loadProvisioning
  * changed, so applying the same file twice leaves the database exactly as it was. Things absent
  * from the file are left alone: provisioning adds and updates, it never deletes.
  *
- * Each capability contributes a section applier; the order matters (users before the clients
- * bound to them, locations before devices).
+ * Each capability contributes its section appliers through its module (modules.ts lists them in
+ * an order that works: users before the clients bound to them, locations before devices).
  */
-export interface SectionApplier {
-  section: keyof OrganizationSpec;
-  apply(tx: Db, organization: Organization, spec: OrganizationSpec): Promise<number>;
-}
-
-const membersSection: SectionApplier = {
-  section: 'users',
-  async apply(tx, organization, spec) {
-    for (const user of spec.users ?? []) {
-      if (!isRole(user.role)) throw new Error(`unvalidated role ${user.role}`);
-      const existing = await findMemberByEmail(tx, organization.id, user.email);
-      const passwordUnchanged =
-        user.password !== undefined && existing !== undefined && (await verifyPassword(existing.password_hash, user.password));
-      await saveMember(tx, organization.id, {
-        email: user.email,
-        role: user.role,
-        name: user.name,
-        password: passwordUnchanged ? undefined : user.password,
-        externalAuthenticationToken: user.external_authentication_token,
-      });
-    }
-    return spec.users?.length ?? 0;
-  },
-};
-
-const groupsSection: SectionApplier = {
-  section: 'groups',
-  async apply(tx, organization, spec) {
-    for (const group of spec.groups ?? []) {
-      const saved = await upsertGroup(tx, organization.id, group.name, group.description ?? null);
-      const members = await Promise.all((group.users ?? []).map((email) => findMemberByEmail(tx, organization.id, email)));
-      await setGroupUsers(
-        tx,
-        organization.id,
-        saved.id,
-        members.flatMap((m) => (m ? [m.id] : [])),
-      );
-    }
-    return spec.groups?.length ?? 0;
-  },
-};
-
-export const sectionAppliers: SectionApplier[] = [
-  membersSection,
-  groupsSection,
-  clientsSection,
-  apiKeysSection,
-  locationsSection,
-  devicesSection,
-];
-
 /** Sections validated now whose capability does not store them yet; reported, never silently dropped. */
 const PENDING_SECTIONS: (keyof OrganizationSpec)[] = [];
 
@@ -118,7 +61,12 @@ async function conflictIssues(tx: Db, file: ProvisioningFile): Promise<Provision
  * whole transaction back and is reported as a ProvisioningError naming the file and where it
  * stopped.
  */
-export async function applyProvisioning(db: Db, file: ProvisioningFile, source = 'provisioning file'): Promise<ProvisioningSummary> {
+export async function applyProvisioning(
+  db: Db,
+  file: ProvisioningFile,
+  sections: readonly SectionApplier[],
+  source = 'provisioning file',
+): Promise<ProvisioningSummary> {
   const summary: ProvisioningSummary = { organizations: file.organizations.length, applied: {}, notYetSupported: [] };
   let at = '';
   try {
@@ -130,7 +78,7 @@ export async function applyProvisioning(db: Db, file: ProvisioningFile, source =
       for (const [o, spec] of file.organizations.entries()) {
         at = formatPath(['organizations', o]);
         const organization = await upsertOrganization(tx, { slug: spec.slug, name: spec.name, solutionKey: spec.solution_key });
-        for (const applier of sectionAppliers) {
+        for (const applier of sections) {
           at = formatPath(['organizations', o, applier.section]);
           summary.applied[applier.section] = (summary.applied[applier.section] ?? 0) + (await applier.apply(tx, organization, spec));
         }
@@ -146,6 +94,6 @@ export async function applyProvisioning(db: Db, file: ProvisioningFile, source =
   return summary;
 }
 
-export async function applyProvisioningFile(db: Db, path: string): Promise<ProvisioningSummary> {
-  return applyProvisioning(db, await loadProvisioningFile(path), path);
+export async function applyProvisioningFile(db: Db, path: string, sections: readonly SectionApplier[]): Promise<ProvisioningSummary> {
+  return applyProvisioning(db, await loadProvisioningFile(path), sections, path);
 }

@@ -1,8 +1,7 @@
-import { installRepresentation } from '../api/representation.js';
-import { ingestSettings, registerIngestRoutes } from '../ingest/ingest.routes.js';
-import type { App } from '../server/app.js';
-import type { AppServices } from '../server/context.js';
+import type { Module } from '../module.js';
 import { LatestReadingCache } from './latest-cache.js';
+import * as m0005 from './migrations/0005_readings.js';
+import * as m0006 from './migrations/0006_readings_covering_key.js';
 import { DEFAULT_PARTITION_POLICY, maintainReadingPartitions } from './partitions.js';
 import { registerReadingRoutes } from './readings.routes.js';
 
@@ -10,44 +9,26 @@ import { registerReadingRoutes } from './readings.routes.js';
 export const PARTITION_MAINTENANCE_INTERVAL_MS = 6 * 3600_000;
 
 /**
- * Readings and ingest: the query routes, POST /v1/ingest, and the partition maintenance job
- * (on start, then periodically; stopped when the app closes). The one line in buildApp.
+ * Readings: the partitioned store, the query routes, the latest-reading cache (dropped for the
+ * sensors of each batch the ingest pipeline commits on this node), and partition upkeep as a job.
+ * Until a month's partition exists its readings simply land in the default partition (and move
+ * later), so the job never stands in the way of start-up or requests.
  */
-export function registerReadings(app: App, services: AppServices): void {
-  installRepresentation(app);
-  const latestCache = new LatestReadingCache(services.db);
-  registerReadingRoutes(app, services, latestCache);
-  registerIngestRoutes(app, services, ingestSettings(process.env, services.config.bodyLimit), {
-    written: (sensorIds) => latestCache.invalidate(sensorIds),
-  });
-
-  // The job runs in the background, never in the way of start-up or requests: until a month's
-  // partition exists its readings simply land in the default partition (and move later).
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let stopping = false;
-  const maintain = () => {
-    running ??= maintainReadingPartitions(services.db, new Date(), DEFAULT_PARTITION_POLICY, () => stopping)
-      .then((result) => {
+export const readingsModule: Module = {
+  name: 'readings',
+  migrations: { '0005_readings': m0005, '0006_readings_covering_key': m0006 },
+  register(app, services) {
+    const latestCache = new LatestReadingCache(services.db);
+    registerReadingRoutes(app, services, latestCache);
+    services.ingest.afterCommit((batch) => latestCache.invalidate(batch.sensorIds));
+    services.jobs.add({
+      name: 'readings-partitions',
+      intervalMs: PARTITION_MAINTENANCE_INTERVAL_MS,
+      runAtStart: true,
+      async run(stopping) {
+        const result = await maintainReadingPartitions(services.db, new Date(), DEFAULT_PARTITION_POLICY, stopping);
         if (result.created.length > 0 || result.split.length > 0) app.log.info(result, 'readings partitions created');
-      })
-      .catch((error: unknown) => {
-        if (!stopping) app.log.warn({ err: error }, 'readings partition maintenance failed; will retry');
-      })
-      .finally(() => {
-        running = undefined;
-      });
-    return running;
-  };
-  app.addHook('onReady', async () => {
-    void maintain();
-    timer = setInterval(() => void maintain(), PARTITION_MAINTENANCE_INTERVAL_MS);
-    timer.unref();
-  });
-  app.addHook('onClose', async () => {
-    stopping = true;
-    if (timer) clearInterval(timer);
-    // Let the month in progress finish (its transaction) before the database closes.
-    await running;
-  });
-}
+      },
+    });
+  },
+};

@@ -52,3 +52,8 @@ export interface ReadingsTables {
   readings_hourly: ReadingsHourlyTable;
   sensor_latest: SensorLatestTable;
 }
+
+// This capability's tables are part of the one Database type (storage/schema.ts).
+declare module '../storage/schema.js' {
+  interface Database extends ReadingsTables {}
+}

@@ -6,16 +6,16 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { installCors } from '../http/cors.js';
 import { handleClientError, handleFrameworkError, installErrorHandling } from '../http/errors.js';
 import { installInputBoundary } from '../http/boundary.js';
-import { registerHealthRoutes } from '../http/health.js';
 import { REDACTED_PATHS, OneLineRequestLog, requestId, requestLoggerFactory, requestSerializer } from '../http/logging.js';
 import { installMetrics } from '../http/observability.js';
 import { installApiSecurityHeaders, usePageSecurityHeaders } from '../http/security-headers.js';
 import { JSON_API_MEDIA_TYPE } from '../http/problem.js';
-import { registerSetupRoutes } from '../setup/setup.routes.js';
-import { registerOAuthRoutes } from '../oauth/oauth.routes.js';
-import { registerReadings } from '../readings/readings.module.js';
-import { registerInventoryRoutes } from '../api/register.js';
-import { registerAuthorizeRoutes } from '../oauth/authorize/routes.js';
+import { installRepresentation } from '../api/representation.js';
+import { ingestSettings } from '../ingest/ingest.routes.js';
+import { IngestPipeline } from '../ingest/pipeline.js';
+import { JobRunner } from '../jobs/runner.js';
+import type { Module } from '../module.js';
+import { MODULES } from '../modules.js';
 import { openAbuseGuard } from '../abuse/open.js';
 import { InvalidationListener } from '../storage/invalidations.js';
 import { BearerAuthenticator } from '../auth/bearer.js';
@@ -31,6 +31,8 @@ function trustedProxies(setting: Config['trustProxy']): false | string[] | ((add
 }
 
 export interface BuildAppOptions {
+  /** The capabilities to mount (all of them, `MODULES`, unless a test wants fewer). */
+  modules?: readonly Module[];
   /** A pino logger to use instead of one built from LOG_LEVEL (the CLI shares its own). */
   logger?: FastifyBaseLogger;
 }
@@ -40,6 +42,7 @@ export interface BuildAppOptions {
  * ids, CORS, security headers, OpenAPI, metrics), then mounts each capability's routes.
  */
 export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): Promise<App> {
+  const modules = options.modules ?? MODULES;
   const app = Fastify({
     ...(options.logger
       ? { loggerInstance: options.logger }
@@ -110,17 +113,14 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     if (invalidation.kind === 'credentials') bearer.evict(invalidation);
     else if (invalidation.kind === 'all') bearer.clear();
   });
-  const services: AppServices = { ...ctx, abuse, invalidations, bearer };
-  // Each capability mounts its routes (and background jobs, via onReady/onClose hooks) here.
-  registerHealthRoutes(app, services);
-  await app.register(async (pages) => {
-    usePageSecurityHeaders(pages, ctx.config.publicUrl);
-    registerSetupRoutes(pages as App, services);
-  });
-  await registerOAuthRoutes(app, services);
-  registerReadings(app, services);
-  await registerInventoryRoutes(app, services);
-  await registerAuthorizeRoutes(app, services);
+  const jobs = new JobRunner(ctx.db, ctx.databaseKind === 'postgres', app.log);
+  app.addHook('onReady', async () => jobs.start());
+  app.addHook('onClose', () => jobs.stop());
+  const ingest = new IngestPipeline(ctx.db, ingestSettings(ctx.config.env).maxReadings);
+  const services: AppServices = { ...ctx, abuse, invalidations, bearer, jobs, ingest };
+  // The representation rules of every /v1 route (406/415), whichever module registers it.
+  installRepresentation(app);
+  for (const module of modules) await module.register?.(app, services);
   return app;
 }
 

@@ -2,6 +2,8 @@ import type { AbuseGuard } from '../abuse/guard.js';
 import type { BearerAuthenticator } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
 import type { Db } from '../storage/database.js';
+import type { IngestPipeline } from '../ingest/pipeline.js';
+import type { JobRunner } from '../jobs/runner.js';
 import type { InvalidationListener } from '../storage/invalidations.js';
 
 /** What a server is built from: configuration and storage. */
@@ -19,4 +21,8 @@ export interface AppServices extends AppContext {
   abuse: AbuseGuard;
   /** Revocations, rotations and deletions announced by any node; each cache subscribes (storage/invalidations.ts). */
   invalidations: InvalidationListener;
+  /** Periodic work, one node at a time (jobs/runner.ts). */
+  jobs: JobRunner;
+  /** The one way readings are stored; modules add stages and after-commit effects (ingest/pipeline.ts). */
+  ingest: IngestPipeline;
 }

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { REDACTED_PATHS, requestSerializer } from '../http/logging.js';
+import { allMigrations, provisioningSections } from '../modules.js';
 import { applyProvisioningFile } from '../provisioning/provision.js';
 import { setupLinkIfEmpty } from '../setup/setup.service.js';
 import { type DatabaseHandle, openDatabase } from '../storage/database.js';
@@ -121,10 +122,10 @@ export async function startServer(
   });
   let built: App | undefined;
   try {
-    const applied = await migrateToLatest(database.db);
+    const applied = await migrateToLatest(database.db, allMigrations());
     if (applied.length > 0) logger.info({ migrations: applied.map((m) => m.migrationName) }, 'database migrated');
     if (config.provisionFile) {
-      const summary = await applyProvisioningFile(database.db, config.provisionFile);
+      const summary = await applyProvisioningFile(database.db, config.provisionFile, provisioningSections());
       logger.info({ file: config.provisionFile, ...summary }, 'provisioning applied');
     }
     built = await buildApp({ config, db: database.db, databaseKind: database.kind }, { logger });

@@ -1,8 +1,4 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
-import type { AbuseTables } from '../abuse/abuse.schema.js';
-import type { InventoryTables } from '../inventory/inventory.schema.js';
-import type { OAuthTables } from '../oauth/oauth.schema.js';
-import type { ReadingsTables } from '../readings/readings.schema.js';
 
 /**
  * Table types for Kysely. Each table is owned by one capability's repository module; no other
@@ -116,8 +112,12 @@ export interface FoundationTables {
   browser_sessions: BrowserSessionsTable;
 }
 
-/** Every table, composed from each capability's own schema module. */
-export interface Database extends FoundationTables, OAuthTables, InventoryTables, ReadingsTables, AbuseTables {}
+/**
+ * Every table: the foundation's here, and each capability's added from its own schema module
+ * (`declare module '../storage/schema.js' { interface Database extends XTables {} }`), so that a
+ * new capability declares its tables without editing this file.
+ */
+export interface Database extends FoundationTables {}
 
 export type Organization = Selectable<OrganizationsTable>;
 export type NewOrganization = Insertable<OrganizationsTable>;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AbuseGuard, type Attempt } from '../../src/abuse/guard.js';
-import { delayAfter, loadAbusePolicies } from '../../src/abuse/policies.js';
+import { abusePolicies, delayAfter } from '../../src/abuse/policies.js';
+import { readEnvironment } from '../../src/config/env.js';
 import { sourceOf } from '../../src/abuse/source.js';
 import { MemoryCounterStore } from '../support/memory-counter-store.js';
 
@@ -19,7 +20,7 @@ function setup(env: Record<string, string> = {}) {
   const store = new MemoryCounterStore(() => now);
   const guard = new AbuseGuard(
     store,
-    loadAbusePolicies({ OAUTH_PASSWORD_FREE_FAILURES: '3', ABUSE_SOURCE_FREE_FAILURES: '5', ...env }),
+    abusePolicies(readEnvironment({ OAUTH_PASSWORD_FREE_FAILURES: '3', ABUSE_SOURCE_FREE_FAILURES: '5', ...env })),
     () => now,
   );
   return { clock, store, guard };

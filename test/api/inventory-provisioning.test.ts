@@ -10,6 +10,7 @@ import { backends, useDatabase } from '../support/databases.js';
 import { SPEC_EXAMPLE, specExample } from '../support/files.js';
 import { tempDir } from '../support/server.js';
 import { JSON_API, call, makeApp } from './support.js';
+import { provisioningSections } from '../../src/modules.js';
 
 /** The locations and devices of a provisioning file (SPEC §7), and the device commands of the CLI. */
 
@@ -28,7 +29,7 @@ describe.each(backends)('provisioning locations and devices on $name', (backend)
   let app: App;
 
   beforeAll(async () => {
-    await applyProvisioning(database.db, await specExample(), SPEC_EXAMPLE);
+    await applyProvisioning(database.db, await specExample(), provisioningSections(), SPEC_EXAMPLE);
     app = await makeApp(database.db, database.current.handle.kind);
   });
   afterAll(async () => {
@@ -60,7 +61,7 @@ describe.each(backends)('provisioning locations and devices on $name', (backend)
 
   it('re-applying the file changes nothing; changes in the file are applied; nothing is deleted', async () => {
     const before = await inventoryDump(database.db);
-    await applyProvisioning(database.db, await specExample(), SPEC_EXAMPLE);
+    await applyProvisioning(database.db, await specExample(), provisioningSections(), SPEC_EXAMPLE);
     expect(await inventoryDump(database.db)).toEqual(before);
 
     const changed = await specExample();
@@ -73,7 +74,7 @@ describe.each(backends)('provisioning locations and devices on $name', (backend)
       { key: 'temp', kind: 'temperature', unit: 'K' },
       { key: 'co2', kind: 'co2', unit: 'ppm' },
     ];
-    await applyProvisioning(database.db, changed, 'changed.yaml');
+    await applyProvisioning(database.db, changed, provisioningSections(), 'changed.yaml');
     const device = (await call(app, { url: '/v1/devices?serial=ACME-0001', token: FILE_KEY })).data.data[0];
     expect(device.name).toBe('Fridge One');
     const lab2 = (await call(app, { url: '/v1/locations?slug=lab-2', token: FILE_KEY })).data.data[0];

@@ -23,6 +23,7 @@ import { verifyPassword } from '../../src/security/passwords.js';
 import { installationSalt } from '../../src/storage/instance.repo.js';
 import { migrateToLatest } from '../../src/storage/migrate.js';
 import { backends, dumpDatabase, truncateAll, useDatabase } from '../support/databases.js';
+import { allMigrations } from '../../src/modules.js';
 
 describe.each(backends)('identity repositories on $name', (backend) => {
   const database = useDatabase(backend);
@@ -32,7 +33,7 @@ describe.each(backends)('identity repositories on $name', (backend) => {
 
   describe('migrations', () => {
     it('are idempotent: a second run applies nothing', async () => {
-      expect(await migrateToLatest(database.db)).toEqual([]);
+      expect(await migrateToLatest(database.db, allMigrations())).toEqual([]);
     });
   });
 

@@ -4,6 +4,7 @@ import { applyProvisioning } from '../../src/provisioning/provision.js';
 import { sha256 } from '../../src/security/tokens.js';
 import { backends, dumpDatabase } from '../support/databases.js';
 import { type OAuthTestServer, passwordToken, provisioningYaml, startOAuthServer } from './support/oauth-server.js';
+import { provisioningSections } from '../../src/modules.js';
 
 /** /v1/api-keys and the `sk_live_` bearer credential (Bluesonde), plus provisioning of clients and keys. */
 
@@ -145,7 +146,7 @@ describe.each(backends)('API keys on $name', (backend) => {
     const db = server.running.database.db;
     const file = parseProvisioning(provisioningYaml(), 'again.yaml');
     const before = await dumpDatabase(db);
-    await applyProvisioning(db, file);
+    await applyProvisioning(db, file, provisioningSections());
     const after = await dumpDatabase(db);
     expect(after.oauth_clients).toEqual(before.oauth_clients);
     expect(after.api_keys).toEqual(before.api_keys);
@@ -176,7 +177,7 @@ describe.each(backends)('API keys on $name', (backend) => {
       provisioningYaml().replace('client_secret: "acme-m2m-secret"', 'client_secret: "acme-m2m-rotated"'),
       'changed.yaml',
     );
-    await applyProvisioning(db, changed);
+    await applyProvisioning(db, changed, provisioningSections());
     const res = await server.fetch('/oauth/token', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

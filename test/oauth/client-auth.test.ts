@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { AbuseGuard } from '../../src/abuse/guard.js';
-import { loadAbusePolicies } from '../../src/abuse/policies.js';
+import { abusePolicies } from '../../src/abuse/policies.js';
+import { readEnvironment } from '../../src/config/env.js';
 import { ClientAuthenticator, parseBasicAuthorization } from '../../src/oauth/client-auth.js';
 import type { OAuthClient } from '../../src/oauth/oauth.schema.js';
 import type { Db } from '../../src/storage/database.js';
 import { MemoryCounterStore } from '../support/memory-counter-store.js';
 
 const settings = { secretCacheTtlMs: 60_000 };
-const guard = () => new AbuseGuard(new MemoryCounterStore(Date.now), loadAbusePolicies({}));
+const guard = () => new AbuseGuard(new MemoryCounterStore(Date.now), abusePolicies(readEnvironment({})));
 
 function fakeClient(): OAuthClient {
   return {

@@ -7,6 +7,7 @@ import { applyProvisioning, applyProvisioningFile } from '../../src/provisioning
 import { verifyPassword } from '../../src/security/passwords.js';
 import { backends, dumpDatabase, truncateAll, useDatabase } from '../support/databases.js';
 import { SPEC_EXAMPLE, SPEC_EXAMPLE_SECRETS, specExample, writeFile } from '../support/files.js';
+import { provisioningSections } from '../../src/modules.js';
 
 /** The rejection of a file: a ProvisioningError whose message names the file, the path and the problem. */
 async function rejection(promise: Promise<unknown>): Promise<ProvisioningError> {
@@ -150,7 +151,7 @@ describe('provisioning file validation (no database)', () => {
   });
 
   it('a missing file is reported by name', async () => {
-    const error = await rejection(applyProvisioningFile(undefined as never, '/nonexistent/provision.yaml'));
+    const error = await rejection(applyProvisioningFile(undefined as never, '/nonexistent/provision.yaml', provisioningSections()));
     expect(error.message).toMatch(/^\/nonexistent\/provision\.yaml: .*cannot be read: ENOENT/);
   });
 });
@@ -162,7 +163,7 @@ describe.each(backends)('provisioning on $name', (backend) => {
   });
 
   it('applies the SPEC §7 example: organization, solution key, users, roles, hashed secrets', async () => {
-    const summary = await applyProvisioningFile(database.db, SPEC_EXAMPLE);
+    const summary = await applyProvisioningFile(database.db, SPEC_EXAMPLE, provisioningSections());
     expect(summary.organizations).toBe(1);
     expect(summary.applied.users).toBe(2);
 
@@ -187,30 +188,30 @@ describe.each(backends)('provisioning on $name', (backend) => {
   });
 
   it('stores no secret of the file in plain text anywhere', async () => {
-    await applyProvisioningFile(database.db, SPEC_EXAMPLE);
+    await applyProvisioningFile(database.db, SPEC_EXAMPLE, provisioningSections());
     const dump = JSON.stringify(await dumpDatabase(database.db));
     for (const secret of SPEC_EXAMPLE_SECRETS) expect(dump, `${secret} found in the database`).not.toContain(secret);
   });
 
   it('applying the same file twice leaves identical state (no secret is rehashed)', async () => {
-    await applyProvisioningFile(database.db, SPEC_EXAMPLE);
+    await applyProvisioningFile(database.db, SPEC_EXAMPLE, provisioningSections());
     const first = await dumpDatabase(database.db);
     const hashBefore = (await findUserByEmail(database.db, 'admin@acme.test'))!.password_hash;
-    await applyProvisioningFile(database.db, SPEC_EXAMPLE);
+    await applyProvisioningFile(database.db, SPEC_EXAMPLE, provisioningSections());
     expect(await dumpDatabase(database.db)).toEqual(first);
     expect((await findUserByEmail(database.db, 'admin@acme.test'))!.password_hash).toBe(hashBefore);
     expect(Object.values(first).some((rows) => rows.length > 0)).toBe(true);
   });
 
   it('the same file as JSON gives the same state', async () => {
-    await applyProvisioningFile(database.db, SPEC_EXAMPLE);
+    await applyProvisioningFile(database.db, SPEC_EXAMPLE, provisioningSections());
     const fromYaml = await dumpDatabase(database.db);
     const json = await writeFile('spec-example.json', await specExample());
-    await applyProvisioningFile(database.db, json);
+    await applyProvisioningFile(database.db, json, provisioningSections());
     expect(await dumpDatabase(database.db)).toEqual(fromYaml);
 
     await truncateAll(database.db);
-    await applyProvisioningFile(database.db, json);
+    await applyProvisioningFile(database.db, json, provisioningSections());
     const acme = await findOrganizationBySlug(database.db, 'acme');
     expect((await listMembers(database.db, acme!.id)).map((m) => [m.email, m.role])).toEqual([
       ['admin@acme.test', 'admin'],
@@ -219,7 +220,7 @@ describe.each(backends)('provisioning on $name', (backend) => {
   });
 
   it('changed fields are updated, unchanged ones left alone', async () => {
-    await applyProvisioningFile(database.db, SPEC_EXAMPLE);
+    await applyProvisioningFile(database.db, SPEC_EXAMPLE, provisioningSections());
     const acmeBefore = (await findOrganizationBySlug(database.db, 'acme'))!;
     const adminBefore = (await findUserByEmail(database.db, 'admin@acme.test'))!;
     const viewerBefore = (await findUserByEmail(database.db, 'viewer@acme.test'))!;
@@ -234,7 +235,7 @@ describe.each(backends)('provisioning on $name', (backend) => {
     org.users[1].external_authentication_token = 'ext-acme-viewer-2';
     org.users.push({ email: 'member@acme.test', password: 'M3mber-pass-acme', role: 'member' });
     org.groups = [{ name: 'Night shift', description: 'on call', users: ['viewer@acme.test', 'member@acme.test'] }];
-    await applyProvisioningFile(database.db, await writeFile('changed.yaml', changed));
+    await applyProvisioningFile(database.db, await writeFile('changed.yaml', changed), provisioningSections());
 
     const acme = (await findOrganizationBySlug(database.db, 'acme'))!;
     expect(acme.id).toBe(acmeBefore.id);
@@ -261,7 +262,7 @@ describe.each(backends)('provisioning on $name', (backend) => {
 
     // And the changed file is itself idempotent.
     const state = await dumpDatabase(database.db);
-    await applyProvisioningFile(database.db, await writeFile('changed-again.yaml', changed));
+    await applyProvisioningFile(database.db, await writeFile('changed-again.yaml', changed), provisioningSections());
     expect(await dumpDatabase(database.db)).toEqual(state);
   });
 
@@ -273,9 +274,9 @@ describe.each(backends)('provisioning on $name', (backend) => {
       users: [{ email: 'admin@acme.test', password: 'Adm1n-pass-acme', role: 'viewer' }],
     });
     const path = await writeFile('two-orgs.yaml', file);
-    await applyProvisioningFile(database.db, path);
+    await applyProvisioningFile(database.db, path, provisioningSections());
     const state = await dumpDatabase(database.db);
-    await applyProvisioningFile(database.db, path);
+    await applyProvisioningFile(database.db, path, provisioningSections());
     expect(await dumpDatabase(database.db)).toEqual(state);
     const beta = (await findOrganizationBySlug(database.db, 'beta'))!;
     const acme = (await findOrganizationBySlug(database.db, 'acme'))!;
@@ -285,7 +286,11 @@ describe.each(backends)('provisioning on $name', (backend) => {
 
   it('the same file applied concurrently converges on one state', async () => {
     const file = parseProvisioning(await (await import('node:fs/promises')).readFile(SPEC_EXAMPLE, 'utf8'), SPEC_EXAMPLE);
-    await Promise.all([applyProvisioning(database.db, file), applyProvisioning(database.db, file), applyProvisioning(database.db, file)]);
+    await Promise.all([
+      applyProvisioning(database.db, file, provisioningSections()),
+      applyProvisioning(database.db, file, provisioningSections()),
+      applyProvisioning(database.db, file, provisioningSections()),
+    ]);
     expect(await database.db.selectFrom('organizations').select('id').execute()).toHaveLength(1);
     expect(await database.db.selectFrom('users').select('id').execute()).toHaveLength(2);
   });
@@ -294,10 +299,10 @@ describe.each(backends)('provisioning on $name', (backend) => {
     // Each bad file also adds a new organization and changes an existing one, so "nothing applied"
     // is visible, not vacuous.
     async function expectRejected(name: string, content: string | object, path: string, problem: RegExp): Promise<void> {
-      await applyProvisioningFile(database.db, SPEC_EXAMPLE);
+      await applyProvisioningFile(database.db, SPEC_EXAMPLE, provisioningSections());
       const before = await dumpDatabase(database.db);
       const file = await writeFile(name, content);
-      const error = await rejection(applyProvisioningFile(database.db, file));
+      const error = await rejection(applyProvisioningFile(database.db, file, provisioningSections()));
       expect(error.file).toBe(file);
       const line = error.message.split('\n').find((l) => l.includes(path) && problem.test(l));
       expect(line, `no line of\n${error.message}\nnames ${path} and ${problem}`).toBeDefined();
@@ -395,12 +400,12 @@ describe.each(backends)('provisioning on $name', (backend) => {
     });
 
     it('a conflict with data already in the database rolls everything back', async () => {
-      await applyProvisioningFile(database.db, SPEC_EXAMPLE);
+      await applyProvisioningFile(database.db, SPEC_EXAMPLE, provisioningSections());
       // Another organization, created outside the file, already holds the solution key the file wants.
       await upsertOrganization(database.db, { slug: 'gamma', name: 'Gamma', solutionKey: 'taken-key' });
       const before = await dumpDatabase(database.db);
       const file = await writeFile('conflict.yaml', await badExample((f) => (f.organizations[1].solution_key = 'taken-key')));
-      const error = await rejection(applyProvisioningFile(database.db, file));
+      const error = await rejection(applyProvisioningFile(database.db, file, provisioningSections()));
       expect(error.message).toContain(file);
       expect(error.message).toContain('organizations[1].solution_key');
       expect(await dumpDatabase(database.db)).toEqual(before);

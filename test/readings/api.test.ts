@@ -23,22 +23,11 @@ async function makeApp(
   kind: 'embedded' | 'postgres',
   env: Record<string, string> = {},
 ): Promise<App> {
-  const saved: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(env)) {
-    saved[k] = process.env[k];
-    process.env[k] = v;
-  }
-  try {
-    const config = loadConfig({}, { publicUrl: PUBLIC_URL, logLevel: 'silent', dataDir: undefined });
-    const app = await buildApp({ config, db, databaseKind: kind }, { logger: silentLogger() });
-    await app.ready();
-    return app;
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
+  // The configuration is read once, from the environment handed to it.
+  const config = loadConfig(env, { publicUrl: PUBLIC_URL, logLevel: 'silent', dataDir: undefined });
+  const app = await buildApp({ config, db, databaseKind: kind }, { logger: silentLogger() });
+  await app.ready();
+  return app;
 }
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });

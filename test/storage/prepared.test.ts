@@ -5,6 +5,7 @@ import { openDatabase, type DatabaseHandle } from '../../src/storage/database.js
 import { migrateToLatest } from '../../src/storage/migrate.js';
 import { preparedStatement } from '../../src/storage/prepared.js';
 import { TEST_DATABASE_URL, type ThrowawayDatabase, createThrowawayDatabase } from '../support/databases.js';
+import { allMigrations } from '../../src/modules.js';
 
 describe('prepared statements', () => {
   it('refuses select * (a later column would break prepared plans on other nodes)', () => {
@@ -29,7 +30,7 @@ describe.skipIf(!TEST_DATABASE_URL)('prepared statements on PostgreSQL', () => {
     database = await createThrowawayDatabase();
     // One connection, so the session that prepared the statement is the one asked about it.
     handle = await openDatabase({ databaseUrl: database.url, poolSize: 1 });
-    await migrateToLatest(handle.db);
+    await migrateToLatest(handle.db, allMigrations());
   });
   afterAll(async () => {
     await handle?.close();

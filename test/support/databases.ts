@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { type DatabaseHandle, type Db, openDatabase } from '../../src/storage/database.js';
 import { migrateToLatest } from '../../src/storage/migrate.js';
+import { allMigrations } from '../../src/modules.js';
 
 /**
  * The database backends every database suite runs on: always the embedded PGlite, and
@@ -87,7 +88,7 @@ async function openPglite(): Promise<TestDatabase> {
   const data = await freshDataDir({ migrated: true });
   try {
     const handle = await openDatabase({ dataDir: data.dir });
-    await migrateToLatest(handle.db);
+    await migrateToLatest(handle.db, allMigrations());
     return {
       backend: 'pglite',
       handle,
@@ -108,7 +109,7 @@ async function openPostgres(): Promise<TestDatabase> {
   const throwaway = await createThrowawayDatabase();
   try {
     const handle = await openDatabase({ databaseUrl: throwaway.url, poolSize: 4 });
-    await migrateToLatest(handle.db);
+    await migrateToLatest(handle.db, allMigrations());
     return {
       backend: 'postgres',
       handle,

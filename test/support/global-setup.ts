@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { openDatabase, ping } from '../../src/storage/database.js';
 import { migrateToLatest } from '../../src/storage/migrate.js';
+import { allMigrations } from '../../src/modules.js';
 
 /**
  * Runs once per `vitest run`, before any test file: creates one empty embedded database (PGlite's
@@ -20,7 +21,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const migrated = await fs.mkdtemp(path.join(os.tmpdir(), 'sensorcloud-pglite-migrated-'));
   await fs.cp(dir, migrated, { recursive: true });
   const migratedHandle = await openDatabase({ dataDir: migrated });
-  await migrateToLatest(migratedHandle.db);
+  await migrateToLatest(migratedHandle.db, allMigrations());
   await migratedHandle.close();
   project.provide('pgliteTemplate', dir);
   project.provide('pgliteMigratedTemplate', migrated);

@@ -10,7 +10,7 @@ import { type RunningServer, startServer } from '../../src/server/server.js';
 import type { Db } from '../../src/storage/database.js';
 import { type BackendName, TEST_DATABASE_URL, createThrowawayDatabase, freshDataDir } from './databases.js';
 import { writeFile } from './files.js';
-import { captureOutput, withEnv } from './process.js';
+import { captureOutput } from './process.js';
 
 /**
  * A complete server (storage, migrations, provisioning, HTTP) on an ephemeral port of 127.0.0.1,
@@ -61,7 +61,7 @@ export interface TestServerOptions {
   backend?: BackendName;
   /** Provisioning YAML applied at start, as `serve --provision FILE` does. */
   provisioning?: string;
-  /** Environment variables set while the server is built (OAuth settings and the like), restored after. */
+  /** The server's environment variables (OAuth and abuse settings and the like; config/env.ts), instead of this process's. */
   env?: Record<string, string | undefined>;
   /**
    * Bind a port chosen beforehand and make it PUBLIC_URL, so everything derived from the public URL
@@ -102,9 +102,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   try {
     const provisionFile = options.provisioning === undefined ? undefined : await writeFile('provision.yaml', options.provisioning);
     // Capture (and swallow) what startServer prints for the operator: the setup link.
-    ({ result: started, stdout } = await withEnv(options.env ?? {}, () =>
-      captureOutput(() => listen(options, { ...storage, provisionFile }), ['stdout']),
-    ));
+    ({ result: started, stdout } = await captureOutput(() => listen(options, { ...storage, provisionFile }), ['stdout']));
   } catch (error) {
     await own?.cleanup();
     throw error;
@@ -155,17 +153,15 @@ export function useTestServer(start: () => Promise<TestServer> = startTestServer
 async function listen(options: TestServerOptions, settings: Partial<Config>): Promise<{ running: RunningServer; config: Config }> {
   for (let attempt = 0; ; attempt++) {
     const port = options.exactPublicUrl ? await freePort() : 0;
-    const config = loadConfig(
-      {},
-      {
-        port,
-        host: '127.0.0.1',
-        logLevel: 'silent',
-        ...settings,
-        ...(options.exactPublicUrl && { publicUrl: `http://127.0.0.1:${port}` }),
-        ...options.overrides,
-      },
-    );
+    // The variables the test gives (OAuth and abuse settings…), nothing of this process's environment.
+    const config = loadConfig(options.env ?? {}, {
+      port,
+      host: '127.0.0.1',
+      logLevel: 'silent',
+      ...settings,
+      ...(options.exactPublicUrl && { publicUrl: `http://127.0.0.1:${port}` }),
+      ...options.overrides,
+    });
     try {
       const running = await startServer(
         config,

@@ -4,9 +4,9 @@ import { applyProvisioning } from '../../../src/provisioning/provision.js';
 import { type App, buildApp } from '../../../src/server/app.js';
 import { type DatabaseHandle, openDatabase } from '../../../src/storage/database.js';
 import { migrateToLatest } from '../../../src/storage/migrate.js';
-import { withEnv } from '../../support/process.js';
 import { silentLogger } from '../../support/server.js';
 import { provisioningYaml } from './oauth-server.js';
+import { allMigrations, provisioningSections } from '../../../src/modules.js';
 
 /** The whole app on an in-memory, provisioned database, for `inject` (no socket), with env overrides while building. */
 export async function injectApp(
@@ -14,13 +14,17 @@ export async function injectApp(
   overrides: Partial<Config> = {},
 ): Promise<{ app: App; handle: DatabaseHandle; close(): Promise<void> }> {
   const handle = await openDatabase({});
-  await migrateToLatest(handle.db);
-  await applyProvisioning(handle.db, parseProvisioning(provisioningYaml(), 'inject.yaml'));
-  const config = loadConfig(
-    {},
-    { port: 0, logLevel: 'silent', dataDir: undefined, databaseUrl: undefined, publicUrl: 'http://127.0.0.1:1', ...overrides },
-  );
-  const app = await withEnv(env, () => buildApp({ config, db: handle.db, databaseKind: 'embedded' }, { logger: silentLogger() }));
+  await migrateToLatest(handle.db, allMigrations());
+  await applyProvisioning(handle.db, parseProvisioning(provisioningYaml(), 'inject.yaml'), provisioningSections());
+  const config = loadConfig(env, {
+    port: 0,
+    logLevel: 'silent',
+    dataDir: undefined,
+    databaseUrl: undefined,
+    publicUrl: 'http://127.0.0.1:1',
+    ...overrides,
+  });
+  const app = await buildApp({ config, db: handle.db, databaseKind: 'embedded' }, { logger: silentLogger() });
   await app.ready();
   return {
     app,

@@ -1,0 +1,70 @@
+import envSchema from 'env-schema';
+import { type Static, Type } from 'typebox';
+
+/**
+ * Every environment variable the server reads, in one schema: its type, range and default. It is
+ * read and checked once at start (`loadConfig`), and each module takes what it needs from the
+ * typed result (`config.env`). README's configuration table describes the same variables.
+ */
+
+const int = (fallback: number, minimum: number, maximum: number, description: string) =>
+  Type.Integer({ default: fallback, minimum, maximum, description });
+const GiB = 1024 * 1024 * 1024;
+
+export const ENVIRONMENT = Type.Object({
+  PORT: int(8080, 0, 65535, 'TCP port (0: a free one)'),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  DATA_DIR: Type.String({ default: 'data', minLength: 1, description: 'where the embedded database lives' }),
+  DATABASE_URL: Type.Optional(
+    Type.String({ pattern: '^postgres(ql)?://', description: 'use this PostgreSQL instead of the embedded database' }),
+  ),
+  PUBLIC_URL: Type.Optional(Type.String({ description: 'the OAuth issuer and the base of every absolute link' })),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  SENSORCLOUD_PROVISION: Type.Optional(Type.String({ description: 'a provisioning file applied at start' })),
+  BODY_LIMIT: int(10 * 1024 * 1024, 1024, GiB, 'largest request body, bytes'),
+  TRUST_PROXY: Type.Optional(Type.String({ description: 'proxy addresses/CIDRs, or a hop count' })),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'keep abuse counters in Redis' })),
+
+  OAUTH_RATE_LIMIT_IP: int(3000, 0, 1e9, 'requests per window per address on the OAuth endpoints (0: off)'),
+  OAUTH_RATE_LIMIT_CLIENT: int(6000, 0, 1e9, 'token and device-authorization requests per window per client (0: off)'),
+  OAUTH_RATE_LIMIT_WINDOW: int(60, 1, 86_400, 'rate-limit window, seconds'),
+  OAUTH_DEVICE_INTERVAL: int(5, 1, 60, 'device-code polling interval, seconds'),
+  OAUTH_DEVICE_CODE_TTL: int(600, 60, 86_400, 'device-code lifetime, seconds'),
+  OAUTH_REFRESH_TOKEN_TTL: int(90 * 86_400, 60, 10 * 365 * 86_400, 'refresh-token lifetime for clients that set none, seconds'),
+  OAUTH_REFRESH_REUSE_GRACE: int(10, 0, 300, 'seconds during which a spent refresh token presented again revokes nothing'),
+  OAUTH_PURGE_INTERVAL: int(300, 1, 86_400, 'seconds between purges of expired tokens and codes'),
+
+  OAUTH_PASSWORD_FREE_FAILURES: int(5, 1, 100_000, 'failed passwords of one account from one address before its back-off'),
+  OAUTH_CLIENT_FREE_FAILURES: int(10, 1, 100_000, 'failed secrets of one client from one address before its back-off'),
+  ABUSE_SOURCE_FREE_FAILURES: int(30, 1, 100_000, 'failed argon2id-checked credentials from one address before it waits'),
+  ABUSE_BEARER_FREE_FAILURES: int(100, 1, 100_000, 'failed bearer credentials from one address before it waits'),
+  ABUSE_USER_CODE_FREE_FAILURES: int(10, 1, 100_000, 'wrong device user codes from one address before it waits'),
+
+  INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),
+  INGEST_MAX_BYTES: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: GiB, description: 'largest ingest body, bytes (default BODY_LIMIT)' }),
+  ),
+});
+
+export type Environment = Static<typeof ENVIRONMENT>;
+
+export class ConfigError extends Error {}
+
+/** The variables of `env`, checked, converted and defaulted; empty values count as unset. */
+export function readEnvironment(env: NodeJS.ProcessEnv): Environment {
+  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  try {
+    return envSchema<Environment>({ schema: ENVIRONMENT, data: given, env: false, dotenv: false });
+  } catch (error) {
+    const issues = (error as { errors?: { instancePath: string; message?: string }[] }).errors;
+    if (!issues) throw error;
+    throw new ConfigError(
+      issues
+        .map(({ instancePath, message }) => {
+          const name = instancePath.replace(/^\//, '');
+          return `${name} ${message ?? 'is invalid'}, got "${given[name]}"`;
+        })
+        .join('; '),
+    );
+  }
+}

@@ -1,0 +1,45 @@
+import type { Migration } from 'kysely';
+import { abuseModule } from './abuse/abuse.module.js';
+import { apiKeysModule } from './api-keys/api-keys.module.js';
+import { healthModule } from './http/health.js';
+import { identityModule } from './identity/identity.module.js';
+import { ingestModule } from './ingest/ingest.module.js';
+import { inventoryModule } from './inventory/inventory.module.js';
+import type { Module } from './module.js';
+import { oauthModule } from './oauth/oauth.module.js';
+import type { SectionApplier } from './provisioning/section.js';
+import { readingsModule } from './readings/readings.module.js';
+import { setupModule } from './setup/setup.module.js';
+
+/**
+ * Every capability of the server, once. The order is the order of registration and of the
+ * provisioning sections: people before the clients bound to them and the API keys they created,
+ * locations before the devices in them.
+ */
+export const MODULES: readonly Module[] = [
+  healthModule,
+  setupModule,
+  identityModule,
+  abuseModule,
+  oauthModule,
+  apiKeysModule,
+  inventoryModule,
+  readingsModule,
+  ingestModule,
+];
+
+/** The one migration set: every module's, applied in name order. */
+export function allMigrations(modules: readonly Module[] = MODULES): Record<string, Migration> {
+  const all: Record<string, Migration> = {};
+  for (const module of modules) {
+    for (const [name, migration] of Object.entries(module.migrations ?? {})) {
+      if (name in all) throw new Error(`migration ${name} is declared by two modules`);
+      all[name] = migration;
+    }
+  }
+  return all;
+}
+
+export function provisioningSections(modules: readonly Module[] = MODULES): SectionApplier[] {
+  return modules.flatMap((module) => module.provisioning ?? []);
+}
