@@ -26,7 +26,7 @@ function buildProgram(): Command {
 
   program
     .command('provision')
-    .description('apply a YAML or JSON provisioning file (SPEC §7) idempotently, in one transaction')
+    .description('apply a YAML or JSON provisioning file (format: docs/provisioning.md) idempotently, in one transaction')
     .argument('<file>')
     .action(provisionCommand);
 
