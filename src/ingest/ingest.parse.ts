@@ -44,6 +44,8 @@ export interface ParsedBatch {
   errors: LineError[];
   /** Count of errors beyond those listed. */
   moreErrors: number;
+  /** Readings with at least one error (one reading may have several). */
+  invalidReadings: number;
   /** The batch counted more readings than the limit (nothing else was checked). */
   tooMany: boolean;
   /** Readings in the body, valid or not. */
@@ -69,7 +71,9 @@ export type Addressing = 'key' | 'id';
 export class Collector {
   readonly errors: LineError[] = [];
   more = 0;
+  private readonly readings = new Set<string>();
   add(at: Location, field: string | undefined, problem: string): void {
+    this.readings.add(at.pointer);
     if (this.errors.length >= MAX_LISTED_ERRORS) {
       this.more += 1;
       return;
@@ -86,6 +90,9 @@ export class Collector {
   get count(): number {
     return this.errors.length + this.more;
   }
+  get invalidReadings(): number {
+    return this.readings.size;
+  }
 }
 
 function newBatch(capacity: number, base: ParsedBatch['base']): ParsedBatch {
@@ -98,6 +105,7 @@ function newBatch(capacity: number, base: ParsedBatch['base']): ParsedBatch {
     position: new Int32Array(capacity),
     errors: [],
     moreErrors: 0,
+    invalidReadings: 0,
     tooMany: false,
     received: 0,
     base,
@@ -158,6 +166,7 @@ function readOne(item: unknown, position: number, batch: ParsedBatch, addressing
 function finish(batch: ParsedBatch, errors: Collector): ParsedBatch {
   batch.errors = errors.errors;
   batch.moreErrors = errors.more;
+  batch.invalidReadings = errors.invalidReadings;
   batch.sensor.length = batch.count;
   return batch;
 }

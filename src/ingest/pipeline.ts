@@ -90,7 +90,7 @@ export class IngestPipeline {
   async ingest(source: IngestSource, parsed: ParsedBatch): Promise<IngestOutcome> {
     const received = parsed.received;
     if (parsed.tooMany) throw new IngestRefusal('too_many', `A batch holds at most ${this.maxReadings} readings; split it.`, received);
-    if (parsed.errors.length > 0) throw invalid(parsed.errors, parsed.moreErrors, received);
+    if (parsed.errors.length > 0) throw invalid(parsed.errors, parsed.moreErrors, parsed.invalidReadings, received);
     if (received === 0) throw new IngestRefusal('empty', 'The batch holds no readings.', received);
 
     const { sensors, columns, used } = await this.resolve(source, parsed);
@@ -171,7 +171,7 @@ export class IngestPipeline {
       if (value !== parsed.raw[i]) scaled = true;
       used.add(target);
     }
-    if (errors.count > 0) throw invalid(errors.errors, errors.more, parsed.received);
+    if (errors.count > 0) throw invalid(errors.errors, errors.more, errors.invalidReadings, parsed.received);
     const columns = {
       count: n,
       sensors: sensors.map((t) => t.sensor.id),
@@ -184,10 +184,9 @@ export class IngestPipeline {
   }
 }
 
-function invalid(errors: readonly LineError[], more: number, received: number): IngestRefusal {
-  const count = errors.length + more;
+function invalid(errors: readonly LineError[], more: number, invalidReadings: number, received: number): IngestRefusal {
   const message =
-    `The batch was refused, nothing was stored: ${count} of ${received} reading${received === 1 ? '' : 's'} ${count === 1 ? 'is' : 'are'} invalid` +
-    (more > 0 ? ` (the first ${errors.length} are listed).` : '.');
+    `The batch was refused, nothing was stored: ${invalidReadings} of ${received} reading${received === 1 ? '' : 's'} ${invalidReadings === 1 ? 'is' : 'are'} invalid` +
+    (more > 0 ? ` (the first ${errors.length} of ${errors.length + more} errors are listed).` : '.');
   return new IngestRefusal('invalid', message, received, errors, more);
 }

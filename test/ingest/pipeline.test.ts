@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { parseJsonBatch } from '../../src/ingest/ingest.parse.js';
+import { parseJsonBatch, parseNdjsonBatch } from '../../src/ingest/ingest.parse.js';
 import { type CommittedBatch, IngestPipeline, IngestRefusal, type WrittenBatch } from '../../src/ingest/pipeline.js';
 import { backends, countRows, useDatabase } from '../support/databases.js';
 import { seedOrganization } from '../readings/fixtures.js';
@@ -88,5 +88,21 @@ describe.each(backends)('ingest pipeline ($name)', (backend) => {
     expect(refusal).toMatchObject({ kind: 'invalid', received: 2, errors: [expect.objectContaining({ pointer: '/body/1/sensor_id' })] });
     expect(await countRows(database.db, 'readings')).toBe(before);
     await expect(pipeline.ingest({ organizationId: org.organizationId }, batch([sensor], []))).rejects.toMatchObject({ kind: 'empty' });
+  });
+
+  it('counts invalid readings, not errors: one reading with two bad fields is one invalid reading', async () => {
+    const org = await seedOrganization(database.db, `pipe-${Math.random().toString(36).slice(2, 8)}`);
+    const sensor = Object.values(org.sensors)[0]!;
+    const pipeline = new IngestPipeline(database.db, 10_000);
+    const body = [
+      JSON.stringify({ sensor_id: sensor, ts: '2026-01-01T00:00:00Z', value: 1 }),
+      JSON.stringify({ sensor_id: sensor, ts: 'yesterday', value: 'warm' }),
+    ].join('\n');
+    const refusal = await pipeline
+      .ingest({ organizationId: org.organizationId }, parseNdjsonBatch(body, 'id', 10_000))
+      .catch((error: unknown) => error);
+    expect(refusal).toMatchObject({ kind: 'invalid', received: 2 });
+    expect((refusal as IngestRefusal).errors).toHaveLength(2);
+    expect((refusal as IngestRefusal).message).toContain('1 of 2 readings is invalid');
   });
 });
