@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import { abuseModule } from './abuse/abuse.module.js';
 import { apiKeysModule } from './api-keys/api-keys.module.js';
+import { eventsModule } from './events/events.module.js';
 import { healthModule } from './http/health.js';
 import { identityModule } from './identity/identity.module.js';
 import { ingestModule } from './ingest/ingest.module.js';
@@ -24,6 +25,7 @@ export const MODULES: readonly Module[] = [
   oauthModule,
   apiKeysModule,
   inventoryModule,
+  eventsModule,
   readingsModule,
   ingestModule,
 ];

@@ -40,6 +40,8 @@ export const ENVIRONMENT = Type.Object({
   ABUSE_BEARER_FREE_FAILURES: int(100, 1, 100_000, 'failed bearer credentials from one address before it waits'),
   ABUSE_USER_CODE_FREE_FAILURES: int(10, 1, 100_000, 'wrong device user codes from one address before it waits'),
 
+  EVENT_RETENTION_DAYS: int(30, 1, 3650, 'days events (and their delivery log) are kept'),
+
   INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),
   INGEST_MAX_BYTES: Type.Optional(
     Type.Integer({ minimum: 1, maximum: GiB, description: 'largest ingest body, bytes (default BODY_LIMIT)' }),

@@ -15,8 +15,8 @@ import { type WrittenReading, writeBatch } from './ingest.repo.js';
  *   (an alarm, an outbox event) exists exactly when the readings do;
  * - after-commit effects (`afterCommit`) run once the batch is durable (dropping cached latest
  *   readings), and never fail it.
- * With no stage registered the batch is the single autocommitted statement it always was: no
- * transaction round trips, and no rows returned.
+ * With no stage that applies to the organization the batch is the single autocommitted statement
+ * it always was: no transaction round trips, and no rows returned.
  */
 
 /** Who is writing: a device (sensors by key, its own only) or a credential of the organization (sensors by id). */
@@ -34,6 +34,12 @@ export interface WrittenBatch {
 
 export interface IngestStage {
   name: string;
+  /**
+   * Whether the stage has anything to do for the organization's batches (thresholds exist, a
+   * subscription wants reading.created): from a cache, so a batch no stage applies to stays the
+   * single statement it would be without stages. Absent: always.
+   */
+  appliesTo?(organizationId: string): boolean | Promise<boolean>;
   run(tx: Db, written: WrittenBatch): Promise<void>;
 }
 
@@ -99,14 +105,15 @@ export class IngestPipeline {
       (id) => (this.lastSeenWrite.get(id) ?? 0) < now - SEEN_THROTTLE_MS,
     );
     const write = (db: Db, returnRows: boolean) => writeBatch(db, source.organizationId, columns, seen, returnRows);
+    const stages = await this.stagesFor(source.organizationId);
     let accepted: number;
-    if (this.stages.length === 0) {
+    if (stages.length === 0) {
       accepted = (await write(this.db, false)).accepted;
     } else {
       accepted = await this.db.transaction().execute(async (tx) => {
         const outcome = await write(tx, true);
         const written: WrittenBatch = { organizationId: source.organizationId, readings: outcome.rows ?? [], sensors };
-        for (const stage of this.stages) await stage.run(tx, written);
+        for (const stage of stages) await stage.run(tx, written);
         return outcome.accepted;
       });
     }
@@ -115,6 +122,12 @@ export class IngestPipeline {
     const committed: CommittedBatch = { organizationId: source.organizationId, sensorIds: sensors.map((t) => t.sensor.id), accepted };
     for (const effect of this.effects) effect(committed);
     return { received, accepted, receivedAt: now };
+  }
+
+  private async stagesFor(organizationId: string): Promise<IngestStage[]> {
+    const applicable: IngestStage[] = [];
+    for (const stage of this.stages) if (!stage.appliesTo || (await stage.appliesTo(organizationId))) applicable.push(stage);
+    return applicable;
   }
 
   /**

@@ -20,6 +20,7 @@ import {
   sensorsOfOrganization,
 } from './readings.repo.js';
 import type { LatestReadingCache } from './latest-cache.js';
+import { finite, readingJson } from './reading-json.js';
 import { formatTime, isTimeInRange, parseDuration, parseRfc3339 } from './time.js';
 
 /**
@@ -157,17 +158,6 @@ function parseRange(query: RangeQuery): ParsedRange {
 // ---------------------------------------------------------------------------------------------
 // Representations
 
-// Pages of readings or bins carry `sensor_id` per item only where several sensors are read (the
-// one-sensor routes name it in the URL); JSON:API carries it as the `sensor` relationship always.
-// Values are finite (ingest refuses others); a non-finite one would be written as null, which is
-// what JSON.stringify writes and what the page serializers below are given.
-const finite = (value: number): number | null => (Number.isFinite(value) ? value : null);
-
-// (One object literal per shape rather than a conditional spread: a little cheaper per item.)
-const readingJson = (r: Reading, withSensor: boolean) =>
-  withSensor
-    ? { sensor_id: r.sensorId, ts: formatTime(r.ts), value: finite(r.value), raw_value: finite(r.rawValue) }
-    : { ts: formatTime(r.ts), value: finite(r.value), raw_value: finite(r.rawValue) };
 /** The JSON envelope of a sensor's latest reading, by cached row (the sensor id is in the row). */
 const renderedLatest = new WeakMap<LatestRow, string>();
 const latestJson = (r: LatestRow) => ({

@@ -12,6 +12,7 @@ import { installApiSecurityHeaders, usePageSecurityHeaders } from '../http/secur
 import { JSON_API_MEDIA_TYPE } from '../http/problem.js';
 import { installRepresentation } from '../api/representation.js';
 import { ingestSettings } from '../ingest/ingest.routes.js';
+import { EventOutbox } from '../events/outbox.js';
 import { IngestPipeline } from '../ingest/pipeline.js';
 import { JobRunner } from '../jobs/runner.js';
 import type { Module } from '../module.js';
@@ -105,7 +106,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   installMetrics(app);
   const abuse = await openAbuseGuard(ctx.config, ctx.db);
   app.addHook('onClose', () => abuse.close());
-  const invalidations = new InvalidationListener(ctx.databaseKind === 'postgres' ? ctx.config.databaseUrl : undefined, app.log);
+  const invalidations = new InvalidationListener(ctx.databaseKind === 'postgres' ? ctx.config.databaseUrl : undefined, app.log, ctx.db);
   app.addHook('onReady', () => invalidations.start());
   app.addHook('onClose', () => invalidations.stop());
   const bearer = new BearerAuthenticator(abuse);
@@ -117,7 +118,8 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   app.addHook('onReady', async () => jobs.start());
   app.addHook('onClose', () => jobs.stop());
   const ingest = new IngestPipeline(ctx.db, ingestSettings(ctx.config.env).maxReadings);
-  const services: AppServices = { ...ctx, abuse, invalidations, bearer, jobs, ingest };
+  const events = new EventOutbox();
+  const services: AppServices = { ...ctx, abuse, invalidations, bearer, jobs, ingest, events };
   // The representation rules of every /v1 route (406/415), whichever module registers it.
   installRepresentation(app);
   for (const module of modules) await module.register?.(app, services);

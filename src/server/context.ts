@@ -2,6 +2,7 @@ import type { AbuseGuard } from '../abuse/guard.js';
 import type { BearerAuthenticator } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
 import type { Db } from '../storage/database.js';
+import type { EventOutbox } from '../events/outbox.js';
 import type { IngestPipeline } from '../ingest/pipeline.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { InvalidationListener } from '../storage/invalidations.js';
@@ -25,4 +26,6 @@ export interface AppServices extends AppContext {
   jobs: JobRunner;
   /** The one way readings are stored; modules add stages and after-commit effects (ingest/pipeline.ts). */
   ingest: IngestPipeline;
+  /** The transactional event outbox: producers emit in their transaction, consumers register (events/outbox.ts). */
+  events: EventOutbox;
 }

@@ -63,6 +63,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     pglite = await PGlite.create();
   }
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  embedded.set(db, pglite);
   const close = async () => {
     await db.destroy();
     // Kysely only closes a driver it has used: a handle closed before its first query would leave
@@ -70,6 +71,26 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     if (!pglite.closed) await pglite.close();
   };
   return { db, kind: 'embedded', close };
+}
+
+/** The PGlite instance behind each embedded Db, for what Kysely does not cover (LISTEN). */
+const embedded = new WeakMap<Db, PGlite>();
+
+/**
+ * LISTEN on the embedded database: `handler` hears every `pg_notify(channel, …)` once the
+ * transaction that sent it commits, as on PostgreSQL. Answers how to stop listening, or undefined
+ * when `db` is not embedded (PostgreSQL notifications need a connection of their own:
+ * storage/invalidations.ts).
+ */
+export async function embeddedListen(
+  db: Db,
+  channel: string,
+  handler: (payload: string) => void,
+): Promise<(() => Promise<void>) | undefined> {
+  const pglite = embedded.get(db);
+  if (!pglite) return undefined;
+  const unlisten = await pglite.listen(channel, handler);
+  return () => unlisten();
 }
 
 /** Cheap round trip used by /readyz. */

@@ -1,6 +1,6 @@
-import pg from 'pg';
-import type { Db } from './database.js';
 import { sql } from 'kysely';
+import pg from 'pg';
+import { type Db, embeddedListen } from './database.js';
 
 /**
  * Cache invalidations across nodes, through PostgreSQL LISTEN/NOTIFY. Caches hold only what is
@@ -9,8 +9,11 @@ import { sql } from 'kysely';
  * once. `announce` is a pg_notify on the connection (or transaction) that made the change:
  * PostgreSQL delivers it when that change commits, never before, so no node can re-read the old
  * row after it heard of the new one. Any process may announce (the CLI does); each server node
- * listens on a connection of its own. On the embedded database there is one node and nothing to
- * listen to.
+ * listens on a connection of its own. On the embedded database there is one node, which hears its
+ * own announcements through PGlite's LISTEN, also at commit.
+ *
+ * Besides invalidations, the same channel wakes the workers that wait for new rows (`events`: the
+ * outbox has new events to deliver), so they need not poll.
  */
 
 export const INVALIDATION_CHANNEL = 'sensorcloud_invalidations';
@@ -20,6 +23,8 @@ export type Invalidation =
   | { kind: 'credentials'; credentialHash?: string; revocationGroup?: string; userId?: string }
   /** OAuth client rows (a secret rotated, a client changed). */
   | { kind: 'clients' }
+  /** New events in the outbox (events/outbox.ts): delivery workers look for work now. */
+  | { kind: 'events' }
   /** The listener reconnected and may have missed messages: drop everything. */
   | { kind: 'all' };
 
@@ -40,11 +45,13 @@ export class InvalidationListener {
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
   private failures = 0;
+  private unlistenEmbedded: (() => Promise<void>) | undefined;
 
-  /** `databaseUrl` undefined (the embedded database): only this node's own announcements matter, and those are applied where they are made. */
+  /** `databaseUrl` undefined: the embedded database `db`, listened to in process. */
   constructor(
     private readonly databaseUrl: string | undefined,
     private readonly log: InvalidationLog,
+    private readonly db?: Db,
   ) {}
 
   on(handler: Handler): void {
@@ -54,6 +61,7 @@ export class InvalidationListener {
   /** Starts listening; resolves once LISTEN is in place (or, with the database away, keeps retrying in the background). */
   async start(): Promise<void> {
     if (this.databaseUrl) await this.connect();
+    else if (this.db) this.unlistenEmbedded = await embeddedListen(this.db, INVALIDATION_CHANNEL, (payload) => this.received(payload));
   }
 
   async stop(): Promise<void> {
@@ -62,10 +70,27 @@ export class InvalidationListener {
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => {});
+    await this.unlistenEmbedded?.().catch(() => {});
+  }
+
+  private received(payload: string): void {
+    let invalidation: Invalidation;
+    try {
+      invalidation = JSON.parse(payload) as Invalidation;
+    } catch {
+      return; // Not ours or damaged: the caches' own lifetime covers it.
+    }
+    this.dispatch(invalidation);
   }
 
   private dispatch(invalidation: Invalidation): void {
-    for (const handler of this.handlers) handler(invalidation);
+    for (const handler of this.handlers) {
+      try {
+        handler(invalidation);
+      } catch (error) {
+        this.log.warn({ err: error, invalidation }, 'an invalidation handler failed');
+      }
+    }
   }
 
   private async connect(): Promise<void> {
@@ -87,12 +112,7 @@ export class InvalidationListener {
     client.on('error', onLost);
     client.on('end', () => onLost());
     client.on('notification', (message) => {
-      if (message.channel !== INVALIDATION_CHANNEL || !message.payload) return;
-      try {
-        this.dispatch(JSON.parse(message.payload) as Invalidation);
-      } catch {
-        // Not ours or damaged: the caches' own lifetime covers it.
-      }
+      if (message.channel === INVALIDATION_CHANNEL && message.payload) this.received(message.payload);
     });
     try {
       await client.connect();

@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db } from '../storage/database.js';
+import type { EventDraft, EventType, StoredEvent } from './event-types.js';
+
+/**
+ * Stores drafts in one statement, whatever their number (a batch of readings may raise
+ * thousands): the rows travel as one jsonb array, which both drivers pass alike. Ids are made
+ * here so that each stored event is known without relying on the order RETURNING answers in.
+ */
+export async function insertEvents(tx: Db, drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+  const events = drafts.map((draft) => ({ ...draft, id: randomUUID() }));
+  const rows = events.map((e) => ({
+    id: e.id,
+    organization_id: e.organizationId,
+    type: e.type,
+    occurred_at: new Date(e.occurredAt).toISOString(),
+    data: e.data,
+  }));
+  await sql`
+    insert into events (id, organization_id, type, occurred_at, data)
+    select (e->>'id')::uuid, (e->>'organization_id')::uuid, e->>'type', (e->>'occurred_at')::timestamptz, e->'data'
+    from jsonb_array_elements(${JSON.stringify(rows)}::jsonb) as e`.execute(tx);
+  return events;
+}
+
+export async function findEvents(db: Db, ids: readonly string[]): Promise<StoredEvent[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
+    .selectFrom('events')
+    .select(['id', 'organization_id', 'type', 'data', 'occurred_at'])
+    .where('id', 'in', ids)
+    .execute();
+  return rows.map((row) => ({
+    id: row.id,
+    organizationId: row.organization_id,
+    type: row.type as EventType,
+    occurredAt: row.occurred_at.getTime(),
+    data: row.data as Record<string, unknown>,
+  }));
+}
+
+/** Drops events older than `before` (and, by cascade, what consumers recorded against them). */
+export async function purgeEvents(db: Db, before: Date): Promise<number> {
+  const result = await db.deleteFrom('events').where('created_at', '<', before).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
