@@ -21,10 +21,10 @@ import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import { type ApiKeyRow, findApiKey, listApiKeys, revokeApiKey } from './api-keys.repo.js';
 import { createApiKey } from './api-keys.service.js';
+import { isUuid } from '../storage/sql.js';
 
 /** `/v1/api-keys`: create (the key is in the response once), list, show, revoke. */
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 type ApiKeyResource = ApiKeyRow & { key?: string };
@@ -150,7 +150,7 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      const row = UUID.test(request.params.id) ? await findApiKey(db, principal.organizationId, request.params.id) : undefined;
+      const row = isUuid(request.params.id) ? await findApiKey(db, principal.organizationId, request.params.id) : undefined;
       if (!row) throw notFound('The API key does not exist.');
       return sendResource(config.publicUrl, request, reply, apiKeyType, row);
     },
@@ -172,7 +172,7 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
     async (request, reply) => {
       const principal = principalOf(request);
       const id = request.params.id;
-      if (!UUID.test(id) || !(await revokeApiKey(db, principal.organizationId, id))) throw notFound('The API key does not exist.');
+      if (!isUuid(id) || !(await revokeApiKey(db, principal.organizationId, id))) throw notFound('The API key does not exist.');
       await services.bearer.revoked({ revocationGroup: id }, db);
       return sendNoContent(reply);
     },

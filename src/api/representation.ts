@@ -4,6 +4,7 @@ import { type TSchema, Type } from 'typebox';
 import { findUnstorable } from '../http/boundary.js';
 import { HttpProblem, JSON_API_MEDIA_TYPE, badRequest, jsonApiBodyPointers } from '../http/problem.js';
 import type { App } from '../server/app.js';
+import { isUuid } from '../storage/sql.js';
 
 /**
  * The one representation layer of the resource API (`/v1`), shared by every capability:
@@ -521,15 +522,14 @@ export function afterCursor(sort: Sort, idColumn: string, after: unknown[]): Exp
     (sort.cast === 'timestamptz' && !isIsoInstant(value)) ||
     (sort.cast === 'double precision' && (typeof value !== 'number' || !Number.isFinite(value))) ||
     (sort.cast === 'integer' && !(Number.isInteger(value) && Math.abs(value as number) <= 2 ** 31 - 1)) ||
-    (sort.cast === 'uuid' && !UUID.test(String(value)));
-  if (!UUID.test(id) || badValue) {
+    (sort.cast === 'uuid' && !isUuid(value));
+  if (!isUuid(id) || badValue) {
     throw badRequest('The cursor is not valid; use links.next as given.', [{ pointer: '/query/cursor', detail: 'cursor is not valid' }]);
   }
   const op = sort.direction === 'asc' ? sql`>` : sql`<`;
   return sql<SqlBool>`(${sortExpression(sort)}, ${sql.ref(idColumn)}) ${op} (cast(${value} as ${sql.raw(sort.cast)}), cast(${id} as uuid))`;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Cursors carry instants as Date#toISOString() writes them; nothing else is accepted. */
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const isIsoInstant = (value: unknown): boolean => {

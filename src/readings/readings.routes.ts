@@ -12,7 +12,6 @@ import {
   type Bucket,
   type LatestRow,
   type Reading,
-  UUID,
   aggregateOf,
   bucketsPage,
   latestReadings,
@@ -21,6 +20,7 @@ import {
 } from './readings.repo.js';
 import type { LatestReadingCache } from './latest-cache.js';
 import { formatTime, isTimeInRange, parseDuration, parseRfc3339 } from './time.js';
+import { isUuid } from '../storage/sql.js';
 
 /**
  * Read side of readings:
@@ -148,7 +148,7 @@ function parseRange(query: RangeQuery): ParsedRange {
   let after: ParsedRange['after'];
   if (page.after) {
     const [sensorId, ts] = page.after;
-    if (typeof sensorId !== 'string' || !UUID.test(sensorId) || !isTimeInRange(ts)) throw invalidCursor();
+    if (typeof sensorId !== 'string' || !isUuid(sensorId) || !isTimeInRange(ts)) throw invalidCursor();
     after = { sensorId, ts };
   }
   return { from, to, intervalMs, aggregate: query.aggregate ?? 'avg', descending: query.sort === '-ts', limit: page.limit, after };
@@ -400,7 +400,7 @@ export function registerReadingRoutes(app: App, services: AppServices, latestCac
     async (request, reply) => {
       const { organizationId } = principalOf(request);
       const sensorId = request.params.id.toLowerCase();
-      if (!UUID.test(sensorId)) throw sensorNotFound();
+      if (!isUuid(sensorId)) throw sensorNotFound();
       const range = parseRange(request.query);
       if (range.after && range.after.sensorId !== sensorId) throw invalidCursor();
       // The common case (the sensor has readings) costs one query; only an empty answer checks
@@ -487,7 +487,7 @@ export function registerReadingRoutes(app: App, services: AppServices, latestCac
         }
         const page = pageRequest(query);
         const afterSensorId = page.after?.[0];
-        if (page.after && (typeof afterSensorId !== 'string' || !UUID.test(afterSensorId))) throw invalidCursor();
+        if (page.after && (typeof afterSensorId !== 'string' || !isUuid(afterSensorId))) throw invalidCursor();
         const rows = await latestReadings(services.db, organizationId, {
           sensorIds: ids,
           limit: page.limit,
