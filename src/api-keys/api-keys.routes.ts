@@ -1,20 +1,10 @@
 import { Type } from 'typebox';
 import { protect, principalOf, securitySchema } from '../auth/guard.js';
-import {
-  type ResourceType,
-  afterCursor,
-  collectionSchema,
-  envelopeSchema,
-  installRepresentation,
-  jsonApiBody,
-  pageQueryProperties,
-  pageRequest,
-  sendCollection,
-  sendNoContent,
-  sendResource,
-  sortKey,
-  toPage,
-} from '../api/representation.js';
+import { type ResourceType, collectionSchema, envelopeSchema, sendCollection, sendNoContent, sendResource } from '../api/documents.js';
+import { jsonApiBody } from '../api/json-api-body.js';
+import { pageQueryProperties, pageRequest } from '../api/list-query.js';
+import { installNegotiation } from '../api/negotiation.js';
+import { afterCursor, sortKey, toPage } from '../storage/keyset.js';
 import { notFound } from '../http/problem.js';
 import { SCOPES } from '../identity/scopes.js';
 import type { App } from '../server/app.js';
@@ -76,7 +66,7 @@ const CreateBody = Type.Object(
 const IdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
 
 export function registerApiKeyRoutes(app: App, services: AppServices): void {
-  installRepresentation(app);
+  installNegotiation(app);
   const guard = protect(services.bearer, ['api_keys:write']);
   const security = securitySchema(['api_keys:write']);
   const { db, config } = services;

@@ -1,5 +1,5 @@
 import { type RawBuilder, type SqlBool, sql } from 'kysely';
-import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { Invitation, Role } from '../storage/schema.js';
 import { isUuid } from '../storage/sql.js';

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { Role } from '../storage/schema.js';
 import { deleteUserBrowserSessions } from './sessions.repo.js';

@@ -1,4 +1,4 @@
-import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { Location } from './inventory.schema.js';
 import { definedOnly, escapeLike, isUuid } from '../storage/sql.js';

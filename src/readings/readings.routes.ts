@@ -1,7 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fastJson from 'fast-json-stringify';
 import { Type } from 'typebox';
-import { type Page, encodeCursor, negotiate, pageLinks, pageQueryProperties, pageRequest, sendDocument } from '../api/representation.js';
+import { sendDocument } from '../api/documents.js';
+import { pageLinks } from '../api/links.js';
+import { pageQueryProperties, pageRequest } from '../api/list-query.js';
+import { negotiate } from '../api/negotiation.js';
+import { type Page, encodeCursor } from '../storage/keyset.js';
 import { principalOf, protect, securitySchema } from '../auth/guard.js';
 import { HttpProblem, badRequest, notFound } from '../http/problem.js';
 import type { App } from '../server/app.js';
