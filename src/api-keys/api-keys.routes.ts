@@ -1,30 +1,20 @@
 import { Type } from 'typebox';
 import { protect, principalOf, securitySchema } from '../auth/guard.js';
-import {
-  type ResourceType,
-  afterCursor,
-  collectionSchema,
-  envelopeSchema,
-  installRepresentation,
-  jsonApiBody,
-  pageQueryProperties,
-  pageRequest,
-  sendCollection,
-  sendNoContent,
-  sendResource,
-  sortKey,
-  toPage,
-} from '../api/representation.js';
+import { type ResourceType, collectionSchema, envelopeSchema, sendCollection, sendNoContent, sendResource } from '../api/documents.js';
+import { jsonApiBody } from '../api/json-api-body.js';
+import { pageQueryProperties, pageRequest } from '../api/list-query.js';
+import { installNegotiation } from '../api/negotiation.js';
+import { afterCursor, sortKey, toPage } from '../storage/keyset.js';
 import { notFound } from '../http/problem.js';
 import { SCOPES } from '../identity/scopes.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import { type ApiKeyRow, findApiKey, listApiKeys, revokeApiKey } from './api-keys.repo.js';
 import { createApiKey } from './api-keys.service.js';
+import { isUuid } from '../storage/sql.js';
 
 /** `/v1/api-keys`: create (the key is in the response once), list, show, revoke. */
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 type ApiKeyResource = ApiKeyRow & { key?: string };
@@ -76,7 +66,7 @@ const CreateBody = Type.Object(
 const IdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
 
 export function registerApiKeyRoutes(app: App, services: AppServices): void {
-  installRepresentation(app);
+  installNegotiation(app);
   const guard = protect(services.bearer, ['api_keys:write']);
   const security = securitySchema(['api_keys:write']);
   const { db, config } = services;
@@ -150,7 +140,7 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      const row = UUID.test(request.params.id) ? await findApiKey(db, principal.organizationId, request.params.id) : undefined;
+      const row = isUuid(request.params.id) ? await findApiKey(db, principal.organizationId, request.params.id) : undefined;
       if (!row) throw notFound('The API key does not exist.');
       return sendResource(config.publicUrl, request, reply, apiKeyType, row);
     },
@@ -172,7 +162,7 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
     async (request, reply) => {
       const principal = principalOf(request);
       const id = request.params.id;
-      if (!UUID.test(id) || !(await revokeApiKey(db, principal.organizationId, id))) throw notFound('The API key does not exist.');
+      if (!isUuid(id) || !(await revokeApiKey(db, principal.organizationId, id))) throw notFound('The API key does not exist.');
       await services.bearer.revoked({ revocationGroup: id }, db);
       return sendNoContent(reply);
     },

@@ -7,11 +7,6 @@ import { type FieldError, HttpProblem } from '../http/problem.js';
  * missing one), check violations and malformed values 422.
  */
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** True for a syntactically valid UUID; repositories answer "not found" for anything else. */
-export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
-
 interface PgError {
   code?: string;
   constraint?: string;

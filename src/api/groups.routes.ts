@@ -22,16 +22,8 @@ import type { Db } from '../storage/database.js';
 import type { Group } from '../storage/schema.js';
 import { guarded as dbGuarded } from './db-errors.js';
 import { IdParams, Nullable, SearchQuery, Text, Timestamp, found, iso, secured } from './kit.js';
-import {
-  type ResourceType,
-  envelopeSchema,
-  pageQueryProperties,
-  pageRequest,
-  parseSort,
-  sendCollection,
-  sendNoContent,
-  sendResource,
-} from './representation.js';
+import { type ResourceType, envelopeSchema, sendCollection, sendNoContent, sendResource } from './documents.js';
+import { pageQueryProperties, pageRequest, parseSort } from './list-query.js';
 import { resourceRoutes } from './resource-routes.js';
 import { MemberResource } from './users.routes.js';
 

@@ -15,7 +15,9 @@ import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import type { Invitation, Role } from '../storage/schema.js';
 import { Nullable, Timestamp, iso, secured } from './kit.js';
-import { type ResourceType, absoluteUrl, envelopeSchema, jsonApiBody, sendResource } from './representation.js';
+import { type ResourceType, envelopeSchema, sendResource } from './documents.js';
+import { jsonApiBody } from './json-api-body.js';
+import { absoluteUrl } from './links.js';
 import { resourceRoutes } from './resource-routes.js';
 import { RoleSchema, checkOwnerChange } from './users.routes.js';
 

@@ -8,7 +8,8 @@ import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import type { Organization } from '../storage/schema.js';
 import { Nullable, Text, Timestamp, found, iso, secured } from './kit.js';
-import { type ResourceType, envelopeSchema, jsonApiBody, sendResource } from './representation.js';
+import { type ResourceType, envelopeSchema, sendResource } from './documents.js';
+import { jsonApiBody } from './json-api-body.js';
 import { memberStatus } from './users.routes.js';
 import type { MemberView } from '../identity/members.repo.js';
 

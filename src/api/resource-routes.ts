@@ -6,24 +6,10 @@ import type { Scope } from '../identity/scopes.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import { IdParams, found, secured } from './kit.js';
-import {
-  type Page,
-  type PageQuery,
-  type PageRequest,
-  type ResourceType,
-  type Sort,
-  type SortField,
-  collectionSchema,
-  envelopeSchema,
-  jsonApiBody,
-  pageQueryProperties,
-  pageRequest,
-  parseSort,
-  sendCollection,
-  sendNoContent,
-  sendResource,
-  sortQueryProperty,
-} from './representation.js';
+import { type ResourceType, collectionSchema, envelopeSchema, sendCollection, sendNoContent, sendResource } from './documents.js';
+import { jsonApiBody } from './json-api-body.js';
+import { type PageQuery, pageQueryProperties, pageRequest, parseSort, sortQueryProperty } from './list-query.js';
+import type { Page, PageRequest, Sort, SortField } from '../storage/keyset.js';
 
 /**
  * The five routes every /v1 resource has — list, get, create, update (PATCH and PUT), delete —

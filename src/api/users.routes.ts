@@ -20,7 +20,7 @@ import type { AppServices } from '../server/context.js';
 import type { Db } from '../storage/database.js';
 import type { Role } from '../storage/schema.js';
 import { IdParams, Nullable, SearchQuery, Timestamp, found, iso, secured } from './kit.js';
-import { type ResourceType, envelopeSchema, sendResource } from './representation.js';
+import { type ResourceType, envelopeSchema, sendResource } from './documents.js';
 import { resourceRoutes } from './resource-routes.js';
 
 /**

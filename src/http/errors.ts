@@ -4,8 +4,9 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay from 'find-my-way';
 import { UNAVAILABLE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../storage/availability.js';
+import { InvalidCursorError } from '../storage/keyset.js';
 import { isCorsPreflight } from './cors.js';
-import { type FieldError, HttpProblem, sendProblem } from './problem.js';
+import { type FieldError, HttpProblem, badRequest, sendProblem } from './problem.js';
 
 interface AjvIssue {
   instancePath?: string;
@@ -30,6 +31,7 @@ export function fieldErrors(context: string | undefined, issues: readonly AjvIss
 /** Maps whatever a route or Fastify threw to a problem; only the unexpected becomes a 500. */
 export function toProblem(error: FastifyError & { validationContext?: string }, request: FastifyRequest): HttpProblem {
   if (error instanceof HttpProblem) return error;
+  if (error instanceof InvalidCursorError) return badRequest(error.message, [{ pointer: error.pointer, detail: error.detail }]);
   if (error.validation) {
     const errors = fieldErrors(error.validationContext, error.validation as AjvIssue[]);
     return new HttpProblem({ status: 400, detail: errors.map((e) => e.detail).join('; '), errors });

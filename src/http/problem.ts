@@ -52,7 +52,7 @@ export function wantsJsonApi(request: FastifyRequest): boolean {
 
 /**
  * Requests whose JSON:API request document was flattened before validation (see
- * api/representation.ts#jsonApiBody): maps a flat body pointer (`/body/name`) back into the
+ * api/json-api-body.ts#jsonApiBody): maps a flat body pointer (`/body/name`) back into the
  * document (`/data/attributes/name`), so JSON:API error sources point where the client wrote.
  */
 export const jsonApiBodyPointers = new WeakMap<FastifyRequest, (pointer: string) => string>();

@@ -1,8 +1,7 @@
-import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
-import { isUuid } from '../api/db-errors.js';
-import { escapeLike } from '../inventory/locations.repo.js';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { Group } from '../storage/schema.js';
+import { definedOnly, escapeLike, isUuid } from '../storage/sql.js';
 
 /** Group administration for the groups API (groups.repo.ts keeps the provisioning upserts). Scoped by organization. */
 
@@ -75,7 +74,7 @@ export async function updateGroup(
   changes: { name?: string | undefined; description?: string | null | undefined },
 ): Promise<Group | undefined> {
   if (!isUuid(id)) return undefined;
-  const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+  const set = definedOnly(changes);
   if (Object.keys(set).length === 0) return findGroupById(db, organizationId, id);
   return db
     .updateTable('groups')

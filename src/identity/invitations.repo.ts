@@ -1,8 +1,8 @@
 import { type RawBuilder, type SqlBool, sql } from 'kysely';
-import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
-import { isUuid } from '../api/db-errors.js';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { Invitation, Role } from '../storage/schema.js';
+import { isUuid } from '../storage/sql.js';
 
 /**
  * Invitations to join an organization (migration 0008). The organization's side (create, list,

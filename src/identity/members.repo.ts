@@ -1,10 +1,9 @@
 import { sql } from 'kysely';
-import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
-import { isUuid } from '../api/db-errors.js';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { Role } from '../storage/schema.js';
-import { escapeLike } from '../inventory/locations.repo.js';
 import { deleteUserBrowserSessions } from './sessions.repo.js';
+import { escapeLike, isUuid } from '../storage/sql.js';
 
 /**
  * The people of one organization as the users API sees them: a user joined with their membership.

@@ -3,7 +3,7 @@ import type { Db } from '../storage/database.js';
 import type { User } from '../storage/schema.js';
 
 /**
- * Signed-in browser sessions (oauth/authorize/session.ts), by SHA-256 of their random id. Times
+ * Signed-in browser sessions (web/session.ts), by SHA-256 of their random id. Times
  * are the database's, so every node sharing it agrees on expiry.
  */
 

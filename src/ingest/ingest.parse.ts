@@ -1,6 +1,7 @@
 import { unstorableText } from '../http/boundary.js';
 import type { FieldError } from '../http/problem.js';
 import { parseRfc3339 } from '../readings/time.js';
+import { isUuid } from '../storage/sql.js';
 
 /**
  * Reading a batch: the JSON forms `{"readings": [...]}` and `[...]`, and NDJSON (one reading per
@@ -62,8 +63,6 @@ export const MAX_LISTED_ERRORS = 100;
  */
 export const MIN_INGEST_MS = Date.UTC(1700, 0, 1);
 export const MAX_INGEST_MS = Date.UTC(2250, 0, 1) - 1;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** How a principal addresses sensors: devices by key (or their own ids), others by id. */
 export type Addressing = 'key' | 'id';
@@ -130,7 +129,7 @@ function readOne(item: unknown, position: number, batch: ParsedBatch, addressing
   let byId = 1;
   const bad: [string, string][] = [];
   if (id !== undefined) {
-    if (typeof id === 'string' && UUID.test(id)) name = id.toLowerCase();
+    if (typeof id === 'string' && isUuid(id)) name = id.toLowerCase();
     else bad.push(['sensor_id', 'must be a sensor id (UUID)']);
   } else if (sensor !== undefined) {
     if (typeof sensor !== 'string' || sensor === '' || sensor.length > 200) bad.push(['sensor', 'must be a non-empty string']);
@@ -138,7 +137,7 @@ function readOne(item: unknown, position: number, batch: ParsedBatch, addressing
     else if (addressing === 'key') {
       name = sensor;
       byId = 0;
-    } else if (UUID.test(sensor)) name = sensor.toLowerCase();
+    } else if (isUuid(sensor)) name = sensor.toLowerCase();
     else bad.push(['sensor', 'must be a sensor id (UUID); only device tokens address sensors by key']);
   } else {
     bad.push(['sensor', addressing === 'key' ? 'is required (the sensor key, or sensor_id)' : 'is required (sensor_id)']);

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Environment } from '../config/env.js';
 import { Type } from 'typebox';
-import { sendDocument } from '../api/representation.js';
+import { sendDocument } from '../api/documents.js';
 import { principalOf, protect, securitySchema } from '../auth/guard.js';
 import { HttpProblem, badRequest } from '../http/problem.js';
 import type { App } from '../server/app.js';

@@ -1,8 +1,7 @@
-import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
-import { isUuid } from '../api/db-errors.js';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { Calibration } from './inventory.schema.js';
-import { definedOnly } from './locations.repo.js';
+import { definedOnly, isUuid } from '../storage/sql.js';
 
 /** Calibration records of an organization's sensors. Every query is scoped by organization_id. */
 

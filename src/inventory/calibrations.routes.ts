@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { guarded as dbGuarded } from '../api/db-errors.js';
 import { Nullable, Timestamp, found, iso } from '../api/kit.js';
-import type { ResourceType } from '../api/representation.js';
+import type { ResourceType } from '../api/documents.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import { HttpProblem } from '../http/problem.js';
 import type { App } from '../server/app.js';

@@ -1,8 +1,7 @@
-import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
-import { isUuid } from '../api/db-errors.js';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { Device } from './inventory.schema.js';
-import { definedOnly, escapeLike } from './locations.repo.js';
+import { definedOnly, escapeLike, isUuid } from '../storage/sql.js';
 
 /** Devices of an organization, and the device-token lookup. Every query but that one is scoped by organization_id. */
 

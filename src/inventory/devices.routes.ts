@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { guarded as dbGuarded } from '../api/db-errors.js';
 import { IdParams, Nullable, SearchQuery, Text, Timestamp, found, iso, secured } from '../api/kit.js';
-import { type ResourceType, envelopeSchema, sendResource } from '../api/representation.js';
+import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
 import { WithMeta, resourceRoutes } from '../api/resource-routes.js';
 import { principalOf } from '../auth/guard.js';
 import type { App } from '../server/app.js';

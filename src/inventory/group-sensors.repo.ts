@@ -1,5 +1,5 @@
-import { isUuid } from '../api/db-errors.js';
 import type { Db } from '../storage/database.js';
+import { isUuid } from '../storage/sql.js';
 
 /** The sensors of a group (group_sensors). Composite keys refuse a sensor or group of another organization. */
 

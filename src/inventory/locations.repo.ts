@@ -1,7 +1,7 @@
-import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
-import { isUuid } from '../api/db-errors.js';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { Location } from './inventory.schema.js';
+import { definedOnly, escapeLike, isUuid } from '../storage/sql.js';
 
 /** Locations of an organization. Every query is scoped by organization_id. */
 
@@ -96,13 +96,4 @@ export async function upsertLocationBySlug(db: Db, organizationId: string, slug:
   if (!existing) return insertLocation(db, organizationId, { slug, name });
   if (existing.name === name) return existing;
   return (await updateLocation(db, organizationId, existing.id, { name })) ?? existing;
-}
-
-export function escapeLike(value: string): string {
-  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
-/** Drops undefined members, so a PATCH touches only what it names. */
-export function definedOnly<T extends Record<string, unknown>>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { guarded as dbGuarded } from '../api/db-errors.js';
 import { Nullable, SearchQuery, Text, Timestamp, iso } from '../api/kit.js';
-import type { ResourceType } from '../api/representation.js';
+import type { ResourceType } from '../api/documents.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import { SLUG_PATTERN } from '../identity/accounts.js';
 import { badRequest } from '../http/problem.js';

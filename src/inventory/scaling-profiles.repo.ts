@@ -1,8 +1,7 @@
-import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
-import { isUuid } from '../api/db-errors.js';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { ScalingKind, ScalingPoint, ScalingProfile } from './inventory.schema.js';
-import { escapeLike } from './locations.repo.js';
+import { escapeLike, isUuid } from '../storage/sql.js';
 
 /** Scaling profiles of an organization. Every query is scoped by organization_id. */
 

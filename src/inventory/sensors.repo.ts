@@ -1,9 +1,8 @@
 import { sql } from 'kysely';
-import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../api/representation.js';
-import { isUuid } from '../api/db-errors.js';
+import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { ScalingPoint, Sensor } from './inventory.schema.js';
-import { definedOnly, escapeLike } from './locations.repo.js';
+import { definedOnly, escapeLike, isUuid } from '../storage/sql.js';
 
 /** Sensors of an organization. Every query is scoped by organization_id. */
 

@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../storage/database.js';
+import { isUuid } from '../storage/sql.js';
 
 /**
  * Queries over stored readings. Every function is scoped by organization_id: rows of another
@@ -46,8 +47,6 @@ export interface ReadingsPageQuery extends TimeRange {
   descending?: boolean;
 }
 
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 const iso = (ms: number) => new Date(ms).toISOString();
 const tsArg = (ms: number) => sql`${iso(ms)}::timestamptz`;
 
@@ -91,7 +90,7 @@ function rangeConditions(range: TimeRange): RawBuilder<unknown>[] {
 
 /** Which of `sensorIds` are sensors of the organization (malformed ids are simply absent). */
 export async function sensorsOfOrganization(db: Db, organizationId: string, sensorIds: readonly string[]): Promise<Set<string>> {
-  const ids = [...new Set(sensorIds.filter((id) => UUID.test(id)).map((id) => id.toLowerCase()))];
+  const ids = [...new Set(sensorIds.filter((id) => isUuid(id)).map((id) => id.toLowerCase()))];
   if (ids.length === 0) return new Set();
   const { rows } = await sql<{
     id: string;
@@ -167,7 +166,7 @@ const toLatest = (row: LatestSqlRow): LatestRow | null =>
  * `null` when it has no reading yet. One primary-key lookup on each of sensors and sensor_latest.
  */
 export async function latestReading(db: Db, organizationId: string, sensorId: string): Promise<LatestRow | null | undefined> {
-  if (!UUID.test(sensorId)) return undefined;
+  if (!isUuid(sensorId)) return undefined;
   const { rows } = await sql<LatestSqlRow>`
     select s.id, ${LATEST_COLUMNS} from sensors s left join sensor_latest l on l.sensor_id = s.id
     where s.id = ${sensorId} and s.organization_id = ${organizationId}`.execute(db);

@@ -1,7 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fastJson from 'fast-json-stringify';
 import { Type } from 'typebox';
-import { type Page, encodeCursor, negotiate, pageLinks, pageQueryProperties, pageRequest, sendDocument } from '../api/representation.js';
+import { sendDocument } from '../api/documents.js';
+import { pageLinks } from '../api/links.js';
+import { pageQueryProperties, pageRequest } from '../api/list-query.js';
+import { negotiate } from '../api/negotiation.js';
+import { type Page, encodeCursor } from '../storage/keyset.js';
 import { principalOf, protect, securitySchema } from '../auth/guard.js';
 import { HttpProblem, badRequest, notFound } from '../http/problem.js';
 import type { App } from '../server/app.js';
@@ -12,7 +16,6 @@ import {
   type Bucket,
   type LatestRow,
   type Reading,
-  UUID,
   aggregateOf,
   bucketsPage,
   latestReadings,
@@ -22,6 +25,7 @@ import {
 import type { LatestReadingCache } from './latest-cache.js';
 import { finite, readingJson } from './reading-json.js';
 import { formatTime, isTimeInRange, parseDuration, parseRfc3339 } from './time.js';
+import { isUuid } from '../storage/sql.js';
 
 /**
  * Read side of readings:
@@ -149,7 +153,7 @@ function parseRange(query: RangeQuery): ParsedRange {
   let after: ParsedRange['after'];
   if (page.after) {
     const [sensorId, ts] = page.after;
-    if (typeof sensorId !== 'string' || !UUID.test(sensorId) || !isTimeInRange(ts)) throw invalidCursor();
+    if (typeof sensorId !== 'string' || !isUuid(sensorId) || !isTimeInRange(ts)) throw invalidCursor();
     after = { sensorId, ts };
   }
   return { from, to, intervalMs, aggregate: query.aggregate ?? 'avg', descending: query.sort === '-ts', limit: page.limit, after };
@@ -390,7 +394,7 @@ export function registerReadingRoutes(app: App, services: AppServices, latestCac
     async (request, reply) => {
       const { organizationId } = principalOf(request);
       const sensorId = request.params.id.toLowerCase();
-      if (!UUID.test(sensorId)) throw sensorNotFound();
+      if (!isUuid(sensorId)) throw sensorNotFound();
       const range = parseRange(request.query);
       if (range.after && range.after.sensorId !== sensorId) throw invalidCursor();
       // The common case (the sensor has readings) costs one query; only an empty answer checks
@@ -477,7 +481,7 @@ export function registerReadingRoutes(app: App, services: AppServices, latestCac
         }
         const page = pageRequest(query);
         const afterSensorId = page.after?.[0];
-        if (page.after && (typeof afterSensorId !== 'string' || !UUID.test(afterSensorId))) throw invalidCursor();
+        if (page.after && (typeof afterSensorId !== 'string' || !isUuid(afterSensorId))) throw invalidCursor();
         const rows = await latestReadings(services.db, organizationId, {
           sensorIds: ids,
           limit: page.limit,

@@ -10,7 +10,7 @@ import { REDACTED_PATHS, OneLineRequestLog, requestId, requestLoggerFactory, req
 import { installMetrics } from '../http/observability.js';
 import { installApiSecurityHeaders, usePageSecurityHeaders } from '../http/security-headers.js';
 import { JSON_API_MEDIA_TYPE } from '../http/problem.js';
-import { installRepresentation } from '../api/representation.js';
+import { installNegotiation } from '../api/negotiation.js';
 import { ingestSettings } from '../ingest/ingest.routes.js';
 import { EventOutbox } from '../events/outbox.js';
 import { IngestPipeline } from '../ingest/pipeline.js';
@@ -121,7 +121,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   const events = new EventOutbox();
   const services: AppServices = { ...ctx, abuse, invalidations, bearer, jobs, ingest, events };
   // The representation rules of every /v1 route (406/415), whichever module registers it.
-  installRepresentation(app);
+  installNegotiation(app);
   for (const module of modules) await module.register?.(app, services);
   return app;
 }

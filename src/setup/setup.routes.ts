@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { html, page } from '../pages/html.js';
+import { html, page } from '../web/html.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import { isSetupTokenValid } from './setup-tokens.repo.js';

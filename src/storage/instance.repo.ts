@@ -21,7 +21,7 @@ export async function installationSalt(db: Db): Promise<Buffer> {
 }
 
 /**
- * Key of the browser-session cookie signature and the CSRF token HMAC (oauth/authorize/session.ts).
+ * Key of the browser-session cookie signature and the CSRF token HMAC (web/session.ts).
  * Shared through the database so a session signed by one node is honoured by every other.
  */
 export async function sessionSecret(db: Db): Promise<string> {

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeCursor, encodeCursor, flattenJsonApiDocument } from '../../src/api/representation.js';
+import { flattenJsonApiDocument } from '../../src/api/json-api-body.js';
+import { decodeCursor } from '../../src/api/list-query.js';
+import { encodeCursor } from '../../src/storage/keyset.js';
 import { HttpProblem } from '../../src/http/problem.js';
 import { pointsProblem, reportedValue, scaleValue } from '../../src/inventory/scaling.js';
 import type { App } from '../../src/server/app.js';

@@ -5,6 +5,7 @@ import type { App } from '../../src/server/app.js';
 import type { Db } from '../../src/storage/database.js';
 import { backends, useDatabase } from '../support/databases.js';
 import { type TestOrg, call, createOrg, makeApp, routeTable } from './support.js';
+import { isUuid } from '../../src/storage/sql.js';
 
 /**
  * The tenancy matrix: every /v1 route of the route table (so routes added later are covered
@@ -15,7 +16,6 @@ import { type TestOrg, call, createOrg, makeApp, routeTable } from './support.js
  */
 
 const VICTIM = 'victim';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Every row of the organization, table by table (tables with organization_id), canonical and sorted. */
 async function organizationRows(db: Db, organizationId: string): Promise<Record<string, string[]>> {
@@ -43,7 +43,7 @@ async function organizationIds(db: Db, organizationId: string): Promise<Map<stri
   for (const [table, list] of Object.entries(rows)) {
     for (const json of list) {
       for (const [column, value] of JSON.parse(json) as [string, unknown][]) {
-        if (typeof value !== 'string' || !UUID.test(value)) continue;
+        if (!isUuid(value)) continue;
         const key = column === 'id' ? table : column;
         if (!ids.has(key)) ids.set(key, new Set());
         ids.get(key)!.add(value);
@@ -192,7 +192,7 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
   const expectNoLeak = (what: string, body: string, request: string) => {
     const lower = body.toLowerCase();
     for (const marker of markers) {
-      if (UUID.test(marker) && request.includes(marker)) continue;
+      if (isUuid(marker) && request.includes(marker)) continue;
       if (lower.includes(marker.toLowerCase()))
         throw new Error(`${what} leaked "${marker}" of the other organization: ${body.slice(0, 500)}`);
     }

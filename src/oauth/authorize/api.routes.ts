@@ -3,7 +3,8 @@ import { principalOf } from '../../auth/guard.js';
 import type { Principal } from '../../auth/principal.js';
 import { HttpProblem } from '../../http/problem.js';
 import { Nullable, Timestamp, iso, secured } from '../../api/kit.js';
-import { type ResourceType, collectionSchema, installRepresentation, sendCollection, sendNoContent } from '../../api/representation.js';
+import { type ResourceType, collectionSchema, sendCollection, sendNoContent } from '../../api/documents.js';
+import { installNegotiation } from '../../api/negotiation.js';
 import type { App } from '../../server/app.js';
 import type { AppServices } from '../../server/context.js';
 import { findClientByClientId } from '../clients.repo.js';
@@ -51,7 +52,7 @@ const personOnly = () =>
 
 export function registerAuthorizedApplicationsApi(app: App, services: AppServices): void {
   const { bearer, db, config } = services;
-  installRepresentation(app);
+  installNegotiation(app);
 
   app.get(
     '/v1/authorized-applications',

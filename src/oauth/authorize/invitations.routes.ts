@@ -30,7 +30,7 @@ import {
   loginPage,
   pageHeaders,
 } from './pages.js';
-import type { BrowserSession, Sessions } from './session.js';
+import type { BrowserSession, Sessions } from '../../web/session.js';
 
 /**
  * Where an invited person answers: `/invitations?token=…` (the link `POST /v1/users` returns) and

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { type SafeHtml, html, page } from '../../pages/html.js';
+import { type SafeHtml, html, page } from '../../web/html.js';
 import { PASSWORD_MIN_LENGTH } from '../../identity/accounts.js';
 import type { Scope } from '../../identity/scopes.js';
 import type { Role } from '../../storage/schema.js';

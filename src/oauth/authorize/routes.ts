@@ -1,4 +1,3 @@
-import cookie, { Signer } from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Refusal } from '../../abuse/guard.js';
@@ -13,7 +12,6 @@ import { verifyPassword } from '../../security/passwords.js';
 import type { App } from '../../server/app.js';
 import type { AppServices } from '../../server/context.js';
 import { UNAVAILABLE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../storage/availability.js';
-import { sessionSecret } from '../../storage/instance.repo.js';
 import type { Role, User } from '../../storage/schema.js';
 import { findClientByClientId } from '../clients.repo.js';
 import { issueAuthorizationCode } from '../codes.js';
@@ -39,7 +37,7 @@ import {
   redirectWith,
   validateAuthorizationRequest,
 } from './request.js';
-import { type BrowserSession, Sessions } from './session.js';
+import { type BrowserSession, type Sessions, useBrowserSessions } from '../../web/session.js';
 
 /**
  * Browser-facing pages of the authorization server: `/oauth/authorize` (and Bluesonde's
@@ -59,31 +57,8 @@ type Form = Record<string, unknown>;
 export async function registerAuthorizeRoutes(app: App, services: AppServices): Promise<void> {
   registerAuthorizedApplicationsApi(app, services);
   await app.register(async (scope) => {
-    // The signing secret lives in the database (shared by every node); it is read on first use,
-    // so building the app does not touch storage.
-    let signer: Signer | undefined;
-    let loading: Promise<void> | undefined;
-    const sessions = new Sessions(services.db, services.config.publicUrl);
     usePageSecurityHeaders(scope, services.config.publicUrl);
-    scope.addHook('onRequest', async () => {
-      if (signer) return;
-      loading ??= sessionSecret(services.db).then((secret) => {
-        signer = new Signer(secret, 'sha256');
-        sessions.setSecret(secret);
-      });
-      try {
-        await loading;
-      } catch (error) {
-        loading = undefined;
-        throw error;
-      }
-    });
-    await scope.register(cookie, {
-      secret: {
-        sign: (value: string) => signer!.sign(value),
-        unsign: (value: string) => signer!.unsign(value),
-      },
-    });
+    const sessions = await useBrowserSessions(scope, services.db, services.config.publicUrl);
     scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
       pageHeaders(reply);
       if (isDatabaseUnavailable(error)) {

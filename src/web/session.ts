@@ -1,12 +1,15 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { deleteBrowserSession, findBrowserSessionUser, insertBrowserSession } from '../../identity/sessions.repo.js';
-import { generateToken, safeEqual, sha256 } from '../../security/tokens.js';
-import type { Db } from '../../storage/database.js';
-import type { User } from '../../storage/schema.js';
+import cookie, { Signer } from '@fastify/cookie';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { deleteBrowserSession, findBrowserSessionUser, insertBrowserSession } from '../identity/sessions.repo.js';
+import { generateToken, safeEqual, sha256 } from '../security/tokens.js';
+import type { Db } from '../storage/database.js';
+import { sessionSecret } from '../storage/instance.repo.js';
+import type { User } from '../storage/schema.js';
 
 /**
- * The browser session of the login, consent, device and account pages: one signed, HttpOnly,
+ * The browser session of the server-rendered pages (today the login, consent, device, account and
+ * invitation pages of oauth/authorize/): one signed, HttpOnly,
  * SameSite=Lax cookie (`@fastify/cookie`, HMAC-SHA256 with the installation's session secret). It
  * holds a random per-browser nonce and, once the user has signed in, a random session id whose
  * SHA-256 is a `browser_sessions` row. The row is the authority: logout deletes it, it expires
@@ -126,3 +129,34 @@ export class Sessions {
 }
 
 const newNonce = (): string => randomBytes(18).toString('base64url');
+
+/**
+ * Sets up browser sessions in an encapsulated context of pages: the cookie plugin, signing with
+ * the installation's session secret. The secret lives in the database (shared by every node); it
+ * is read on the context's first request, so building the app does not touch storage.
+ */
+export async function useBrowserSessions(scope: FastifyInstance, db: Db, publicUrl: string): Promise<Sessions> {
+  let signer: Signer | undefined;
+  let loading: Promise<void> | undefined;
+  const sessions = new Sessions(db, publicUrl);
+  scope.addHook('onRequest', async () => {
+    if (signer) return;
+    loading ??= sessionSecret(db).then((secret) => {
+      signer = new Signer(secret, 'sha256');
+      sessions.setSecret(secret);
+    });
+    try {
+      await loading;
+    } catch (error) {
+      loading = undefined;
+      throw error;
+    }
+  });
+  await scope.register(cookie, {
+    secret: {
+      sign: (value: string) => signer!.sign(value),
+      unsign: (value: string) => signer!.unsign(value),
+    },
+  });
+  return sessions;
+}

@@ -1,0 +1,171 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type TSchema, Type } from 'typebox';
+import { JSON_API_MEDIA_TYPE } from '../http/problem.js';
+import type { Page } from '../storage/keyset.js';
+import { absoluteUrl, pageLinks } from './links.js';
+import { type Format, negotiate } from './negotiation.js';
+
+/**
+ * The documents of the resource API (`/v1`), in the format the request negotiated:
+ *
+ * - JSON: an envelope `{data, links, meta}` whose `data` is a flat object (`id`, attributes,
+ *   `<rel>_id` fields, `links.self`) or an array of them.
+ * - JSON:API 1.1: resource objects with `type`, `id`, `attributes`, `relationships`, `links`;
+ *   top-level `links`, `meta`, `jsonapi`.
+ *
+ * Documents are serialized here (reply.send of a string), so route response schemas are
+ * documentation only and never strip fields.
+ */
+
+export interface RelationshipDef<Row> {
+  /** JSON:API type of the related resource(s). */
+  type: string;
+  /** Field name in the flat JSON form and in flat request bodies (`location_id`, `sensor_ids`). */
+  field: string;
+  /** To-many when true. */
+  many?: boolean;
+  /** The related id(s) of a row; undefined leaves the relationship out (not loaded). */
+  get(row: Row): string | null | readonly string[] | undefined;
+  /** Path of the related resource(s), for JSON:API `links.related`. */
+  related?(row: Row): string | undefined;
+}
+
+export interface ResourceType<Row> {
+  /** JSON:API type, plural (`devices`). */
+  type: string;
+  id(row: Row): string;
+  /** Path of the resource (`/v1/devices/{id}`). */
+  path(row: Row): string;
+  /** JSON-ready attributes (no id, no relationship ids). */
+  attributes(row: Row): Record<string, unknown>;
+  relationships?: Record<string, RelationshipDef<Row>>;
+}
+
+/** The JSON envelope form of one resource: flat object with id, attributes, relationship ids, links.self. */
+export function flatResource<Row>(publicUrl: string, kind: ResourceType<Row>, row: Row): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: kind.id(row), ...kind.attributes(row) };
+  for (const rel of Object.values(kind.relationships ?? {})) {
+    const value = rel.get(row);
+    if (value !== undefined) out[rel.field] = value;
+  }
+  out.links = { self: absoluteUrl(publicUrl, kind.path(row)) };
+  return out;
+}
+
+/** The JSON:API resource object of one resource. */
+export function jsonApiResource<Row>(publicUrl: string, kind: ResourceType<Row>, row: Row): Record<string, unknown> {
+  const relationships: Record<string, unknown> = {};
+  for (const [name, rel] of Object.entries(kind.relationships ?? {})) {
+    const value = rel.get(row);
+    const related = rel.related?.(row);
+    if (value === undefined && !related) continue;
+    relationships[name] = {
+      ...(value !== undefined && {
+        data: Array.isArray(value)
+          ? value.map((id) => ({ type: rel.type, id }))
+          : value === null
+            ? null
+            : { type: rel.type, id: value as string },
+      }),
+      ...(related && { links: { related: absoluteUrl(publicUrl, related) } }),
+    };
+  }
+  return {
+    type: kind.type,
+    id: kind.id(row),
+    attributes: kind.attributes(row),
+    ...(Object.keys(relationships).length > 0 && { relationships }),
+    links: { self: absoluteUrl(publicUrl, kind.path(row)) },
+  };
+}
+
+export interface SendOptions {
+  status?: number;
+  meta?: Record<string, unknown>;
+  /** Extra top-level links (JSON and JSON:API alike). */
+  links?: Record<string, string>;
+}
+
+function send(reply: FastifyReply, format: Format, status: number, document: Record<string, unknown>): FastifyReply {
+  reply.code(status);
+  if (format === 'jsonapi') {
+    return reply.type(JSON_API_MEDIA_TYPE).send(JSON.stringify({ jsonapi: { version: '1.1' }, ...document }));
+  }
+  return reply.type('application/json; charset=utf-8').send(JSON.stringify(document));
+}
+
+/** Sends one resource; `201` also sets `Location`. */
+export function sendResource<Row>(
+  publicUrl: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  kind: ResourceType<Row>,
+  row: Row,
+  options: SendOptions = {},
+): FastifyReply {
+  const format = negotiate(request);
+  const self = absoluteUrl(publicUrl, kind.path(row));
+  const status = options.status ?? 200;
+  if (status === 201) reply.header('location', self);
+  const data = format === 'jsonapi' ? jsonApiResource(publicUrl, kind, row) : flatResource(publicUrl, kind, row);
+  return send(reply, format, status, { data, links: { self, ...options.links }, ...(options.meta && { meta: options.meta }) });
+}
+
+/** Sends a page of resources with `links.self` (the request) and `links.next` when there is more. */
+export function sendCollection<Row>(
+  publicUrl: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  kind: ResourceType<Row>,
+  page: Page<Row>,
+  options: SendOptions = {},
+): FastifyReply {
+  const format = negotiate(request);
+  const data = page.items.map((row) => (format === 'jsonapi' ? jsonApiResource(publicUrl, kind, row) : flatResource(publicUrl, kind, row)));
+  return send(reply, format, options.status ?? 200, {
+    data,
+    links: pageLinks(publicUrl, request, page, options.links),
+    meta: { ...(page.limit !== undefined && { limit: page.limit }), count: page.items.length, ...options.meta },
+  });
+}
+
+/** Sends a non-resource document (e.g. a summary) in the envelope, as `meta`-only or raw data. */
+export function sendDocument(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  document: { data?: unknown; links?: Record<string, unknown>; meta?: Record<string, unknown> },
+  status = 200,
+): FastifyReply {
+  return send(reply, negotiate(request), status, document);
+}
+
+/** `204 No Content`, for deletes. */
+export function sendNoContent(reply: FastifyReply): FastifyReply {
+  return reply.code(204).send();
+}
+
+/** Documentation schema of the JSON envelope of a single resource. */
+export function envelopeSchema(item: TSchema, description?: string) {
+  return Type.Object(
+    {
+      data: item,
+      links: Type.Object({ self: Type.String({ format: 'uri' }) }),
+      meta: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    },
+    {
+      description:
+        description ?? 'JSON envelope (default). With Accept: application/vnd.api+json the same data comes as a JSON:API 1.1 document.',
+    },
+  );
+}
+
+export function collectionSchema(item: TSchema, description?: string) {
+  return Type.Object(
+    {
+      data: Type.Array(item),
+      links: Type.Object({ self: Type.String({ format: 'uri' }), next: Type.Optional(Type.String({ format: 'uri' })) }),
+      meta: Type.Object({ limit: Type.Optional(Type.Integer()), count: Type.Integer() }, { additionalProperties: true }),
+    },
+    { description: description ?? 'A page of resources (JSON envelope); follow links.next for the next page.' },
+  );
+}
