@@ -11,6 +11,7 @@ import { oauthModule } from './oauth/oauth.module.js';
 import type { SectionApplier } from './provisioning/section.js';
 import { readingsModule } from './readings/readings.module.js';
 import { setupModule } from './setup/setup.module.js';
+import { webhooksModule } from './webhooks/webhooks.module.js';
 
 /**
  * Every capability of the server, once. The order is the order of registration and of the
@@ -26,6 +27,7 @@ export const MODULES: readonly Module[] = [
   apiKeysModule,
   inventoryModule,
   eventsModule,
+  webhooksModule,
   readingsModule,
   ingestModule,
 ];

@@ -40,6 +40,16 @@ export const ENVIRONMENT = Type.Object({
   ABUSE_BEARER_FREE_FAILURES: int(100, 1, 100_000, 'failed bearer credentials from one address before it waits'),
   ABUSE_USER_CODE_FREE_FAILURES: int(10, 1, 100_000, 'wrong device user codes from one address before it waits'),
 
+  SECRETS_KEY: Type.Optional(
+    Type.String({ description: '32 random bytes, base64: encrypts stored webhook secrets (default: DATA_DIR/secrets.key, generated)' }),
+  ),
+  WEBHOOK_RETRY_SCHEDULE: Type.String({
+    default: '5s,30s,2m,10m,30m,1h,3h,6h,12h,24h',
+    description: 'delays after each failed delivery attempt, comma-separated (s, m, h, d)',
+  }),
+  WEBHOOK_TIMEOUT: int(10, 1, 120, 'seconds a webhook receiver has to answer'),
+  WEBHOOK_CONCURRENCY: int(64, 1, 10_000, 'webhook deliveries in flight per server process'),
+  WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'allow webhook URLs on private, loopback and link-local addresses' }),
   EVENT_RETENTION_DAYS: int(30, 1, 3650, 'days events (and their delivery log) are kept'),
 
   INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),
