@@ -73,6 +73,8 @@ const KIND_BY_SEGMENT: Record<string, string[]> = {
   'authorized-applications': ['oauth_clients', 'client_pk'],
   invitations: ['organization_invitations'],
   client: ['oauth_clients', 'client_pk'],
+  webhooks: ['webhooks'],
+  deliveries: ['webhook_deliveries'],
 };
 
 describe.each(backends)('tenancy matrix on $name', (backend) => {
@@ -130,6 +132,8 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
     await post('/v1/users', { email: `${VICTIM}-invitee@example.test`, role: 'viewer', name: `${VICTIM} invitee` });
     await post('/v1/groups', { name: `${VICTIM} group`, user_ids: [person.id, victim.ownerId], sensor_ids: device.sensor_ids });
     await post('/v1/api-keys', { name: `${VICTIM} key`, scopes: ['devices:read'] });
+    // A webhook (a public address literal: nothing to resolve) that a reading's event is queued for.
+    const webhook = await post('/v1/webhooks', { url: 'https://93.184.216.34/victim-hook', event_types: ['reading.created'] });
     // Readings, through the device's own token.
     const ingest = await call(app, {
       method: 'POST',
@@ -146,7 +150,29 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
     );
     attackerDeviceToken = attackerDevice.token;
 
+    // One logged attempt of that delivery (written here: the address is not reachable from tests).
+    const task = await database.db
+      .selectFrom('webhook_tasks')
+      .select(['id', 'event_id'])
+      .where('webhook_id', '=', webhook.id)
+      .executeTakeFirstOrThrow();
+    const delivery = await database.db
+      .insertInto('webhook_deliveries')
+      .values({
+        task_id: task.id,
+        webhook_id: webhook.id,
+        event_id: task.event_id,
+        attempt: 1,
+        status_code: 500,
+        error: null,
+        duration_ms: 3,
+        next_attempt_at: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+
     victimIds = await organizationIds(database.db, victim.id);
+    victimIds.set('webhook_deliveries', new Set([delivery.id]));
     victimIds.set('user_id', new Set([...(victimIds.get('user_id') ?? []), person.id, victim.ownerId]));
     allVictimIds = [...new Set([...victimIds.values()].flatMap((set) => [...set]))];
     markers = [...allVictimIds, victim.id, victim.slug, VICTIM];
