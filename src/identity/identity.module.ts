@@ -1,7 +1,7 @@
-import { registerGroupRoutes } from '../api/groups.routes.js';
-import { registerInvitationRoutes } from '../api/invitations.routes.js';
-import { registerMeRoutes } from '../api/me.routes.js';
-import { registerUserRoutes } from '../api/users.routes.js';
+import { registerGroupRoutes } from './groups.routes.js';
+import { registerInvitationRoutes } from './invitations.routes.js';
+import { registerMeRoutes } from './me.routes.js';
+import { registerUserRoutes } from './users.routes.js';
 import type { Module } from '../module.js';
 import { groupsSection, membersSection } from './identity.provision.js';
 import * as m0001 from './migrations/0001_foundation.js';

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { principalOf } from '../auth/guard.js';
-import { setGroupUsers } from '../identity/groups.repo.js';
+import { setGroupUsers } from './groups.repo.js';
 import {
   GROUP_SORTS,
   addGroupUsers,
@@ -11,8 +11,8 @@ import {
   listGroupsPage,
   removeGroupUser,
   updateGroup,
-} from '../identity/group-admin.repo.js';
-import { MEMBER_SORTS, listMemberViews } from '../identity/members.repo.js';
+} from './group-admin.repo.js';
+import { MEMBER_SORTS, listMemberViews } from './members.repo.js';
 import { addGroupSensors, groupSensorIds, removeGroupSensor, setGroupSensors } from '../inventory/group-sensors.repo.js';
 import { SENSOR_SORTS, listSensors } from '../inventory/sensors.repo.js';
 import { SensorResource } from '../inventory/sensors.routes.js';
@@ -20,11 +20,11 @@ import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import type { Db } from '../storage/database.js';
 import type { Group } from '../storage/schema.js';
-import { guarded as dbGuarded } from './db-errors.js';
-import { IdParams, Nullable, SearchQuery, Text, Timestamp, found, iso, secured } from './kit.js';
-import { type ResourceType, envelopeSchema, sendCollection, sendNoContent, sendResource } from './documents.js';
-import { pageQueryProperties, pageRequest, parseSort } from './list-query.js';
-import { resourceRoutes } from './resource-routes.js';
+import { guarded as dbGuarded } from '../api/db-errors.js';
+import { IdParams, Nullable, SearchQuery, Text, Timestamp, found, iso, secured } from '../api/kit.js';
+import { type ResourceType, envelopeSchema, sendCollection, sendNoContent, sendResource } from '../api/documents.js';
+import { pageQueryProperties, pageRequest, parseSort } from '../api/list-query.js';
+import { resourceRoutes } from '../api/resource-routes.js';
 import { MemberResource } from './users.routes.js';
 
 /** Groups: named sets of users and sensors (alarm routing, dashboards, access grouping). */

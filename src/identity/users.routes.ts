@@ -11,17 +11,17 @@ import {
   setMemberDeactivated,
   setMemberName,
   setMemberRole,
-} from '../identity/members.repo.js';
-import { ROLES } from '../identity/scopes.js';
-import { findMember, listMemberships } from '../identity/users.repo.js';
+} from './members.repo.js';
+import { ROLES } from './scopes.js';
+import { findMember, listMemberships } from './users.repo.js';
 import { HttpProblem } from '../http/problem.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import type { Db } from '../storage/database.js';
 import type { Role } from '../storage/schema.js';
-import { IdParams, Nullable, SearchQuery, Timestamp, found, iso, secured } from './kit.js';
-import { type ResourceType, envelopeSchema, sendResource } from './documents.js';
-import { resourceRoutes } from './resource-routes.js';
+import { IdParams, Nullable, SearchQuery, Timestamp, found, iso, secured } from '../api/kit.js';
+import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
+import { resourceRoutes } from '../api/resource-routes.js';
 
 /**
  * The people of the caller's organization: list, change role, deactivate, remove. People join by

@@ -8,17 +8,17 @@ import {
   invitationStatus,
   listInvitations,
   revokeInvitation,
-} from '../identity/invitations.repo.js';
-import { invitationPath, invite } from '../identity/invitations.service.js';
-import { normalizeEmail } from '../identity/users.repo.js';
+} from './invitations.repo.js';
+import { invitationPath, invite } from './invitations.service.js';
+import { normalizeEmail } from './users.repo.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import type { Invitation, Role } from '../storage/schema.js';
-import { Nullable, Timestamp, iso, secured } from './kit.js';
-import { type ResourceType, envelopeSchema, sendResource } from './documents.js';
-import { jsonApiBody } from './json-api-body.js';
-import { absoluteUrl } from './links.js';
-import { resourceRoutes } from './resource-routes.js';
+import { Nullable, Timestamp, iso, secured } from '../api/kit.js';
+import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
+import { jsonApiBody } from '../api/json-api-body.js';
+import { absoluteUrl } from '../api/links.js';
+import { resourceRoutes } from '../api/resource-routes.js';
 import { RoleSchema, checkOwnerChange } from './users.routes.js';
 
 /**

@@ -1,17 +1,17 @@
 import { Type } from 'typebox';
 import type { Principal } from '../auth/principal.js';
 import { principalOf } from '../auth/guard.js';
-import { findMemberView } from '../identity/members.repo.js';
-import { findOrganizationById, upsertOrganization } from '../identity/organizations.repo.js';
-import { SCOPES } from '../identity/scopes.js';
+import { findMemberView } from './members.repo.js';
+import { findOrganizationById, upsertOrganization } from './organizations.repo.js';
+import { SCOPES } from './scopes.js';
 import type { App } from '../server/app.js';
 import type { AppServices } from '../server/context.js';
 import type { Organization } from '../storage/schema.js';
-import { Nullable, Text, Timestamp, found, iso, secured } from './kit.js';
-import { type ResourceType, envelopeSchema, sendResource } from './documents.js';
-import { jsonApiBody } from './json-api-body.js';
+import { Nullable, Text, Timestamp, found, iso, secured } from '../api/kit.js';
+import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
+import { jsonApiBody } from '../api/json-api-body.js';
 import { memberStatus } from './users.routes.js';
-import type { MemberView } from '../identity/members.repo.js';
+import type { MemberView } from './members.repo.js';
 
 /** `GET /v1/me` (who is calling, with what scopes) and the caller's organization. */
 
