@@ -1,6 +1,6 @@
 import type { Migration } from 'kysely';
 import type { SectionApplier } from './provisioning/section.js';
-import type { App } from './server/app.js';
+import type { App } from './server/context.js';
 import type { AppServices } from './server/context.js';
 
 /**

@@ -7,7 +7,7 @@ import { installNegotiation } from '../api/negotiation.js';
 import { afterCursor, sortKey, toPage } from '../storage/keyset.js';
 import { notFound } from '../http/problem.js';
 import { SCOPES } from '../identity/scopes.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import { type ApiKeyRow, findApiKey, listApiKeys, revokeApiKey } from './api-keys.repo.js';
 import { createApiKey } from './api-keys.service.js';

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { HttpProblem, JSON_API_MEDIA_TYPE } from '../http/problem.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 
 /**
  * Content negotiation of the resource API (`/v1`), shared by every capability:

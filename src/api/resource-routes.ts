@@ -3,7 +3,7 @@ import { type Static, type TObject, type TProperties, type TSchema, Type } from 
 import { principalOf } from '../auth/guard.js';
 import type { Principal } from '../auth/principal.js';
 import type { Scope } from '../identity/scopes.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import { IdParams, found, secured } from './kit.js';
 import { type ResourceType, collectionSchema, envelopeSchema, sendCollection, sendNoContent, sendResource } from './documents.js';

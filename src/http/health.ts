@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { ping } from '../storage/database.js';
 import type { Module } from '../module.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import { HttpProblem } from './problem.js';
 

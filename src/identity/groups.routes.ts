@@ -16,7 +16,7 @@ import { MEMBER_SORTS, listMemberViews } from './members.repo.js';
 import { addGroupSensors, groupSensorIds, removeGroupSensor, setGroupSensors } from '../inventory/group-sensors.repo.js';
 import { SENSOR_SORTS, listSensors } from '../inventory/sensors.repo.js';
 import { SensorResource } from '../inventory/sensors.routes.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import type { Db } from '../storage/database.js';
 import type { Group } from '../storage/schema.js';

@@ -11,7 +11,7 @@ import {
 } from './invitations.repo.js';
 import { invitationPath, invite } from './invitations.service.js';
 import { normalizeEmail } from './users.repo.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import type { Invitation, Role } from '../storage/schema.js';
 import { Nullable, Timestamp, iso, secured } from '../api/kit.js';

@@ -4,7 +4,7 @@ import { principalOf } from '../auth/guard.js';
 import { findMemberView } from './members.repo.js';
 import { findOrganizationById, upsertOrganization } from './organizations.repo.js';
 import { SCOPES } from './scopes.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import type { Organization } from '../storage/schema.js';
 import { Nullable, Text, Timestamp, found, iso, secured } from '../api/kit.js';

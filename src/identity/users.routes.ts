@@ -15,7 +15,7 @@ import {
 import { ROLES } from './scopes.js';
 import { findMember, listMemberships } from './users.repo.js';
 import { HttpProblem } from '../http/problem.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import type { Db } from '../storage/database.js';
 import type { Role } from '../storage/schema.js';

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { sendDocument } from '../api/documents.js';
 import { principalOf, protect, securitySchema } from '../auth/guard.js';
 import { HttpProblem, badRequest } from '../http/problem.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import { formatTime } from '../readings/time.js';
 import { NdjsonBody, type ParsedBatch, parseJsonBatch, parseNdjsonBatch } from './ingest.parse.js';

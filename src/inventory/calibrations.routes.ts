@@ -4,7 +4,7 @@ import { Nullable, Timestamp, found, iso } from '../api/kit.js';
 import type { ResourceType } from '../api/documents.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import { HttpProblem } from '../http/problem.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import {
   CALIBRATION_SORTS,

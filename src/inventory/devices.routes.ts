@@ -4,7 +4,7 @@ import { IdParams, Nullable, SearchQuery, Text, Timestamp, found, iso, secured }
 import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
 import { WithMeta, resourceRoutes } from '../api/resource-routes.js';
 import { principalOf } from '../auth/guard.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import { DEVICE_SORTS, findDevice, listDevices, updateDevice } from './devices.repo.js';
 import { DEVICE_CONSTRAINTS, createDevice, removeDevice, rotateDeviceToken } from './devices.service.js';

@@ -5,7 +5,7 @@ import type { ResourceType } from '../api/documents.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import { SLUG_PATTERN } from '../identity/accounts.js';
 import { badRequest } from '../http/problem.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import type { Location } from './inventory.schema.js';
 import { LOCATION_SORTS, deleteLocation, findLocation, insertLocation, listLocations, updateLocation } from './locations.repo.js';

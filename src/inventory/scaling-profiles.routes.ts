@@ -4,7 +4,7 @@ import { Nullable, SearchQuery, Text, Timestamp, found, iso } from '../api/kit.j
 import type { ResourceType } from '../api/documents.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import { type FieldError, HttpProblem } from '../http/problem.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import type { ScalingKind, ScalingPoint, ScalingProfile } from './inventory.schema.js';
 import { pointsProblem } from './scaling.js';

@@ -3,7 +3,7 @@ import { guarded as dbGuarded } from '../api/db-errors.js';
 import { Nullable, SearchQuery, Timestamp, iso } from '../api/kit.js';
 import type { ResourceType } from '../api/documents.js';
 import { resourceRoutes } from '../api/resource-routes.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import {
   SENSOR_SORTS,

@@ -6,7 +6,7 @@ import { databaseUnavailable, renderWrongMethodAs } from '../http/errors.js';
 import { isDatabaseUnavailable } from '../storage/availability.js';
 import { HttpProblem } from '../http/problem.js';
 import { SCOPES, SCOPE_ALIASES, decideScopes, parseScopeParam } from '../identity/scopes.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import type { Params } from './client-auth.js';
 import { createDeviceAuthorization } from './device-codes.js';

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import Value from 'typebox/value';
 import { type Document, LineCounter, parseDocument } from 'yaml';
 import { ProvisioningFile } from './file-schema.js';
+import { type PathSegment, formatPath } from './path.js';
 import { semanticIssues } from './validate.js';
 
 /** One problem in a provisioning file: where (path in the file, and line when known) and what. */
@@ -24,12 +25,6 @@ export class ProvisioningError extends Error {
     );
     this.name = 'ProvisioningError';
   }
-}
-
-export type PathSegment = string | number;
-
-export function formatPath(segments: readonly PathSegment[]): string {
-  return segments.reduce<string>((out, s) => (typeof s === 'number' ? `${out}[${s}]` : out ? `${out}.${s}` : s), '');
 }
 
 interface SchemaError {

@@ -4,7 +4,8 @@ import { findOrganizationBySolutionKey, upsertOrganization } from '../identity/o
 import { findUserByExternalTokenDigest, normalizeEmail } from '../identity/users.repo.js';
 import type { Db } from '../storage/database.js';
 import type { OrganizationSpec, ProvisioningFile } from './file-schema.js';
-import { ProvisioningError, type ProvisioningIssue, formatPath, loadProvisioningFile } from './load.js';
+import { ProvisioningError, type ProvisioningIssue, loadProvisioningFile } from './load.js';
+import { formatPath } from './path.js';
 import type { SectionApplier } from './section.js';
 
 /**

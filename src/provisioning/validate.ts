@@ -3,7 +3,7 @@ import { ROLES, clientCeiling, isRole, isScope, isScopeToken, roleScopes } from 
 import { GRANT_TYPES, TOKEN_FORMATS, USER_AUTH_MODES, isGrantType } from '../oauth/grant-types.js';
 import { normalizeEmail } from '../identity/users.repo.js';
 import type { ClientSpec, OrganizationSpec, ProvisioningFile } from './file-schema.js';
-import { type PathSegment, formatPath } from './load.js';
+import { type PathSegment, formatPath } from './path.js';
 
 const PERSON_FIELDS = ['password', 'name', 'external_authentication_token'] as const;
 

@@ -8,7 +8,7 @@ import { negotiate } from '../api/negotiation.js';
 import { type Page, encodeCursor } from '../storage/keyset.js';
 import { principalOf, protect, securitySchema } from '../auth/guard.js';
 import { HttpProblem, badRequest, notFound } from '../http/problem.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import {
   AGGREGATES,

@@ -2,7 +2,7 @@ import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { installCors } from '../http/cors.js';
 import { handleClientError, handleFrameworkError, installErrorHandling } from '../http/errors.js';
 import { installInputBoundary } from '../http/boundary.js';
@@ -21,10 +21,7 @@ import { openAbuseGuard } from '../abuse/open.js';
 import { InvalidationListener } from '../storage/invalidations.js';
 import { BearerAuthenticator } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
-import type { AppContext, AppServices } from './context.js';
-
-// biome-ignore lint/suspicious/noExplicitAny: the raw server, request and reply types of whichever server Fastify was given (plain HTTP here, any in tests).
-export type App = FastifyInstance<any, any, any, FastifyBaseLogger, TypeBoxTypeProvider>;
+import type { App, AppContext, AppServices } from './context.js';
 
 /** Fastify's trustProxy for TRUST_PROXY (its typings lack the hop count it accepts: the same rule as a function). */
 function trustedProxies(setting: Config['trustProxy']): false | string[] | ((address: string, hop: number) => boolean) {

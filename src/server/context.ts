@@ -1,3 +1,5 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { AbuseGuard } from '../abuse/guard.js';
 import type { BearerAuthenticator } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
@@ -6,6 +8,10 @@ import type { EventOutbox } from '../events/outbox.js';
 import type { IngestPipeline } from '../ingest/pipeline.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { InvalidationListener } from '../storage/invalidations.js';
+
+/** The Fastify instance every module registers on (built by server/app.ts). */
+// biome-ignore lint/suspicious/noExplicitAny: the raw server, request and reply types of whichever server Fastify was given (plain HTTP here, any in tests).
+export type App = FastifyInstance<any, any, any, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 /** What a server is built from: configuration and storage. */
 export interface AppContext {

@@ -7,7 +7,8 @@ import { applyProvisioningFile } from '../provisioning/provision.js';
 import { setupLinkIfEmpty } from '../setup/setup.service.js';
 import { type DatabaseHandle, openDatabase } from '../storage/database.js';
 import { migrateToLatest } from '../storage/migrate.js';
-import { type App, buildApp } from './app.js';
+import { buildApp } from './app.js';
+import type { App } from './context.js';
 
 export interface RunningServer {
   app: App;

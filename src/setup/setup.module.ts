@@ -1,6 +1,6 @@
 import { usePageSecurityHeaders } from '../http/security-headers.js';
 import type { Module } from '../module.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import { registerSetupRoutes } from './setup.routes.js';
 
 /** The first-run setup page, in a scope of its own with the page security headers. */

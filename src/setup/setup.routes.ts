@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { html, page } from '../web/html.js';
-import type { App } from '../server/app.js';
+import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import { isSetupTokenValid } from './setup-tokens.repo.js';
 import {

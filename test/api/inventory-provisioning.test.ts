@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyProvisioning } from '../../src/provisioning/provision.js';
 import { sha256 } from '../../src/security/tokens.js';
-import type { App } from '../../src/server/app.js';
+import type { App } from '../../src/server/context.js';
 import { type Db, openDatabase } from '../../src/storage/database.js';
 import { runCli } from '../support/cli.js';
 import { backends, useDatabase } from '../support/databases.js';

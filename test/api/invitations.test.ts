@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveMember } from '../../src/identity/accounts.js';
 import { answerAsUser, findInvitationByToken } from '../../src/identity/invitations.service.js';
-import type { App } from '../../src/server/app.js';
+import type { App } from '../../src/server/context.js';
 import type { User } from '../../src/storage/schema.js';
 import { backends, useDatabase } from '../support/databases.js';
 import { JSON_API, PUBLIC_URL, type TestOrg, apiKey, call, createOrg, makeApp } from './support.js';

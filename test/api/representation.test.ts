@@ -5,7 +5,7 @@ import { decodeCursor } from '../../src/api/list-query.js';
 import { encodeCursor } from '../../src/storage/keyset.js';
 import { HttpProblem } from '../../src/http/problem.js';
 import { pointsProblem, reportedValue, scaleValue } from '../../src/inventory/scaling.js';
-import type { App } from '../../src/server/app.js';
+import type { App } from '../../src/server/context.js';
 import { backends, useDatabase } from '../support/databases.js';
 import { JSON_API, PUBLIC_URL, type TestOrg, call, createOrg, makeApp, routeTable, walk } from './support.js';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveMember } from '../../src/identity/accounts.js';
 import { answerAsUser, findInvitationByToken } from '../../src/identity/invitations.service.js';
 import type { Scope } from '../../src/identity/scopes.js';
-import type { App } from '../../src/server/app.js';
+import type { App } from '../../src/server/context.js';
 import type { Db } from '../../src/storage/database.js';
 import type { Role } from '../../src/storage/schema.js';
 import { backends, useDatabase } from '../support/databases.js';

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveMember } from '../../src/identity/accounts.js';
-import type { App } from '../../src/server/app.js';
+import type { App } from '../../src/server/context.js';
 import type { Db } from '../../src/storage/database.js';
 import { backends, useDatabase } from '../support/databases.js';
 import { type TestOrg, call, createOrg, makeApp, routeTable } from './support.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/server/app.js';
+import type { App } from '../../src/server/context.js';
 import { basic } from './support/oauth-server.js';
 import { injectApp } from './support/inject-app.js';
 

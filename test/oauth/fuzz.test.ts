@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { App } from '../../src/server/app.js';
+import type { App } from '../../src/server/context.js';
 import { injectApp } from './support/inject-app.js';
 import { basic } from './support/oauth-server.js';
 

@@ -2,7 +2,8 @@ import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
-import { type App, buildApp } from '../../src/server/app.js';
+import { buildApp } from '../../src/server/app.js';
+import type { App } from '../../src/server/context.js';
 import { backends, useDatabase } from '../support/databases.js';
 import { silentLogger } from '../support/server.js';
 import {

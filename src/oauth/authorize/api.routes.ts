@@ -5,7 +5,7 @@ import { HttpProblem } from '../../http/problem.js';
 import { Nullable, Timestamp, iso, secured } from '../../api/kit.js';
 import { type ResourceType, collectionSchema, sendCollection, sendNoContent } from '../../api/documents.js';
 import { installNegotiation } from '../../api/negotiation.js';
-import type { App } from '../../server/app.js';
+import type { App } from '../../server/context.js';
 import type { AppServices } from '../../server/context.js';
 import { findClientByClientId } from '../clients.repo.js';
 import { type AuthorizedApplication, listAuthorizedApplications, revokeAuthorization } from './consents.repo.js';

@@ -9,7 +9,7 @@ import { type ScopeToken, parseScopeParam } from '../../identity/scopes.js';
 import { findMemberView } from '../../identity/members.repo.js';
 import { findUserByEmail, normalizeEmail } from '../../identity/users.repo.js';
 import { verifyPassword } from '../../security/passwords.js';
-import type { App } from '../../server/app.js';
+import type { App } from '../../server/context.js';
 import type { AppServices } from '../../server/context.js';
 import { UNAVAILABLE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../storage/availability.js';
 import type { Role, User } from '../../storage/schema.js';

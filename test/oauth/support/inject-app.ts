@@ -1,7 +1,8 @@
 import { type Config, loadConfig } from '../../../src/config/config.js';
 import { parseProvisioning } from '../../../src/provisioning/load.js';
 import { applyProvisioning } from '../../../src/provisioning/provision.js';
-import { type App, buildApp } from '../../../src/server/app.js';
+import { buildApp } from '../../../src/server/app.js';
+import type { App } from '../../../src/server/context.js';
 import { type DatabaseHandle, openDatabase } from '../../../src/storage/database.js';
 import { migrateToLatest } from '../../../src/storage/migrate.js';
 import { silentLogger } from '../../support/server.js';
