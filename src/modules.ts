@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import { abuseModule } from './abuse/abuse.module.js';
+import { alarmsModule } from './alarms/alarms.module.js';
 import { apiKeysModule } from './api-keys/api-keys.module.js';
 import { eventsModule } from './events/events.module.js';
 import { healthModule } from './http/health.js';
@@ -28,6 +29,7 @@ export const MODULES: readonly Module[] = [
   inventoryModule,
   eventsModule,
   webhooksModule,
+  alarmsModule,
   readingsModule,
   ingestModule,
 ];

@@ -74,6 +74,9 @@ const KIND_BY_SEGMENT: Record<string, string[]> = {
   invitations: ['organization_invitations'],
   client: ['oauth_clients', 'client_pk'],
   webhooks: ['webhooks'],
+  'alarm-thresholds': ['alarm_thresholds'],
+  threshold: ['alarm_thresholds', 'threshold_id'],
+  alarms: ['alarms'],
   deliveries: ['webhook_deliveries'],
 };
 
@@ -134,6 +137,8 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
     await post('/v1/api-keys', { name: `${VICTIM} key`, scopes: ['devices:read'] });
     // A webhook (a public address literal: nothing to resolve) that a reading's event is queued for.
     const webhook = await post('/v1/webhooks', { url: 'https://93.184.216.34/victim-hook', event_types: ['reading.created'] });
+    // A threshold the reading below exceeds: an alarm, commented on.
+    await post('/v1/alarm-thresholds', { sensor_id: device.sensor_ids[0], max: 0, name: `${VICTIM} threshold` });
     // Readings, through the device's own token.
     const ingest = await call(app, {
       method: 'POST',
@@ -150,6 +155,8 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
     );
     attackerDeviceToken = attackerDevice.token;
 
+    const alarm = await database.db.selectFrom('alarms').select('id').where('organization_id', '=', victim.id).executeTakeFirstOrThrow();
+    await post(`/v1/alarms/${alarm.id}/comments`, { body: `${VICTIM} comment` });
     // One logged attempt of that delivery (written here: the address is not reachable from tests).
     const task = await database.db
       .selectFrom('webhook_tasks')
