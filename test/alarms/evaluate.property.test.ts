@@ -82,7 +82,7 @@ describe('range evaluation', () => {
           const rest = evaluateRange(limits, first.state, sorted.slice(split));
           expect([...first.actions, ...rest.actions].map(name)).toEqual(expected);
           // At most one open alarm: triggers and resolves alternate.
-          whole.actions.forEach((a, i) => expect(a.kind).toBe(i % 2 === 0 ? 'trigger' : 'resolve'));
+          for (const [i, a] of whole.actions.entries()) expect(a.kind).toBe(i % 2 === 0 ? 'trigger' : 'resolve');
         },
       ),
       { numRuns: 300 },
