@@ -50,7 +50,12 @@ export const ENVIRONMENT = Type.Object({
   WEBHOOK_TIMEOUT: int(10, 1, 120, 'seconds a webhook receiver has to answer'),
   WEBHOOK_CONCURRENCY: int(64, 1, 10_000, 'webhook deliveries in flight per server process'),
   WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'allow webhook URLs on private, loopback and link-local addresses' }),
-  ALARM_CHECK_INTERVAL: int(5, 1, 3600, 'seconds between checks for silent sensors and excursions whose delay ran out'),
+  ALARM_CHECK_INTERVAL: int(
+    5,
+    1,
+    3600,
+    'seconds between checks for silent sensors, excursions whose delay ran out and calibrations come due',
+  ),
   EVENT_RETENTION_DAYS: int(30, 1, 3650, 'days events (and their delivery log) are kept'),
 
   INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { Calibration } from './inventory.schema.js';
@@ -116,14 +117,34 @@ export async function updateCalibration(
     if (changes.active === true) await deactivateOthers(tx, organizationId, current.sensor_id, id);
     const set = definedOnly(changes);
     if (Object.keys(set).length === 0) return current;
-    return tx
-      .updateTable('calibrations')
-      .set({ ...set, updated_at: new Date() })
-      .where('organization_id', '=', organizationId)
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirst();
+    return (
+      tx
+        .updateTable('calibrations')
+        // A new due date raises its own calibration.due event when it comes.
+        .set({ ...set, ...(changes.due_at !== undefined && { due_event_at: null }), updated_at: new Date() })
+        .where('organization_id', '=', organizationId)
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst()
+    );
   });
+}
+
+/**
+ * Active calibrations that have come due and whose event is not raised yet, marked raised, up to
+ * `limit`: inside the caller's transaction, which emits their events (SKIP LOCKED: two processes
+ * never take the same one).
+ */
+export async function takeDueCalibrations(tx: Db, limit: number): Promise<Calibration[]> {
+  const { rows } = await sql<Calibration>`
+    update calibrations set due_event_at = now()
+    where id in (
+      select id from calibrations
+      where active and due_event_at is null and due_at <= now()
+      order by due_at limit ${limit}
+      for update skip locked)
+    returning *`.execute(tx);
+  return rows;
 }
 
 export async function deleteCalibration(db: Db, organizationId: string, id: string): Promise<boolean> {

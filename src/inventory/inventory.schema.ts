@@ -91,6 +91,8 @@ export interface CalibrationsTable {
   notes: string | null;
   /** At most one active calibration per sensor (partial unique index). */
   active: ColumnType<boolean, boolean | undefined, boolean>;
+  /** When its calibration.due event was raised; null until then, and again once due_at changes. */
+  due_event_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }

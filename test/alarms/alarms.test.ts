@@ -172,6 +172,31 @@ describe.each(serverBackends)('alarms ($name)', (backend) => {
       .toEqual(['sensor.offline', 'alarm.resolved']);
   });
 
+  it('calibration.due when a calibration comes due, once per due date', async () => {
+    await api('POST', '/v1/webhooks', { url: receiver.url, event_types: ['calibration.due'] }).then((r) =>
+      receiver.secrets.push(r.data.data.secret),
+    );
+    const calibration = await server.fetch('/v1/calibrations', {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await apiKey(server.db, { id: org.organizationId, ownerId: org.userId }, ['calibrations:write'])}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
+        sensor_id: org.sensors.pressure,
+        calibrated_at: '2025-01-01T00:00:00Z',
+        due_at: new Date(Date.now() + 1500).toISOString(),
+      }),
+    });
+    expect(calibration.status).toBe(201);
+    const { data } = (await calibration.json()) as { data: { id: string } };
+    const dueEvents = () => receiver.received.filter((d) => d.body.type === 'calibration.due' && d.body.data.id === data.id);
+    await expect.poll(() => dueEvents().length, { timeout: 10_000 }).toBe(1);
+    expect(dueEvents()[0]!.body.data).toMatchObject({ id: data.id, sensor_id: org.sensors.pressure, active: true });
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(dueEvents()).toHaveLength(1);
+  });
+
   it('refuses bad thresholds with a clear 4xx', async () => {
     const sensorId = org.sensors.temp!;
     expect((await api('POST', '/v1/alarm-thresholds', { sensor_id: sensorId })).status).toBe(422);
