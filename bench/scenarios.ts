@@ -303,6 +303,50 @@ export const INGEST_FORMAT = {
   wrap: '{"readings":[%ROWS%]}',
 };
 
+/**
+ * Batches of `cfg.batch` readings from a device (sensors by key), probed once; each run writes a
+ * time window of its own, two hours apart from `offsetMs` before now, so nothing is a resend.
+ */
+export async function ingestRunner(ctx: Context, deviceToken: string, sensors: string[], offsetMs: number): Promise<Prepared> {
+  const headers = { authorization: `Bearer ${deviceToken}`, 'content-type': INGEST_FORMAT.contentType };
+  const base = Math.floor(Date.now() / HOUR) * HOUR + offsetMs;
+  const probeBody = INGEST_FORMAT.wrap.replace(
+    '%ROWS%',
+    sensors
+      .map((s) =>
+        INGEST_FORMAT.line
+          .replace('%SENSOR%', s)
+          .replace('%TS%', new Date(base - HOUR).toISOString())
+          .replace('%VALUE%', '21.5'),
+      )
+      .join(','),
+  );
+  const p = await probe(`${ctx.url}/v1/ingest`, { method: 'POST', headers, body: probeBody });
+  if (p.status < 200 || p.status >= 300) return { unavailable: describe('POST', '/v1/ingest', p) };
+  let slot = 0;
+  return (duration) =>
+    runLoad({
+      url: ctx.url,
+      connections: ctx.cfg.ingestConnections,
+      duration,
+      requests: [
+        {
+          method: 'POST',
+          path: '/v1/ingest',
+          headers,
+          generator: {
+            kind: 'ingest',
+            sensors,
+            batch: ctx.cfg.batch,
+            startMs: base + 2 * HOUR * slot++,
+            stepMs: INGEST_STEP_MS,
+            ...INGEST_FORMAT,
+          },
+        },
+      ],
+    });
+}
+
 const ingestScenario: Scenario = {
   id: 'ingest',
   title: '5. ingest, batches of 1,000 over HTTP',
@@ -315,44 +359,7 @@ const ingestScenario: Scenario = {
   async sensorcloud(ctx) {
     const sensors = BENCH.gateway.sensors.filter((key) => ctx.tenant.gatewaySensors[key]);
     if (sensors.length === 0) return { unavailable: 'gateway sensors not provisioned yet' };
-    const headers = { authorization: `Bearer ${BENCH.gateway.token}`, 'content-type': INGEST_FORMAT.contentType };
-    // Disjoint time windows: the probe, then one per run (warm-up included), two hours apart.
-    const base = Math.floor(Date.now() / HOUR) * HOUR - 36 * HOUR;
-    const probeBody = INGEST_FORMAT.wrap.replace(
-      '%ROWS%',
-      sensors
-        .map((s) =>
-          INGEST_FORMAT.line
-            .replace('%SENSOR%', s)
-            .replace('%TS%', new Date(base - HOUR).toISOString())
-            .replace('%VALUE%', '21.5'),
-        )
-        .join(','),
-    );
-    const p = await probe(`${ctx.url}/v1/ingest`, { method: 'POST', headers, body: INGEST_FORMAT.ndjson ? probeBody : probeBody });
-    if (p.status < 200 || p.status >= 300) return { unavailable: describe('POST', '/v1/ingest', p) };
-    let slot = 0;
-    return (duration) =>
-      runLoad({
-        url: ctx.url,
-        connections: ctx.cfg.ingestConnections,
-        duration,
-        requests: [
-          {
-            method: 'POST',
-            path: '/v1/ingest',
-            headers,
-            generator: {
-              kind: 'ingest',
-              sensors,
-              batch: ctx.cfg.batch,
-              startMs: base + 2 * HOUR * slot++,
-              stepMs: INGEST_STEP_MS,
-              ...INGEST_FORMAT,
-            },
-          },
-        ],
-      });
+    return ingestRunner(ctx, BENCH.gateway.token, sensors, -36 * HOUR);
   },
   reference: {
     name: 'raw COPY',

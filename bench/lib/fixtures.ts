@@ -14,6 +14,13 @@ export const BENCH = {
     token: 'sc_dev_benchgw00000000000000000000000000',
     sensors: Array.from({ length: 10 }, (_, i) => `s${i}`),
   },
+  /** A second organization, for what reacts to readings: thresholds on every sensor, webhooks. */
+  reactive: {
+    org: 'bench-reactive',
+    apiKey: 'sk_live_benchreactive00000000000000000000',
+    serial: 'BENCH-GW2',
+    token: 'sc_dev_benchgw20000000000000000000000000',
+  },
   /** Filler devices hold FILLER_SENSORS_PER_DEVICE sensors each. */
   fillerSerialPrefix: 'BENCH-FILL-',
   scope: 'readings:read',
@@ -54,6 +61,18 @@ organizations:
         name: Bench gateway
         location: lab
         token: "${BENCH.gateway.token}"
+        sensors:
+${gatewaySensors}
+  - slug: ${BENCH.reactive.org}
+    name: Bench reactive org
+    users:
+      - { email: reactive@bench.test, role: admin }
+    api_keys:
+      - { name: bench, key: "${BENCH.reactive.apiKey}", scopes: [readings:write, devices:read, alarms:write, alarms:read, webhooks:write, webhooks:read], created_by: reactive@bench.test }
+    devices:
+      - serial: ${BENCH.reactive.serial}
+        name: Bench gateway with thresholds
+        token: "${BENCH.reactive.token}"
         sensors:
 ${gatewaySensors}
 `;

@@ -14,16 +14,15 @@ export interface ThresholdState {
   openOfflineAlarmId: string | null;
 }
 
-/** Locks the states of these thresholds until the transaction ends: evaluations of one threshold run one after the other. */
-export async function lockThresholdStates(tx: Db, thresholdIds: readonly string[]): Promise<Map<string, ThresholdState>> {
+/**
+ * The states of these thresholds; with `lock`, locked until the transaction ends (in id order, so
+ * two transactions never wait on each other crosswise): evaluations that change a threshold's
+ * state run one after the other.
+ */
+export async function readThresholdStates(tx: Db, thresholdIds: readonly string[], lock: boolean): Promise<Map<string, ThresholdState>> {
   if (thresholdIds.length === 0) return new Map();
-  const rows = await tx
-    .selectFrom('alarm_threshold_state')
-    .selectAll()
-    .where('threshold_id', 'in', thresholdIds)
-    .orderBy('threshold_id')
-    .forUpdate()
-    .execute();
+  const query = tx.selectFrom('alarm_threshold_state').selectAll().where('threshold_id', 'in', thresholdIds).orderBy('threshold_id');
+  const rows = await (lock ? query.forUpdate() : query).execute();
   return new Map(
     rows.map((r) => [
       r.threshold_id,

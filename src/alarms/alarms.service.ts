@@ -13,7 +13,7 @@ import {
   findAlarm,
   insertAlarm,
   insertComment,
-  lockThresholdStates,
+  readThresholdStates,
   saveThresholdState,
 } from './alarms.repo.js';
 import type { Alarm, AlarmComment } from './alarms.schema.js';
@@ -28,6 +28,16 @@ export function actorOf(principal: Principal): Actor {
 
 const limitsOf = (t: ActiveThreshold): RangeLimits => ({ min: t.min, max: t.max, delaySeconds: t.delaySeconds });
 
+/** Whether these readings would change the threshold's state (or raise or resolve an alarm). */
+function wouldChange(threshold: ActiveThreshold, state: ThresholdState, readings: readonly SensorReading[]): boolean {
+  if (readings.length === 0) return false;
+  if (state.openOfflineAlarmId) return true;
+  if (threshold.min === null && threshold.max === null) return false;
+  const before = { breachSince: state.breachSince, breachValue: state.breachValue, open: state.openRangeAlarmId !== null };
+  const outcome = evaluateRange(limitsOf(threshold), before, readings);
+  return outcome.actions.length > 0 || outcome.state.breachSince !== before.breachSince || outcome.state.breachValue !== before.breachValue;
+}
+
 /**
  * Every change of an alarm goes through here, inside a transaction that also records its history
  * and emits its event through the outbox: an alarm, its history and its event exist together or
@@ -41,14 +51,33 @@ export class AlarmService {
     private readonly publicUrl: string,
   ) {}
 
-  /** New readings of these thresholds' sensors (an ingest stage, in the batch's transaction). */
+  /**
+   * New readings of these thresholds' sensors (an ingest stage, in the batch's transaction).
+   * Most batches change nothing (readings in range, no excursion, no open alarm): the states are
+   * read without a lock, and only thresholds whose state the readings would change are locked,
+   * re-read and evaluated again. A batch that changes nothing writes nothing, so it is equivalent
+   * to one ordered before any concurrent batch, and concurrent batches of the same sensors do not
+   * queue on the lock (they did: 67% of plain ingest in the bench, against 85% required).
+   */
   async evaluateReadings(tx: Db, thresholds: readonly ActiveThreshold[], readings: ReadonlyMap<string, SensorReading[]>): Promise<void> {
-    const states = await lockThresholdStates(
+    const snapshot = await readThresholdStates(
       tx,
       thresholds.map((t) => t.id),
+      false,
+    );
+    const changing = thresholds.filter((t) => {
+      const state = snapshot.get(t.id);
+      const sensorReadings = readings.get(t.sensorId);
+      return state !== undefined && sensorReadings !== undefined && wouldChange(t, state, sensorReadings);
+    });
+    if (changing.length === 0) return;
+    const states = await readThresholdStates(
+      tx,
+      changing.map((t) => t.id),
+      true,
     );
     const drafts: EventDraft[] = [];
-    for (const threshold of thresholds) {
+    for (const threshold of changing) {
       const state = states.get(threshold.id);
       const sensorReadings = readings.get(threshold.sensorId);
       if (!state || !sensorReadings?.length) continue;
@@ -91,7 +120,7 @@ export class AlarmService {
   /** An excursion that lasted its delay with no reading since: triggers now (the periodic check). */
   async triggerDueBreach(threshold: ActiveThreshold, now: number): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
-      const state = (await lockThresholdStates(tx, [threshold.id])).get(threshold.id);
+      const state = (await readThresholdStates(tx, [threshold.id], true)).get(threshold.id);
       if (!state) return false;
       const outcome = evaluateDue(
         limitsOf(threshold),
@@ -120,7 +149,7 @@ export class AlarmService {
   /** The sensor silent for the threshold's offline period (the periodic check). */
   async raiseOffline(threshold: ActiveThreshold & { lastHeard: number }, now: number): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
-      const state = (await lockThresholdStates(tx, [threshold.id])).get(threshold.id);
+      const state = (await readThresholdStates(tx, [threshold.id], true)).get(threshold.id);
       if (!state || state.openOfflineAlarmId) return false;
       const drafts: EventDraft[] = [];
       await this.trigger(tx, threshold, state, drafts, {
@@ -152,7 +181,9 @@ export class AlarmService {
     return this.db.transaction().execute(async (tx) => {
       const current = await findAlarm(tx, organizationId, id);
       if (!current) throw notFound('The alarm does not exist.');
-      const state = current.threshold_id ? (await lockThresholdStates(tx, [current.threshold_id])).get(current.threshold_id) : undefined;
+      const state = current.threshold_id
+        ? (await readThresholdStates(tx, [current.threshold_id], true)).get(current.threshold_id)
+        : undefined;
       const alarm = await changeAlarmStatus(tx, organizationId, id, 'resolved', actor, new Date(), 'user');
       if (!alarm) throw await this.cannotMove(tx, organizationId, id, 'resolved');
       if (state && (state.openRangeAlarmId === id || state.openOfflineAlarmId === id)) {
