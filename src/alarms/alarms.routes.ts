@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import { type ResourceType, collectionSchema, envelopeSchema, sendCollection, sendResource } from '../api/documents.js';
 import { IdParams, Nullable, Timestamp, found, iso, secured } from '../api/kit.js';
+import { jsonApiBody } from '../api/json-api-body.js';
 import { pageQueryProperties, pageRequest, parseSort, sortQueryProperty } from '../api/list-query.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import { principalOf } from '../auth/guard.js';
@@ -179,13 +180,16 @@ export function registerAlarmRoutes(app: App, services: AppServices, alarms: Ala
 
   app.post(
     '/v1/alarms/:id/comments',
-    secured(bearer, ['alarms:write'], {
-      tags,
-      summary: 'Comment on an alarm',
-      params: IdParams,
-      body: CommentBody,
-      response: { 201: envelopeSchema(CommentJson) },
-    }),
+    {
+      ...secured(bearer, ['alarms:write'], {
+        tags,
+        summary: 'Comment on an alarm',
+        params: IdParams,
+        body: CommentBody,
+        response: { 201: envelopeSchema(CommentJson) },
+      }),
+      preValidation: jsonApiBody({ type: CommentResource.type }),
+    },
     async (request, reply) => {
       const principal = principalOf(request);
       const comment = await alarms.comment(principal.organizationId, request.params.id, actorOf(principal), request.body.body);

@@ -128,7 +128,15 @@ describe.each(serverBackends)('alarms ($name)', (backend) => {
       ['resolved', 'user', org.userId, 'closed the door'],
     ]);
     for (const h of history) expect(Date.parse(h.at)).toBeGreaterThan(Date.now() - 60_000);
-    expect((await api('GET', `/v1/alarms/${alarm.id}/comments`)).data.data).toHaveLength(1);
+    // JSON:API clients send and get JSON:API.
+    const jsonApi = await server.fetch(`/v1/alarms/${alarm.id}/comments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/vnd.api+json', accept: 'application/vnd.api+json' },
+      body: JSON.stringify({ data: { type: 'alarm-comments', attributes: { body: 'second look' } } }),
+    });
+    expect(jsonApi.status).toBe(201);
+    expect(((await jsonApi.json()) as any).data).toMatchObject({ type: 'alarm-comments', attributes: { body: 'second look' } });
+    expect((await api('GET', `/v1/alarms/${alarm.id}/comments`)).data.data.map((c: any) => c.body)).toEqual(['door was open', 'second look']);
 
     // Filters.
     expect((await alarmsOf(`status=resolved&sensor_id=${sensorId}`)).map((a) => a.id)).toEqual([alarm.id]);
