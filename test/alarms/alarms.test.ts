@@ -136,7 +136,10 @@ describe.each(serverBackends)('alarms ($name)', (backend) => {
     });
     expect(jsonApi.status).toBe(201);
     expect(((await jsonApi.json()) as any).data).toMatchObject({ type: 'alarm-comments', attributes: { body: 'second look' } });
-    expect((await api('GET', `/v1/alarms/${alarm.id}/comments`)).data.data.map((c: any) => c.body)).toEqual(['door was open', 'second look']);
+    expect((await api('GET', `/v1/alarms/${alarm.id}/comments`)).data.data.map((c: any) => c.body)).toEqual([
+      'door was open',
+      'second look',
+    ]);
 
     // Filters.
     expect((await alarmsOf(`status=resolved&sensor_id=${sensorId}`)).map((a) => a.id)).toEqual([alarm.id]);
