@@ -9,7 +9,9 @@ const incomplete = Object.entries(lock.packages)
   .map(([path]) => path);
 if (incomplete.length > 0) {
   const shown = incomplete.slice(0, 10).join('\n  ') + (incomplete.length > 10 ? '\n  …' : '');
-  console.error(`package-lock.json: ${incomplete.length} entries without resolved or sha512 integrity (regenerate it with npm):\n  ${shown}`);
+  console.error(
+    `package-lock.json: ${incomplete.length} entries without resolved or sha512 integrity (regenerate it with npm):\n  ${shown}`,
+  );
   process.exit(1);
 }
 console.log(`package-lock.json: all ${Object.keys(lock.packages).length - 1} entries have resolved and sha512 integrity`);

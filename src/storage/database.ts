@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
@@ -58,9 +60,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   if (options.dataDir) {
     const dir = path.join(options.dataDir, 'pglite');
     await fs.mkdir(dir, { recursive: true });
-    pglite = await PGlite.create(dir);
+    if (!(await exists(path.join(dir, 'PG_VERSION')))) await initEmbeddedDatabase(dir);
+    pglite = await PGlite.create({ dataDir: dir, startParams: [...EMBEDDED_START_PARAMS] });
   } else {
-    pglite = await PGlite.create();
+    pglite = await PGlite.create({ startParams: [...EMBEDDED_START_PARAMS] });
   }
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   embedded.set(db, pglite);
@@ -71,6 +74,50 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     if (!pglite.closed) await pglite.close();
   };
   return { db, kind: 'embedded', close };
+}
+
+/**
+ * PGlite's own start parameters plus a smaller buffer pool. PostgreSQL's default 128 MB of
+ * shared_buffers lives in the WASM heap, which never shrinks: it held ~130 MiB of the server's
+ * idle RSS. The data files are ordinary files, so pages that fall out of the pool are still served
+ * from the operating system's cache. See docs/design/embedded-database.md.
+ */
+export const EMBEDDED_START_PARAMS: readonly string[] = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Creates a new embedded database in `dir` in a short-lived child process. PGlite runs initdb in
+ * the calling process, in a second PostgreSQL instance and a copy of its heap: ~900 MiB at peak,
+ * most of which the process keeps (WASM memory is never returned). A child gives all of it back
+ * when it exits, and the server then opens the existing directory like on any later start.
+ */
+async function initEmbeddedDatabase(dir: string): Promise<void> {
+  const script = `
+    const { PGlite } = await import('@electric-sql/pglite');
+    const [dataDir, startParams] = [process.argv[1], JSON.parse(process.argv[2])];
+    const pglite = await PGlite.create({ dataDir, startParams });
+    await pglite.close();
+  `;
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--input-type=module', '--eval', script, path.resolve(dir), JSON.stringify(EMBEDDED_START_PARAMS)],
+      // Run from this module's directory, so the child resolves the same PGlite package as this process.
+      { cwd: path.dirname(fileURLToPath(import.meta.url)), maxBuffer: 16 * 1024 * 1024 },
+      (error, _stdout, stderr) => {
+        if (error) reject(new Error(`creating the embedded database in ${dir} failed: ${stderr.trim() || error.message}`));
+        else resolve();
+      },
+    );
+  });
 }
 
 /** The PGlite instance behind each embedded Db, for what Kysely does not cover (LISTEN). */
