@@ -56,6 +56,14 @@ export const ENVIRONMENT = Type.Object({
     3600,
     'seconds between checks for silent sensors, excursions whose delay ran out and calibrations come due',
   ),
+  SMTP_URL: Type.Optional(
+    Type.String({
+      pattern: '^smtps?://',
+      description: 'mail server for alarm notifications (smtp://user:pass@host:587, smtps://…:465); unset: email is off',
+    }),
+  ),
+  SMTP_FROM: Type.String({ default: 'sensorcloud <alarms@localhost>', minLength: 3, description: 'sender of notification emails' }),
+  NOTIFICATION_CHECK_INTERVAL: int(30, 1, 3600, 'seconds between checks for notifications to repeat or escalate'),
   EVENT_RETENTION_DAYS: int(30, 1, 3650, 'days events (and their delivery log) are kept'),
 
   INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),
