@@ -172,9 +172,9 @@ describe.each(serverBackends)('notifications ($name)', (backend) => {
     expect((await api('POST', `/v1/alarms/${alarm.id}/acknowledge`)).status).toBe(200);
     await expect.poll(() => subjects('eve', alarm.id), POLL).toContain('[ACKNOWLEDGED] Device 1 humidity above 8 (50)');
     // Whatever was already on its way is out within a turn; after that, nothing more.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
     const counts = [subjects('dave', alarm.id).length, subjects('eve', alarm.id).length];
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect([subjects('dave', alarm.id).length, subjects('eve', alarm.id).length]).toEqual(counts);
     expect(subjects('eve', alarm.id).filter((s) => s.includes('Escalated'))).toHaveLength(1);
     const history = (await api('GET', `/v1/alarms/${alarm.id}/history`)).data.data as any[];
