@@ -41,7 +41,10 @@ export const ENVIRONMENT = Type.Object({
   ABUSE_USER_CODE_FREE_FAILURES: int(10, 1, 100_000, 'wrong device user codes from one address before it waits'),
 
   SECRETS_KEY: Type.Optional(
-    Type.String({ description: '32 random bytes, base64: encrypts stored webhook secrets (default: DATA_DIR/secrets.key, generated)' }),
+    Type.String({
+      description:
+        '32 random bytes, base64: encrypts stored webhook secrets, signs unsubscribe links (default: DATA_DIR/secrets.key, generated)',
+    }),
   ),
   WEBHOOK_RETRY_SCHEDULE: Type.String({
     default: '5s,30s,2m,10m,30m,1h,3h,6h,12h,24h',
