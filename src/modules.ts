@@ -8,6 +8,7 @@ import { identityModule } from './identity/identity.module.js';
 import { ingestModule } from './ingest/ingest.module.js';
 import { inventoryModule } from './inventory/inventory.module.js';
 import type { Module } from './module.js';
+import { notificationsModule } from './notifications/notifications.module.js';
 import { oauthModule } from './oauth/oauth.module.js';
 import type { SectionApplier } from './provisioning/section.js';
 import { readingsModule } from './readings/readings.module.js';
@@ -30,6 +31,7 @@ export const MODULES: readonly Module[] = [
   eventsModule,
   webhooksModule,
   alarmsModule,
+  notificationsModule,
   readingsModule,
   ingestModule,
 ];

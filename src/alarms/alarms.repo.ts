@@ -128,6 +128,23 @@ export async function addActivity(
     .execute();
 }
 
+/**
+ * An email about the alarm went to `email` (the notifications capability, after sending): the
+ * `notified` or `escalated` entry of its history, by the system.
+ */
+export async function recordNotification(
+  tx: Db,
+  entry: { alarmId: string; organizationId: string; action: 'notified' | 'escalated'; email: string },
+): Promise<void> {
+  await addActivity(tx, {
+    alarmId: entry.alarmId,
+    organizationId: entry.organizationId,
+    action: entry.action,
+    actor: { userId: null, kind: 'system' },
+    note: entry.email,
+  });
+}
+
 export const ALARM_SORTS: Record<string, SortField> = {
   triggered_at: { column: 'alarms.triggered_at', cast: 'timestamptz' },
   severity: { column: 'alarms.severity', cast: 'text' },

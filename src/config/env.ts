@@ -41,7 +41,10 @@ export const ENVIRONMENT = Type.Object({
   ABUSE_USER_CODE_FREE_FAILURES: int(10, 1, 100_000, 'wrong device user codes from one address before it waits'),
 
   SECRETS_KEY: Type.Optional(
-    Type.String({ description: '32 random bytes, base64: encrypts stored webhook secrets (default: DATA_DIR/secrets.key, generated)' }),
+    Type.String({
+      description:
+        '32 random bytes, base64: encrypts stored webhook secrets, signs unsubscribe links (default: DATA_DIR/secrets.key, generated)',
+    }),
   ),
   WEBHOOK_RETRY_SCHEDULE: Type.String({
     default: '5s,30s,2m,10m,30m,1h,3h,6h,12h,24h',
@@ -56,6 +59,14 @@ export const ENVIRONMENT = Type.Object({
     3600,
     'seconds between checks for silent sensors, excursions whose delay ran out and calibrations come due',
   ),
+  SMTP_URL: Type.Optional(
+    Type.String({
+      pattern: '^smtps?://',
+      description: 'mail server for alarm notifications (smtp://user:pass@host:587, smtps://…:465); unset: email is off',
+    }),
+  ),
+  SMTP_FROM: Type.String({ default: 'sensorcloud <alarms@localhost>', minLength: 3, description: 'sender of notification emails' }),
+  NOTIFICATION_CHECK_INTERVAL: int(30, 1, 3600, 'seconds between checks for notifications to repeat or escalate'),
   EVENT_RETENTION_DAYS: int(30, 1, 3650, 'days events (and their delivery log) are kept'),
 
   INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),

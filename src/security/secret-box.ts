@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../config/env.js';
@@ -42,9 +42,26 @@ const KEY_FILE = 'secrets.key';
 export function serverSecretBox(configured: string | undefined, dataDir: string | undefined): () => SecretBox {
   let box: SecretBox | undefined;
   return () => {
-    box ??= new SecretBox(configured ? decodeKey(configured, 'SECRETS_KEY') : keyFromFile(dataDir));
+    box ??= new SecretBox(serverKey(configured, dataDir));
     return box;
   };
+}
+
+/**
+ * A key for one purpose (`info`, e.g. `sensorcloud/unsubscribe/v1`), derived with HKDF-SHA256 from
+ * the server key, so the server key itself is only ever used for sealing. Lazy like the box; with
+ * no DATA_DIR and no SECRETS_KEY the server key lives as long as the process.
+ */
+export function derivedServerKey(configured: string | undefined, dataDir: string | undefined, info: string): () => Buffer {
+  let key: Buffer | undefined;
+  return () => {
+    key ??= Buffer.from(hkdfSync('sha256', serverKey(configured, dataDir), Buffer.alloc(0), info, 32));
+    return key;
+  };
+}
+
+function serverKey(configured: string | undefined, dataDir: string | undefined): Buffer {
+  return configured ? decodeKey(configured, 'SECRETS_KEY') : keyFromFile(dataDir);
 }
 
 function decodeKey(text: string, source: string): Buffer {

@@ -78,6 +78,7 @@ const KIND_BY_SEGMENT: Record<string, string[]> = {
   threshold: ['alarm_thresholds', 'threshold_id'],
   alarms: ['alarms'],
   deliveries: ['webhook_deliveries'],
+  'notification-rules': ['notification_rules'],
 };
 
 describe.each(backends)('tenancy matrix on $name', (backend) => {
@@ -133,12 +134,25 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
       name: `${VICTIM} person`,
     });
     await post('/v1/users', { email: `${VICTIM}-invitee@example.test`, role: 'viewer', name: `${VICTIM} invitee` });
-    await post('/v1/groups', { name: `${VICTIM} group`, user_ids: [person.id, victim.ownerId], sensor_ids: device.sensor_ids });
+    const group = await post('/v1/groups', {
+      name: `${VICTIM} group`,
+      user_ids: [person.id, victim.ownerId],
+      sensor_ids: device.sensor_ids,
+    });
     await post('/v1/api-keys', { name: `${VICTIM} key`, scopes: ['devices:read'] });
     // A webhook (a public address literal: nothing to resolve) that a reading's event is queued for.
     const webhook = await post('/v1/webhooks', { url: 'https://93.184.216.34/victim-hook', event_types: ['reading.created'] });
     // A threshold the reading below exceeds: an alarm, commented on.
-    await post('/v1/alarm-thresholds', { sensor_id: device.sensor_ids[0], max: 0, name: `${VICTIM} threshold` });
+    const threshold = await post('/v1/alarm-thresholds', { sensor_id: device.sensor_ids[0], max: 0, name: `${VICTIM} threshold` });
+    // A notification rule telling a person and a group of that alarm (no mail server: recorded as skipped).
+    await post('/v1/notification-rules', {
+      threshold_id: threshold.id,
+      name: `${VICTIM} rule`,
+      user_ids: [person.id],
+      group_ids: [group.id],
+      escalate_after_seconds: 3600,
+      escalation_user_ids: [victim.ownerId],
+    });
     // Readings, through the device's own token.
     const ingest = await call(app, {
       method: 'POST',
@@ -178,6 +192,15 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
       .returning('id')
       .executeTakeFirstOrThrow();
 
+    // The notification worker has recorded the alarm's emails (skipped: no mail server) before the rows are taken.
+    const notificationStates = async () =>
+      (await database.db.selectFrom('notification_tasks').select('state').where('organization_id', '=', victim.id).execute()).map(
+        (t) => t.state,
+      );
+    for (let waited = 0; (await notificationStates()).includes('pending') && waited < 10_000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await notificationStates()).toEqual(['skipped', 'skipped']);
     victimIds = await organizationIds(database.db, victim.id);
     victimIds.set('webhook_deliveries', new Set([delivery.id]));
     victimIds.set('user_id', new Set([...(victimIds.get('user_id') ?? []), person.id, victim.ownerId]));
