@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { absoluteUrl } from '../api/links.js';
+import { LeasedTaskPump } from '../jobs/task-pump.js';
 import type { Db } from '../storage/database.js';
 import { composeEmail } from './email.js';
 import { type Mailer, describeMailError, isPermanentRefusal } from './mailer.js';
@@ -24,26 +24,18 @@ export interface NotificationLog {
   warn(details: object, message: string): void;
 }
 
-/** Due tasks and expired leases are looked for at least this often without a wake-up. */
-const POLL_MS = 1_000;
 /** Longer than an attempt can take (connection, greeting and socket timeouts of the mailer). */
 const LEASE_MS = 60_000;
 
 /**
  * Sends what the outbox and the periodic check recorded, at least once, like the webhook delivery
- * worker: woken when any node commits events, polling every second; tasks claimed in batches
- * under a lease, so a node that dies mid-send leaves its tasks to be taken over. A mail server
- * that is down or answers 4xx is tried again with a growing delay; a few 5xx refusals end the
- * task. Without a mailer (no SMTP_URL) every task is recorded as skipped.
+ * worker (jobs/task-pump.ts: woken by commits, polling every second, claims in batches under a
+ * lease, so a node that dies mid-send leaves its tasks to be taken over). A mail server that is
+ * down or answers 4xx is tried again with a growing delay; a few 5xx refusals end the task.
+ * Without a mailer (no SMTP_URL) every task is recorded as skipped.
  */
 export class NotificationWorker {
-  private readonly leaseId = randomUUID();
-  private readonly inFlight = new Set<Promise<void>>();
-  private timer: NodeJS.Timeout | undefined;
-  private pumping: Promise<void> | undefined;
-  private wanted = false;
-  private drained = false;
-  private stopped = true;
+  private readonly pump: LeasedTaskPump<ClaimedNotification>;
 
   constructor(
     private readonly db: Db,
@@ -51,72 +43,35 @@ export class NotificationWorker {
     private readonly mailer: Mailer | undefined,
     private readonly unsubscribeKey: () => Buffer,
     private readonly log: NotificationLog,
-  ) {}
+  ) {
+    this.pump = new LeasedTaskPump(
+      {
+        name: 'notifications',
+        claim: (leaseId, limit) => claimDueNotifications(this.db, leaseId, LEASE_MS, limit),
+        attempt: (task, leaseId) => this.attempt(task, leaseId),
+      },
+      settings.concurrency,
+      log,
+    );
+  }
 
   start(): void {
-    this.stopped = false;
-    this.timer = setInterval(() => this.wake(), POLL_MS);
-    this.timer.unref();
-    this.wake();
+    this.pump.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    await this.pumping;
-    await Promise.allSettled([...this.inFlight]);
+    await this.pump.stop();
     this.mailer?.close();
   }
 
   wake(): void {
-    this.drained = false;
-    this.pump();
+    this.pump.wake();
   }
 
-  private pump(): void {
-    if (this.stopped) return;
-    if (this.pumping) {
-      this.wanted = true;
-      return;
-    }
-    this.pumping = this.fill().finally(() => {
-      this.pumping = undefined;
-      if (this.wanted) {
-        this.wanted = false;
-        this.pump();
-      }
-    });
-  }
-
-  private async fill(): Promise<void> {
-    try {
-      while (!this.stopped) {
-        const room = this.settings.concurrency - this.inFlight.size;
-        if (room <= 0) return;
-        const tasks = await claimDueNotifications(this.db, this.leaseId, LEASE_MS, room);
-        for (const task of tasks) this.track(this.attempt(task));
-        if (tasks.length < room) {
-          this.drained = true;
-          return;
-        }
-      }
-    } catch (error) {
-      this.log.warn({ err: error }, 'notifications could not claim tasks; they retry at the next turn');
-    }
-  }
-
-  private track(attempt: Promise<void>): void {
-    this.inFlight.add(attempt);
-    void attempt.finally(() => {
-      this.inFlight.delete(attempt);
-      if (!this.drained && this.inFlight.size <= this.settings.concurrency / 2) this.pump();
-    });
-  }
-
-  private async attempt(task: ClaimedNotification): Promise<void> {
+  private async attempt(task: ClaimedNotification, leaseId: string): Promise<void> {
     try {
       const outcome = await this.decide(task);
-      await recordOutcome(this.db, task, this.leaseId, outcome);
+      await recordOutcome(this.db, task, leaseId, outcome);
       if (outcome.state === 'failed') {
         this.log.warn({ taskId: task.id, alarmId: task.alarmId, error: outcome.error }, 'notification email given up');
       }

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { Agent, request } from 'undici';
 import { eventBody, messageId, type EventType } from '../events/event-types.js';
+import { LeasedTaskPump } from '../jobs/task-pump.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Db } from '../storage/database.js';
 import { isPublicAddress, publicOnlyLookup } from './destination.js';
@@ -26,27 +26,17 @@ export interface DeliveryLog {
 
 /** Response bodies are read only this far (and then dropped): a receiver cannot make us buffer. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
-/** Due retries and expired leases are looked for at least this often without a wake-up. */
-const POLL_MS = 1_000;
-
 /**
  * Sends what the outbox recorded, at least once. Each node runs one worker; it wakes when any node
- * commits events (`wake`) and polls every second for retries coming due. It keeps up to
- * `concurrency` attempts in flight, claiming tasks in batches under a lease longer than an
- * attempt can take: a node killed mid-attempt leaves its tasks to be taken over when the lease
- * runs out, with the same `webhook-id` and body, so nothing committed is lost.
+ * commits events (`wake`) and polls every second for retries coming due (jobs/task-pump.ts). It
+ * keeps up to `concurrency` attempts in flight, under a lease longer than an attempt can take: a
+ * node killed mid-attempt leaves its tasks to be taken over when the lease runs out, with the same
+ * `webhook-id` and body, so nothing committed is lost.
  */
 export class DeliveryWorker {
-  private readonly leaseId = randomUUID();
   private readonly leaseMs: number;
   private readonly agent: Agent;
-  private readonly inFlight = new Set<Promise<void>>();
-  private timer: NodeJS.Timeout | undefined;
-  private pumping: Promise<void> | undefined;
-  private wanted = false;
-  /** The last claim found fewer due tasks than it could take: completions need not ask again. */
-  private drained = false;
-  private stopped = true;
+  private readonly pump: LeasedTaskPump<ClaimedTask>;
 
   constructor(
     private readonly db: Db,
@@ -61,75 +51,36 @@ export class DeliveryWorker {
       keepAliveTimeout: 4_000,
       ...(settings.allowPrivate ? {} : { connect: { lookup: publicOnlyLookup } }),
     });
+    this.pump = new LeasedTaskPump(
+      {
+        name: 'webhook delivery',
+        claim: (leaseId, limit) => claimDueTasks(this.db, leaseId, this.leaseMs, limit),
+        attempt: (task, leaseId) => this.attempt(task, leaseId),
+      },
+      settings.concurrency,
+      log,
+    );
   }
 
   start(): void {
-    this.stopped = false;
-    this.timer = setInterval(() => this.wake(), POLL_MS);
-    this.timer.unref();
-    this.wake();
+    this.pump.start();
   }
 
   /** Stops claiming, lets attempts in flight finish (each within the timeout), closes connections. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    await this.pumping;
-    await Promise.allSettled([...this.inFlight]);
+    await this.pump.stop();
     await this.agent.close();
   }
 
-  /** New events were committed somewhere, or it is time to look for due retries. */
+  /** New events were committed somewhere. */
   wake(): void {
-    this.drained = false;
-    this.pump();
+    this.pump.wake();
   }
 
-  private pump(): void {
-    if (this.stopped) return;
-    if (this.pumping) {
-      this.wanted = true;
-      return;
-    }
-    this.pumping = this.fill().finally(() => {
-      this.pumping = undefined;
-      if (this.wanted) {
-        this.wanted = false;
-        this.pump();
-      }
-    });
-  }
-
-  private async fill(): Promise<void> {
-    try {
-      while (!this.stopped) {
-        const room = this.settings.concurrency - this.inFlight.size;
-        if (room <= 0) return;
-        const tasks = await claimDueTasks(this.db, this.leaseId, this.leaseMs, room);
-        for (const task of tasks) this.track(this.attempt(task));
-        if (tasks.length < room) {
-          this.drained = true;
-          return;
-        }
-      }
-    } catch (error) {
-      this.log.warn({ err: error }, 'webhook delivery could not claim tasks; it retries at its next turn');
-    }
-  }
-
-  private track(attempt: Promise<void>): void {
-    this.inFlight.add(attempt);
-    void attempt.finally(() => {
-      this.inFlight.delete(attempt);
-      // Refill in batches, not one claim per completed attempt.
-      if (!this.drained && this.inFlight.size <= this.settings.concurrency / 2) this.pump();
-    });
-  }
-
-  private async attempt(task: ClaimedTask): Promise<void> {
+  private async attempt(task: ClaimedTask, leaseId: string): Promise<void> {
     try {
       if (!task.enabled) {
-        await cancelTask(this.db, task.id, this.leaseId);
+        await cancelTask(this.db, task.id, leaseId);
         return;
       }
       const started = performance.now();
@@ -138,7 +89,7 @@ export class DeliveryWorker {
       const outcome = this.outcome(task, statusCode);
       const disabled = await recordAttempt(
         this.db,
-        { task, leaseId: this.leaseId, statusCode, error, durationMs },
+        { task, leaseId, statusCode, error, durationMs },
         outcome,
         this.settings.failedEventsToDisable,
       );
