@@ -21,7 +21,7 @@ import {
   unauthorizedClient,
   unsupportedGrantType,
 } from './errors.js';
-import { GRANT_TYPES, isGrantType } from './grant-types.js';
+import { GRANT_TYPES, grantTypeOf } from './grant-types.js';
 import { GRANT_HANDLERS } from './grants/index.js';
 import type { OAuthClient } from './oauth.schema.js';
 import { collectParams } from './params.js';
@@ -183,9 +183,9 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
   // --- POST /oauth/token (+ the seeds' aliases) ---------------------------------------------
   const tokenEndpoint = async (request: FastifyRequest, reply: FastifyReply) => {
     const params = collectParams(request);
-    const grantType = params.grant_type;
-    if (grantType === undefined) throw invalidRequest('grant_type is required.');
-    if (!isGrantType(grantType)) throw unsupportedGrantType(`The grant type "${grantType}" is not supported.`);
+    if (params.grant_type === undefined) throw invalidRequest('grant_type is required.');
+    const grantType = grantTypeOf(params.grant_type);
+    if (!grantType) throw unsupportedGrantType(`The grant type "${params.grant_type}" is not supported.`);
     const { client, method } = await authenticateClient(request, params, grantType);
     await limitClient(request, reply, client);
     // Refresh rights follow the family (password and device grants, offline_access); the grant module decides.

@@ -489,6 +489,40 @@ describe.each(backends)('grants on $name', (backend) => {
       expect((await tokenInfo(body.access_token)).status).toBe(401);
     });
 
+    it('Sensorberg: grant_type=user_credentials, as its prose names the machine-to-machine grant, is client_credentials', async () => {
+      const res = await postForm(server, '/oauth/token', {
+        grant_type: 'user_credentials',
+        client_id: 'acme-m2m',
+        client_secret: 'acme-m2m-secret',
+        scope: 'app',
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as Record<string, any>;
+      expect(body).toMatchObject({ token_type: 'Bearer', scope: 'app', created_at: expect.any(Number) });
+      expect(body.refresh_token).toBeUndefined();
+      const info = (await (await tokenInfo(body.access_token)).json()) as Record<string, any>;
+      expect(info).toMatchObject({ scope: ['app'], application: { uid: 'acme-m2m' } });
+      // Still only for clients allowed client_credentials, and not advertised.
+      const refused = await postForm(server, '/oauth/token', {
+        grant_type: 'user_credentials',
+        client_id: 'acme-password',
+        client_secret: 'acme-password-secret',
+      });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: string }).error).toBe('unauthorized_client');
+      const metadata = (await (await server.fetch('/.well-known/oauth-authorization-server')).json()) as {
+        grant_types_supported: string[];
+      };
+      expect(metadata.grant_types_supported).not.toContain('user_credentials');
+      // Names inherited by every object are not aliases.
+      const odd = await postForm(server, '/oauth/token', {
+        grant_type: 'toString',
+        client_id: 'acme-m2m',
+        client_secret: 'acme-m2m-secret',
+      });
+      expect(((await odd.json()) as { error: string }).error).toBe('unsupported_grant_type');
+    });
+
     it('Sensorberg: password grant with external_authentication_token in the query string, with or without the client secret', async () => {
       const query = new URLSearchParams({
         external_authentication_token: 'ext-acme-viewer',
