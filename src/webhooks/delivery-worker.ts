@@ -111,9 +111,15 @@ export class DeliveryWorker {
   }
 
   private async send(task: ClaimedTask): Promise<{ statusCode: number | null; error: string | null }> {
-    const box = this.secrets();
-    const secrets = [box.open(task.secretSealed, task.webhookId)];
-    if (task.previousSecretSealed) secrets.push(box.open(task.previousSecretSealed, task.webhookId));
+    let secrets: string[];
+    try {
+      const box = this.secrets();
+      secrets = [box.open(task.secretSealed, task.webhookId)];
+      if (task.previousSecretSealed) secrets.push(box.open(task.previousSecretSealed, task.webhookId));
+    } catch {
+      // Logged as a failed attempt (and retried on the schedule) rather than lost or retried unseen.
+      return { statusCode: null, error: 'the signing secret cannot be decrypted: is SECRETS_KEY the one it was sealed with?' };
+    }
     const id = messageId(task.eventId);
     const timestamp = Math.floor(Date.now() / 1000);
     const body = eventBody({

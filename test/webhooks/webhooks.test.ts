@@ -201,6 +201,21 @@ describe.each(serverBackends)('webhooks ($name)', (backend) => {
     await api('DELETE', `/v1/webhooks/${hook.id}`);
   });
 
+  it('a secret that cannot be decrypted (another SECRETS_KEY) shows as failed attempts in the log, nothing sent', async () => {
+    const hook = await subscribe();
+    receiver.received.length = 0;
+    await server.db
+      .updateTable('webhooks')
+      .set({ secret_sealed: 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAA' })
+      .where('id', '=', hook.id)
+      .execute();
+    await ingest([60]);
+    await expect
+      .poll(async () => (await api('GET', `/v1/webhooks/${hook.id}/deliveries`)).data.data[0]?.error, { timeout: 10_000 })
+      .toMatch(/cannot be decrypted/);
+    expect(receiver.received).toHaveLength(0);
+  });
+
   it('refuses bad subscriptions with a clear 400', async () => {
     const bad = [
       { url: 'ftp://example.com/hook', event_types: ['alarm.triggered'] },
