@@ -14,7 +14,7 @@ export function alarmStage(cache: ThresholdCache, alarms: AlarmService): IngestS
     name: 'alarms',
     appliesTo: async (organizationId) => (await cache.bySensor(organizationId)).size > 0,
     async run(tx, written) {
-      const bySensor = await cache.bySensor(written.organizationId);
+      const bySensor = await cache.bySensor(written.organizationId, tx);
       const readings = new Map<string, SensorReading[]>();
       const thresholds: ActiveThreshold[] = [];
       for (const reading of written.readings) {

@@ -18,7 +18,7 @@ import {
 } from './alarms.repo.js';
 import type { Alarm, AlarmComment } from './alarms.schema.js';
 import { type RangeLimits, type SensorReading, evaluateDue, evaluateRange } from './evaluate.js';
-import type { ActiveThreshold } from './thresholds.repo.js';
+import { type ActiveThreshold, silentSensors } from './thresholds.repo.js';
 
 const SYSTEM: Actor = { userId: null, kind: 'system' };
 
@@ -108,7 +108,8 @@ export class AlarmService {
       }
       // The sensor reports again: its offline alarm clears.
       if (state.openOfflineAlarmId) {
-        const at = Math.max(...sensorReadings.map((r) => r.ts));
+        let at = Number.NEGATIVE_INFINITY;
+        for (const r of sensorReadings) if (r.ts > at) at = r.ts;
         await this.autoResolve(tx, threshold.organizationId, state.openOfflineAlarmId, Math.min(at, Date.now()), drafts);
         state.openOfflineAlarmId = null;
       }
@@ -151,6 +152,8 @@ export class AlarmService {
     return this.db.transaction().execute(async (tx) => {
       const state = (await readThresholdStates(tx, [threshold.id], true)).get(threshold.id);
       if (!state || state.openOfflineAlarmId) return false;
+      // Heard from since the check listed it? Asked again under the lock.
+      if ((await silentSensors(tx, 1, threshold.id)).length === 0) return false;
       const drafts: EventDraft[] = [];
       await this.trigger(tx, threshold, state, drafts, {
         kind: 'offline',

@@ -4,7 +4,8 @@
  * - a reading is out of range when below `min` or above `max` (the limits themselves are in);
  * - an excursion begins at its first reading out of range; the alarm triggers at the first
  *   reading (or, with no new reading, the first check: `dueAt`) at least `delaySeconds` after it;
- * - a reading back in range ends the excursion and resolves the open alarm (auto);
+ * - a reading back in range ends the excursion and resolves the open alarm (auto); a reading
+ *   older than the excursion's start (a backlog arriving late) changes nothing;
  * - one open range alarm per threshold at a time.
  */
 
@@ -49,6 +50,9 @@ export function evaluateRange(limits: RangeLimits, state: RangeState, readings: 
   const actions: RangeAction[] = [];
   const delayMs = limits.delaySeconds * 1000;
   for (const reading of sorted) {
+    // Older than the excursion under way (a gateway's backlog, a backfill): it neither ends the
+    // excursion nor resolves its alarm.
+    if (breachSince !== null && reading.ts < breachSince) continue;
     const condition = outOfRange(limits, reading.value);
     if (condition) {
       if (breachSince === null) {

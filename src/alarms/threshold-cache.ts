@@ -12,20 +12,29 @@ const CACHE_MS = 1_000;
 export class ThresholdCache {
   private readonly entries = new Map<string, { bySensor: Map<string, ActiveThreshold[]>; until: number }>();
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly lifetimeMs = CACHE_MS,
+  ) {}
 
-  async bySensor(organizationId: string): Promise<Map<string, ActiveThreshold[]>> {
+  /**
+   * `db`: the transaction the caller is in, if any. It must be passed: on the embedded database
+   * there is one connection, which the transaction holds, so a refresh through the pool would wait
+   * for the transaction that waits for it (an ingest batch hung exactly so when its entry expired
+   * between the stage's `appliesTo` and its `run`).
+   */
+  async bySensor(organizationId: string, db: Db = this.db): Promise<Map<string, ActiveThreshold[]>> {
     const now = Date.now();
     let entry = this.entries.get(organizationId);
     if (!entry || entry.until < now) {
       if (this.entries.size > 10_000) this.entries.clear();
       const bySensor = new Map<string, ActiveThreshold[]>();
-      for (const threshold of await enabledThresholds(this.db, organizationId)) {
+      for (const threshold of await enabledThresholds(db, organizationId)) {
         const list = bySensor.get(threshold.sensorId);
         if (list) list.push(threshold);
         else bySensor.set(threshold.sensorId, [threshold]);
       }
-      entry = { bySensor, until: now + CACHE_MS };
+      entry = { bySensor, until: now + this.lifetimeMs };
       this.entries.set(organizationId, entry);
     }
     return entry.bySensor;

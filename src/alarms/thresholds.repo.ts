@@ -95,14 +95,18 @@ export async function updateThreshold(
   });
 }
 
+/** The state row is locked first, in the order evaluation takes its locks, so the two cannot deadlock. */
 export async function deleteThreshold(db: Db, organizationId: string, id: string): Promise<boolean> {
   if (!isUuid(id)) return false;
-  const result = await db
-    .deleteFrom('alarm_thresholds')
-    .where('organization_id', '=', organizationId)
-    .where('id', '=', id)
-    .executeTakeFirst();
-  return result.numDeletedRows > 0n;
+  return db.transaction().execute(async (tx) => {
+    await tx.selectFrom('alarm_threshold_state').select('threshold_id').where('threshold_id', '=', id).forUpdate().execute();
+    const result = await tx
+      .deleteFrom('alarm_thresholds')
+      .where('organization_id', '=', organizationId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  });
 }
 
 /** What evaluation needs of a threshold. */
@@ -148,15 +152,24 @@ export async function thresholdsWithDueBreaches(db: Db, limit: number): Promise<
   return rows.map(active);
 }
 
-/** Enabled offline watches whose sensor has been silent for its period, with no open offline alarm; and when it was last heard. */
-export async function silentSensors(db: Db, limit: number): Promise<(ActiveThreshold & { lastHeard: number })[]> {
+/**
+ * Enabled offline watches whose sensor has been silent for its period, with no open offline
+ * alarm; and since when it is silent: its last reading, but never before the watch began or its
+ * last offline alarm was resolved (a person resolving it while the sensor is still silent is not
+ * contradicted at the next check; a full period must pass again). `thresholdId`: that one only.
+ */
+export async function silentSensors(db: Db, limit: number, thresholdId?: string): Promise<(ActiveThreshold & { lastHeard: number })[]> {
   const { rows } = await sql<AlarmThreshold & { last_heard: Date }>`
-    select t.*, coalesce(l.seen_at, t.created_at) as last_heard
-    from alarm_thresholds t
-    join alarm_threshold_state s on s.threshold_id = t.id
-    left join sensor_latest l on l.sensor_id = t.sensor_id
-    where t.enabled and t.offline_after_seconds is not null and s.open_offline_alarm_id is null
-      and coalesce(l.seen_at, t.created_at) < now() - t.offline_after_seconds * interval '1 second'
+    select * from (
+      select t.*, greatest(l.seen_at, t.created_at,
+        (select max(a.resolved_at) from alarms a where a.threshold_id = t.id and a.kind = 'offline')) as last_heard
+      from alarm_thresholds t
+      join alarm_threshold_state s on s.threshold_id = t.id
+      left join sensor_latest l on l.sensor_id = t.sensor_id
+      where t.enabled and t.offline_after_seconds is not null and s.open_offline_alarm_id is null
+        ${thresholdId === undefined ? sql`` : sql`and t.id = ${thresholdId}`}
+    ) as watched
+    where last_heard < now() - offline_after_seconds * interval '1 second'
     limit ${limit}`.execute(db);
   return rows.map((r) => ({ ...active(r), lastHeard: r.last_heard.getTime() }));
 }

@@ -67,7 +67,7 @@ export const ENVIRONMENT = Type.Object({
   ),
   SMTP_FROM: Type.String({ default: 'sensorcloud <alarms@localhost>', minLength: 3, description: 'sender of notification emails' }),
   NOTIFICATION_CHECK_INTERVAL: int(30, 1, 3600, 'seconds between checks for notifications to repeat or escalate'),
-  EVENT_RETENTION_DAYS: int(30, 1, 3650, 'days events (and their delivery log) are kept'),
+  EVENT_RETENTION_DAYS: int(30, 7, 3650, 'days events (and their delivery log) are kept; at least the retry schedule'),
 
   INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),
   INGEST_MAX_BYTES: Type.Optional(

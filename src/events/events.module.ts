@@ -16,8 +16,8 @@ export const eventsModule: Module = {
     services.jobs.add({
       name: 'events-retention',
       intervalMs: 3600_000,
-      async run() {
-        const purged = await purgeEvents(services.db, new Date(Date.now() - retentionDays * DAY_MS));
+      async run(stopping) {
+        const purged = await purgeEvents(services.db, new Date(Date.now() - retentionDays * DAY_MS), stopping);
         if (purged > 0) app.log.info({ purged, retentionDays }, 'old events purged');
       },
     });

@@ -40,8 +40,20 @@ export async function findEvents(db: Db, ids: readonly string[]): Promise<Stored
   }));
 }
 
-/** Drops events older than `before` (and, by cascade, what consumers recorded against them). */
-export async function purgeEvents(db: Db, before: Date): Promise<number> {
-  const result = await db.deleteFrom('events').where('created_at', '<', before).executeTakeFirst();
-  return Number(result.numDeletedRows);
+/** Events deleted per statement: a purge of millions of reading.created events never holds one huge transaction. */
+const PURGE_BATCH = 5_000;
+
+/** Drops events older than `before` (and, by cascade, what consumers recorded against them), a batch at a time. */
+export async function purgeEvents(db: Db, before: Date, stopping: () => boolean = () => false): Promise<number> {
+  let purged = 0;
+  while (!stopping()) {
+    const { rows } = await sql<{ n: number }>`
+      with gone as (
+        delete from events where id in (select id from events where created_at < ${before} limit ${PURGE_BATCH}) returning 1)
+      select count(*)::int as n from gone`.execute(db);
+    const n = Number(rows[0]?.n ?? 0);
+    purged += n;
+    if (n < PURGE_BATCH) break;
+  }
+  return purged;
 }

@@ -121,13 +121,20 @@ export async function updateCalibration(
       tx
         .updateTable('calibrations')
         // A new due date raises its own calibration.due event when it comes.
-        .set({ ...set, ...(changes.due_at !== undefined && { due_event_at: null }), updated_at: new Date() })
+        .set({ ...set, ...(dueDateChanges(current.due_at, changes.due_at) && { due_event_at: null }), updated_at: new Date() })
         .where('organization_id', '=', organizationId)
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirst()
     );
   });
+}
+
+/** Whether a PATCH moves the due date (resending the same date raises no second event). */
+function dueDateChanges(current: Date | null, next: Date | string | null | undefined): boolean {
+  if (next === undefined) return false;
+  const time = (value: Date | string | null) => (value === null ? null : new Date(value).getTime());
+  return time(current) !== time(next);
 }
 
 /**

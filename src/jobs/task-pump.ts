@@ -93,9 +93,13 @@ export class LeasedTaskPump<Task> {
 
   private track(attempt: Promise<void>): void {
     this.inFlight.add(attempt);
-    void attempt.finally(() => {
-      this.inFlight.delete(attempt);
-      if (!this.drained && this.inFlight.size <= this.concurrency / 2) this.pump();
-    });
+    void attempt
+      .catch((error: unknown) =>
+        this.log.warn({ err: error }, `${this.tasks.name}: an attempt failed unexpectedly; its lease will run out`),
+      )
+      .finally(() => {
+        this.inFlight.delete(attempt);
+        if (!this.drained && this.inFlight.size <= this.concurrency / 2) this.pump();
+      });
   }
 }

@@ -103,6 +103,7 @@ export class NotificationWorker {
         ...email,
         headers: {
           'List-Unsubscribe': `<${unsubscribeUrl}>`,
+          'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
           'X-Sensorcloud-Alarm': task.alarmId,
           'X-Sensorcloud-Notification': task.id,
         },

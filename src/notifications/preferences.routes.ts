@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import type { ResourceType } from '../api/documents.js';
 import { envelopeSchema, sendResource } from '../api/documents.js';
@@ -51,8 +52,8 @@ const PreferencesUpdate = Type.Object(
   { additionalProperties: false },
 );
 
-const unsubscribePage = (title: string, message: string) =>
-  page(title, html`<p class="brand">sensorcloud</p><h1>${title}</h1><p>${message}</p>`);
+const unsubscribePage = (title: string, body: ReturnType<typeof html>) =>
+  page(title, html`<p class="brand">sensorcloud</p><h1>${title}</h1>${body}`);
 
 /** The caller's notification preferences, and the unsubscribe link of every email (no login). */
 export function registerPreferenceRoutes(app: App, services: AppServices, unsubscribeKey: () => Buffer): void {
@@ -112,26 +113,37 @@ export function registerPreferenceRoutes(app: App, services: AppServices, unsubs
     );
   }
 
-  app.get(
-    '/notifications/unsubscribe',
-    { schema: { hide: true, querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) }) } },
-    async (request, reply) => {
-      reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
-      const userId = verifyUnsubscribeToken(unsubscribeKey(), request.query.token ?? '');
-      if (!userId || !(await turnEmailOff(db, userId))) {
-        return reply
-          .code(404)
-          .send(
-            unsubscribePage(
-              'Link not valid',
-              'This unsubscribe link is not valid. Change your notification preferences in sensorcloud instead.',
-            ),
-          );
-      }
-      return unsubscribePage(
-        'Unsubscribed',
-        'You will no longer receive alarm emails from sensorcloud. Turn them back on in your notification preferences.',
-      );
-    },
-  );
+  // A GET only shows what the link will do: mail scanners and link previews follow links, and must
+  // not unsubscribe anyone. The change is a POST: the page's button, or a mail client's one-click
+  // unsubscribe (RFC 8058: `List-Unsubscribe-Post`). The signed token is the credential, so the
+  // form needs no session or CSRF token.
+  const TokenQuery = Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) });
+  const invalidLink = () =>
+    unsubscribePage(
+      'Link not valid',
+      html`<p>This unsubscribe link is not valid. Change your notification preferences in sensorcloud instead.</p>`,
+    );
+  const pageReply = (reply: FastifyReply) =>
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
+
+  app.get('/notifications/unsubscribe', { schema: { hide: true, querystring: TokenQuery } }, async (request, reply) => {
+    pageReply(reply);
+    const token = request.query.token ?? '';
+    if (!verifyUnsubscribeToken(unsubscribeKey(), token)) return reply.code(404).send(invalidLink());
+    return unsubscribePage(
+      'Stop alarm emails?',
+      html`<p>You will no longer receive alarm emails from sensorcloud, from any organization.</p>
+        <form method="post" action="/notifications/unsubscribe?token=${token}"><button type="submit">Unsubscribe</button></form>`,
+    );
+  });
+
+  app.post('/notifications/unsubscribe', { schema: { hide: true, querystring: TokenQuery } }, async (request, reply) => {
+    pageReply(reply);
+    const userId = verifyUnsubscribeToken(unsubscribeKey(), request.query.token ?? '');
+    if (!userId || !(await turnEmailOff(db, userId))) return reply.code(404).send(invalidLink());
+    return unsubscribePage(
+      'Unsubscribed',
+      html`<p>You will no longer receive alarm emails from sensorcloud. Turn them back on in your notification preferences.</p>`,
+    );
+  });
 }

@@ -25,7 +25,10 @@ export class SecretBox {
     const [version, iv, sealed] = stored.split('.');
     if (version !== 'v1' || !iv || !sealed) throw new Error('not a sealed secret');
     const bytes = Buffer.from(sealed, 'base64url');
-    const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url')).setAAD(Buffer.from(boundTo));
+    if (bytes.length < 16) throw new Error('not a sealed secret');
+    const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'), { authTagLength: 16 }).setAAD(
+      Buffer.from(boundTo),
+    );
     decipher.setAuthTag(bytes.subarray(bytes.length - 16));
     return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString('utf8');
   }

@@ -7,7 +7,7 @@ import type { Db } from '../storage/database.js';
 import { isPublicAddress, publicOnlyLookup } from './destination.js';
 import { withJitter } from './retry-schedule.js';
 import { signatureHeader } from './signing.js';
-import { type ClaimedTask, type TaskOutcome, cancelTask, claimDueTasks, recordAttempt } from './tasks.repo.js';
+import { type ClaimedTask, type TaskOutcome, cancelTask, claimDueTasks, deferTask, recordAttempt } from './tasks.repo.js';
 
 export interface DeliverySettings {
   /** Delays after each failed attempt (WEBHOOK_RETRY_SCHEDULE). */
@@ -20,10 +20,13 @@ export interface DeliverySettings {
 }
 
 export interface DeliveryLog {
+  error(details: object, message: string): void;
   info(details: object, message: string): void;
   warn(details: object, message: string): void;
 }
 
+/** How long a task waits when this node cannot open its secret (a configuration fault). */
+const KEY_FAULT_RETRY_MS = 60_000;
 /** Response bodies are read only this far (and then dropped): a receiver cannot make us buffer. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 /**
@@ -83,8 +86,19 @@ export class DeliveryWorker {
         await cancelTask(this.db, task.id, leaseId);
         return;
       }
+      const secrets = this.openSecrets(task);
+      if (!secrets) {
+        // This node's key does not open the secret (SECRETS_KEY differs between nodes, or changed):
+        // a fault of the node, not of the receiver. The task waits, counted against nothing.
+        this.log.error(
+          { webhookId: task.webhookId },
+          'webhook secret cannot be decrypted with this server key: is SECRETS_KEY the same on every node and unchanged? Delivery waits.',
+        );
+        await deferTask(this.db, task.id, leaseId, new Date(Date.now() + KEY_FAULT_RETRY_MS));
+        return;
+      }
       const started = performance.now();
-      const { statusCode, error } = await this.send(task);
+      const { statusCode, error } = await this.send(task, secrets);
       const durationMs = Math.round(performance.now() - started);
       const outcome = this.outcome(task, statusCode);
       const disabled = await recordAttempt(
@@ -102,6 +116,17 @@ export class DeliveryWorker {
     }
   }
 
+  private openSecrets(task: ClaimedTask): string[] | undefined {
+    try {
+      const box = this.secrets();
+      const secrets = [box.open(task.secretSealed, task.webhookId)];
+      if (task.previousSecretSealed) secrets.push(box.open(task.previousSecretSealed, task.webhookId));
+      return secrets;
+    } catch {
+      return undefined;
+    }
+  }
+
   private outcome(task: ClaimedTask, statusCode: number | null): TaskOutcome {
     if (statusCode !== null && statusCode >= 200 && statusCode < 300) return { state: 'delivered' };
     if (statusCode === 410) return { state: 'gone' };
@@ -110,16 +135,7 @@ export class DeliveryWorker {
     return { state: 'pending', nextAttemptAt: new Date(Date.now() + withJitter(delay)), scheduleStep: task.scheduleStep + 1 };
   }
 
-  private async send(task: ClaimedTask): Promise<{ statusCode: number | null; error: string | null }> {
-    let secrets: string[];
-    try {
-      const box = this.secrets();
-      secrets = [box.open(task.secretSealed, task.webhookId)];
-      if (task.previousSecretSealed) secrets.push(box.open(task.previousSecretSealed, task.webhookId));
-    } catch {
-      // Logged as a failed attempt (and retried on the schedule) rather than lost or retried unseen.
-      return { statusCode: null, error: 'the signing secret cannot be decrypted: is SECRETS_KEY the one it was sealed with?' };
-    }
+  private async send(task: ClaimedTask, secrets: string[]): Promise<{ statusCode: number | null; error: string | null }> {
     const id = messageId(task.eventId);
     const timestamp = Math.floor(Date.now() / 1000);
     const body = eventBody({

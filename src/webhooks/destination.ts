@@ -10,10 +10,16 @@ import ipaddr from 'ipaddr.js';
  * lifts the rule (a receiver on the same host or LAN).
  */
 
-/** Only globally routable unicast addresses (an IPv4-mapped IPv6 address counts as its IPv4). */
+/**
+ * Only globally routable unicast addresses (an IPv4-mapped IPv6 address counts as its IPv4). For
+ * IPv6 also only the global unicast block 2000::/3: ipaddr.js calls some special prefixes
+ * (IPv4-compatible ::/96, local-use NAT64 64:ff9b:1::/48, site-local fec0::/10) `unicast`.
+ */
 export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return false;
-  return ipaddr.process(address).range() === 'unicast';
+  const parsed = ipaddr.process(address);
+  if (parsed.range() !== 'unicast') return false;
+  return parsed.kind() === 'ipv4' || ((parsed as ipaddr.IPv6).parts[0]! & 0xe000) === 0x2000;
 }
 
 export class DestinationRefused extends Error {}

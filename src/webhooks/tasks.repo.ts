@@ -113,7 +113,8 @@ export interface Attempt {
 
 /**
  * Logs the attempt and moves the task on, in one statement; a success resets the subscription's
- * run of failed events. Answers whether the subscription was disabled by this attempt (410, or
+ * run of failed events. Only while this worker still holds the lease: a worker that stalled past
+ * it (another took the task over) changes nothing, so an event never counts twice. Answers whether the subscription was disabled by this attempt (410, or
  * the fifth event in a row to fail its whole schedule: SPEC §8).
  */
 export async function recordAttempt(db: Db, attempt: Attempt, outcome: TaskOutcome, failedEventsToDisable: number): Promise<string | null> {
@@ -124,34 +125,46 @@ export async function recordAttempt(db: Db, attempt: Attempt, outcome: TaskOutco
   const step = outcome.state === 'pending' ? outcome.scheduleStep : task.scheduleStep;
   const subscription =
     outcome.state === 'delivered'
-      ? sql`, reset as (update webhooks set failed_events = 0 where id = ${task.webhookId} and failed_events <> 0)`
+      ? sql`, reset as (update webhooks set failed_events = 0 where id = ${task.webhookId} and failed_events <> 0 and exists (select from moved))`
       : outcome.state === 'gone'
         ? sql`, disabled as (
             update webhooks set enabled = false, disabled_reason = 'gone', updated_at = now()
-            where id = ${task.webhookId} and enabled returning 'gone'::text as reason)`
+            where id = ${task.webhookId} and enabled and exists (select from moved) returning 'gone'::text as reason)`
         : outcome.state === 'failed'
           ? sql`, disabled as (
               update webhooks set failed_events = failed_events + 1,
                 enabled = enabled and failed_events + 1 < ${failedEventsToDisable},
                 disabled_reason = case when enabled and failed_events + 1 >= ${failedEventsToDisable} then 'failing' else disabled_reason end,
                 updated_at = now()
-              where id = ${task.webhookId}
+              where id = ${task.webhookId} and exists (select from moved)
               returning case when not enabled and disabled_reason = 'failing' and failed_events = ${failedEventsToDisable} then 'failing' end as reason)`
           : sql``;
   const { rows } = await sql<{ reason: string | null }>`
-    with logged as (
-      insert into webhook_deliveries (task_id, webhook_id, event_id, attempt, status_code, error, duration_ms, next_attempt_at)
-      values (${task.id}, ${task.webhookId}, ${task.eventId}, ${number}, ${attempt.statusCode}, ${attempt.error}, ${attempt.durationMs}, ${next})
-    ), moved as (
+    with moved as (
       update webhook_tasks
       set attempts = ${number}, schedule_step = ${step}, state = ${state},
         next_attempt_at = coalesce(${next}::timestamptz, next_attempt_at), lease_id = null, lease_expires_at = null
       where id = ${task.id} and lease_id = ${attempt.leaseId}
+      returning id
+    ), logged as (
+      insert into webhook_deliveries (task_id, webhook_id, event_id, attempt, status_code, error, duration_ms, next_attempt_at)
+      select ${task.id}, ${task.webhookId}, ${task.eventId}, ${number}, ${attempt.statusCode}::int, ${attempt.error}::text,
+        ${attempt.durationMs}::int, ${next}::timestamptz
+      from moved
     )${subscription}
     ${outcome.state === 'gone' || outcome.state === 'failed' ? sql`select reason from disabled` : sql`select null::text as reason`}`.execute(
     db,
   );
   return rows[0]?.reason ?? null;
+}
+
+/**
+ * A task this node cannot attempt now (its server key does not open the secret): released
+ * without an attempt, due again at `until`, counted against nothing.
+ */
+export async function deferTask(db: Db, taskId: string, leaseId: string, until: Date): Promise<void> {
+  await sql`update webhook_tasks set next_attempt_at = ${until}, lease_id = null, lease_expires_at = null
+    where id = ${taskId} and lease_id = ${leaseId}`.execute(db);
 }
 
 /** A task whose subscription was disabled or deleted meanwhile: dropped without an attempt. */

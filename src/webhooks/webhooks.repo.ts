@@ -78,10 +78,24 @@ export async function updateWebhook(
     .executeTakeFirst();
 }
 
+/**
+ * Its tasks go first, in the order a worker recording an attempt takes its locks (task, then
+ * subscription), so the two cannot deadlock.
+ */
 export async function deleteWebhook(db: Db, organizationId: string, id: string): Promise<boolean> {
   if (!isUuid(id)) return false;
-  const result = await db.deleteFrom('webhooks').where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
-  return result.numDeletedRows > 0n;
+  return db.transaction().execute(async (tx) => {
+    const owned = await tx
+      .selectFrom('webhooks')
+      .select('id')
+      .where('organization_id', '=', organizationId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!owned) return false;
+    await tx.deleteFrom('webhook_tasks').where('webhook_id', '=', id).execute();
+    const result = await tx.deleteFrom('webhooks').where('id', '=', id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  });
 }
 
 /** The new secret signs from now on; the current one keeps signing too until `previousValidUntil`. */
@@ -169,7 +183,8 @@ export async function findDelivery(db: Db, organizationId: string, webhookId: st
 
 /**
  * Sends a delivery's event again, with the same `webhook-id`: its task is due now and starts the
- * retry schedule afresh. Answers false when the organization has no such delivery.
+ * retry schedule afresh. Answers false when the organization has no such delivery or the
+ * subscription is disabled (nothing would be sent).
  */
 export async function redeliver(db: Db, organizationId: string, webhookId: string, deliveryId: string): Promise<boolean> {
   if (!isUuid(webhookId) || !isUuid(deliveryId)) return false;
@@ -178,6 +193,7 @@ export async function redeliver(db: Db, organizationId: string, webhookId: strin
     set state = 'pending', schedule_step = 0, next_attempt_at = now()
     from webhook_deliveries d join webhooks w on w.id = d.webhook_id
     where d.id = ${deliveryId} and d.webhook_id = ${webhookId} and w.organization_id = ${organizationId} and t.id = d.task_id
+      and w.enabled
     returning t.id`.execute(db);
   return rows.length > 0;
 }

@@ -5,7 +5,7 @@ import { pageQueryProperties, pageRequest, parseSort, sortQueryProperty } from '
 import { WithMeta, resourceRoutes } from '../api/resource-routes.js';
 import { principalOf } from '../auth/guard.js';
 import { EVENT_TYPES, messageId } from '../events/event-types.js';
-import { badRequest } from '../http/problem.js';
+import { badRequest, conflict } from '../http/problem.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { App, AppServices } from '../server/context.js';
 import { announce } from '../storage/invalidations.js';
@@ -281,6 +281,8 @@ export function registerWebhookRoutes(app: App, services: AppServices, options: 
     }),
     async (request, reply) => {
       const { organizationId } = principalOf(request);
+      const webhook = found(await findWebhook(db, organizationId, request.params.id), 'webhook');
+      if (!webhook.enabled) throw conflict('The webhook is disabled; enable it (PATCH enabled: true) to redeliver.');
       found((await redeliver(db, organizationId, request.params.id, request.params.delivery_id)) || undefined, 'delivery');
       await announce(db, { kind: 'events' });
       return reply.code(202).send(null);

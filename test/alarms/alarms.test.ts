@@ -183,6 +183,19 @@ describe.each(serverBackends)('alarms ($name)', (backend) => {
       .toEqual(['sensor.offline', 'alarm.resolved']);
   });
 
+  it('an offline alarm resolved by a person while the sensor stays silent is not raised again at the next check', async () => {
+    const sensorId = org.sensors.pressure!;
+    const { data } = await api('POST', '/v1/alarm-thresholds', { sensor_id: sensorId, offline_after_seconds: 600 });
+    await sql`update alarm_thresholds set created_at = now() - interval '1 hour' where id = ${data.data.id}`.execute(server.db);
+    await sql`update sensor_latest set seen_at = now() - interval '1 hour' where sensor_id = ${sensorId}`.execute(server.db);
+    await expect.poll(async () => (await alarmsOf(`threshold_id=${data.data.id}`)).length, { timeout: 10_000 }).toBe(1);
+    const [alarm] = await alarmsOf(`threshold_id=${data.data.id}`);
+    expect((await api('POST', `/v1/alarms/${alarm.id}/resolve`, { note: 'unplugged on purpose' })).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect((await alarmsOf(`threshold_id=${data.data.id}`)).map((a) => a.status)).toEqual(['resolved']);
+    await api('DELETE', `/v1/alarm-thresholds/${data.data.id}`);
+  });
+
   it('calibration.due when a calibration comes due, once per due date', async () => {
     await api('POST', '/v1/webhooks', { url: receiver.url, event_types: ['calibration.due'] }).then((r) =>
       receiver.secrets.push(r.data.data.secret),

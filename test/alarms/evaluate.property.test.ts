@@ -31,6 +31,15 @@ describe('range evaluation', () => {
     expect(actions).toEqual([]);
   });
 
+  it('readings older than the excursion (a backlog arriving late) neither end it nor resolve its alarm', () => {
+    const limits: RangeLimits = { min: null, max: 8, delaySeconds: 0 };
+    const open = evaluateRange(limits, closed, [{ ts: 100_000, value: 9 }]);
+    expect(open.actions).toHaveLength(1);
+    const late = evaluateRange(limits, open.state, [{ ts: 50_000, value: 5 }]);
+    expect(late).toEqual({ state: open.state, actions: [] });
+    expect(evaluateRange(limits, open.state, [{ ts: 150_000, value: 5 }]).actions).toEqual([{ kind: 'resolve', at: 150_000 }]);
+  });
+
   it('the limits themselves are in range', () => {
     expect(outOfRange({ min: 2, max: 8, delaySeconds: 0 }, 2)).toBeNull();
     expect(outOfRange({ min: 2, max: 8, delaySeconds: 0 }, 8)).toBeNull();

@@ -219,11 +219,24 @@ describe.each(serverBackends)('notifications ($name)', (backend) => {
     const bobMail = smtp.to(people.bob!.email)[0]!;
     const link = /(https?:\/\/\S+\/notifications\/unsubscribe\?token=\S+)/.exec(bobMail.text)![1]!;
     const path = new URL(link).pathname + new URL(link).search;
+    // Following the link (as a mail scanner would) changes nothing; the page's button, or a mail
+    // client's RFC 8058 one-click POST, unsubscribes.
     const page = await server.fetch(path);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
-    expect(await page.text()).toContain('Unsubscribed');
-    const forged = await server.fetch(`/notifications/unsubscribe?token=${people.carol!.id}.AAAA`);
+    expect(await page.text()).toContain('<form method="post"');
+    const bobKeyBefore = await apiKey(server.db, { id: org.organizationId, ownerId: people.bob!.id }, ['alarms:read']);
+    expect((await api('GET', '/v1/me/notification-preferences', undefined, bobKeyBefore)).data.data.email_enabled).toBe(true);
+    const oneClick = await server.fetch(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
+    expect(oneClick.status).toBe(200);
+    expect(await oneClick.text()).toContain('Unsubscribed');
+    // mailparser gathers the List-* headers under `list`.
+    expect(bobMail.headers.get('list')).toMatchObject({ 'unsubscribe-post': { name: 'List-Unsubscribe=One-Click' } });
+    const forged = await server.fetch(`/notifications/unsubscribe?token=${people.carol!.id}.AAAA`, { method: 'POST' });
     expect(forged.status).toBe(404);
 
     const carolKey = await apiKey(server.db, { id: org.organizationId, ownerId: people.carol!.id }, ['alarms:read']);

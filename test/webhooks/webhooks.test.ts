@@ -138,6 +138,9 @@ describe.each(serverBackends)('webhooks ($name)', (backend) => {
     expect(receiver.received[1]!.id).toBe(receiver.received[0]!.id);
     expect(receiver.received[1]!.body).toEqual(receiver.received[0]!.body);
     expect((await api('POST', `/v1/webhooks/${hook.id}/deliveries/00000000-0000-4000-8000-000000000000/redeliver`)).status).toBe(404);
+    // A disabled subscription sends nothing: redelivery says so.
+    await api('PATCH', `/v1/webhooks/${hook.id}`, { enabled: false });
+    expect((await api('POST', `/v1/webhooks/${hook.id}/deliveries/${delivery.id}/redeliver`)).status).toBe(409);
     await api('DELETE', `/v1/webhooks/${hook.id}`);
   });
 
@@ -201,7 +204,7 @@ describe.each(serverBackends)('webhooks ($name)', (backend) => {
     await api('DELETE', `/v1/webhooks/${hook.id}`);
   });
 
-  it('a secret that cannot be decrypted (another SECRETS_KEY) shows as failed attempts in the log, nothing sent', async () => {
+  it('a secret this node cannot decrypt (another SECRETS_KEY) holds its deliveries back, counted against nothing', async () => {
     const hook = await subscribe();
     receiver.received.length = 0;
     await server.db
@@ -210,9 +213,26 @@ describe.each(serverBackends)('webhooks ($name)', (backend) => {
       .where('id', '=', hook.id)
       .execute();
     await ingest([60]);
+    // Released unattempted, due again in a minute: no attempt logged, nothing sent, still enabled.
     await expect
-      .poll(async () => (await api('GET', `/v1/webhooks/${hook.id}/deliveries`)).data.data[0]?.error, { timeout: 10_000 })
-      .toMatch(/cannot be decrypted/);
+      .poll(
+        async () =>
+          (await server.db
+            .selectFrom('webhook_tasks')
+            .select(['state', 'attempts', 'lease_id', 'next_attempt_at'])
+            .where('webhook_id', '=', hook.id)
+            .executeTakeFirst()) ?? null,
+        { timeout: 10_000 },
+      )
+      .toMatchObject({ state: 'pending', attempts: 0, lease_id: null, next_attempt_at: expect.any(Date) });
+    const task = await server.db
+      .selectFrom('webhook_tasks')
+      .select('next_attempt_at')
+      .where('webhook_id', '=', hook.id)
+      .executeTakeFirstOrThrow();
+    expect(task.next_attempt_at.getTime()).toBeGreaterThan(Date.now() + 30_000);
+    expect((await api('GET', `/v1/webhooks/${hook.id}/deliveries`)).data.data).toEqual([]);
+    expect((await api('GET', `/v1/webhooks/${hook.id}`)).data.data).toMatchObject({ enabled: true, disabled_reason: null });
     expect(receiver.received).toHaveLength(0);
   });
 
@@ -246,6 +266,9 @@ describe('webhook destinations', () => {
       '::ffff:127.0.0.1',
       '0.0.0.0',
       '100.64.0.1',
+      '::7f00:1',
+      '64:ff9b:1::a00:1',
+      'fec0::1',
     ]) {
       expect(isPublicAddress(address), address).toBe(false);
     }
