@@ -13,10 +13,6 @@ export const EVENT_TYPES = [
 
 export type EventType = (typeof EVENT_TYPES)[number];
 
-export function isEventType(value: string): value is EventType {
-  return (EVENT_TYPES as readonly string[]).includes(value);
-}
-
 /** An event as a producer raises it, inside the transaction of the change. */
 export interface EventDraft {
   organizationId: string;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../storage/database.js';
-import type { EventDraft, EventType, StoredEvent } from './event-types.js';
+import type { EventDraft, StoredEvent } from './event-types.js';
 
 /**
  * Stores drafts in one statement, whatever their number (a batch of readings may raise
@@ -22,22 +22,6 @@ export async function insertEvents(tx: Db, drafts: readonly EventDraft[]): Promi
     select (e->>'id')::uuid, (e->>'organization_id')::uuid, e->>'type', (e->>'occurred_at')::timestamptz, e->'data'
     from jsonb_array_elements(${JSON.stringify(rows)}::jsonb) as e`.execute(tx);
   return events;
-}
-
-export async function findEvents(db: Db, ids: readonly string[]): Promise<StoredEvent[]> {
-  if (ids.length === 0) return [];
-  const rows = await db
-    .selectFrom('events')
-    .select(['id', 'organization_id', 'type', 'data', 'occurred_at'])
-    .where('id', 'in', ids)
-    .execute();
-  return rows.map((row) => ({
-    id: row.id,
-    organizationId: row.organization_id,
-    type: row.type as EventType,
-    occurredAt: row.occurred_at.getTime(),
-    data: row.data as Record<string, unknown>,
-  }));
 }
 
 /** Events deleted per statement: a purge of millions of reading.created events never holds one huge transaction. */

@@ -1,11 +1,9 @@
 import type { EventType, StoredEvent } from '../events/event-types.js';
 import type { EventConsumer } from '../events/outbox.js';
 import type { Db } from '../storage/database.js';
+import { OrganizationCache } from '../storage/organization-cache.js';
 import { hasEnabledRules } from './rules.repo.js';
 import { NOTIFIED_TYPES, enqueueForEvents } from './tasks.repo.js';
-
-/** How long whether an organization has enabled rules is remembered (changes on another node show within it). */
-const CACHE_MS = 1_000;
 
 /**
  * The outbox's notification consumer: in the event's transaction, a task per recipient of every
@@ -14,20 +12,12 @@ const CACHE_MS = 1_000;
  */
 export class NotificationConsumer implements EventConsumer {
   readonly name = 'notifications';
-  private readonly cache = new Map<string, { enabled: boolean; until: number }>();
+  private readonly hasRules = new OrganizationCache(hasEnabledRules);
 
   constructor(private readonly db: Db) {}
 
   async wants(organizationId: string, type: EventType): Promise<boolean> {
-    if (!NOTIFIED_TYPES.has(type)) return false;
-    const now = Date.now();
-    let cached = this.cache.get(organizationId);
-    if (!cached || cached.until < now) {
-      if (this.cache.size > 10_000) this.cache.clear();
-      cached = { enabled: await hasEnabledRules(this.db, organizationId), until: now + CACHE_MS };
-      this.cache.set(organizationId, cached);
-    }
-    return cached.enabled;
+    return NOTIFIED_TYPES.has(type) && (await this.hasRules.get(this.db, organizationId));
   }
 
   accept(tx: Db, events: readonly StoredEvent[]): Promise<void> {
@@ -35,6 +25,6 @@ export class NotificationConsumer implements EventConsumer {
   }
 
   forget(organizationId: string): void {
-    this.cache.delete(organizationId);
+    this.hasRules.forget(organizationId);
   }
 }

@@ -21,7 +21,6 @@ export interface DeliverySettings {
 
 export interface DeliveryLog {
   error(details: object, message: string): void;
-  info(details: object, message: string): void;
   warn(details: object, message: string): void;
 }
 
