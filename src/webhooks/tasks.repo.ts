@@ -111,51 +111,102 @@ export interface Attempt {
   durationMs: number;
 }
 
+/** An attempt that ends its task for good: the schedule ran out, or the receiver answered 410. */
+export type FinalOutcome = Extract<TaskOutcome, { state: 'failed' | 'gone' }>;
+
 /**
- * Logs the attempt and moves the task on, in one statement; a success resets the subscription's
- * run of failed events. Only while this worker still holds the lease: a worker that stalled past
- * it (another took the task over) changes nothing, so an event never counts twice. Answers whether the subscription was disabled by this attempt (410, or
- * the fifth event in a row to fail its whole schedule: SPEC §8).
+ * Logs an attempt that ends its task and moves the subscription on, in one statement: `gone`
+ * disables it, `failed` counts one more event in a row that failed its whole schedule. Only while
+ * this worker still holds the lease: a worker that stalled past it (another took the task over)
+ * changes nothing, so an event never counts twice. Answers whether the subscription was disabled
+ * by this attempt (410, or the fifth event in a row to fail its whole schedule: SPEC §8).
  */
-export async function recordAttempt(db: Db, attempt: Attempt, outcome: TaskOutcome, failedEventsToDisable: number): Promise<string | null> {
+export async function recordFinalAttempt(
+  db: Db,
+  attempt: Attempt,
+  outcome: FinalOutcome,
+  failedEventsToDisable: number,
+): Promise<string | null> {
   const { task } = attempt;
   const number = task.attempts + 1;
-  const next = outcome.state === 'pending' ? outcome.nextAttemptAt.toISOString() : null;
-  const state = outcome.state === 'gone' ? 'failed' : outcome.state;
-  const step = outcome.state === 'pending' ? outcome.scheduleStep : task.scheduleStep;
   const subscription =
-    outcome.state === 'delivered'
-      ? sql`, reset as (update webhooks set failed_events = 0 where id = ${task.webhookId} and failed_events <> 0 and exists (select from moved))`
-      : outcome.state === 'gone'
-        ? sql`, disabled as (
-            update webhooks set enabled = false, disabled_reason = 'gone', updated_at = now()
-            where id = ${task.webhookId} and enabled and exists (select from moved) returning 'gone'::text as reason)`
-        : outcome.state === 'failed'
-          ? sql`, disabled as (
-              update webhooks set failed_events = failed_events + 1,
-                enabled = enabled and failed_events + 1 < ${failedEventsToDisable},
-                disabled_reason = case when enabled and failed_events + 1 >= ${failedEventsToDisable} then 'failing' else disabled_reason end,
-                updated_at = now()
-              where id = ${task.webhookId} and exists (select from moved)
-              returning case when not enabled and disabled_reason = 'failing' and failed_events = ${failedEventsToDisable} then 'failing' end as reason)`
-          : sql``;
+    outcome.state === 'gone'
+      ? sql`disabled as (
+          update webhooks set enabled = false, disabled_reason = 'gone', updated_at = now()
+          where id = ${task.webhookId} and enabled and exists (select from moved) returning 'gone'::text as reason)`
+      : sql`disabled as (
+          update webhooks set failed_events = failed_events + 1,
+            enabled = enabled and failed_events + 1 < ${failedEventsToDisable},
+            disabled_reason = case when enabled and failed_events + 1 >= ${failedEventsToDisable} then 'failing' else disabled_reason end,
+            updated_at = now()
+          where id = ${task.webhookId} and exists (select from moved)
+          returning case when not enabled and disabled_reason = 'failing' and failed_events = ${failedEventsToDisable} then 'failing' end as reason)`;
   const { rows } = await sql<{ reason: string | null }>`
     with moved as (
       update webhook_tasks
-      set attempts = ${number}, schedule_step = ${step}, state = ${state},
-        next_attempt_at = coalesce(${next}::timestamptz, next_attempt_at), lease_id = null, lease_expires_at = null
+      set attempts = ${number}, state = 'failed', lease_id = null, lease_expires_at = null
       where id = ${task.id} and lease_id = ${attempt.leaseId}
       returning id
     ), logged as (
       insert into webhook_deliveries (task_id, webhook_id, event_id, attempt, status_code, error, duration_ms, next_attempt_at)
       select ${task.id}, ${task.webhookId}, ${task.eventId}, ${number}, ${attempt.statusCode}::int, ${attempt.error}::text,
-        ${attempt.durationMs}::int, ${next}::timestamptz
+        ${attempt.durationMs}::int, null
       from moved
-    )${subscription}
-    ${outcome.state === 'gone' || outcome.state === 'failed' ? sql`select reason from disabled` : sql`select null::text as reason`}`.execute(
-    db,
-  );
+    ), ${subscription}
+    select reason from disabled`.execute(db);
   return rows[0]?.reason ?? null;
+}
+
+/** An attempt whose outcome leaves the subscription as it is, unless to reset its run of failed events. */
+export interface RoutineAttempt extends Attempt {
+  outcome: Extract<TaskOutcome, { state: 'delivered' | 'pending' }>;
+}
+
+/**
+ * Logs routine attempts and moves their tasks on, many in one statement (and one commit): the
+ * delivery worker group-commits them; a success resets the subscription's run of failed events.
+ * Only tasks whose lease the worker still holds are touched. At-least-once delivery allows it: an attempt whose record is lost is
+ * made again under the same `webhook-id`. Subscriptions to reset are locked in id order, so two
+ * nodes' batches cannot deadlock on them.
+ */
+export async function recordRoutineAttempts(db: Db, attempts: readonly RoutineAttempt[]): Promise<void> {
+  const rows = attempts.map(({ task, leaseId, statusCode, error, durationMs, outcome }) => ({
+    task_id: task.id,
+    lease_id: leaseId,
+    webhook_id: task.webhookId,
+    event_id: task.eventId,
+    attempt: task.attempts + 1,
+    schedule_step: outcome.state === 'pending' ? outcome.scheduleStep : task.scheduleStep,
+    state: outcome.state,
+    next_attempt_at: outcome.state === 'pending' ? outcome.nextAttemptAt.toISOString() : null,
+    status_code: statusCode,
+    error,
+    duration_ms: durationMs,
+  }));
+  await sql`
+    with input as (
+      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as i (
+        task_id uuid, lease_id uuid, webhook_id uuid, event_id uuid, attempt int, schedule_step int, state text,
+        next_attempt_at timestamptz, status_code int, error text, duration_ms int)
+    ), moved as (
+      update webhook_tasks t
+      set attempts = i.attempt, schedule_step = i.schedule_step, state = i.state,
+        next_attempt_at = coalesce(i.next_attempt_at, t.next_attempt_at), lease_id = null, lease_expires_at = null
+      from input i
+      where t.id = i.task_id and t.lease_id = i.lease_id
+      returning t.id
+    ), logged as (
+      insert into webhook_deliveries (task_id, webhook_id, event_id, attempt, status_code, error, duration_ms, next_attempt_at)
+      select i.task_id, i.webhook_id, i.event_id, i.attempt, i.status_code, i.error, i.duration_ms, i.next_attempt_at
+      from input i join moved m on m.id = i.task_id
+    ), to_reset as (
+      select w.id from webhooks w
+      where w.failed_events <> 0
+        and w.id in (select i.webhook_id from input i join moved m on m.id = i.task_id where i.state = 'delivered')
+      order by w.id
+      for update of w
+    )
+    update webhooks w set failed_events = 0 from to_reset r where w.id = r.id`.execute(db);
 }
 
 /**
