@@ -5,7 +5,8 @@ import { isDatabaseUnavailable } from './availability.js';
  * next statement, so N concurrent writers cost one round trip and one commit (one WAL flush)
  * instead of N. A writer's promise settles only once the statement holding its write has
  * committed: nothing is acknowledged before it is durable. Without concurrency a write is flushed
- * at once, alone, so the group adds no latency; batches grow exactly as fast as commits queue up.
+ * at the end of the event loop's turn, alone, so the group adds no measurable latency; batches
+ * grow exactly as fast as commits queue up.
  */
 export interface GroupCommitOptions {
   /** Largest number of writes in one statement (bounds its parameters and its duration). */
@@ -23,6 +24,7 @@ interface Pending<T> {
 export class GroupCommit<T> {
   private queue: Pending<T>[] = [];
   private inFlight = 0;
+  private drainScheduled = false;
 
   constructor(
     /** Writes every item in one statement, atomically: all of them or none. */
@@ -33,6 +35,21 @@ export class GroupCommit<T> {
   submit(item: T): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
+      this.scheduleDrain();
+    });
+  }
+
+  /**
+   * Drains once the current turn of the event loop has handled every I/O callback ready in it:
+   * the writes those callbacks submit share one statement. Without this, on the embedded database
+   * (which runs each query synchronously, inside microtasks) every write was flushed and committed
+   * before the next callback ran: batches of one, 2.6 ms each, and webhook delivery held at ~300/s.
+   */
+  private scheduleDrain(): void {
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
       this.drain();
     });
   }
