@@ -13,6 +13,7 @@ import { oauthModule } from './oauth/oauth.module.js';
 import type { SectionApplier } from './provisioning/section.js';
 import { readingsModule } from './readings/readings.module.js';
 import { setupModule } from './setup/setup.module.js';
+import { iotconnectModule } from './vendors/iotconnect/iotconnect.module.js';
 import { webhooksModule } from './webhooks/webhooks.module.js';
 
 /**
@@ -34,6 +35,7 @@ export const MODULES: readonly Module[] = [
   notificationsModule,
   readingsModule,
   ingestModule,
+  iotconnectModule,
 ];
 
 /** The one migration set: every module's, applied in name order. */

@@ -95,17 +95,30 @@ export function handleClientError(error: NodeJS.ErrnoException, socket: Duplex):
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
-/** How a family of endpoints that does not speak problem+json (OAuth: RFC 6749 JSON) answers 405. */
+/**
+ * How a family of endpoints that does not speak problem+json (OAuth: RFC 6749 JSON) answers 405,
+ * and 404 too when it owns every path under its prefixes (a vendor profile's `/api/`).
+ */
 export type WrongMethodRenderer = (request: FastifyRequest, reply: FastifyReply, detail: string) => FastifyReply;
-const wrongMethodFormats = new WeakMap<FastifyInstance, { prefixes: readonly string[]; render: WrongMethodRenderer }[]>();
+interface UnroutedFormat {
+  prefixes: readonly string[];
+  render: WrongMethodRenderer;
+  notFound: boolean;
+}
+const wrongMethodFormats = new WeakMap<FastifyInstance, UnroutedFormat[]>();
 
 /**
  * Fastify has one not-found handler per prefix and the root one is ours, so a capability with its
  * own error format registers it here for its paths.
  */
-export function renderWrongMethodAs(app: FastifyInstance, prefixes: readonly string[], render: WrongMethodRenderer): void {
+export function renderWrongMethodAs(
+  app: FastifyInstance,
+  prefixes: readonly string[],
+  render: WrongMethodRenderer,
+  options: { notFound?: boolean } = {},
+): void {
   const formats = wrongMethodFormats.get(app) ?? [];
-  formats.push({ prefixes, render });
+  formats.push({ prefixes, render, notFound: options.notFound ?? false });
   wrongMethodFormats.set(app, formats);
 }
 
@@ -160,13 +173,15 @@ export function installErrorHandling(app: FastifyInstance): void {
   const answerUnrouted = (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '/';
     const allowed = allowedMethods(path);
+    const format = wrongMethodFormats.get(app)?.find((f) => f.prefixes.some((prefix) => path.startsWith(prefix)));
     if (allowed.length > 0) {
       const detail = `${request.method} is not allowed on ${path}.`;
-      const format = wrongMethodFormats.get(app)?.find((f) => f.prefixes.some((prefix) => path.startsWith(prefix)));
       if (format) return format.render(request, reply.code(405).header('allow', allowed.join(', ')), detail);
       return sendProblem(request, reply, new HttpProblem({ status: 405, detail, headers: { allow: allowed.join(', ') } }));
     }
-    return sendProblem(request, reply, new HttpProblem({ status: 404, detail: `No route matches ${request.method} ${path}.` }));
+    const detail = `No route matches ${request.method} ${path}.`;
+    if (format?.notFound) return format.render(request, reply.code(404), detail);
+    return sendProblem(request, reply, new HttpProblem({ status: 404, detail }));
   };
   app.setNotFoundHandler(answerUnrouted);
 }

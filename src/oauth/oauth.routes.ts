@@ -26,8 +26,7 @@ import { GRANT_HANDLERS } from './grants/index.js';
 import type { OAuthClient } from './oauth.schema.js';
 import { collectParams } from './params.js';
 import { purgeJob } from './purge.js';
-import { type OAuthRuntime, clientAllows, clientScopeList, createOAuthRuntime } from './runtime.js';
-import { type OAuthSettings, oauthSettings } from './settings.js';
+import { type OAuthRuntime, clientAllows, clientScopeList } from './runtime.js';
 import { ACCESS_TOKEN_PREFIX, JWT_PREFIX, REFRESH_TOKEN_PREFIX, principalOfToken } from './tokens/token-service.js';
 import { findActiveAccessToken } from './tokens/tokens.repo.js';
 import { forgetCachedClients } from './clients.repo.js';
@@ -39,14 +38,8 @@ import { forgetCachedClients } from './clients.repo.js';
  * bearer resolvers for access tokens (opaque and JWT) and the purge job.
  */
 
-export interface OAuthRouteOptions {
-  /** Overrides of the environment-derived settings (tests). */
-  settings?: Partial<OAuthSettings>;
-}
-
-export async function registerOAuthRoutes(app: App, services: AppServices, options: OAuthRouteOptions = {}): Promise<OAuthRuntime> {
-  const settings = { ...oauthSettings(services.config.env), ...options.settings };
-  const rt = createOAuthRuntime({ db: services.db, config: services.config, bearer: services.bearer, abuse: services.abuse }, settings);
+export async function registerOAuthRoutes(app: App, services: AppServices): Promise<void> {
+  const rt = services.oauth;
   // A wrong method on a token-family endpoint is still answered in RFC 6749 JSON (with Allow).
   renderWrongMethodAs(
     app,
@@ -76,7 +69,6 @@ export async function registerOAuthRoutes(app: App, services: AppServices, optio
 
   await app.register(async (oauth) => oauthPlugin(oauth, rt));
   services.jobs.add(purgeJob(rt));
-  return rt;
 }
 
 function oauthErrorOf(error: unknown, request: FastifyRequest): OAuthError {

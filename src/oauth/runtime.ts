@@ -10,7 +10,7 @@ import type { OAuthSettings } from './settings.js';
 import { SigningKeyStore } from './tokens/jwt.js';
 import { TokenService } from './tokens/token-service.js';
 
-/** The per-server objects of the authorization server, built once by registerOAuthRoutes. */
+/** The per-server objects of the authorization server, built once per server (server/app.ts) and shared as `services.oauth`. */
 export interface OAuthRuntime {
   db: Db;
   config: Config;

@@ -20,6 +20,8 @@ import { MODULES } from '../modules.js';
 import { openAbuseGuard } from '../abuse/open.js';
 import { InvalidationListener } from '../storage/invalidations.js';
 import { BearerAuthenticator } from '../auth/bearer.js';
+import { createOAuthRuntime } from '../oauth/runtime.js';
+import { oauthSettings } from '../oauth/settings.js';
 import type { Config } from '../config/config.js';
 import type { App, AppContext, AppServices } from './context.js';
 
@@ -116,7 +118,8 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   app.addHook('onClose', () => jobs.stop());
   const ingest = new IngestPipeline(ctx.db, ingestSettings(ctx.config.env).maxReadings);
   const events = new EventOutbox();
-  const services: AppServices = { ...ctx, abuse, invalidations, bearer, jobs, ingest, events };
+  const oauth = createOAuthRuntime({ db: ctx.db, config: ctx.config, bearer, abuse }, oauthSettings(ctx.config.env));
+  const services: AppServices = { ...ctx, abuse, invalidations, bearer, jobs, ingest, events, oauth };
   // The representation rules of every /v1 route (406/415), whichever module registers it.
   installNegotiation(app);
   for (const module of modules) await module.register?.(app, services);

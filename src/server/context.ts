@@ -7,6 +7,7 @@ import type { Db } from '../storage/database.js';
 import type { EventOutbox } from '../events/outbox.js';
 import type { IngestPipeline } from '../ingest/pipeline.js';
 import type { JobRunner } from '../jobs/runner.js';
+import type { OAuthRuntime } from '../oauth/runtime.js';
 import type { InvalidationListener } from '../storage/invalidations.js';
 
 /** The Fastify instance every module registers on (built by server/app.ts). */
@@ -34,4 +35,9 @@ export interface AppServices extends AppContext {
   ingest: IngestPipeline;
   /** The transactional event outbox: producers emit in their transaction, consumers register (events/outbox.ts). */
   events: EventOutbox;
+  /**
+   * The authorization server's grants, tokens and client authentication: its endpoints (oauth/)
+   * and the vendor profiles in front of it (vendors/) issue every token through it.
+   */
+  oauth: OAuthRuntime;
 }
