@@ -32,7 +32,7 @@ async function reactiveSensors(ctx: Context): Promise<Record<string, string> | {
   return Object.fromEntries((sensors.json.data as { key: string; id: string }[]).map((s) => [s.key, s.id]));
 }
 
-/** One enabled threshold on every sensor of the reactive gateway (a range the bench values stay inside: evaluated, never triggered). */
+/** One threshold on every sensor of the reactive gateway (a range the bench values stay inside: evaluated, never triggered). */
 async function ensureThresholds(ctx: Context, sensorIds: string[]): Promise<string | undefined> {
   const existing = await api(ctx, 'GET', '/v1/alarm-thresholds?limit=1000');
   if (existing.status !== 200) return `GET /v1/alarm-thresholds → ${existing.status}`;
@@ -45,6 +45,36 @@ async function ensureThresholds(ctx: Context, sensorIds: string[]): Promise<stri
   return undefined;
 }
 
+/** Enables or disables every threshold of the reactive organization, then waits out the servers' one-second threshold cache. */
+async function setThresholdsEnabled(ctx: Context, enabled: boolean): Promise<void> {
+  const existing = await api(ctx, 'GET', '/v1/alarm-thresholds?limit=1000');
+  for (const threshold of existing.json.data as { id: string; enabled: boolean }[]) {
+    if (threshold.enabled === enabled) continue;
+    const patched = await api(ctx, 'PATCH', `/v1/alarm-thresholds/${threshold.id}`, { enabled });
+    if (patched.status !== 200) throw new Error(`PATCH /v1/alarm-thresholds → ${patched.status}`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 1_200));
+}
+
+/**
+ * The reactive gateway's ingest with its thresholds enabled or disabled before each run: the same
+ * organization, sensors and request shape either way, so the ratio is what evaluation costs.
+ * Each side writes windows of its own (no run resends another's readings).
+ */
+async function reactiveIngest(ctx: Context, thresholdsEnabled: boolean, offsetMs: number): Promise<Prepared> {
+  const sensors = await reactiveSensors(ctx);
+  if ('unavailable' in sensors) return sensors as { unavailable: string };
+  const problem = await ensureThresholds(ctx, Object.values(sensors));
+  if (problem) return { unavailable: problem };
+  await setThresholdsEnabled(ctx, thresholdsEnabled);
+  const run = await ingestRunner(ctx, BENCH.reactive.token, Object.keys(sensors), offsetMs);
+  if (typeof run !== 'function') return run;
+  return async (duration) => {
+    await setThresholdsEnabled(ctx, thresholdsEnabled);
+    return run(duration);
+  };
+}
+
 export const ingestWithThresholdsScenario: Scenario = {
   id: 'ingest-alarms',
   title: '8. ingest with a threshold on every sensor',
@@ -54,17 +84,12 @@ export const ingestWithThresholdsScenario: Scenario = {
   connections: (cfg) => cfg.ingestConnections,
   target: '≥ 85% of the same ingest without thresholds',
   check: (sc, ref) => (ref ? sc.rate >= 0.85 * ref.rate : undefined),
-  async sensorcloud(ctx) {
-    const sensors = await reactiveSensors(ctx);
-    if ('unavailable' in sensors) return sensors as { unavailable: string };
-    const problem = await ensureThresholds(ctx, Object.values(sensors));
-    if (problem) return { unavailable: problem };
-    return ingestRunner(ctx, BENCH.reactive.token, Object.keys(sensors), -36 * HOUR);
-  },
+  sensorcloud: (ctx) => reactiveIngest(ctx, true, -36 * HOUR),
   reference: {
-    name: 'the same ingest without thresholds',
-    // The first organization's gateway, in a window of its own (scenario 5 writes nearer now).
-    prepare: async (ctx) => ingestRunner(ctx, BENCH.gateway.token, [...BENCH.gateway.sensors], -400 * HOUR),
+    name: 'the same ingest, thresholds disabled',
+    prepare: (ctx) => reactiveIngest(ctx, false, -72 * HOUR),
+    serverPid: () => 'sensorcloud',
+    perBackend: true,
   },
 };
 

@@ -39,7 +39,14 @@ export interface Scenario {
   target: string;
   check(sc: Summary, ref: Summary | undefined): boolean | undefined;
   sensorcloud(ctx: Context): Promise<Prepared>;
-  reference?: { name: string; prepare(ctx: Context): Promise<Prepared>; serverPid?(ctx: Context): number };
+  reference?: {
+    name: string;
+    prepare(ctx: Context): Promise<Prepared>;
+    /** The process serving the reference, for the CPU table: `sensorcloud` when the reference is sensorcloud configured otherwise. */
+    serverPid?(ctx: Context): number | 'sensorcloud';
+    /** Measured again on each backend (a reference that is sensorcloud itself) rather than once, on PostgreSQL. */
+    perBackend?: boolean;
+  };
 }
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
