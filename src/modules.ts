@@ -3,6 +3,7 @@ import { abuseModule } from './abuse/abuse.module.js';
 import { alarmsModule } from './alarms/alarms.module.js';
 import { apiKeysModule } from './api-keys/api-keys.module.js';
 import { eventsModule } from './events/events.module.js';
+import { graphqlModule } from './graphql/graphql.module.js';
 import { healthModule } from './http/health.js';
 import { identityModule } from './identity/identity.module.js';
 import { ingestModule } from './ingest/ingest.module.js';
@@ -35,6 +36,7 @@ export const MODULES: readonly Module[] = [
   notificationsModule,
   readingsModule,
   ingestModule,
+  graphqlModule,
   iotconnectModule,
 ];
 

@@ -67,6 +67,14 @@ export const ENVIRONMENT = Type.Object({
   ),
   SMTP_FROM: Type.String({ default: 'sensorcloud <alarms@localhost>', minLength: 3, description: 'sender of notification emails' }),
   NOTIFICATION_CHECK_INTERVAL: int(30, 1, 3600, 'seconds between checks for notifications to repeat or escalate'),
+  GRAPHIQL: Type.Boolean({ default: false, description: 'serve the GraphiQL explorer at /graphiql (for development)' }),
+  GRAPHQL_MAX_DEPTH: int(8, 2, 50, 'deepest selection a GraphQL query may nest'),
+  GRAPHQL_MAX_COST: int(
+    50_000,
+    100,
+    10_000_000,
+    'largest estimated cost of a GraphQL query (each list field counts its page size times its selection)',
+  ),
   EVENT_RETENTION_DAYS: int(30, 7, 3650, 'days events (and their delivery log) are kept; at least the retry schedule'),
 
   INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),

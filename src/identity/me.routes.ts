@@ -15,7 +15,7 @@ import type { MemberView } from './members.repo.js';
 
 /** `GET /v1/me` (who is calling, with what scopes) and the caller's organization. */
 
-interface MeView {
+export interface MeView {
   principal: Principal;
   organization: Organization;
   member: MemberView | undefined;
@@ -25,7 +25,7 @@ function meId(p: Principal): string {
   return p.userId ?? p.deviceId ?? p.clientId ?? p.revocationGroup;
 }
 
-const MeResource: ResourceType<MeView> = {
+export const MeResource: ResourceType<MeView> = {
   type: 'me',
   id: (row) => meId(row.principal),
   path: () => '/v1/me',

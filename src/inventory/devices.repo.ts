@@ -65,6 +65,13 @@ export async function findDevice(db: Db, organizationId: string, id: string): Pr
   return db.selectFrom('devices').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
 }
 
+/** Several devices by id, in one statement (GraphQL's batched `Sensor.device`); ids of other organizations are absent. */
+export async function findDevicesByIds(db: Db, organizationId: string, ids: readonly string[]): Promise<Device[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db.selectFrom('devices').selectAll().where('organization_id', '=', organizationId).where('id', 'in', valid).execute();
+}
+
 export async function findDeviceBySerial(db: Db, organizationId: string, serial: string): Promise<Device | undefined> {
   return db.selectFrom('devices').selectAll().where('organization_id', '=', organizationId).where('serial', '=', serial).executeTakeFirst();
 }

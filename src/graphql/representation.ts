@@ -1,0 +1,16 @@
+import { type ResourceType, flatResource } from '../api/documents.js';
+
+/**
+ * A resource as GraphQL shows it: its /v1 JSON form (api/documents.ts flatResource: id,
+ * attributes, relationship ids) with the field names in camelCase (SPEC §8), so the two APIs
+ * never drift apart. `links` stays a /v1 matter.
+ */
+export function graphNode<Row>(publicUrl: string, kind: ResourceType<Row>, row: Row): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(flatResource(publicUrl, kind, row))) {
+    if (name !== 'links') out[camelCase(name)] = value;
+  }
+  return out;
+}
+
+const camelCase = (name: string) => name.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase());
