@@ -35,6 +35,7 @@ import {
   textTable,
 } from './lib/report.js';
 import { summarizeProfile } from './profile-summary.js';
+import { graphqlScenario } from './graphql.js';
 import { REACTIVE_SCENARIOS } from './reactive.js';
 import { type Context, type Prepared, type Runner, SCENARIOS, type Scenario } from './scenarios.js';
 
@@ -259,7 +260,7 @@ async function runBackend(backend: 'postgres' | 'embedded', refs: Context['refs'
         : undefined,
     };
     const scenarios: ScenarioResult[] = [];
-    for (const scenario of [...SCENARIOS, ...REACTIVE_SCENARIOS]) {
+    for (const scenario of [...SCENARIOS, ...REACTIVE_SCENARIOS, graphqlScenario]) {
       if (cfg.only && !cfg.only.includes(scenario.id)) continue;
       log(`${scenario.title} [${backend}]`);
       let result = await measure(scenario, ctx, server);
