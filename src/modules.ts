@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import { abuseModule } from './abuse/abuse.module.js';
+import { auditModule } from './audit/audit.module.js';
 import { alarmsModule } from './alarms/alarms.module.js';
 import { apiKeysModule } from './api-keys/api-keys.module.js';
 import { eventsModule } from './events/events.module.js';
@@ -27,6 +28,7 @@ export const MODULES: readonly Module[] = [
   setupModule,
   identityModule,
   abuseModule,
+  auditModule,
   oauthModule,
   apiKeysModule,
   inventoryModule,

@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { Agent, request } from 'undici';
+import { recordAuditEvent } from '../audit/audit.repo.js';
 import { eventBody, messageId, type EventType } from '../events/event-types.js';
 import { LeasedTaskPump } from '../jobs/task-pump.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -122,10 +123,19 @@ export class DeliveryWorker {
         await this.routineRecords.submit({ ...attempt, outcome });
         return;
       }
-      const disabled = await recordFinalAttempt(this.db, attempt, outcome, this.settings.failedEventsToDisable);
-      if (disabled) {
-        this.log.warn({ webhookId: task.webhookId, reason: disabled }, 'webhook subscription disabled');
-      }
+      const disabled = await this.db.transaction().execute(async (tx) => {
+        const change = await recordFinalAttempt(tx, attempt, outcome, this.settings.failedEventsToDisable);
+        if (change)
+          await recordAuditEvent(tx, {
+            organizationId: change.organizationId,
+            actor: { kind: 'system', id: null },
+            action: 'webhook.disabled',
+            target: { type: 'webhook', id: task.webhookId },
+            details: { reason: change.reason, status_code: statusCode, event_id: task.eventId },
+          });
+        return change;
+      });
+      if (disabled) this.log.warn({ webhookId: task.webhookId, reason: disabled.reason }, 'webhook subscription disabled');
     } catch (error) {
       // The lease runs out and the task is attempted again (by this node or another).
       this.log.warn({ err: error, taskId: task.id }, 'webhook attempt could not be recorded');

@@ -118,30 +118,32 @@ export type FinalOutcome = Extract<TaskOutcome, { state: 'failed' | 'gone' }>;
  * Logs an attempt that ends its task and moves the subscription on, in one statement: `gone`
  * disables it, `failed` counts one more event in a row that failed its whole schedule. Only while
  * this worker still holds the lease: a worker that stalled past it (another took the task over)
- * changes nothing, so an event never counts twice. Answers whether the subscription was disabled
- * by this attempt (410, or the fifth event in a row to fail its whole schedule: SPEC §8).
+ * changes nothing, so an event never counts twice. Answers why the subscription was disabled by
+ * this attempt (410, or the fifth event in a row to fail its whole schedule: SPEC §8), with its
+ * organization, or null.
  */
 export async function recordFinalAttempt(
   db: Db,
   attempt: Attempt,
   outcome: FinalOutcome,
   failedEventsToDisable: number,
-): Promise<string | null> {
+): Promise<{ reason: string; organizationId: string } | null> {
   const { task } = attempt;
   const number = task.attempts + 1;
   const subscription =
     outcome.state === 'gone'
       ? sql`disabled as (
           update webhooks set enabled = false, disabled_reason = 'gone', updated_at = now()
-          where id = ${task.webhookId} and enabled and exists (select from moved) returning 'gone'::text as reason)`
+          where id = ${task.webhookId} and enabled and exists (select from moved) returning 'gone'::text as reason, organization_id)`
       : sql`disabled as (
           update webhooks set failed_events = failed_events + 1,
             enabled = enabled and failed_events + 1 < ${failedEventsToDisable},
             disabled_reason = case when enabled and failed_events + 1 >= ${failedEventsToDisable} then 'failing' else disabled_reason end,
             updated_at = now()
           where id = ${task.webhookId} and exists (select from moved)
-          returning case when not enabled and disabled_reason = 'failing' and failed_events = ${failedEventsToDisable} then 'failing' end as reason)`;
-  const { rows } = await sql<{ reason: string | null }>`
+          returning case when not enabled and disabled_reason = 'failing' and failed_events = ${failedEventsToDisable} then 'failing' end as reason,
+            organization_id)`;
+  const { rows } = await sql<{ reason: string | null; organization_id: string }>`
     with moved as (
       update webhook_tasks
       set attempts = ${number}, state = 'failed', lease_id = null, lease_expires_at = null
@@ -153,8 +155,9 @@ export async function recordFinalAttempt(
         ${attempt.durationMs}::int, null
       from moved
     ), ${subscription}
-    select reason from disabled`.execute(db);
-  return rows[0]?.reason ?? null;
+    select reason, organization_id from disabled`.execute(db);
+  const row = rows[0];
+  return row?.reason ? { reason: row.reason, organizationId: row.organization_id } : null;
 }
 
 /** An attempt whose outcome leaves the subscription as it is, unless to reset its run of failed events. */

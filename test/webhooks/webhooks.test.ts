@@ -55,6 +55,18 @@ describe.each(serverBackends)('webhooks ($name)', (backend) => {
     return created.data.data as { id: string; secret: string };
   };
 
+  const auditOf = async (webhookId: string) =>
+    (
+      await server.db
+        .selectFrom('audit_events')
+        .select(['action', 'actor_kind', 'details', 'organization_id'])
+        .where('target_id', '=', webhookId)
+        .execute()
+    ).map((row) => {
+      expect(row.organization_id).toBe(org.organizationId);
+      return { action: row.action, actor_kind: row.actor_kind, reason: (row.details as { reason?: string }).reason };
+    });
+
   // Each test subscribes afresh: none may leave a subscription behind for the next (even failing).
   afterEach(async () => {
     receiver.answer = () => 200;
@@ -152,6 +164,7 @@ describe.each(serverBackends)('webhooks ($name)', (backend) => {
     await ingest([30, 31]);
     await expect.poll(async () => (await api('GET', `/v1/webhooks/${hook.id}`)).data.data.enabled, { timeout: 10_000 }).toBe(false);
     expect((await api('GET', `/v1/webhooks/${hook.id}`)).data.data.disabled_reason).toBe('gone');
+    expect(await auditOf(hook.id)).toEqual([{ action: 'webhook.disabled', actor_kind: 'system', reason: 'gone' }]);
     receiver.answer = () => 200;
     // Nothing more is sent to it, and its pending deliveries are dropped.
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -183,6 +196,8 @@ describe.each(serverBackends)('webhooks ($name)', (backend) => {
     // One attempt more than the schedule has delays, per event.
     const log = await api('GET', `/v1/webhooks/${hook.id}/deliveries?limit=100`);
     expect(log.data.data).toHaveLength(5 * 4);
+    // Disabled once, by the server, on the record (SPEC §8), in the transaction that disabled it.
+    expect(await auditOf(hook.id)).toEqual([{ action: 'webhook.disabled', actor_kind: 'system', reason: 'failing' }]);
     receiver.answer = () => 200;
     await api('DELETE', `/v1/webhooks/${hook.id}`);
   });
