@@ -297,6 +297,29 @@ describe.each(backends)('GraphQL ($name)', (backend) => {
     expect(tooCostly.codes).toContain('QUERY_TOO_COSTLY');
   });
 
+  it('malformed requests are 4xx GraphQL errors, never a 5xx', async () => {
+    const cases: [string, string, string | undefined][] = [
+      ['POST', '/graphql', JSON.stringify({ grant_type: ['\ud800'], query: '%00' })],
+      ['POST', '/graphql', JSON.stringify({ query: '%00' })],
+      ['POST', '/graphql', JSON.stringify({ query: 5 })],
+      ['POST', '/graphql', '[]'],
+      ['POST', '/graphql', JSON.stringify({ query: '{ me { id } }', variables: 'x' })],
+      ['GET', '/graphql?persisted=%00', undefined],
+      ['GET', `/graphql?query=${encodeURIComponent('{ me { id } }')}&variables=%00`, undefined],
+      ['GET', '/graphql', undefined],
+    ];
+    for (const [method, path, body] of cases) {
+      const response = await server.fetch(path, {
+        method,
+        headers: { authorization: `Bearer ${admin}`, accept: '', ...(body !== undefined && { 'content-type': 'application/json' }) },
+        body,
+      });
+      expect(response.status, `${method} ${path} ${body}`).toBe(400);
+      const answer = (await response.json()) as { errors: { message: string }[] };
+      expect(answer.errors[0]!.message).toEqual(expect.any(String));
+    }
+  });
+
   it('answers GET for queries and introspection', async () => {
     const response = await server.fetch(
       `/graphql?query=${encodeURIComponent('{ organization { slug } __schema { queryType { name } } }')}`,
