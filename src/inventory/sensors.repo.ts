@@ -103,6 +103,25 @@ export async function findSensor(db: Db, organizationId: string, id: string): Pr
   return selectSensorViews(db).where('sensors.organization_id', '=', organizationId).where('sensors.id', '=', id).executeTakeFirst();
 }
 
+/** Sensors by id (for `include`): one statement, ids that are not the organization's left out. */
+export async function findSensorsByIds(db: Db, organizationId: string, ids: readonly string[]): Promise<SensorView[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  return selectSensorViews(db).where('sensors.organization_id', '=', organizationId).where('sensors.id', 'in', valid).execute();
+}
+
+/** The sensors of these devices, by key (for `include`): one statement. */
+export async function sensorsOfDevices(db: Db, organizationId: string, deviceIds: readonly string[]): Promise<SensorView[]> {
+  const valid = deviceIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return selectSensorViews(db)
+    .where('sensors.organization_id', '=', organizationId)
+    .where('sensors.device_id', 'in', valid)
+    .orderBy('sensors.key')
+    .orderBy('sensors.id')
+    .execute();
+}
+
 export async function findSensorByKey(db: Db, organizationId: string, deviceId: string, key: string): Promise<Sensor | undefined> {
   if (!isUuid(deviceId)) return undefined;
   return db
