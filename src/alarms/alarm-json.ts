@@ -1,6 +1,8 @@
 import { iso } from '../api/kit.js';
 import type { ResourceType } from '../api/documents.js';
+import { findSensorsByIds } from '../inventory/sensors.repo.js';
 import type { Alarm } from './alarms.schema.js';
+import { findThresholdsByIds } from './thresholds.repo.js';
 
 /** An alarm in its /v1 form: the API's answers and the `data` of alarm events. */
 export const AlarmResource: ResourceType<Alarm> = {
@@ -25,12 +27,19 @@ export const AlarmResource: ResourceType<Alarm> = {
     updated_at: iso(row.updated_at),
   }),
   relationships: {
-    sensor: { type: 'sensors', field: 'sensor_id', get: (row) => row.sensor_id, related: (row) => `/v1/sensors/${row.sensor_id}` },
+    sensor: {
+      type: 'sensors',
+      field: 'sensor_id',
+      get: (row) => row.sensor_id,
+      related: (row) => `/v1/sensors/${row.sensor_id}`,
+      include: { byIds: findSensorsByIds },
+    },
     threshold: {
       type: 'alarm-thresholds',
       field: 'threshold_id',
       get: (row) => row.threshold_id,
       related: (row) => (row.threshold_id ? `/v1/alarm-thresholds/${row.threshold_id}` : undefined),
+      include: { byIds: findThresholdsByIds },
     },
   },
 };

@@ -126,6 +126,7 @@ export function registerAlarmRoutes(app: App, services: AppServices, alarms: Ala
 
   routes.get({ summary: 'Get an alarm' }, ({ organizationId, id }) => findAlarm(db, organizationId, id));
 
+  const acknowledgeBody = jsonApiBody({ type: AlarmResource.type, idParam: 'id' });
   for (const action of ['acknowledge', 'resolve'] as const) {
     app.post(
       `/v1/alarms/:id/${action}`,
@@ -140,9 +141,10 @@ export function registerAlarmRoutes(app: App, services: AppServices, alarms: Ala
           body: Note,
           response: { 200: envelopeSchema(AlarmJson) },
         }),
-        // The note is optional, and so is the body that carries it.
-        preValidation: async (request: { body: unknown }) => {
-          request.body ??= {};
+        // The note is optional, and so is the body that carries it (flat, or a JSON:API document).
+        preValidation: async (request, reply) => {
+          if (request.body === undefined || request.body === null) request.body = {};
+          else await acknowledgeBody.call(app, request, reply);
         },
       },
       async (request, reply) => {

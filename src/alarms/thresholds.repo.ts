@@ -42,6 +42,27 @@ export async function findThreshold(db: Db, organizationId: string, id: string):
     .executeTakeFirst();
 }
 
+/** Alarm thresholds by id (for `include`): one statement, ids that are not the organization's left out. */
+export async function findThresholdsByIds(db: Db, organizationId: string, ids: readonly string[]): Promise<AlarmThreshold[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db.selectFrom('alarm_thresholds').selectAll().where('organization_id', '=', organizationId).where('id', 'in', valid).execute();
+}
+
+/** The thresholds watching these sensors, oldest first (for `include`): one statement. */
+export async function thresholdsOfSensors(db: Db, organizationId: string, sensorIds: readonly string[]): Promise<AlarmThreshold[]> {
+  const valid = sensorIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db
+    .selectFrom('alarm_thresholds')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('sensor_id', 'in', valid)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}
+
 export interface ThresholdFields {
   sensor_id: string;
   name: string | null;

@@ -4,6 +4,7 @@ import type { ResourceType } from '../api/documents.js';
 import { Nullable, Timestamp, iso } from '../api/kit.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import { HttpProblem } from '../http/problem.js';
+import { findSensorsByIds } from '../inventory/sensors.repo.js';
 import type { App, AppServices } from '../server/context.js';
 import type { AlarmThreshold } from './alarms.schema.js';
 import type { ThresholdCache } from './threshold-cache.js';
@@ -33,7 +34,21 @@ export const ThresholdResource: ResourceType<AlarmThreshold> = {
     updated_at: iso(row.updated_at),
   }),
   relationships: {
-    sensor: { type: 'sensors', field: 'sensor_id', get: (row) => row.sensor_id, related: (row) => `/v1/sensors/${row.sensor_id}` },
+    sensor: {
+      type: 'sensors',
+      field: 'sensor_id',
+      get: (row) => row.sensor_id,
+      related: (row) => `/v1/sensors/${row.sensor_id}`,
+      include: { byIds: findSensorsByIds },
+    },
+    alarms: {
+      type: 'alarms',
+      field: 'alarm_ids',
+      many: true,
+      jsonApiOnly: true,
+      get: () => undefined,
+      related: (row) => `/v1/alarms?threshold_id=${row.id}`,
+    },
   },
 };
 

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type TSchema, Type } from 'typebox';
-import { JSON_API_MEDIA_TYPE } from '../http/problem.js';
+import { sendJsonApi } from '../http/problem.js';
+import type { Db } from '../storage/database.js';
 import type { Page } from '../storage/keyset.js';
 import { absoluteUrl, pageLinks } from './links.js';
 import { type Format, negotiate } from './negotiation.js';
@@ -17,6 +18,24 @@ import { type Format, negotiate } from './negotiation.js';
  * documentation only and never strip fields.
  */
 
+/** The linkage of a relationship: an id, null (empty to-one), or ids (to-many). */
+export type Linkage = string | null | readonly string[];
+
+/**
+ * How `include` loads the related resources of many rows at once: one statement for every row of
+ * the document (never one per row). The rows it returns are rendered with the resource type
+ * registered for the relationship's `type` (api/compound.ts).
+ *
+ * - `byIds`: the relationship's ids are known (`get` answers them); loads those resources.
+ * - `byOwners`: they are not (a device's sensors); loads the related resources of these owners
+ *   with the owner's id of each, which is also the linkage the document then shows.
+ */
+export type RelatedLoader =
+  | { byIds(db: Db, organizationId: string, ids: readonly string[]): Promise<readonly unknown[]> }
+  | {
+      byOwners(db: Db, organizationId: string, ownerIds: readonly string[]): Promise<readonly { owner: string; row: unknown }[]>;
+    };
+
 export interface RelationshipDef<Row> {
   /** JSON:API type of the related resource(s). */
   type: string;
@@ -25,9 +44,13 @@ export interface RelationshipDef<Row> {
   /** To-many when true. */
   many?: boolean;
   /** The related id(s) of a row; undefined leaves the relationship out (not loaded). */
-  get(row: Row): string | null | readonly string[] | undefined;
+  get(row: Row): Linkage | undefined;
   /** Path of the related resource(s), for JSON:API `links.related`. */
   related?(row: Row): string | undefined;
+  /** Loads the related resources for `?include=` (compound documents); without it the path is refused. */
+  include?: RelatedLoader;
+  /** Shown in JSON:API only: the flat JSON form (a contract) and flat request bodies do not have `field`. */
+  jsonApiOnly?: boolean;
 }
 
 export interface ResourceType<Row> {
@@ -45,6 +68,7 @@ export interface ResourceType<Row> {
 export function flatResource<Row>(publicUrl: string, kind: ResourceType<Row>, row: Row): Record<string, unknown> {
   const out: Record<string, unknown> = { id: kind.id(row), ...kind.attributes(row) };
   for (const rel of Object.values(kind.relationships ?? {})) {
+    if (rel.jsonApiOnly) continue;
     const value = rel.get(row);
     if (value !== undefined) out[rel.field] = value;
   }
@@ -52,11 +76,26 @@ export function flatResource<Row>(publicUrl: string, kind: ResourceType<Row>, ro
   return out;
 }
 
+/** What a JSON:API resource object shows beyond its row: a sparse fieldset, linkage that `include` loaded. */
+export interface ResourceObjectOptions {
+  /** `fields[TYPE]`: only these attributes and relationships. */
+  fields?: ReadonlySet<string> | undefined;
+  /** Linkage by relationship name, loaded for `include` where the row does not carry it. */
+  linkage?: Readonly<Record<string, Linkage>> | undefined;
+}
+
 /** The JSON:API resource object of one resource. */
-export function jsonApiResource<Row>(publicUrl: string, kind: ResourceType<Row>, row: Row): Record<string, unknown> {
+export function jsonApiResource<Row>(
+  publicUrl: string,
+  kind: ResourceType<Row>,
+  row: Row,
+  options: ResourceObjectOptions = {},
+): Record<string, unknown> {
+  const { fields, linkage } = options;
   const relationships: Record<string, unknown> = {};
   for (const [name, rel] of Object.entries(kind.relationships ?? {})) {
-    const value = rel.get(row);
+    if (fields && !fields.has(name)) continue;
+    const value = linkage && name in linkage ? linkage[name] : rel.get(row);
     const related = rel.related?.(row);
     if (value === undefined && !related) continue;
     relationships[name] = {
@@ -70,13 +109,35 @@ export function jsonApiResource<Row>(publicUrl: string, kind: ResourceType<Row>,
       ...(related && { links: { related: absoluteUrl(publicUrl, related) } }),
     };
   }
+  let attributes = kind.attributes(row);
+  if (fields) attributes = Object.fromEntries(Object.entries(attributes).filter(([name]) => fields.has(name)));
   return {
     type: kind.type,
     id: kind.id(row),
-    attributes: kind.attributes(row),
+    ...(Object.keys(attributes).length > 0 && { attributes }),
     ...(Object.keys(relationships).length > 0 && { relationships }),
     links: { self: absoluteUrl(publicUrl, kind.path(row)) },
   };
+}
+
+/**
+ * A compound document's part beyond the primary rows (api/compound.ts): the sparse fieldsets by
+ * type, the linkage `include` loaded by resource, and the included resource objects (rendered).
+ */
+export interface Compound {
+  fields: ReadonlyMap<string, ReadonlySet<string>>;
+  /** By `type` and `id` (`resourceKey`). */
+  linkage: ReadonlyMap<string, Record<string, Linkage>>;
+  included: Record<string, unknown>[];
+}
+
+export const resourceKey = (type: string, id: string): string => `${type}\u0000${id}`;
+
+function primaryObject<Row>(publicUrl: string, kind: ResourceType<Row>, row: Row, compound: Compound | undefined) {
+  return jsonApiResource(publicUrl, kind, row, {
+    fields: compound?.fields.get(kind.type),
+    linkage: compound?.linkage.get(resourceKey(kind.type, kind.id(row))),
+  });
 }
 
 export interface SendOptions {
@@ -84,12 +145,14 @@ export interface SendOptions {
   meta?: Record<string, unknown>;
   /** Extra top-level links (JSON and JSON:API alike). */
   links?: Record<string, string>;
+  /** JSON:API only: `include` and `fields[TYPE]` as api/compound.ts loaded them. */
+  compound?: Compound | undefined;
 }
 
 function send(reply: FastifyReply, format: Format, status: number, document: Record<string, unknown>): FastifyReply {
   reply.code(status);
   if (format === 'jsonapi') {
-    return reply.type(JSON_API_MEDIA_TYPE).send(JSON.stringify({ jsonapi: { version: '1.1' }, ...document }));
+    return sendJsonApi(reply, document);
   }
   return reply.type('application/json; charset=utf-8').send(JSON.stringify(document));
 }
@@ -107,8 +170,13 @@ export function sendResource<Row>(
   const self = absoluteUrl(publicUrl, kind.path(row));
   const status = options.status ?? 200;
   if (status === 201) reply.header('location', self);
-  const data = format === 'jsonapi' ? jsonApiResource(publicUrl, kind, row) : flatResource(publicUrl, kind, row);
-  return send(reply, format, status, { data, links: { self, ...options.links }, ...(options.meta && { meta: options.meta }) });
+  const data = format === 'jsonapi' ? primaryObject(publicUrl, kind, row, options.compound) : flatResource(publicUrl, kind, row);
+  return send(reply, format, status, {
+    data,
+    ...(format === 'jsonapi' && options.compound && { included: options.compound.included }),
+    links: { self, ...options.links },
+    ...(options.meta && { meta: options.meta }),
+  });
 }
 
 /** Sends a page of resources with `links.self` (the request) and `links.next` when there is more. */
@@ -121,9 +189,12 @@ export function sendCollection<Row>(
   options: SendOptions = {},
 ): FastifyReply {
   const format = negotiate(request);
-  const data = page.items.map((row) => (format === 'jsonapi' ? jsonApiResource(publicUrl, kind, row) : flatResource(publicUrl, kind, row)));
+  const data = page.items.map((row) =>
+    format === 'jsonapi' ? primaryObject(publicUrl, kind, row, options.compound) : flatResource(publicUrl, kind, row),
+  );
   return send(reply, format, options.status ?? 200, {
     data,
+    ...(format === 'jsonapi' && options.compound && { included: options.compound.included }),
     links: pageLinks(publicUrl, request, page, options.links),
     meta: { ...(page.limit !== undefined && { limit: page.limit }), count: page.items.length, ...options.meta },
   });

@@ -12,6 +12,8 @@ export interface BodyOptions {
   type: string;
   /** Maps relationship names to flat fields: `{ location: 'location_id', sensors: 'sensor_ids' }`. */
   relationships?: Record<string, string>;
+  /** The JSON:API type each relationship's linkage must carry (409 otherwise); unchecked when absent. */
+  relationshipTypes?: Record<string, string>;
   /** For updates: the id in the URL, which the document's `data.id` must match (409). */
   idParam?: string;
 }
@@ -90,13 +92,29 @@ export function flattenJsonApiDocument(body: unknown, options: BodyOptions, expe
           { pointer: `/body/data/relationships/${name}`, detail: `${name} is not a relationship of ${options.type}` },
         ]);
       const linkage = (value as { data?: unknown } | null)?.data;
+      const pointer = `/body/data/relationships/${name}/data`;
+      const idOf = (item: unknown, at: string): unknown => {
+        if (!item || typeof item !== 'object' || Array.isArray(item))
+          throw badRequest(`Relationship "${name}" needs resource identifier objects.`, [
+            { pointer: at, detail: 'a resource identifier object {type, id} is required' },
+          ]);
+        const { type, id } = item as { type?: unknown; id?: unknown };
+        const expected = options.relationshipTypes?.[name];
+        if (typeof type !== 'string')
+          throw badRequest(`Relationship "${name}": type is required.`, [{ pointer: `${at}/type`, detail: 'type is required' }]);
+        if (expected !== undefined && type !== expected) {
+          throw new HttpProblem({
+            status: 409,
+            detail: `Relationship "${name}" takes resources of type "${expected}", got "${type}".`,
+            errors: [{ pointer: `${at}/type`, detail: `type must be "${expected}"` }],
+          });
+        }
+        return id;
+      };
       if (linkage === null) flat[field] = null;
-      else if (Array.isArray(linkage)) flat[field] = linkage.map((item) => (item as { id?: unknown })?.id);
-      else if (linkage && typeof linkage === 'object') flat[field] = (linkage as { id?: unknown }).id;
-      else
-        throw badRequest(`Relationship "${name}" needs "data".`, [
-          { pointer: `/body/data/relationships/${name}/data`, detail: 'data is required' },
-        ]);
+      else if (Array.isArray(linkage)) flat[field] = linkage.map((item, i) => idOf(item, `${pointer}/${i}`));
+      else if (linkage && typeof linkage === 'object') flat[field] = idOf(linkage, pointer);
+      else throw badRequest(`Relationship "${name}" needs "data".`, [{ pointer, detail: 'data is required' }]);
     }
   }
   return flat;

@@ -7,6 +7,14 @@ import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import { IdParams, found, secured } from './kit.js';
 import { type ResourceType, collectionSchema, envelopeSchema, sendCollection, sendNoContent, sendResource } from './documents.js';
+import {
+  type CompoundQuery,
+  compoundQueryPatterns,
+  compoundQueryProperties,
+  loadCompound,
+  parseCompoundQuery,
+  resourceRegistry,
+} from './compound.js';
 import { jsonApiBody } from './json-api-body.js';
 import { type PageQuery, pageQueryProperties, pageRequest, parseSort, sortQueryProperty } from './list-query.js';
 import type { Page, PageRequest, Sort, SortField } from '../storage/keyset.js';
@@ -38,7 +46,11 @@ export interface ResourceDefinition<Row> {
   tags: string[];
   /** `read` guards list and get, `write` create, update and delete. */
   scopes: { read: readonly Scope[]; write: readonly Scope[] };
-  /** JSON:API relationship name → flat body field (`{ location: 'location_id' }`). */
+  /**
+   * JSON:API relationship name → flat body field (`{ location: 'location_id' }`) of request
+   * bodies; by default every relationship of `resource` shown in the flat form (a body naming one
+   * the route's schema does not take is refused by it, pointing at the relationship).
+   */
   relationships?: Record<string, string>;
 }
 
@@ -112,7 +124,18 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
   const { bearer, config } = services;
   const { path, resource, schema, noun, tags, scopes } = definition;
   const itemPath = `${path}/:id`;
-  const bodyOptions = { type: resource.type, ...(definition.relationships && { relationships: definition.relationships }) };
+  const declared = Object.entries(resource.relationships ?? {}).filter(([, rel]) => !rel.jsonApiOnly);
+  const bodyOptions = {
+    type: resource.type,
+    relationships: definition.relationships ?? Object.fromEntries(declared.map(([name, rel]) => [name, rel.field])),
+    relationshipTypes: Object.fromEntries(declared.map(([name, rel]) => [name, rel.type])),
+  };
+  const registry = resourceRegistry(services);
+  registry.register(resource, schema, scopes.read);
+
+  /** include and fields[TYPE] of a request, with what they load for `rows`. */
+  const compound = async (query: CompoundQuery | undefined, organizationId: string, rows: readonly Row[]) =>
+    query && (await loadCompound({ db: services.db, organizationId, publicUrl: config.publicUrl }, registry, resource, rows, query));
 
   const answer = (request: FastifyRequest, reply: FastifyReply, result: Row | WithMeta<Row>, status = 200) => {
     const [row, meta] = result instanceof WithMeta ? [result.row, result.meta] : [result, undefined];
@@ -126,8 +149,13 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
       load: (input: ListInput<ListQuery<Filters>>) => Promise<Page<Row>>,
     ): void {
       const querystring = Type.Object(
-        { ...pageQueryProperties, sort: sortQueryProperty(options.sorts, options.defaultSort), ...options.filters },
-        { additionalProperties: false },
+        {
+          ...pageQueryProperties,
+          sort: sortQueryProperty(options.sorts, options.defaultSort),
+          ...compoundQueryProperties,
+          ...options.filters,
+        },
+        { additionalProperties: false, patternProperties: compoundQueryPatterns },
       );
       app.get(
         path,
@@ -138,8 +166,12 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
           // generic filters).
           const query = request.query as ListQuery<Filters> & PageQuery & { sort?: string | undefined };
           const sort = parseSort(query.sort, options.sorts, options.defaultSort);
-          const page = await load({ ...callerOf(request), query, sort, page: pageRequest(query) });
-          return sendCollection(config.publicUrl, request, reply, resource, page);
+          const asked = parseCompoundQuery(request, resource.type, registry);
+          const caller = callerOf(request);
+          const page = await load({ ...caller, query, sort, page: pageRequest(query) });
+          return sendCollection(config.publicUrl, request, reply, resource, page, {
+            compound: await compound(asked, caller.organizationId, page.items),
+          });
         },
       );
     },
@@ -148,10 +180,20 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
     get(options: { summary: string }, find: (input: IdInput) => Promise<Row | undefined>): void {
       app.get(
         itemPath,
-        secured(bearer, scopes.read, { tags, summary: options.summary, params: IdParams, response: { 200: envelopeSchema(schema) } }),
+        secured(bearer, scopes.read, {
+          tags,
+          summary: options.summary,
+          params: IdParams,
+          querystring: Type.Object(compoundQueryProperties, { additionalProperties: false, patternProperties: compoundQueryPatterns }),
+          response: { 200: envelopeSchema(schema) },
+        }),
         async (request, reply) => {
-          const row = found(await find({ ...callerOf(request), id: request.params.id }), noun);
-          return answer(request, reply, row);
+          const asked = parseCompoundQuery(request, resource.type, registry);
+          const caller = callerOf(request);
+          const row = found(await find({ ...caller, id: request.params.id }), noun);
+          return sendResource(config.publicUrl, request, reply, resource, row, {
+            compound: await compound(asked, caller.organizationId, [row]),
+          });
         },
       );
     },
@@ -161,6 +203,7 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
       options: CreateOptions<Body>,
       insert: (input: CreateInput<Static<Body>>) => Promise<Row | WithMeta<Row>>,
     ): void {
+      if (options.createdSchema) registry.register(resource, options.createdSchema, scopes.read);
       app.post(
         path,
         {

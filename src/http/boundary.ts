@@ -26,6 +26,8 @@ declare module 'fastify' {
     checksOwnBody?: boolean;
     /** /v1 routes: the query parameters the route declares (set from its schema when registered). */
     queryParameters?: ReadonlySet<string>;
+    /** /v1 routes: families of query parameters the route declares (`fields[TYPE]`: its schema's patternProperties). */
+    queryParameterPatterns?: readonly RegExp[];
   }
 }
 
@@ -80,7 +82,8 @@ export function checkQueryParameters(request: FastifyRequest): void {
   if (!declared) return;
   const query = request.query as Record<string, unknown> | undefined;
   if (!query) return;
-  const unknown = Object.keys(query).filter((name) => !declared.has(name));
+  const patterns = request.routeOptions.config.queryParameterPatterns ?? [];
+  const unknown = Object.keys(query).filter((name) => !declared.has(name) && !patterns.some((pattern) => pattern.test(name)));
   if (unknown.length === 0) return;
   const accepted = declared.size > 0 ? ` This endpoint accepts: ${[...declared].join(', ')}.` : ' This endpoint takes no query parameters.';
   throw badRequest(
@@ -93,8 +96,14 @@ export function checkQueryParameters(request: FastifyRequest): void {
 export function installInputBoundary(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     if (route.url !== '/v1' && !route.url.startsWith('/v1/')) return;
-    const querystring = route.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
-    route.config = { ...route.config, queryParameters: new Set(Object.keys(querystring?.properties ?? {})) };
+    const querystring = route.schema?.querystring as
+      | { properties?: Record<string, unknown>; patternProperties?: Record<string, unknown> }
+      | undefined;
+    route.config = {
+      ...route.config,
+      queryParameters: new Set(Object.keys(querystring?.properties ?? {})),
+      queryParameterPatterns: Object.keys(querystring?.patternProperties ?? {}).map((pattern) => new RegExp(pattern, 'u')),
+    };
   });
   app.addHook('preValidation', (request, _reply, done) => {
     try {

@@ -46,6 +46,14 @@ export const conflict = (detail: string) => new HttpProblem({ status: 409, detai
 
 export const JSON_API_MEDIA_TYPE = 'application/vnd.api+json';
 
+/**
+ * Sends a JSON:API document. As bytes: Fastify appends `; charset=utf-8` to a JSON media type sent
+ * as a string, and JSON:API forbids media type parameters other than ext and profile.
+ */
+export function sendJsonApi(reply: FastifyReply, document: Record<string, unknown>): FastifyReply {
+  return reply.type(JSON_API_MEDIA_TYPE).send(Buffer.from(JSON.stringify({ jsonapi: { version: '1.1' }, ...document })));
+}
+
 export function wantsJsonApi(request: FastifyRequest): boolean {
   return (request.headers.accept ?? '').includes(JSON_API_MEDIA_TYPE);
 }
@@ -61,14 +69,17 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, proble
   // Also set here because errors raised before routing never pass the onRequest hook that sets it.
   reply.code(problem.status).headers(problem.headers).header('x-request-id', request.id);
   if (wantsJsonApi(request)) {
-    const errors = (problem.errors?.length ? problem.errors : [undefined]).map((fieldError) => ({
-      id: request.id,
-      status: String(problem.status),
-      title: problem.title,
-      detail: fieldError?.detail ?? problem.message,
-      ...(fieldError && { source: sourceOf(fieldError.pointer, jsonApiBodyPointers.get(request)) }),
-    }));
-    return reply.type(JSON_API_MEDIA_TYPE).send({ errors });
+    const errors = (problem.errors?.length ? problem.errors : [undefined]).map((fieldError) => {
+      const source = fieldError && sourceOf(fieldError.pointer, jsonApiBodyPointers.get(request));
+      return {
+        id: request.id,
+        status: String(problem.status),
+        title: problem.title,
+        detail: fieldError?.detail ?? problem.message,
+        ...(source && { source }),
+      };
+    });
+    return sendJsonApi(reply, { errors });
   }
   return reply.type('application/problem+json').send({
     type: problem.type,
@@ -81,9 +92,15 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, proble
   });
 }
 
-// JSON:API names where an error came from: a body member, or a query parameter.
-function sourceOf(pointer: string, remap?: (pointer: string) => string): { pointer: string } | { parameter: string } {
+// JSON:API names where an error came from: a body member, a query parameter or a header; a path
+// segment has no source member of its own (the detail names it).
+function sourceOf(
+  pointer: string,
+  remap?: (pointer: string) => string,
+): { pointer: string } | { parameter: string } | { header: string } | undefined {
   if (pointer.startsWith('/query/')) return { parameter: pointer.slice('/query/'.length) };
+  if (pointer.startsWith('/headers/')) return { header: pointer.slice('/headers/'.length) };
+  if (pointer.startsWith('/path')) return undefined;
   if (remap && pointer.startsWith('/body')) return { pointer: remap(pointer) };
   return { pointer: pointer.replace(/^\/body/, '') || '/' };
 }

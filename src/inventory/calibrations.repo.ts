@@ -57,6 +57,20 @@ export async function findCalibration(db: Db, organizationId: string, id: string
   return db.selectFrom('calibrations').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
 }
 
+/** The calibrations of these sensors, newest first (for `include`): one statement. */
+export async function calibrationsOfSensors(db: Db, organizationId: string, sensorIds: readonly string[]): Promise<Calibration[]> {
+  const valid = sensorIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db
+    .selectFrom('calibrations')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('sensor_id', 'in', valid)
+    .orderBy('calibrated_at', 'desc')
+    .orderBy('id')
+    .execute();
+}
+
 export interface CalibrationFields {
   sensor_id: string;
   calibrated_at: Date;

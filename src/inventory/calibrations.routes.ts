@@ -15,6 +15,7 @@ import {
   updateCalibration,
 } from './calibrations.repo.js';
 import type { Calibration } from './inventory.schema.js';
+import { findSensorsByIds } from './sensors.repo.js';
 
 export const CalibrationResource: ResourceType<Calibration> = {
   type: 'calibrations',
@@ -33,7 +34,13 @@ export const CalibrationResource: ResourceType<Calibration> = {
     updated_at: iso(row.updated_at),
   }),
   relationships: {
-    sensor: { type: 'sensors', field: 'sensor_id', get: (row) => row.sensor_id, related: (row) => `/v1/sensors/${row.sensor_id}` },
+    sensor: {
+      type: 'sensors',
+      field: 'sensor_id',
+      get: (row) => row.sensor_id,
+      related: (row) => `/v1/sensors/${row.sensor_id}`,
+      include: { byIds: findSensorsByIds },
+    },
   },
 };
 

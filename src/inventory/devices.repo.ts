@@ -1,6 +1,6 @@
 import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
-import type { Device } from './inventory.schema.js';
+import type { Device, Location } from './inventory.schema.js';
 import { definedOnly, escapeLike, isUuid } from '../storage/sql.js';
 
 /** Devices of an organization, and the device-token lookup. Every query but that one is scoped by organization_id. */
@@ -65,11 +65,49 @@ export async function findDevice(db: Db, organizationId: string, id: string): Pr
   return db.selectFrom('devices').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
 }
 
-/** Several devices by id, in one statement (GraphQL's batched `Sensor.device`); ids of other organizations are absent. */
+/** Several devices by id, in one statement (`include`, GraphQL's batched `Sensor.device`); ids of other organizations are absent. */
 export async function findDevicesByIds(db: Db, organizationId: string, ids: readonly string[]): Promise<Device[]> {
   const valid = ids.filter(isUuid);
   if (valid.length === 0) return [];
   return db.selectFrom('devices').selectAll().where('organization_id', '=', organizationId).where('id', 'in', valid).execute();
+}
+
+/** The devices at these locations, by name (for `include`): one statement. */
+export async function devicesAtLocations(db: Db, organizationId: string, locationIds: readonly string[]): Promise<Device[]> {
+  const valid = locationIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db
+    .selectFrom('devices')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('location_id', 'in', valid)
+    .orderBy('name')
+    .orderBy('id')
+    .execute();
+}
+
+/** The location of each of these sensors, through its device (for `include`): one statement. */
+export async function locationsOfSensors(
+  db: Db,
+  organizationId: string,
+  sensorIds: readonly string[],
+): Promise<{ sensor_id: string; location: Location }[]> {
+  const valid = sensorIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  const rows = await db
+    .selectFrom('sensors')
+    .innerJoin('devices', (join) =>
+      join.onRef('devices.id', '=', 'sensors.device_id').onRef('devices.organization_id', '=', 'sensors.organization_id'),
+    )
+    .innerJoin('locations', (join) =>
+      join.onRef('locations.id', '=', 'devices.location_id').onRef('locations.organization_id', '=', 'devices.organization_id'),
+    )
+    .selectAll('locations')
+    .select('sensors.id as sensor_id')
+    .where('sensors.organization_id', '=', organizationId)
+    .where('sensors.id', 'in', valid)
+    .execute();
+  return rows.map(({ sensor_id, ...location }) => ({ sensor_id, location }));
 }
 
 export async function findDeviceBySerial(db: Db, organizationId: string, serial: string): Promise<Device | undefined> {

@@ -9,6 +9,8 @@ import type { AppServices } from '../server/context.js';
 import { DEVICE_SORTS, findDevice, listDevices, updateDevice } from './devices.repo.js';
 import { DEVICE_CONSTRAINTS, createDevice, removeDevice, rotateDeviceToken } from './devices.service.js';
 import type { Device } from './inventory.schema.js';
+import { findLocationsByIds } from './locations.repo.js';
+import { sensorsOfDevices } from './sensors.repo.js';
 import { SensorKey, SensorKind, SensorUnit } from './sensors.routes.js';
 
 /** A device as the API shows it; `token` only in the answer that created or rotated it. */
@@ -37,6 +39,7 @@ export const DeviceResource: ResourceType<DeviceView> = {
       field: 'location_id',
       get: (row) => row.location_id,
       related: (row) => (row.location_id ? `/v1/locations/${row.location_id}` : undefined),
+      include: { byIds: findLocationsByIds },
     },
     sensors: {
       type: 'sensors',
@@ -44,6 +47,17 @@ export const DeviceResource: ResourceType<DeviceView> = {
       many: true,
       get: (row) => row.sensor_ids,
       related: (row) => `/v1/sensors?device_id=${row.id}`,
+      include: {
+        byOwners: async (db, organizationId, deviceIds) =>
+          (await sensorsOfDevices(db, organizationId, deviceIds)).map((row) => ({ owner: row.device_id, row })),
+      },
+    },
+    calibrations: {
+      type: 'calibrations',
+      field: 'calibration_ids',
+      many: true,
+      get: () => undefined,
+      related: (row) => `/v1/calibrations?device_id=${row.id}`,
     },
   },
 };

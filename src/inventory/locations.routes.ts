@@ -7,6 +7,7 @@ import { SLUG_PATTERN } from '../identity/accounts.js';
 import { badRequest } from '../http/problem.js';
 import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
+import { devicesAtLocations } from './devices.repo.js';
 import type { Location } from './inventory.schema.js';
 import { LOCATION_SORTS, deleteLocation, findLocation, insertLocation, listLocations, updateLocation } from './locations.repo.js';
 
@@ -29,6 +30,10 @@ export const LocationResource: ResourceType<Location> = {
       many: true,
       get: () => undefined,
       related: (row) => `/v1/devices?location_id=${row.id}`,
+      include: {
+        byOwners: async (db, organizationId, locationIds) =>
+          (await devicesAtLocations(db, organizationId, locationIds)).map((row) => ({ owner: row.location_id!, row })),
+      },
     },
   },
 };

@@ -40,6 +40,13 @@ export async function findScalingProfile(db: Db, organizationId: string, id: str
     .executeTakeFirst();
 }
 
+/** Scaling profiles by id (for `include`): one statement, ids that are not the organization's left out. */
+export async function findScalingProfilesByIds(db: Db, organizationId: string, ids: readonly string[]): Promise<ScalingProfile[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db.selectFrom('scaling_profiles').selectAll().where('organization_id', '=', organizationId).where('id', 'in', valid).execute();
+}
+
 /** A complete profile definition: the kind decides which of scale/offset or points apply. */
 export interface ScalingProfileFields {
   name: string;

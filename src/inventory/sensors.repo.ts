@@ -98,28 +98,28 @@ export async function listSensors(
   return keysetPage(rows, sort, page);
 }
 
-/** The sensors of several devices, in one statement (GraphQL's batched `Device.sensors`), by device then key. */
-export async function sensorsOfDevices(db: Db, organizationId: string, deviceIds: readonly string[]): Promise<SensorView[]> {
-  const ids = deviceIds.filter(isUuid);
-  if (ids.length === 0) return [];
-  return selectSensorViews(db)
-    .where('sensors.organization_id', '=', organizationId)
-    .where('sensors.device_id', 'in', ids)
-    .orderBy('sensors.device_id')
-    .orderBy('sensors.key')
-    .execute();
+export async function findSensor(db: Db, organizationId: string, id: string): Promise<SensorView | undefined> {
+  if (!isUuid(id)) return undefined;
+  return selectSensorViews(db).where('sensors.organization_id', '=', organizationId).where('sensors.id', '=', id).executeTakeFirst();
 }
 
-/** Several sensors by id, in one statement (GraphQL's batched `Alarm.sensor`); ids of other organizations are absent. */
+/** Sensors by id (`include`, GraphQL's batched `Alarm.sensor`): one statement, ids that are not the organization's left out. */
 export async function findSensorsByIds(db: Db, organizationId: string, ids: readonly string[]): Promise<SensorView[]> {
   const valid = ids.filter(isUuid);
   if (valid.length === 0) return [];
   return selectSensorViews(db).where('sensors.organization_id', '=', organizationId).where('sensors.id', 'in', valid).execute();
 }
 
-export async function findSensor(db: Db, organizationId: string, id: string): Promise<SensorView | undefined> {
-  if (!isUuid(id)) return undefined;
-  return selectSensorViews(db).where('sensors.organization_id', '=', organizationId).where('sensors.id', '=', id).executeTakeFirst();
+/** The sensors of these devices, by key (`include`, GraphQL's batched `Device.sensors`): one statement. */
+export async function sensorsOfDevices(db: Db, organizationId: string, deviceIds: readonly string[]): Promise<SensorView[]> {
+  const valid = deviceIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return selectSensorViews(db)
+    .where('sensors.organization_id', '=', organizationId)
+    .where('sensors.device_id', 'in', valid)
+    .orderBy('sensors.key')
+    .orderBy('sensors.id')
+    .execute();
 }
 
 export async function findSensorByKey(db: Db, organizationId: string, deviceId: string, key: string): Promise<Sensor | undefined> {

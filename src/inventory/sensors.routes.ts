@@ -5,6 +5,9 @@ import type { ResourceType } from '../api/documents.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
+import { calibrationsOfSensors } from './calibrations.repo.js';
+import { findDevicesByIds, locationsOfSensors } from './devices.repo.js';
+import { findScalingProfilesByIds } from './scaling-profiles.repo.js';
 import {
   SENSOR_SORTS,
   type SensorView,
@@ -44,12 +47,30 @@ export const SensorResource: ResourceType<SensorView> = {
     updated_at: iso(row.updated_at),
   }),
   relationships: {
-    device: { type: 'devices', field: 'device_id', get: (row) => row.device_id, related: (row) => `/v1/devices/${row.device_id}` },
+    device: {
+      type: 'devices',
+      field: 'device_id',
+      get: (row) => row.device_id,
+      related: (row) => `/v1/devices/${row.device_id}`,
+      include: { byIds: findDevicesByIds },
+    },
+    // The device's location: no column of the sensor, so its linkage is there once included.
+    location: {
+      type: 'locations',
+      field: 'location_id',
+      jsonApiOnly: true,
+      get: () => undefined,
+      include: {
+        byOwners: async (db, organizationId, sensorIds) =>
+          (await locationsOfSensors(db, organizationId, sensorIds)).map(({ sensor_id, location }) => ({ owner: sensor_id, row: location })),
+      },
+    },
     scaling_profile: {
       type: 'scaling-profiles',
       field: 'scaling_profile_id',
       get: (row) => row.scaling_profile_id,
       related: (row) => (row.scaling_profile_id ? `/v1/scaling-profiles/${row.scaling_profile_id}` : undefined),
+      include: { byIds: findScalingProfilesByIds },
     },
     calibrations: {
       type: 'calibrations',
@@ -57,6 +78,26 @@ export const SensorResource: ResourceType<SensorView> = {
       many: true,
       get: () => undefined,
       related: (row) => `/v1/calibrations?sensor_id=${row.id}`,
+      include: {
+        byOwners: async (db, organizationId, sensorIds) =>
+          (await calibrationsOfSensors(db, organizationId, sensorIds)).map((row) => ({ owner: row.sensor_id, row })),
+      },
+    },
+    thresholds: {
+      type: 'alarm-thresholds',
+      field: 'threshold_ids',
+      many: true,
+      jsonApiOnly: true,
+      get: () => undefined,
+      related: (row) => `/v1/alarm-thresholds?sensor_id=${row.id}`,
+    },
+    alarms: {
+      type: 'alarms',
+      field: 'alarm_ids',
+      many: true,
+      jsonApiOnly: true,
+      get: () => undefined,
+      related: (row) => `/v1/alarms?sensor_id=${row.id}`,
     },
     readings: {
       type: 'readings',

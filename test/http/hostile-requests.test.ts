@@ -179,7 +179,10 @@ describe('hostile and malformed requests get the right problem, never a 5xx', ()
     const response = await send({ method: 'GET', path: '/nope', headers: { accept: 'application/vnd.api+json' } });
     expect(response.status).toBe(404);
     expect(response.headers['content-type']).toMatch(/^application\/vnd\.api\+json/);
-    expect(response.json()).toEqual({ errors: [expect.objectContaining({ status: '404', title: 'Not Found' })] });
+    expect(response.json()).toEqual({
+      jsonapi: { version: '1.1' },
+      errors: [expect.objectContaining({ status: '404', title: 'Not Found' })],
+    });
   });
 
   it('oversized headers and broken framing are refused by the HTTP layer, not with a 5xx', async () => {

@@ -1,0 +1,544 @@
+import type { KyselyPlugin } from 'kysely';
+import * as kitsu from 'kitsu-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/server/context.js';
+import type { Db } from '../../src/storage/database.js';
+import { backends, useDatabase } from '../support/databases.js';
+import { JSON_API, PUBLIC_URL, type TestOrg, apiKey, call, createOrg, makeApp } from './support.js';
+
+/**
+ * JSON:API 1.1 (https://jsonapi.org/format/1.1/) where `application/vnd.api+json` is asked: the
+ * documents are read back with a JSON:API client library (kitsu-core's deserialiser) and checked
+ * against the specification's MUST rules: top-level and resource object members, relationship
+ * objects, compound documents (each resource once, full linkage), sparse fieldsets, error objects,
+ * content negotiation, and request documents on the writable resources.
+ */
+
+type Doc = Record<string, any>;
+
+// kitsu-core's type declarations re-export without file extensions, which NodeNext resolution cannot
+// follow; its runtime module (ESM) exports deserialise as documented. It links the document in
+// place, so it is handed a copy.
+const kitsuCore = kitsu as unknown as { deserialise(document: Doc): { data: unknown } };
+const deserialise = (document: Doc) => kitsuCore.deserialise(structuredClone(document));
+
+const TOP_LEVEL = new Set(['data', 'errors', 'meta', 'jsonapi', 'links', 'included']);
+const RESOURCE_MEMBERS = new Set(['type', 'id', 'lid', 'attributes', 'relationships', 'links', 'meta']);
+const ERROR_MEMBERS = new Set(['id', 'links', 'status', 'code', 'title', 'detail', 'source', 'meta']);
+const key = (r: Doc): string => `${r.type}/${r.id}`;
+
+function isIdentifier(value: unknown): boolean {
+  const v = value as Doc;
+  return typeof v === 'object' && v !== null && typeof v.type === 'string' && typeof v.id === 'string';
+}
+
+/** Every MUST of a resource object (§7.2) and its relationship objects (§7.2.2.2). */
+function checkResourceObject(resource: Doc, where: string): void {
+  expect(typeof resource.type, `${where}: type`).toBe('string');
+  expect(typeof resource.id, `${where}: id`).toBe('string');
+  for (const member of Object.keys(resource)) expect(RESOURCE_MEMBERS.has(member), `${where}: member ${member}`).toBe(true);
+  const attributes = Object.keys(resource.attributes ?? {});
+  const relationships = Object.keys(resource.relationships ?? {});
+  // Fields share one namespace with each other and with type and id.
+  for (const field of [...attributes, ...relationships]) expect(['type', 'id'], `${where}: field ${field}`).not.toContain(field);
+  expect(
+    attributes.filter((a) => relationships.includes(a)),
+    `${where}: shared names`,
+  ).toEqual([]);
+  // Foreign keys are relationships, not attributes.
+  for (const rel of relationships) expect(attributes, `${where}: ${rel}_id as an attribute`).not.toContain(`${rel}_id`);
+  for (const [name, rel] of Object.entries<Doc>(resource.relationships ?? {})) {
+    const at = `${where}.relationships.${name}`;
+    expect('links' in rel || 'data' in rel || 'meta' in rel, `${at}: links, data or meta`).toBe(true);
+    if ('links' in rel) expect('self' in rel.links || 'related' in rel.links, `${at}.links: self or related`).toBe(true);
+    if ('data' in rel) {
+      const linkage = rel.data;
+      if (Array.isArray(linkage)) for (const item of linkage) expect(isIdentifier(item), `${at}.data[]`).toBe(true);
+      else if (linkage !== null) expect(isIdentifier(linkage), `${at}.data`).toBe(true);
+    }
+  }
+  expect(resource.links?.self, `${where}: links.self`).toMatch(new RegExp(`^${PUBLIC_URL}/v1/`));
+}
+
+/** The MUSTs of a top-level document (§7.1) and of compound documents (§7.4): unique, fully linked. */
+function checkDocument(
+  response: { statusCode: number; headers: Record<string, unknown>; data: Doc },
+  options: { sparseRelationships?: boolean } = {},
+): Doc {
+  const doc = response.data;
+  expect(response.headers['content-type']).toBe(JSON_API);
+  for (const member of Object.keys(doc)) expect(TOP_LEVEL.has(member), `top-level member ${member}`).toBe(true);
+  expect('data' in doc || 'errors' in doc || 'meta' in doc).toBe(true);
+  expect('data' in doc && 'errors' in doc).toBe(false);
+  expect(doc.jsonapi).toEqual({ version: '1.1' });
+  if ('errors' in doc) return doc;
+  expect(doc.links.self).toMatch(new RegExp(`^${PUBLIC_URL}/v1/`));
+  const primary = Array.isArray(doc.data) ? doc.data : doc.data === null ? [] : [doc.data];
+  for (const [i, r] of primary.entries()) checkResourceObject(r, `data[${i}]`);
+  if (!('included' in doc)) return doc;
+  const included: Doc[] = doc.included;
+  for (const [i, r] of included.entries()) checkResourceObject(r, `included[${i}]`);
+  // One resource object per type and id, across primary data and included.
+  const all = [...primary, ...included].map(key);
+  expect(new Set(all).size, 'a resource appears twice').toBe(all.length);
+  // Full linkage: every included resource is reached from primary data through relationship data.
+  const byKey = new Map(included.map((r) => [key(r), r]));
+  const reached = new Set<string>();
+  const walk = (resource: Doc) => {
+    for (const rel of Object.values<Doc>(resource.relationships ?? {})) {
+      const linkage = rel.data === undefined || rel.data === null ? [] : Array.isArray(rel.data) ? rel.data : [rel.data];
+      for (const identifier of linkage) {
+        const target = byKey.get(key(identifier));
+        if (target && !reached.has(key(target))) {
+          reached.add(key(target));
+          walk(target);
+        }
+      }
+    }
+  };
+  for (const r of primary) walk(r);
+  // The one exception the specification makes: linkage left out by a sparse fieldset.
+  if (options.sparseRelationships) return doc;
+  expect(
+    included.map(key).filter((k) => !reached.has(k)),
+    'included resources no linkage reaches',
+  ).toEqual([]);
+  return doc;
+}
+
+/** Error objects (§7.6): allowed members, status as a string equal to the HTTP status. */
+function checkErrors(response: { statusCode: number; headers: Record<string, unknown>; data: Doc }, status: number): Doc[] {
+  expect(response.statusCode, JSON.stringify(response.data)).toBe(status);
+  checkDocument(response);
+  const errors: Doc[] = response.data.errors;
+  expect(Array.isArray(errors) && errors.length > 0).toBe(true);
+  for (const error of errors) {
+    for (const member of Object.keys(error)) expect(ERROR_MEMBERS.has(member), `error member ${member}`).toBe(true);
+    expect(error.status).toBe(String(status));
+    expect(typeof error.title).toBe('string');
+    expect(typeof error.detail).toBe('string');
+    if (error.source) {
+      const members = Object.keys(error.source);
+      expect(members.every((m) => ['pointer', 'parameter', 'header'].includes(m))).toBe(true);
+      if (error.source.pointer !== undefined) expect(error.source.pointer).toMatch(/^(\/|$)/);
+    }
+  }
+  return errors;
+}
+
+/** The database, recording the tables each statement built with it names (a Kysely plugin). */
+function recording(db: Db): { db: Db; statements: string[][] } {
+  const statements: string[][] = [];
+  const plugin: KyselyPlugin = {
+    transformQuery: ({ node }) => {
+      const tables = [...JSON.stringify(node).matchAll(/"kind":"IdentifierNode","name":"([a-z_]+)"/g)].map((m) => m[1]!);
+      statements.push(tables);
+      return node;
+    },
+    transformResult: async ({ result }) => result,
+  };
+  return { db: db.withPlugin(plugin), statements };
+}
+
+describe.each(backends)('JSON:API 1.1 on $name', (backend) => {
+  const database = useDatabase(backend);
+  let app: App;
+  let org: TestOrg;
+  const ids = {
+    lab: '',
+    hall: '',
+    profile: '',
+    devices: [] as string[],
+    sensors: [] as string[],
+    threshold: '',
+    alarm: '',
+    calibration: '',
+  };
+  let deviceToken = '';
+
+  const get = (url: string, token = org.adminKey) => call(app, { url, token, accept: JSON_API });
+  const send = (method: 'POST' | 'PATCH', url: string, body: unknown, token = org.adminKey) =>
+    call(app, { method, url, token, body, accept: JSON_API, contentType: JSON_API });
+
+  beforeAll(async () => {
+    app = await makeApp(database.db, database.current.handle.kind);
+    org = await createOrg(database.db, 'jsonapi');
+    // Everything is made with JSON:API request documents, relationships as linkage.
+    const location = async (slug: string) => {
+      const created = await send('POST', '/v1/locations', { data: { type: 'locations', attributes: { slug, name: slug.toUpperCase() } } });
+      expect(created.statusCode, created.body).toBe(201);
+      return created.data.data.id as string;
+    };
+    ids.lab = await location('lab');
+    ids.hall = await location('hall');
+    const profile = await send('POST', '/v1/scaling-profiles', {
+      data: { type: 'scaling-profiles', attributes: { name: 'double', kind: 'linear', scale: 2, offset: 0 } },
+    });
+    expect(profile.statusCode, profile.body).toBe(201);
+    ids.profile = profile.data.data.id;
+    for (const [i, at] of [ids.lab, ids.lab, ids.hall, null].entries()) {
+      const device = await send('POST', '/v1/devices', {
+        data: {
+          type: 'devices',
+          attributes: { serial: `D-${i}`, name: `Device ${i}`, sensors: [{ key: 'temp', kind: 'temperature' }] },
+          relationships: { location: { data: at ? { type: 'locations', id: at } : null } },
+        },
+      });
+      expect(device.statusCode, device.body).toBe(201);
+      ids.devices.push(device.data.data.id);
+      ids.sensors.push(device.data.data.relationships.sensors.data[0].id);
+      if (i === 0) deviceToken = device.data.data.attributes.token;
+    }
+    const sensor = await send('POST', '/v1/sensors', {
+      data: {
+        type: 'sensors',
+        attributes: { key: 'hum', kind: 'humidity' },
+        relationships: {
+          device: { data: { type: 'devices', id: ids.devices[0] } },
+          scaling_profile: { data: { type: 'scaling-profiles', id: ids.profile } },
+        },
+      },
+    });
+    expect(sensor.statusCode, sensor.body).toBe(201);
+    ids.sensors.push(sensor.data.data.id);
+    const threshold = await send('POST', '/v1/alarm-thresholds', {
+      data: {
+        type: 'alarm-thresholds',
+        attributes: { max: 30, severity: 'critical' },
+        relationships: { sensor: { data: { type: 'sensors', id: ids.sensors[0] } } },
+      },
+    });
+    expect(threshold.statusCode, threshold.body).toBe(201);
+    ids.threshold = threshold.data.data.id;
+    const calibration = await send('POST', '/v1/calibrations', {
+      data: {
+        type: 'calibrations',
+        attributes: { calibrated_at: '2024-01-01T00:00:00Z', offset: 0.5 },
+        relationships: { sensor: { data: { type: 'sensors', id: ids.sensors[0] } } },
+      },
+    });
+    expect(calibration.statusCode, calibration.body).toBe(201);
+    ids.calibration = calibration.data.data.id;
+    const ingest = await call(app, {
+      method: 'POST',
+      url: '/v1/ingest',
+      token: deviceToken,
+      body: { readings: [{ sensor: 'temp', ts: new Date().toISOString(), value: 99 }] },
+    });
+    expect(ingest.statusCode, ingest.body).toBe(200);
+    const alarms = await get('/v1/alarms');
+    expect(alarms.data.data).toHaveLength(1);
+    ids.alarm = alarms.data.data[0].id;
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('every resource object has type, id, attributes, relationships with linkage and links.related, links.self', async () => {
+    for (const url of [
+      '/v1/devices',
+      `/v1/devices/${ids.devices[0]}`,
+      '/v1/sensors',
+      `/v1/sensors/${ids.sensors[4]}`,
+      '/v1/alarms',
+      `/v1/alarms/${ids.alarm}`,
+      '/v1/alarm-thresholds',
+      `/v1/alarm-thresholds/${ids.threshold}`,
+      '/v1/calibrations',
+      '/v1/locations',
+      '/v1/scaling-profiles',
+    ]) {
+      const response = await get(url);
+      expect(response.statusCode, url).toBe(200);
+      checkDocument(response);
+    }
+    const device = (await get(`/v1/devices/${ids.devices[0]}`)).data.data;
+    expect(device.relationships.location).toEqual({
+      data: { type: 'locations', id: ids.lab },
+      links: { related: `${PUBLIC_URL}/v1/locations/${ids.lab}` },
+    });
+    expect(device.relationships.sensors.links.related).toBe(`${PUBLIC_URL}/v1/sensors?device_id=${ids.devices[0]}`);
+    expect(device.attributes).not.toHaveProperty('location_id');
+    const sensor = (await get(`/v1/sensors/${ids.sensors[4]}`)).data.data;
+    expect(sensor.relationships.device.data).toEqual({ type: 'devices', id: ids.devices[0] });
+    expect(sensor.relationships.scaling_profile.data).toEqual({ type: 'scaling-profiles', id: ids.profile });
+    expect(sensor.relationships.alarms.links.related).toBe(`${PUBLIC_URL}/v1/alarms?sensor_id=${ids.sensors[4]}`);
+    const alarm = (await get(`/v1/alarms/${ids.alarm}`)).data.data;
+    expect(alarm.relationships.sensor.data).toEqual({ type: 'sensors', id: ids.sensors[0] });
+    expect(alarm.relationships.threshold.data).toEqual({ type: 'alarm-thresholds', id: ids.threshold });
+    const threshold = (await get(`/v1/alarm-thresholds/${ids.threshold}`)).data.data;
+    expect(threshold.relationships.sensor.data).toEqual({ type: 'sensors', id: ids.sensors[0] });
+    expect(threshold.relationships.alarms.links.related).toBe(`${PUBLIC_URL}/v1/alarms?threshold_id=${ids.threshold}`);
+    // The plain JSON form is unchanged: foreign keys as fields, no JSON:API-only relationships.
+    const flat = (await call(app, { url: `/v1/sensors/${ids.sensors[4]}`, token: org.adminKey })).data.data;
+    expect(Object.keys(flat).sort()).toEqual(
+      [
+        'id',
+        'device_id',
+        'key',
+        'kind',
+        'unit',
+        'name',
+        'scaling_profile_id',
+        'offline_after_seconds',
+        'last_reading_at',
+        'last_value',
+        'last_raw_value',
+        'created_at',
+        'updated_at',
+        'links',
+      ].sort(),
+    );
+  });
+
+  it('include on lists and single resources: compound documents with each resource once and full linkage', async () => {
+    const devices = checkDocument(await get('/v1/devices?include=location,sensors&sort=serial'));
+    expect(devices.included.filter((r: Doc) => r.type === 'locations').map((r: Doc) => r.id)).toEqual(
+      expect.arrayContaining([ids.lab, ids.hall]),
+    );
+    expect(devices.included.filter((r: Doc) => r.type === 'locations')).toHaveLength(2); // the lab once, for two devices
+    expect(devices.included.filter((r: Doc) => r.type === 'sensors')).toHaveLength(5);
+    const read = deserialise(devices).data as Doc[];
+    expect(read.map((d) => d.serial)).toEqual(['D-0', 'D-1', 'D-2', 'D-3']);
+    expect(read[0]!.location.data).toMatchObject({ id: ids.lab, slug: 'lab', name: 'LAB' });
+    expect(read[2]!.location.data).toMatchObject({ id: ids.hall, slug: 'hall' });
+    expect(devices.data[3].relationships.location.data).toBeNull();
+    expect(read[0]!.sensors.data.map((s: Doc) => s.key)).toEqual(['hum', 'temp']);
+    expect(read[1]!.sensors.data.map((s: Doc) => s.key)).toEqual(['temp']);
+
+    const one = checkDocument(await get(`/v1/devices/${ids.devices[0]}?include=sensors.calibrations,sensors.scaling_profile,location`));
+    const device = deserialise(one).data as Doc;
+    expect(device.location.data.slug).toBe('lab');
+    const temp = device.sensors.data.find((s: Doc) => s.key === 'temp');
+    const hum = device.sensors.data.find((s: Doc) => s.key === 'hum');
+    expect(temp.calibrations.data.map((c: Doc) => c.id)).toEqual([ids.calibration]);
+    expect(temp.calibrations.data[0].offset).toBe(0.5);
+    expect(hum.scaling_profile.data).toMatchObject({ id: ids.profile, name: 'double' });
+    // kitsu-core reads an empty to-one as absent; the document says null.
+    expect(temp.scaling_profile.data).toBeUndefined();
+    expect(one.included.find((r: Doc) => r.id === temp.id).relationships.scaling_profile.data).toBeNull();
+
+    const sensors = checkDocument(await get('/v1/sensors?include=device.location,location,scaling_profile&sort=created_at'));
+    for (const sensor of deserialise(sensors).data as Doc[]) {
+      // sensor.location (through the device) and sensor.device.location agree.
+      expect(sensor.location.data?.id ?? null).toBe(sensor.device.data.location.data?.id ?? null);
+    }
+
+    const alarms = checkDocument(await get('/v1/alarms?include=sensor.device.location,threshold'));
+    const alarm = (deserialise(alarms).data as Doc[])[0]!;
+    expect(alarm.threshold.data).toMatchObject({ id: ids.threshold, max: 30, severity: 'critical' });
+    expect(alarm.sensor.data).toMatchObject({ id: ids.sensors[0], key: 'temp' });
+    expect(alarm.sensor.data.device.data).toMatchObject({ id: ids.devices[0], serial: 'D-0' });
+    expect(alarm.sensor.data.device.data.location.data).toMatchObject({ id: ids.lab, slug: 'lab' });
+    const alarmOne = checkDocument(await get(`/v1/alarms/${ids.alarm}?include=sensor`));
+    expect(alarmOne.included).toEqual([expect.objectContaining({ type: 'sensors', id: ids.sensors[0] })]);
+
+    const thresholds = checkDocument(await get('/v1/alarm-thresholds?include=sensor.device'));
+    const threshold = (deserialise(thresholds).data as Doc[])[0]!;
+    expect(threshold.sensor.data.device.data.id).toBe(ids.devices[0]);
+    checkDocument(await get(`/v1/alarm-thresholds/${ids.threshold}?include=sensor`));
+
+    // Primary data is never repeated in included, even when a path leads back to it.
+    const back = checkDocument(await get('/v1/devices?include=sensors.device'));
+    expect(back.included.every((r: Doc) => r.type === 'sensors')).toBe(true);
+    const locations = checkDocument(await get('/v1/locations?include=devices.sensors'));
+    expect(locations.included.filter((r: Doc) => r.type === 'devices')).toHaveLength(3);
+  });
+
+  it('include loads each path with a constant number of statements, never one per row', async () => {
+    const recorded = recording(database.db);
+    const recordingApp = await makeApp(recorded.db, database.current.handle.kind);
+    try {
+      const statementsOf = async (url: string) => {
+        recorded.statements.length = 0;
+        const response = await call(recordingApp, { url, token: org.adminKey, accept: JSON_API });
+        expect(response.statusCode, response.body).toBe(200);
+        const touching = (table: string) => recorded.statements.filter((tables) => tables.includes(table)).length;
+        return { locations: touching('locations'), sensors: touching('sensors'), calibrations: touching('calibrations') };
+      };
+      const path = 'include=location,sensors.calibrations';
+      const small = await statementsOf(`/v1/devices?limit=1&${path}`);
+      const large = await statementsOf(`/v1/devices?limit=4&${path}`);
+      expect(small).toEqual({ locations: 1, sensors: 1, calibrations: 1 });
+      expect(large).toEqual(small);
+      const alarms = await statementsOf('/v1/alarms?include=sensor.location');
+      expect(alarms).toMatchObject({ sensors: 2, locations: 1 });
+    } finally {
+      await recordingApp.close();
+    }
+  });
+
+  it('sparse fieldsets: only the named attributes and relationships, in primary data and included', async () => {
+    const doc = checkDocument(
+      await get('/v1/devices?include=location,sensors&fields[devices]=name,location&fields[locations]=slug&fields[sensors]=key'),
+      { sparseRelationships: true },
+    );
+    expect(doc.included.filter((r: Doc) => r.type === 'sensors')).toHaveLength(5);
+    for (const device of doc.data) {
+      expect(Object.keys(device.attributes)).toEqual(['name']);
+      expect(Object.keys(device.relationships ?? {})).toEqual(['location']);
+    }
+    for (const included of doc.included) {
+      if (included.type === 'locations') expect(Object.keys(included.attributes)).toEqual(['slug']);
+      if (included.type === 'sensors') {
+        expect(Object.keys(included.attributes)).toEqual(['key']);
+        expect(included.relationships).toBeUndefined();
+      }
+    }
+    const read = deserialise(doc).data as Doc[];
+    expect(read[0]).not.toHaveProperty('serial');
+    expect(read[0]!.location.data).toMatchObject({ type: 'locations', id: ids.lab, slug: 'lab' });
+    expect(read[0]!.location.data).not.toHaveProperty('name');
+    // With the relationship in the fieldset, full linkage again.
+    const linked = checkDocument(await get('/v1/devices?include=sensors&fields[devices]=sensors&fields[sensors]=kind'));
+    const fieldsOf = (s: Doc) =>
+      Object.keys(s)
+        .filter((k) => k !== 'links')
+        .sort();
+    expect((deserialise(linked).data as Doc[])[0]!.sensors.data.map(fieldsOf)).toEqual([
+      ['id', 'kind', 'type'],
+      ['id', 'kind', 'type'],
+    ]);
+    // An empty fieldset: no fields at all.
+    const bare = checkDocument(await get(`/v1/alarms/${ids.alarm}?fields[alarms]=`));
+    expect(bare.data).not.toHaveProperty('attributes');
+    expect(bare.data).not.toHaveProperty('relationships');
+    const one = checkDocument(await get(`/v1/alarm-thresholds/${ids.threshold}?fields[alarm-thresholds]=max,sensor`));
+    expect(one.data.attributes).toEqual({ max: 30 });
+    expect(Object.keys(one.data.relationships)).toEqual(['sensor']);
+  });
+
+  it('400 with a JSON:API error naming the parameter for an unknown include path, field or type', async () => {
+    for (const [url, parameter] of [
+      ['/v1/devices?include=owner', 'include'],
+      ['/v1/devices?include=location.owner', 'include'],
+      ['/v1/sensors?include=readings', 'include'],
+      [`/v1/alarms/${ids.alarm}?include=sensor,nope`, 'include'],
+      ['/v1/devices?fields[devices]=name,colour', 'fields[devices]'],
+      ['/v1/devices?fields[gadgets]=name', 'fields[gadgets]'],
+      [`/v1/alarm-thresholds/${ids.threshold}?fields[alarm-thresholds]=sensor_id`, 'fields[alarm-thresholds]'],
+    ] as const) {
+      const [error] = checkErrors(await get(url), 400);
+      expect(error!.source, url).toEqual({ parameter });
+    }
+    // They are JSON:API parameters: the plain JSON form refuses them rather than ignoring them.
+    const plain = await call(app, { url: '/v1/devices?include=location', token: org.adminKey });
+    expect(plain.statusCode).toBe(400);
+    expect(plain.headers['content-type']).toContain('application/problem+json');
+    // Including what the credential may not read is refused like reading it.
+    const alarmsOnly = await apiKey(database.db, org, ['alarms:read']);
+    expect((await get('/v1/alarms', alarmsOnly)).statusCode).toBe(200);
+    checkErrors(await get('/v1/alarms?include=sensor', alarmsOnly), 403);
+  });
+
+  it('answers every error with JSON:API error objects when JSON:API is asked', async () => {
+    checkErrors(await get('/v1/devices/00000000-0000-4000-8000-000000000000'), 404);
+    checkErrors(await get('/v1/no-such-thing'), 404);
+    checkErrors(await call(app, { url: '/v1/devices', accept: JSON_API }), 401);
+    checkErrors(await call(app, { method: 'DELETE', url: '/v1/devices', token: org.adminKey, accept: JSON_API }), 405);
+    const [limit] = checkErrors(await get('/v1/devices?limit=0'), 400);
+    expect(limit!.source).toEqual({ parameter: 'limit' });
+    const invalid = checkErrors(
+      await send('POST', '/v1/locations', { data: { type: 'locations', attributes: { slug: 'Not A Slug' } } }),
+      400,
+    );
+    expect(invalid.length).toBeGreaterThan(0);
+    for (const error of invalid) expect(error.source.pointer).toMatch(/^\/data\/attributes\/(slug|name)$/);
+    const [wrongType] = checkErrors(await send('POST', '/v1/locations', { data: { type: 'devices', attributes: {} } }), 409);
+    expect(wrongType!.source).toEqual({ pointer: '/data/type' });
+    const [wrongLinkage] = checkErrors(
+      await send('PATCH', `/v1/devices/${ids.devices[3]}`, {
+        data: { type: 'devices', id: ids.devices[3], relationships: { location: { data: { type: 'sensors', id: ids.lab } } } },
+      }),
+      409,
+    );
+    expect(wrongLinkage!.source).toEqual({ pointer: '/data/relationships/location/data/type' });
+    const [missing] = checkErrors(
+      await send('PATCH', `/v1/devices/${ids.devices[3]}`, {
+        data: {
+          type: 'devices',
+          id: ids.devices[3],
+          relationships: { location: { data: { type: 'locations', id: '00000000-0000-4000-8000-000000000000' } } },
+        },
+      }),
+      422,
+    );
+    expect(missing!.source).toEqual({ pointer: '/data/relationships/location/data' });
+    checkErrors(
+      await call(app, {
+        method: 'POST',
+        url: '/v1/locations',
+        token: org.adminKey,
+        body: '{"data":',
+        contentType: JSON_API,
+        accept: JSON_API,
+      }),
+      400,
+    );
+  });
+
+  it('content negotiation: 406 for Accept, 415 for Content-Type, with media type parameters other than ext or profile', async () => {
+    for (const accept of [`${JSON_API}; charset=utf-8`, `${JSON_API}; ext="https://jsonapi.org/ext/atomic"`]) {
+      checkErrors(await call(app, { url: '/v1/devices', token: org.adminKey, accept }), 406);
+    }
+    expect(
+      (await call(app, { url: '/v1/devices', token: org.adminKey, accept: `${JSON_API}; profile="https://example.test/p"` })).statusCode,
+    ).toBe(200);
+    const body = { data: { type: 'locations', attributes: { slug: 'ct', name: 'CT' } } };
+    for (const contentType of [`${JSON_API}; charset=utf-8`, `${JSON_API}; version=1`]) {
+      const response = await call(app, { method: 'POST', url: '/v1/locations', token: org.adminKey, body, contentType, accept: JSON_API });
+      checkErrors(response, 415);
+    }
+  });
+
+  it('takes JSON:API request documents on the writable resources, relationships as foreign keys', async () => {
+    // To-one linkage set, changed and emptied; the answer is read back with the client library.
+    const moved = await send('PATCH', `/v1/devices/${ids.devices[3]}`, {
+      data: { type: 'devices', id: ids.devices[3], relationships: { location: { data: { type: 'locations', id: ids.hall } } } },
+    });
+    expect(moved.statusCode, moved.body).toBe(200);
+    expect((deserialise(checkDocument(moved)).data as Doc).location.data.id).toBe(ids.hall);
+    const cleared = await send('PATCH', `/v1/devices/${ids.devices[3]}`, {
+      data: { type: 'devices', id: ids.devices[3], relationships: { location: { data: null } } },
+    });
+    expect(cleared.data.data.relationships.location.data).toBeNull();
+    const flat = await call(app, { url: `/v1/devices/${ids.devices[3]}`, token: org.adminKey });
+    expect(flat.data.data.location_id).toBeNull();
+    // To-many linkage (a group's users and sensors).
+    const group = await send('POST', '/v1/groups', {
+      data: {
+        type: 'groups',
+        attributes: { name: 'night shift' },
+        relationships: {
+          users: { data: [{ type: 'users', id: org.ownerId }] },
+          sensors: { data: ids.sensors.slice(0, 2).map((id) => ({ type: 'sensors', id })) },
+        },
+      },
+    });
+    expect(group.statusCode, group.body).toBe(201);
+    expect(checkDocument(group).data.relationships.sensors.data).toHaveLength(2);
+    // Notification rules, sensors, thresholds, calibrations: the linkage lands in the foreign key.
+    const sensorMoved = await send('PATCH', `/v1/sensors/${ids.sensors[4]}`, {
+      data: { type: 'sensors', id: ids.sensors[4], relationships: { scaling_profile: { data: null } } },
+    });
+    expect(sensorMoved.data.data.relationships.scaling_profile.data).toBeNull();
+    const threshold = await send('PATCH', `/v1/alarm-thresholds/${ids.threshold}`, {
+      data: { type: 'alarm-thresholds', id: ids.threshold, attributes: { max: 40 } },
+    });
+    expect(threshold.data.data.attributes.max).toBe(40);
+    // An action with a body: acknowledging an alarm with a note.
+    const acknowledged = await send('POST', `/v1/alarms/${ids.alarm}/acknowledge`, {
+      data: { type: 'alarms', id: ids.alarm, attributes: { note: 'on it' } },
+    });
+    expect(acknowledged.statusCode, acknowledged.body).toBe(200);
+    expect(checkDocument(acknowledged).data.attributes.status).toBe('acknowledged');
+    // A relationship the resource has but a body cannot set is refused, pointing at it.
+    const [readOnly] = checkErrors(
+      await send('PATCH', `/v1/sensors/${ids.sensors[4]}`, {
+        data: { type: 'sensors', id: ids.sensors[4], relationships: { location: { data: { type: 'locations', id: ids.lab } } } },
+      }),
+      400,
+    );
+    expect(readOnly!.source.pointer).toMatch(/^\/data\/relationships\/location/);
+  });
+});
