@@ -4,6 +4,7 @@ import { auditModule } from './audit/audit.module.js';
 import { alarmsModule } from './alarms/alarms.module.js';
 import { apiKeysModule } from './api-keys/api-keys.module.js';
 import { eventsModule } from './events/events.module.js';
+import { externalSigninModule } from './external-signin/external-signin.module.js';
 import { graphqlModule } from './graphql/graphql.module.js';
 import { healthModule } from './http/health.js';
 import { identityModule } from './identity/identity.module.js';
@@ -30,6 +31,7 @@ export const MODULES: readonly Module[] = [
   abuseModule,
   auditModule,
   oauthModule,
+  externalSigninModule,
   apiKeysModule,
   inventoryModule,
   eventsModule,

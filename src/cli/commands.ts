@@ -3,6 +3,7 @@ import { isEmail, passwordProblem, saveMember } from '../identity/accounts.js';
 import { findOrganizationBySlug } from '../identity/organizations.repo.js';
 import { loadProvisioningFile } from '../provisioning/load.js';
 import { applyProvisioning } from '../provisioning/provision.js';
+import { provisioningContext } from '../provisioning/section.js';
 import { startServer } from '../server/server.js';
 import { createFirstOrganization, setupLinkIfEmpty, validateFirstOrganization } from '../setup/setup.service.js';
 import { type DatabaseHandle, type Db, openDatabase } from '../storage/database.js';
@@ -61,7 +62,7 @@ export async function provisionCommand(file: string): Promise<void> {
   // An invalid file is reported before the database is even opened.
   const parsed = await loadProvisioningFile(file);
   await withDatabase(async ({ db }) => {
-    const summary = await applyProvisioning(db, parsed, provisioningSections(), file);
+    const summary = await applyProvisioning(db, parsed, provisioningSections(), file, provisioningContext(loadConfig()));
     const counts = Object.entries(summary.applied).map(([section, n]) => `${n} ${section}`);
     print(`provisioned ${summary.organizations} organization(s): ${counts.join(', ') || 'no members'}`);
     if (summary.notYetSupported.length) print(`validated but not yet stored by this version: ${summary.notYetSupported.join(', ')}`);

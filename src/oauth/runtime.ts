@@ -5,6 +5,7 @@ import { type ScopeToken, isScopeToken } from '../identity/scopes.js';
 import type { Db } from '../storage/database.js';
 import { ClientAuthenticator } from './client-auth.js';
 import type { GrantType } from './grant-types.js';
+import { SignInOptions } from './authorize/sign-in-options.js';
 import type { OAuthClient } from './oauth.schema.js';
 import type { OAuthSettings } from './settings.js';
 import { SigningKeyStore } from './tokens/jwt.js';
@@ -21,6 +22,8 @@ export interface OAuthRuntime {
   clientAuth: ClientAuthenticator;
   /** Brute-force and abuse protection of every credential check, shared by all nodes. */
   abuse: AbuseGuard;
+  /** Other ways to sign in that the login page offers (external identity providers register here). */
+  signInOptions: SignInOptions;
 }
 
 export function createOAuthRuntime(
@@ -34,6 +37,7 @@ export function createOAuthRuntime(
     keys,
     tokens: new TokenService(deps.db, keys, deps.bearer, deps.config.publicUrl, settings.defaultRefreshTokenTtl),
     clientAuth: new ClientAuthenticator(deps.db, settings, deps.abuse),
+    signInOptions: new SignInOptions(),
   };
 }
 

@@ -20,6 +20,19 @@ export const UserSpec = Type.Object(
   strict,
 );
 
+/** An external OpenID Connect provider people of the organization may sign in with (upserted by name). */
+export const IdentityProviderSpec = Type.Object(
+  {
+    name: Text,
+    issuer: Text,
+    client_id: Text,
+    client_secret: Text,
+    allowed_email_domains: Type.Optional(Type.Array(Text)),
+    enabled: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+
 export const ClientSpec = Type.Object(
   {
     client_id: Text,
@@ -93,6 +106,7 @@ export const OrganizationSpec = Type.Object(
     groups: Type.Optional(Type.Array(GroupSpec)),
     clients: Type.Optional(Type.Array(ClientSpec)),
     api_keys: Type.Optional(Type.Array(ApiKeySpec)),
+    identity_providers: Type.Optional(Type.Array(IdentityProviderSpec)),
     locations: Type.Optional(Type.Array(LocationSpec)),
     devices: Type.Optional(Type.Array(DeviceSpec)),
   },

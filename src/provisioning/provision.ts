@@ -6,7 +6,7 @@ import type { Db } from '../storage/database.js';
 import type { OrganizationSpec, ProvisioningFile } from './file-schema.js';
 import { ProvisioningError, type ProvisioningIssue, loadProvisioningFile } from './load.js';
 import { formatPath } from './path.js';
-import type { SectionApplier } from './section.js';
+import { NO_SERVER_KEY, type ProvisioningContext, type SectionApplier } from './section.js';
 
 /**
  * Applies a validated provisioning file in one transaction. Every step is an upsert keyed by the
@@ -67,6 +67,7 @@ export async function applyProvisioning(
   file: ProvisioningFile,
   sections: readonly SectionApplier[],
   source = 'provisioning file',
+  context: ProvisioningContext = NO_SERVER_KEY,
 ): Promise<ProvisioningSummary> {
   const summary: ProvisioningSummary = { organizations: file.organizations.length, applied: {}, notYetSupported: [] };
   let at = '';
@@ -81,7 +82,8 @@ export async function applyProvisioning(
         const organization = await upsertOrganization(tx, { slug: spec.slug, name: spec.name, solutionKey: spec.solution_key });
         for (const applier of sections) {
           at = formatPath(['organizations', o, applier.section]);
-          summary.applied[applier.section] = (summary.applied[applier.section] ?? 0) + (await applier.apply(tx, organization, spec));
+          summary.applied[applier.section] =
+            (summary.applied[applier.section] ?? 0) + (await applier.apply(tx, organization, spec, context));
         }
         for (const section of PENDING_SECTIONS) {
           if (spec[section] !== undefined && !summary.notYetSupported.includes(section)) summary.notYetSupported.push(section);
@@ -95,6 +97,11 @@ export async function applyProvisioning(
   return summary;
 }
 
-export async function applyProvisioningFile(db: Db, path: string, sections: readonly SectionApplier[]): Promise<ProvisioningSummary> {
-  return applyProvisioning(db, await loadProvisioningFile(path), sections, path);
+export async function applyProvisioningFile(
+  db: Db,
+  path: string,
+  sections: readonly SectionApplier[],
+  context: ProvisioningContext = NO_SERVER_KEY,
+): Promise<ProvisioningSummary> {
+  return applyProvisioning(db, await loadProvisioningFile(path), sections, path, context);
 }

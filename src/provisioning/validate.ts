@@ -2,6 +2,7 @@ import { isSlug, passwordProblem } from '../identity/accounts.js';
 import { ROLES, clientCeiling, isRole, isScope, isScopeToken, roleScopes } from '../identity/scopes.js';
 import { GRANT_TYPES, TOKEN_FORMATS, USER_AUTH_MODES, isGrantType } from '../oauth/grant-types.js';
 import { normalizeEmail } from '../identity/users.repo.js';
+import { DOMAIN_PATTERN, issuerProblem } from '../external-signin/identity-provider-rules.js';
 import type { ClientSpec, OrganizationSpec, ProvisioningFile } from './file-schema.js';
 import { type PathSegment, formatPath } from './path.js';
 
@@ -106,6 +107,18 @@ export function semanticIssues(file: ProvisioningFile): Issue[] {
       });
     });
     issues.push(...inventoryIssues(org, at, seen.deviceTokens));
+    const providerNames = new Set<string>();
+    org.identity_providers?.forEach((provider, p) => {
+      if (providerNames.has(provider.name))
+        issues.push({ path: at('identity_providers', p, 'name'), message: `"${provider.name}" is listed twice` });
+      providerNames.add(provider.name);
+      const problem = issuerProblem(provider.issuer);
+      if (problem) issues.push({ path: at('identity_providers', p, 'issuer'), message: problem });
+      provider.allowed_email_domains?.forEach((domain, d) => {
+        if (!new RegExp(DOMAIN_PATTERN).test(domain))
+          issues.push({ path: at('identity_providers', p, 'allowed_email_domains', d), message: 'must be a domain name (example.com)' });
+      });
+    });
   });
   return issues;
 }

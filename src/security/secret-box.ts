@@ -40,15 +40,23 @@ const KEY_FILE = 'secrets.key';
  * The server key: SECRETS_KEY (32 bytes, base64), which every node of a cluster must share;
  * otherwise `<DATA_DIR>/secrets.key`, generated (mode 0600) the first time a secret is sealed;
  * with no DATA_DIR (an in-memory database, tests) a key that lives as long as the process, like
- * the data it protects. Read lazily, so a server that never seals a secret never writes the file.
+ * the data it protects (one per process, shared by every caller). Read lazily, so a server that never seals a secret never writes the file.
  */
 export function serverSecretBox(configured: string | undefined, dataDir: string | undefined): () => SecretBox {
-  let box: SecretBox | undefined;
+  // One box per key source in the process: every capability sealing secrets (and provisioning,
+  // which runs before the app is built) then uses the same key, even the in-memory one.
+  const source = `${configured ?? ''}\u0000${dataDir ?? ''}`;
   return () => {
-    box ??= new SecretBox(serverKey(configured, dataDir));
+    let box = BOXES.get(source);
+    if (!box) {
+      box = new SecretBox(serverKey(configured, dataDir));
+      BOXES.set(source, box);
+    }
     return box;
   };
 }
+
+const BOXES = new Map<string, SecretBox>();
 
 /**
  * A key for one purpose (`info`, e.g. `sensorcloud/unsubscribe/v1`), derived with HKDF-SHA256 from

@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { REDACTED_PATHS, requestSerializer } from '../http/logging.js';
 import { allMigrations, provisioningSections } from '../modules.js';
 import { applyProvisioningFile } from '../provisioning/provision.js';
+import { provisioningContext } from '../provisioning/section.js';
 import { setupLinkIfEmpty } from '../setup/setup.service.js';
 import { type DatabaseHandle, openDatabase } from '../storage/database.js';
 import { migrateToLatest } from '../storage/migrate.js';
@@ -126,7 +127,7 @@ export async function startServer(
     const applied = await migrateToLatest(database.db, allMigrations());
     if (applied.length > 0) logger.info({ migrations: applied.map((m) => m.migrationName) }, 'database migrated');
     if (config.provisionFile) {
-      const summary = await applyProvisioningFile(database.db, config.provisionFile, provisioningSections());
+      const summary = await applyProvisioningFile(database.db, config.provisionFile, provisioningSections(), provisioningContext(config));
       logger.info({ file: config.provisionFile, ...summary }, 'provisioning applied');
     }
     built = await buildApp({ config, db: database.db, databaseKind: database.kind }, { logger });

@@ -53,7 +53,9 @@ ul.scopes code,td code{display:block;font-size:.8rem;color:#5b6b7b}td div+div{ma
 .code{font-family:ui-monospace,monospace;font-size:1.6rem;letter-spacing:.15em;text-align:center;background:#f4f6f8;border-radius:6px;padding:.6rem}
 input.code-input{font-family:ui-monospace,monospace;font-size:1.4rem;letter-spacing:.12em;text-transform:uppercase;text-align:center}
 table{width:100%;border-collapse:collapse;font-size:.95rem}th,td{text-align:left;padding:.6rem .4rem;border-top:1px solid #e3e8ee;vertical-align:top}
-td form{margin:0}td button{margin:0;padding:.4rem .8rem;font-size:.9rem}a{color:#1b6ac9}`;
+td form{margin:0}td button{margin:0;padding:.4rem .8rem;font-size:.9rem}a{color:#1b6ac9}
+.other-options{border-top:1px solid #e3e8ee;margin-top:1.4rem}.other-options .hint{text-align:center}
+a.button{display:block;text-align:center;margin-top:.6rem;padding:.6rem 1.2rem;border-radius:4px;background:#e3e8ee;color:#1d2733;text-decoration:none}`;
 
 export interface PageOptions {
   /** A wider card, for tables. */

@@ -5,6 +5,7 @@ import type { Scope } from '../../identity/scopes.js';
 import type { Role } from '../../storage/schema.js';
 import { type ConsentEvaluation, SCOPE_LABELS } from './consent.js';
 import type { AuthorizedApplication } from './consents.repo.js';
+import type { SignInOption } from './sign-in-options.js';
 
 /**
  * The HTML of the login, consent, device, invitation and account pages. Plain forms, no
@@ -34,6 +35,8 @@ export interface LoginView {
   email?: string | undefined;
   error?: string | undefined;
   notice?: string | undefined;
+  /** Other ways to sign in (sign-in-options.ts), shown as links beside the form, never inside it. */
+  otherOptions?: readonly SignInOption[] | undefined;
 }
 
 export function loginPage(view: LoginView): string {
@@ -50,7 +53,14 @@ ${hidden('csrf_token', view.csrf)}${hidden('return_to', view.returnTo)}
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>`,
+</form>
+${
+  view.otherOptions?.length
+    ? html`<div class="other-options"><p class="hint">or</p>${view.otherOptions.map(
+        (o) => html`<a class="button secondary" href="${o.href}" data-sign-in-option>${o.label}</a>`,
+      )}</div>`
+    : ''
+}`,
   );
 }
 

@@ -140,26 +140,33 @@ class AuthorizePages {
   }
 
   /** The application a login form's return_to belongs to (an authorization request), if valid. */
-  private async returnContext(returnTo: string | undefined): Promise<{ applicationName?: string; redirectUri?: string }> {
+  private async returnContext(
+    returnTo: string | undefined,
+  ): Promise<{ applicationName?: string; redirectUri?: string; organizationId?: string }> {
     if (!returnTo || !(returnTo.startsWith('/oauth/authorize?') || returnTo.startsWith('/oauth2/auth?'))) return {};
     const query = Object.fromEntries(new URLSearchParams(returnTo.slice(returnTo.indexOf('?') + 1)));
     const validation = await validateAuthorizationRequest(this.db, query);
-    return validation.kind === 'ok' ? { applicationName: validation.request.client.name, redirectUri: validation.request.redirectUri } : {};
+    if (validation.kind !== 'ok') return {};
+    const { client, redirectUri } = validation.request;
+    return { applicationName: client.name, redirectUri, organizationId: client.organization_id };
   }
 
-  private showLogin(
+  private async showLogin(
     reply: FastifyReply,
     session: BrowserSession,
     returnTo: string,
     extra: {
       applicationName?: string | undefined;
       redirectUri?: string | undefined;
+      /** The authorization request's organization: other sign-in options are its own. */
+      organizationId?: string | undefined;
       email?: string;
       error?: string;
       notice?: string;
       status?: number;
     } = {},
   ) {
+    const otherOptions = await this.services.oauth.signInOptions.for({ returnTo, organizationId: extra.organizationId });
     allowFormRedirect(reply, extra.redirectUri);
     return pageHeaders(reply)
       .code(extra.status ?? 200)
@@ -171,6 +178,7 @@ class AuthorizePages {
           email: extra.email,
           error: extra.error,
           notice: extra.notice,
+          otherOptions,
         }),
       );
   }
@@ -299,7 +307,11 @@ class AuthorizePages {
       if (!user) {
         if (authz.prompt.has('none'))
           return this.redirectError(reply, authz.redirectUri, 'login_required', 'the user is not signed in', authz.state, 302);
-        return this.showLogin(reply, session, request.url, { applicationName: authz.client.name, redirectUri: authz.redirectUri });
+        return await this.showLogin(reply, session, request.url, {
+          applicationName: authz.client.name,
+          redirectUri: authz.redirectUri,
+          organizationId: authz.client.organization_id,
+        });
       }
       return await this.consentStep(request, reply, authz, user, session);
     } catch (error) {
@@ -385,9 +397,10 @@ class AuthorizePages {
       const user = await this.currentUser(session);
       const returnTo = `${path}?${new URLSearchParams(authz.params as Record<string, string>).toString()}`;
       if (!user)
-        return this.showLogin(reply, session, returnTo, {
+        return await this.showLogin(reply, session, returnTo, {
           applicationName: authz.client.name,
           redirectUri: authz.redirectUri,
+          organizationId: authz.client.organization_id,
           notice: 'Your session has expired. Sign in again to continue.',
         });
       const decision = forced ?? str(form, 'decision');
