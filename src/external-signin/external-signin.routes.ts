@@ -1,3 +1,4 @@
+import { HttpProblem } from '../http/problem.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import * as client from 'openid-client';
 import { usePageSecurityHeaders } from '../http/security-headers.js';
@@ -85,7 +86,9 @@ export async function registerExternalSigninRoutes(app: App, services: AppServic
             errorPage('Temporarily unavailable', 'The service cannot reach its database right now. Please try again in a few seconds.'),
           );
       }
-      const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+      // The input boundary's refusals are HttpProblems (status, not statusCode).
+      const raised = error instanceof HttpProblem ? error.status : error.statusCode;
+      const status = raised && raised >= 400 && raised < 500 ? raised : 500;
       if (status === 500) request.log.error({ err: error }, 'external sign-in failed');
       return reply
         .code(status)
