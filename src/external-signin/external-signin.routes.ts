@@ -1,15 +1,13 @@
-import { HttpProblem } from '../http/problem.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import * as client from 'openid-client';
 import { usePageSecurityHeaders } from '../http/security-headers.js';
 import { findMemberView } from '../identity/members.repo.js';
 import { findUserByEmail } from '../identity/users.repo.js';
-import { errorPage, pageHeaders } from '../oauth/authorize/pages.js';
+import { errorPage, pageHeaders, sendPageError } from '../oauth/authorize/pages.js';
 import { findClientByClientId } from '../oauth/clients.repo.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { sha256 } from '../security/tokens.js';
 import type { App, AppServices } from '../server/context.js';
-import { UNAVAILABLE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../storage/availability.js';
 import { type Sessions, useBrowserSessions } from '../web/session.js';
 import type { IdentityProvider } from './external-signin.schema.js';
 import { insertPendingSignin, takePendingSignin } from './external-signins.repo.js';
@@ -74,30 +72,11 @@ export async function registerExternalSigninRoutes(app: App, services: AppServic
   await app.register(async (scope) => {
     usePageSecurityHeaders(scope, services.config.publicUrl);
     const sessions = await useBrowserSessions(scope, services.db, services.config.publicUrl);
-    scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
-      pageHeaders(reply);
-      if (error instanceof SignInRefused) return reply.code(error.status).send(errorPage(error.title, error.message));
-      if (isDatabaseUnavailable(error)) {
-        request.log.warn({ err: error }, 'database unavailable');
-        return reply
-          .code(503)
-          .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS))
-          .send(
-            errorPage('Temporarily unavailable', 'The service cannot reach its database right now. Please try again in a few seconds.'),
-          );
-      }
-      // The input boundary's refusals are HttpProblems (status, not statusCode).
-      const raised = error instanceof HttpProblem ? error.status : error.statusCode;
-      const status = raised && raised >= 400 && raised < 500 ? raised : 500;
-      if (status === 500) request.log.error({ err: error }, 'external sign-in failed');
-      return reply
-        .code(status)
-        .send(
-          status === 500
-            ? errorPage('Something went wrong', 'An unexpected error occurred; it has been logged. Please try again.')
-            : errorPage('Invalid request', error.message),
-        );
-    });
+    scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) =>
+      error instanceof SignInRefused
+        ? pageHeaders(reply).code(error.status).send(errorPage(error.title, error.message))
+        : sendPageError(error, request, reply, 'external sign-in'),
+    );
     new ExternalSigninPages(services, sessions, options).register(scope);
   });
 }

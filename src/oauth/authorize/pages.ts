@@ -1,4 +1,6 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { HttpProblem } from '../../http/problem.js';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../storage/availability.js';
 import { type SafeHtml, html, page } from '../../web/html.js';
 import { PASSWORD_MIN_LENGTH } from '../../identity/accounts.js';
 import type { Scope } from '../../identity/scopes.js';
@@ -144,6 +146,32 @@ export function errorPage(title: string, message: string): string {
     html`${brand}<h1>${title}</h1><p class="error" role="alert">${message}</p>
 <p class="hint">If you followed a link from an application, go back to it and try again, or contact its developer.</p>`,
   );
+}
+
+/**
+ * The error handler of every server-rendered page family (authorize pages, external sign-in):
+ * 503 with Retry-After while the database is away; a 4xx raised anywhere, the input boundary's
+ * problems included, as that status; anything else a logged 500. Never a stack or a JSON body.
+ */
+export function sendPageError(error: Error & { statusCode?: number }, request: FastifyRequest, reply: FastifyReply, what: string) {
+  pageHeaders(reply);
+  if (isDatabaseUnavailable(error)) {
+    request.log.warn({ err: error }, 'database unavailable');
+    return reply
+      .code(503)
+      .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS))
+      .send(errorPage('Temporarily unavailable', 'The service cannot reach its database right now. Please try again in a few seconds.'));
+  }
+  const raised = error instanceof HttpProblem ? error.status : error.statusCode;
+  const status = raised && raised >= 400 && raised < 500 ? raised : 500;
+  if (status === 500) request.log.error({ err: error }, `${what} failed`);
+  return reply
+    .code(status)
+    .send(
+      status === 500
+        ? errorPage('Something went wrong', 'An unexpected error occurred; it has been logged. Please try again.')
+        : errorPage('Invalid request', error.message),
+    );
 }
 
 /** A form posted without this browser's valid CSRF token (403). */

@@ -2,7 +2,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Refusal } from '../../abuse/guard.js';
 import { sourceOf } from '../../abuse/source.js';
-import { HttpProblem } from '../../http/problem.js';
 import { usePageSecurityHeaders } from '../../http/security-headers.js';
 import { findOrganizationById } from '../../identity/organizations.repo.js';
 import { type ScopeToken, parseScopeParam } from '../../identity/scopes.js';
@@ -11,7 +10,7 @@ import { findUserByEmail, normalizeEmail } from '../../identity/users.repo.js';
 import { verifyPassword } from '../../security/passwords.js';
 import type { App } from '../../server/context.js';
 import type { AppServices } from '../../server/context.js';
-import { UNAVAILABLE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../storage/availability.js';
+import { isDatabaseUnavailable } from '../../storage/availability.js';
 import type { Role, User } from '../../storage/schema.js';
 import { findClientByClientId } from '../clients.repo.js';
 import { issueAuthorizationCode } from '../codes.js';
@@ -29,6 +28,7 @@ import {
   formExpiredPage,
   loginPage,
   pageHeaders,
+  sendPageError,
 } from './pages.js';
 import {
   AUTHORIZE_PARAMS,
@@ -59,29 +59,7 @@ export async function registerAuthorizeRoutes(app: App, services: AppServices): 
   await app.register(async (scope) => {
     usePageSecurityHeaders(scope, services.config.publicUrl);
     const sessions = await useBrowserSessions(scope, services.db, services.config.publicUrl);
-    scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
-      pageHeaders(reply);
-      if (isDatabaseUnavailable(error)) {
-        request.log.warn({ err: error }, 'database unavailable');
-        return reply
-          .code(503)
-          .header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS))
-          .send(
-            errorPage('Temporarily unavailable', 'The service cannot reach its database right now. Please try again in a few seconds.'),
-          );
-      }
-      const raised = error instanceof HttpProblem ? error.status : error.statusCode;
-      const status = raised && raised >= 400 && raised < 500 ? raised : 500;
-      if (status === 500) request.log.error({ err: error }, 'page request failed');
-      return reply
-        .code(status)
-        .send(
-          errorPage(
-            status === 500 ? 'Something went wrong' : 'Invalid request',
-            status === 500 ? 'An unexpected error occurred; it has been logged. Please try again.' : error.message,
-          ),
-        );
-    });
+    scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => sendPageError(error, request, reply, 'page request'));
     const pages = scope.withTypeProvider<TypeBoxTypeProvider>();
     new AuthorizePages(services, sessions).register(pages);
     registerInvitationPages(pages, services, sessions);

@@ -1,10 +1,10 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { sourceOf } from '../../abuse/source.js';
+import type { Params } from '../../oauth/client-auth.js';
 import { GRANT_HANDLERS } from '../../oauth/grants/index.js';
 import type { OAuthClient } from '../../oauth/oauth.schema.js';
 import type { OAuthRuntime } from '../../oauth/runtime.js';
-import type { TokenResponse } from '../../oauth/tokens/token-service.js';
 import { safeEqual } from '../../security/tokens.js';
 import { IoTConnectError } from './responses.js';
 import { profileClientFor } from './profile-client.js';
@@ -82,8 +82,22 @@ export function registerIoTConnectAuthRoutes(api: FastifyInstance, rt: OAuthRunt
     return result.value;
   };
 
-  const answer = (response: TokenResponse) => {
+  /**
+   * Runs a canonical grant for the organization's profile client and answers in IoTConnect's
+   * shape. The application is authenticated by the solution key, IoTConnect's client credential.
+   */
+  const grant = async (request: FastifyRequest, reply: FastifyReply, grantType: 'password' | 'refresh_token', params: () => Params) => {
+    // The application first (401 before anything about the body), then the grant's own parameters.
+    const client = await profileClient(request);
+    const response = await GRANT_HANDLERS[grantType]({
+      rt,
+      client,
+      method: 'client_secret_basic',
+      params: { grant_type: grantType, ...params() },
+      source: sourceOf(request.ip),
+    });
     if (!response.refresh_token) throw new Error('the password and refresh grants always issue a refresh token');
+    reply.header('cache-control', 'no-store');
     return {
       token_type: 'bearer' as const,
       access_token: response.access_token,
@@ -105,18 +119,8 @@ export function registerIoTConnectAuthRoutes(api: FastifyInstance, rt: OAuthRunt
       },
     },
     async (request, reply) => {
-      const client = await profileClient(request);
       const { username, password } = request.body as { username: string; password: string };
-      const response = await GRANT_HANDLERS.password({
-        rt,
-        client,
-        // The application is authenticated: by the solution key, IoTConnect's client credential.
-        method: 'client_secret_basic',
-        params: { grant_type: 'password', username, password },
-        source: sourceOf(request.ip),
-      });
-      reply.header('cache-control', 'no-store');
-      return answer(response);
+      return grant(request, reply, 'password', () => ({ username, password }));
     },
   );
 
@@ -132,19 +136,12 @@ export function registerIoTConnectAuthRoutes(api: FastifyInstance, rt: OAuthRunt
       },
     },
     async (request, reply) => {
-      const client = await profileClient(request);
       const body = request.body as { refreshToken?: string; refresh_token?: string };
-      const refreshToken = body.refreshToken ?? body.refresh_token;
-      if (!refreshToken) throw new IoTConnectError(400, 'refreshToken is required.', [{ param: 'refreshToken', msg: 'is required' }]);
-      const response = await GRANT_HANDLERS.refresh_token({
-        rt,
-        client,
-        method: 'client_secret_basic',
-        params: { grant_type: 'refresh_token', refresh_token: refreshToken },
-        source: sourceOf(request.ip),
+      return grant(request, reply, 'refresh_token', () => {
+        const refreshToken = body.refreshToken ?? body.refresh_token;
+        if (!refreshToken) throw new IoTConnectError(400, 'refreshToken is required.', [{ param: 'refreshToken', msg: 'is required' }]);
+        return { refresh_token: refreshToken };
       });
-      reply.header('cache-control', 'no-store');
-      return answer(response);
     },
   );
 }
