@@ -61,18 +61,18 @@ function bounds(month: Date): { from: string; to: string } {
 }
 
 /**
- * Creates the partition of one month. The table is created standalone and attached:
- * ATTACH PARTITION takes only a SHARE UPDATE EXCLUSIVE lock on `readings`, so ingest and queries
- * carry on meanwhile; inserts into the default partition wait (EXCLUSIVE lock on it) so it
- * cannot gain rows of the month before the attach checks it.
+ * Creates the partition of one month. The table is created standalone and attached under a
+ * SHARE lock on `readings`: queries carry on meanwhile, writers wait the few milliseconds the
+ * attach takes and then route their rows with the new partition in view (a row routed to the
+ * default partition before the attach committed would fail that partition's new constraint).
  *
  * When the default partition already holds rows of that month, they move into the new partition
  * first, and then `readings` itself is locked ACCESS EXCLUSIVE for the move: a query planned
  * against the old set of partitions and executed after the commit would otherwise find the rows
  * neither in the default partition (deleted) nor in the new one (unknown to its plan). That only
- * happens for months outside the window kept ready (far past or future), whose rows are few. The
- * lock is waited for one second at most (otherwise the next run tries again), so a long query
- * cannot make every reader queue behind the job. Returns the rows moved.
+ * happens for months outside the window kept ready (far past or future), whose rows are few.
+ * Either lock is waited for one second at most (otherwise the next run tries again), so a long
+ * transaction cannot make every request queue behind the job. Returns the rows moved.
  */
 async function createMonth(db: Db, month: Date): Promise<number> {
   const name = partitionName(month);
@@ -87,12 +87,15 @@ async function createMonth(db: Db, month: Date): Promise<number> {
       trx,
     );
     const move = pending.rows[0]?.present === true;
+    await sql`set local lock_timeout = '1s'`.execute(trx);
     if (move) {
-      await sql`set local lock_timeout = '1s'`.execute(trx);
       await sql`lock table readings in access exclusive mode`.execute(trx);
+    } else {
+      // Writers wait here, before routing their rows: an insert routed to the default partition
+      // while the month is attached fails its partition check once the attach commits.
+      await sql`lock table readings in share mode`.execute(trx);
     }
     await sql`create table ${sql.table(name)} (like readings including defaults including constraints)`.execute(trx);
-    await sql`lock table readings_default in exclusive mode`.execute(trx);
     let moved = 0;
     if (move) {
       const result = await sql`

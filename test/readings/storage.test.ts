@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { type CompiledQuery, type QueryExecutor, sql } from 'kysely';
+import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeBatch } from '../../src/ingest/ingest.repo.js';
 import { LatestReadingCache } from '../../src/readings/latest-cache.js';
@@ -225,6 +226,36 @@ describe.each(backends)('readings storage on $name', (backend) => {
       expect(counts.length).toBeGreaterThan(0);
       expect(counts.every((n) => n === 300)).toBe(true);
       expect(await partitionOf(database.db, sensor, new Date(points[0]!.ts).toISOString())).toBe(partitionName(month));
+    });
+
+    it.runIf(backend.name === 'postgres')('a reading written while its month is being attached lands in the new partition', async () => {
+      const sensor = await addSensor(database.db, org, 'attaching');
+      const month = monthStart(new Date(), -70); // a month no other test creates
+      const ts = new Date(month.getTime() + 3600_000).toISOString();
+      // Another session holds a lock the attach needs, so the job stays mid-way while we write.
+      const blocker = new pg.Client({ connectionString: database.current.databaseUrl });
+      await blocker.connect();
+      try {
+        await blocker.query('begin');
+        await blocker.query('lock table readings in share update exclusive mode');
+        const onlyThatMonth = { monthsBehind: 0, monthsAhead: 0, splitYearsBehind: 0, splitYearsAhead: 0, maxSplitsPerRun: 0 };
+        const job = maintainReadingPartitions(database.db, month, onlyThatMonth);
+        const waiting = async () =>
+          Number((await blocker.query("select count(*) as n from pg_locks where not granted and locktype = 'relation'")).rows[0].n);
+        await expect.poll(waiting, { timeout: 5000 }).toBeGreaterThanOrEqual(1);
+        let written = false;
+        const write = store(database.db, org, [{ sensorId: sensor, ts: Date.parse(ts), value: 7 }]).finally(() => {
+          written = true;
+        });
+        // Give the write time to either finish or queue behind the job.
+        for (let i = 0; i < 25 && !written && (await waiting()) < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+        await blocker.query('commit');
+        expect(await write).toBe(1);
+        expect((await job).created.concat((await job).split.map((s) => s.name))).toEqual([partitionName(month)]);
+      } finally {
+        await blocker.end();
+      }
+      expect(await partitionOf(database.db, sensor, ts)).toBe(partitionName(month));
     });
 
     it('splits months of the default partition within the split window', async () => {

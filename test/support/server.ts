@@ -17,7 +17,9 @@ import { captureOutput } from './process.js';
  * started exactly as `sensorcloud serve` starts it, for tests that talk real HTTP.
  */
 
-export const silentLogger = (): FastifyBaseLogger => pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
+/** Silent unless TEST_LOG_LEVEL asks otherwise (TEST_LOG_LEVEL=error shows what a 500 in a test was). */
+export const silentLogger = (): FastifyBaseLogger =>
+  pino({ level: process.env.TEST_LOG_LEVEL || 'silent' }) as unknown as FastifyBaseLogger;
 
 export async function tempDir(prefix = 'sensorcloud-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
