@@ -334,6 +334,9 @@ describe.each(backends)('external sign-in on $name', (backend) => {
     await page.goto(`${server.url}/login`);
     const buttons = await page.locator('a[data-sign-in-option]').allTextContents();
     expect(buttons).toEqual(['Sign in with Acme SSO (Acme Labs)', 'Sign in with Globex SSO (Globex)']);
+    // The sign-in of the invitations page offers them too.
+    await page.goto(`${server.url}/account/invitations`);
+    expect(await page.locator('a[data-sign-in-option]').allTextContents()).toEqual(buttons);
     await context.close();
   });
 

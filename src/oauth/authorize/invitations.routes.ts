@@ -217,11 +217,17 @@ class InvitationPages {
     return pageHeaders(reply).send(invitationDonePage('accepted', summaryOf(invitation)));
   }
 
+  /** The login page, with every other way to sign in the login page offers. */
+  private async signInFirst(reply: FastifyReply, csrf: string, notice?: string) {
+    const otherOptions = await this.services.oauth.signInOptions.for({ returnTo: ACCOUNT_INVITATIONS_PATH, organizationId: undefined });
+    return pageHeaders(reply).send(loginPage({ csrf, returnTo: ACCOUNT_INVITATIONS_PATH, notice, otherOptions }));
+  }
+
   async account(request: FastifyRequest, reply: FastifyReply) {
     const session = this.sessions.ensure(request, reply);
     const csrf = this.sessions.csrfToken(session);
     const user = await this.currentUser(session);
-    if (!user) return pageHeaders(reply).send(loginPage({ csrf, returnTo: ACCOUNT_INVITATIONS_PATH }));
+    if (!user) return this.signInFirst(reply, csrf);
     const invitations = await listPendingInvitationsForEmail(this.db, normalizeEmail(user.email));
     return pageHeaders(reply).send(
       accountInvitationsPage({
@@ -244,10 +250,7 @@ class InvitationPages {
     if (!session || !this.sessions.verifyCsrf(session, form.csrf_token)) return pageHeaders(reply).code(403).send(formExpiredPage());
     const csrf = this.sessions.csrfToken(session);
     const user = await this.currentUser(session);
-    if (!user)
-      return pageHeaders(reply).send(
-        loginPage({ csrf, returnTo: ACCOUNT_INVITATIONS_PATH, notice: 'Your session has expired. Sign in again to continue.' }),
-      );
+    if (!user) return this.signInFirst(reply, csrf, 'Your session has expired. Sign in again to continue.');
     const invitation = await findPendingInvitationForEmail(this.db, str(form, 'invitation_id') ?? '', normalizeEmail(user.email));
     if (!invitation) {
       return pageHeaders(reply)
