@@ -65,6 +65,8 @@ export class WithMeta<Row> {
 export interface Caller {
   principal: Principal;
   organizationId: string;
+  /** The caller's address (behind TRUST_PROXY, the forwarded one): what the audit log records. */
+  sourceAddress: string;
 }
 
 export interface ListInput<Query> extends Caller {
@@ -117,7 +119,7 @@ export interface UpdateOptions<Body extends TSchema> {
 
 const callerOf = (request: FastifyRequest): Caller => {
   const principal = principalOf(request);
-  return { principal, organizationId: principal.organizationId };
+  return { principal, organizationId: principal.organizationId, sourceAddress: request.ip };
 };
 
 export function resourceRoutes<Row>(app: App, services: AppServices, definition: ResourceDefinition<Row>) {

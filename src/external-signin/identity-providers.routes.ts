@@ -2,8 +2,9 @@ import { Type } from 'typebox';
 import { guarded } from '../api/db-errors.js';
 import type { ResourceType } from '../api/documents.js';
 import { Timestamp, iso } from '../api/kit.js';
-import { resourceRoutes } from '../api/resource-routes.js';
-import { type AuditEntry, recordAuditEvent } from '../audit/audit.repo.js';
+import { type Caller, resourceRoutes } from '../api/resource-routes.js';
+import { auditedBy } from '../audit/actor.js';
+import { recordAuditEvent } from '../audit/audit.repo.js';
 import type { Principal } from '../auth/principal.js';
 import { HttpProblem } from '../http/problem.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -101,20 +102,6 @@ function checkIssuer(issuer: string | undefined): void {
     });
 }
 
-/** Who made a change, as the audit log records it. */
-function actorOf(principal: Principal): AuditEntry['actor'] {
-  switch (principal.kind) {
-    case 'user_token':
-      return { kind: 'user', id: principal.userId };
-    case 'api_key':
-      return { kind: 'api_key', id: principal.revocationGroup };
-    case 'app_token':
-      return { kind: 'app', id: principal.token?.clientPk ?? null };
-    case 'device':
-      return { kind: 'device', id: principal.deviceId ?? null };
-  }
-}
-
 export function registerIdentityProviderRoutes(app: App, services: AppServices, secrets: () => SecretBox): void {
   const { db } = services;
   const providers = resourceRoutes(app, services, {
@@ -126,10 +113,9 @@ export function registerIdentityProviderRoutes(app: App, services: AppServices, 
     scopes: { read: ['users:read'], write: ['users:write'] },
   });
 
-  const audit = (tx: typeof db, principal: Principal, action: string, row: IdentityProvider, details: Record<string, unknown>) =>
+  const audit = (tx: typeof db, caller: Caller, action: string, row: IdentityProvider, details: Record<string, unknown>) =>
     recordAuditEvent(tx, {
-      organizationId: row.organization_id,
-      actor: actorOf(principal),
+      ...auditedBy(caller),
       action,
       target: { type: 'identity_provider', id: row.id },
       details,
@@ -144,7 +130,8 @@ export function registerIdentityProviderRoutes(app: App, services: AppServices, 
 
   providers.create(
     { summary: 'Add an external identity provider (its client secret is stored encrypted and never returned)', body: ProviderCreate },
-    async ({ organizationId, principal, body }) => {
+    async (caller) => {
+      const { organizationId, body } = caller;
       checkIssuer(body.issuer);
       const fields: ProviderFields = {
         name: body.name,
@@ -157,7 +144,7 @@ export function registerIdentityProviderRoutes(app: App, services: AppServices, 
         () =>
           db.transaction().execute(async (tx) => {
             const row = await insertProvider(tx, organizationId, fields, (id) => secrets().seal(body.client_secret, id));
-            await audit(tx, principal, 'identity_provider.created', row, { name: row.name, issuer: row.issuer });
+            await audit(tx, caller, 'identity_provider.created', row, { name: row.name, issuer: row.issuer });
             return row;
           }),
         CONSTRAINTS,
@@ -167,7 +154,8 @@ export function registerIdentityProviderRoutes(app: App, services: AppServices, 
 
   providers.update(
     { summary: 'Change an external identity provider (a client_secret given replaces the stored one)', body: ProviderUpdate },
-    async ({ organizationId, principal, id, body }) => {
+    async (caller) => {
+      const { organizationId, id, body } = caller;
       checkIssuer(body.issuer);
       const { client_secret: secret, ...rest } = body;
       const fields: Partial<ProviderFields> = {
@@ -180,7 +168,7 @@ export function registerIdentityProviderRoutes(app: App, services: AppServices, 
             const sealed = secret === undefined ? undefined : secrets().seal(secret, id);
             const row = await updateProvider(tx, organizationId, id, fields, sealed);
             if (!row) return undefined;
-            await audit(tx, principal, 'identity_provider.updated', row, {
+            await audit(tx, caller, 'identity_provider.updated', row, {
               changed: [...Object.keys(fields), ...(secret === undefined ? [] : ['client_secret'])],
             });
             return row;
@@ -190,11 +178,12 @@ export function registerIdentityProviderRoutes(app: App, services: AppServices, 
     },
   );
 
-  providers.remove({ summary: 'Delete an external identity provider' }, async ({ organizationId, principal, id }) =>
+  providers.remove({ summary: 'Delete an external identity provider' }, async (caller) =>
     db.transaction().execute(async (tx) => {
+      const { organizationId, id } = caller;
       const row = await findProvider(tx, organizationId, id);
       if (!row || !(await deleteProvider(tx, organizationId, id))) return false;
-      await audit(tx, principal, 'identity_provider.deleted', row, { name: row.name });
+      await audit(tx, caller, 'identity_provider.deleted', row, { name: row.name });
       return true;
     }),
   );

@@ -198,6 +198,7 @@ describe.each(backends)('external sign-in on $name', (backend) => {
       expect(audit.map((a) => a.action)).toEqual(['identity_provider.created']);
       expect(audit[0]?.actor_kind).toBe('user');
       expect(audit[0]?.actor_id).toEqual(expect.any(String));
+      expect(audit[0]?.source_address).toBe('127.0.0.1');
       expect(JSON.stringify(audit)).not.toContain(IDP_CLIENT.secret);
 
       const listed = await (await api('/v1/identity-providers', acmeViewer)).text();
