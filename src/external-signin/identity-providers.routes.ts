@@ -5,7 +5,6 @@ import { Timestamp, iso } from '../api/kit.js';
 import { type Caller, resourceRoutes } from '../api/resource-routes.js';
 import { auditedBy } from '../audit/actor.js';
 import { recordAuditEvent } from '../audit/audit.repo.js';
-import type { Principal } from '../auth/principal.js';
 import { HttpProblem } from '../http/problem.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { App, AppServices } from '../server/context.js';
