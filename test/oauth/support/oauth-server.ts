@@ -1,4 +1,5 @@
-import { specExampleYaml } from '../../support/files.js';
+import YAML from 'yaml';
+import { type SpecExampleAdditions, specExampleYaml } from '../../support/files.js';
 import { type TestServer, type TestServerOptions, startTestServer } from '../../support/server.js';
 
 /**
@@ -51,9 +52,19 @@ organizations:
         scopes: ["*"]
 `;
 
-/** The OAuth suite's provisioning: the SPEC §7 example with EXTRA_CLIENTS. */
-export function provisioningYaml(): string {
-  return specExampleYaml(EXTRA_CLIENTS);
+/**
+ * The OAuth suite's provisioning: the SPEC §7 example with EXTRA_CLIENTS, and a suite's own
+ * additions (more users and clients of acme, more organizations) after them.
+ */
+export function provisioningYaml(more: SpecExampleAdditions = {}): string {
+  const extra = YAML.parse(EXTRA_CLIENTS) as Required<SpecExampleAdditions> & { acme: { clients: Record<string, unknown>[] } };
+  return specExampleYaml({
+    acme: {
+      users: [...(extra.acme.users ?? []), ...(more.acme?.users ?? [])],
+      clients: [...extra.acme.clients, ...(more.acme?.clients ?? [])],
+    },
+    organizations: [...extra.organizations, ...(more.organizations ?? [])],
+  });
 }
 
 export type OAuthTestServer = TestServer;
