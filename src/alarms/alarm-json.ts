@@ -1,7 +1,9 @@
+import { ownedBy } from '../api/compound.js';
 import { iso } from '../api/kit.js';
 import type { ResourceType } from '../api/documents.js';
 import { findSensorsByIds } from '../inventory/sensors.repo.js';
 import type { Alarm } from './alarms.schema.js';
+import { commentsOfAlarms } from './alarms.repo.js';
 import { findThresholdsByIds } from './thresholds.repo.js';
 
 /** An alarm in its /v1 form: the API's answers and the `data` of alarm events. */
@@ -40,6 +42,15 @@ export const AlarmResource: ResourceType<Alarm> = {
       get: (row) => row.threshold_id,
       related: (row) => (row.threshold_id ? `/v1/alarm-thresholds/${row.threshold_id}` : undefined),
       include: { byIds: findThresholdsByIds },
+    },
+    comments: {
+      type: 'alarm-comments',
+      field: 'comment_ids',
+      many: true,
+      jsonApiOnly: true,
+      get: () => undefined,
+      related: (row) => `/v1/alarms/${row.id}/comments`,
+      include: { byOwners: async (db, organizationId, ids) => ownedBy(await commentsOfAlarms(db, organizationId, ids), 'alarm_id') },
     },
   },
 };

@@ -110,6 +110,29 @@ export async function findAlarm(db: Db, organizationId: string, id: string): Pro
   return db.selectFrom('alarms').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
 }
 
+/** The alarms of these sensors, newest first (`include`): one statement. */
+export async function alarmsOfSensors(db: Db, organizationId: string, sensorIds: readonly string[]): Promise<Alarm[]> {
+  return alarmsWhere(db, organizationId, 'sensor_id', sensorIds);
+}
+
+/** The alarms these thresholds raised, newest first (`include`): one statement. */
+export async function alarmsOfThresholds(db: Db, organizationId: string, thresholdIds: readonly string[]): Promise<Alarm[]> {
+  return alarmsWhere(db, organizationId, 'threshold_id', thresholdIds);
+}
+
+async function alarmsWhere(db: Db, organizationId: string, column: 'sensor_id' | 'threshold_id', ids: readonly string[]): Promise<Alarm[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db
+    .selectFrom('alarms')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where(column, 'in', valid)
+    .orderBy('triggered_at', 'desc')
+    .orderBy('id')
+    .execute();
+}
+
 export async function addActivity(
   tx: Db,
   entry: { alarmId: string; organizationId: string; action: string; actor: Actor; note?: string | null; at?: Date },
@@ -203,6 +226,31 @@ export async function listComments(
 ): Promise<Page<AlarmComment>> {
   const query = db.selectFrom('alarm_comments').selectAll().where('organization_id', '=', organizationId).where('alarm_id', '=', alarmId);
   return keysetPage(await paginate(query, sort, 'alarm_comments.id', page).execute(), sort, page);
+}
+
+export async function findComment(db: Db, organizationId: string, alarmId: string, id: string): Promise<AlarmComment | undefined> {
+  if (!isUuid(alarmId) || !isUuid(id)) return undefined;
+  return db
+    .selectFrom('alarm_comments')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('alarm_id', '=', alarmId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+/** The comments on these alarms, oldest first (`include`): one statement. */
+export async function commentsOfAlarms(db: Db, organizationId: string, alarmIds: readonly string[]): Promise<AlarmComment[]> {
+  const valid = alarmIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db
+    .selectFrom('alarm_comments')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('alarm_id', 'in', valid)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
 }
 
 export async function insertComment(

@@ -3,11 +3,21 @@ import { type ResourceType, collectionSchema, envelopeSchema, sendCollection, se
 import { IdParams, Nullable, Timestamp, found, iso, secured } from '../api/kit.js';
 import { jsonApiBody } from '../api/json-api-body.js';
 import { pageQueryProperties, pageRequest, parseSort, sortQueryProperty } from '../api/list-query.js';
+import { resourceRegistry } from '../api/compound.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import { principalOf } from '../auth/guard.js';
 import type { App, AppServices } from '../server/context.js';
 import { AlarmResource } from './alarm-json.js';
-import { ACTIVITY_SORTS, ALARM_SORTS, COMMENT_SORTS, findAlarm, listActivity, listAlarms, listComments } from './alarms.repo.js';
+import {
+  ACTIVITY_SORTS,
+  ALARM_SORTS,
+  COMMENT_SORTS,
+  findAlarm,
+  findComment,
+  listActivity,
+  listAlarms,
+  listComments,
+} from './alarms.repo.js';
 import type { AlarmActivity, AlarmComment, AlarmStatus } from './alarms.schema.js';
 import { type AlarmService, actorOf } from './alarms.service.js';
 import { Severity } from './thresholds.routes.js';
@@ -125,6 +135,8 @@ export function registerAlarmRoutes(app: App, services: AppServices, alarms: Ala
   );
 
   routes.get({ summary: 'Get an alarm' }, ({ organizationId, id }) => findAlarm(db, organizationId, id));
+  // Comments are served below, as the alarm's; registered so that `include=comments` can render them.
+  resourceRegistry(services).register(CommentResource, CommentJson, ['alarms:read']);
 
   const acknowledgeBody = jsonApiBody({ type: AlarmResource.type, idParam: 'id' });
   for (const action of ['acknowledge', 'resolve'] as const) {
@@ -177,6 +189,21 @@ export function registerAlarmRoutes(app: App, services: AppServices, alarms: Ala
       const sort = parseSort(request.query.sort, COMMENT_SORTS, 'created_at');
       const page = await listComments(db, organizationId, request.params.id, sort, pageRequest(request.query));
       return sendCollection(config.publicUrl, request, reply, CommentResource, page);
+    },
+  );
+
+  app.get(
+    '/v1/alarms/:id/comments/:comment_id',
+    secured(bearer, ['alarms:read'], {
+      tags,
+      summary: 'One comment on an alarm',
+      params: Type.Object({ id: IdParams.properties.id, comment_id: Type.String({ maxLength: 100 }) }),
+      response: { 200: envelopeSchema(CommentJson) },
+    }),
+    async (request, reply) => {
+      const { organizationId } = principalOf(request);
+      const comment = found(await findComment(db, organizationId, request.params.id, request.params.comment_id), 'comment');
+      return sendResource(config.publicUrl, request, reply, CommentResource, comment);
     },
   );
 

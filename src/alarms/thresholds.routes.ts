@@ -4,7 +4,9 @@ import type { ResourceType } from '../api/documents.js';
 import { Nullable, Timestamp, iso } from '../api/kit.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import { HttpProblem } from '../http/problem.js';
+import { ownedBy } from '../api/compound.js';
 import { findSensorsByIds } from '../inventory/sensors.repo.js';
+import { alarmsOfThresholds } from './alarms.repo.js';
 import type { App, AppServices } from '../server/context.js';
 import type { AlarmThreshold } from './alarms.schema.js';
 import type { ThresholdCache } from './threshold-cache.js';
@@ -48,6 +50,7 @@ export const ThresholdResource: ResourceType<AlarmThreshold> = {
       jsonApiOnly: true,
       get: () => undefined,
       related: (row) => `/v1/alarms?threshold_id=${row.id}`,
+      include: { byOwners: async (db, organizationId, ids) => ownedBy(await alarmsOfThresholds(db, organizationId, ids), 'threshold_id') },
     },
   },
 };

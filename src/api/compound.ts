@@ -34,6 +34,32 @@ interface Registered {
   readScopes: readonly Scope[];
   /** Attribute and relationship names, for `fields[TYPE]`. */
   fields: Set<string>;
+  /** Where one resource of the type is served, for its relationship endpoints (api/relationship-routes.ts). */
+  served?: ServedResource;
+}
+
+/** What a to-many relationship's POST and DELETE (add, remove members) do; false: no such resource. */
+export interface MemberChanges {
+  add(request: FastifyRequest, ids: string[]): Promise<boolean>;
+  remove(request: FastifyRequest, ids: string[]): Promise<boolean>;
+}
+
+/**
+ * One resource of a type as resource-routes.ts serves it (`/v1/devices/:id`, `/v1/me`): what its
+ * relationship endpoints need to find it and, where the resource's API can, change them.
+ */
+export interface ServedResource {
+  itemPath: string;
+  noun: string;
+  tags: string[];
+  /** Write scopes of the resource (the relationship writes need them). */
+  writeScopes: readonly Scope[];
+  /** The resource the request's path names; undefined is a 404 (missing, or another organization's). */
+  find(request: FastifyRequest): Promise<unknown>;
+  /** Its update (PATCH): the flat body schema and the change, which a relationship's PATCH goes through. */
+  update?: { body: TSchema; change(request: FastifyRequest, body: Record<string, unknown>): Promise<unknown> };
+  /** To-many relationships whose members are added and removed one by one, by name. */
+  members?: Record<string, MemberChanges>;
 }
 
 export class ResourceRegistry {
@@ -57,6 +83,17 @@ export class ResourceRegistry {
   get(type: string): Registered | undefined {
     return this.#types.get(type);
   }
+
+  /** Records where resources of a registered type are served. */
+  serve(type: string, served: ServedResource): void {
+    const entry = this.#types.get(type);
+    if (entry) entry.served = served;
+  }
+
+  /** Every registered type. */
+  all(): Registered[] {
+    return [...this.#types.values()];
+  }
 }
 
 const registries = new WeakMap<object, ResourceRegistry>();
@@ -69,6 +106,14 @@ export function resourceRegistry(owner: object): ResourceRegistry {
     registries.set(owner, registry);
   }
   return registry;
+}
+
+/**
+ * A `byOwners` loader's answer from rows that carry their owner's id in `column` (a sensor's
+ * `device_id`, or the group a joined row was found through).
+ */
+export function ownedBy<Row>(rows: readonly Row[], column: keyof Row & string): { owner: string; row: Row }[] {
+  return rows.map((row) => ({ owner: row[column] as string, row }));
 }
 
 /** Querystring properties of the routes that serve compound documents (list and get). */
@@ -171,6 +216,65 @@ interface Loaded {
   row: unknown;
 }
 
+/** What one relationship of some rows leads to: the related rows and each owner's linkage to them. */
+export interface RelatedRows {
+  kind: ResourceType<unknown>;
+  /** By id, in the loader's order. */
+  rows: Map<string, unknown>;
+  /** By owner id; owners whose linkage is not known (the relationship left out) are absent. */
+  linkage: Map<string, Linkage>;
+}
+
+/**
+ * Loads relationship `name` of `owners` (rows of `ownerKind`) with its loader: one statement for
+ * all of them. Undefined when the relationship has no loader or its type is not served. The
+ * linkage names only rows found: linkage to what does not exist (any more) would break full linkage.
+ */
+export async function loadRelated(
+  context: { db: Db; organizationId: string },
+  registry: ResourceRegistry,
+  ownerKind: ResourceType<unknown>,
+  owners: readonly unknown[],
+  name: string,
+): Promise<RelatedRows | undefined> {
+  const rel = ownerKind.relationships?.[name];
+  const kind = rel && registry.get(rel.type)?.resource;
+  if (!rel?.include || !kind) return undefined;
+  const rows = new Map<string, unknown>();
+  const linkage = new Map<string, Linkage>();
+  if ('byIds' in rel.include) {
+    const ids = new Set<string>();
+    for (const owner of owners) {
+      const value = rel.get(owner);
+      if (typeof value === 'string') ids.add(value);
+      else if (Array.isArray(value)) for (const id of value) ids.add(id);
+    }
+    if (ids.size > 0) {
+      for (const row of await rel.include.byIds(context.db, context.organizationId, [...ids])) rows.set(kind.id(row), row);
+    }
+    for (const owner of owners) {
+      const value = rel.get(owner);
+      if (value === undefined) continue;
+      linkage.set(
+        ownerKind.id(owner),
+        Array.isArray(value) ? value.filter((id) => rows.has(id)) : value !== null && rows.has(value as string) ? value : null,
+      );
+    }
+  } else {
+    const ids = owners.map((owner) => ownerKind.id(owner));
+    const byOwner = new Map<string, string[]>(ids.map((id) => [id, []]));
+    if (ids.length > 0) {
+      for (const { owner, row } of await rel.include.byOwners(context.db, context.organizationId, ids)) {
+        const id = kind.id(row);
+        rows.set(id, row);
+        byOwner.get(owner)?.push(id);
+      }
+    }
+    for (const [owner, related] of byOwner) linkage.set(owner, rel.many ? related : (related[0] ?? null));
+  }
+  return { kind, rows, linkage };
+}
+
 /**
  * Loads what `query.include` names for the primary rows, level by level: every segment of the
  * include tree is one loader call (one statement) for all the rows at its level.
@@ -188,59 +292,18 @@ export async function loadCompound<Row>(
 
   const level = async (levelKind: ResourceType<unknown>, levelRows: readonly unknown[], tree: IncludeTree): Promise<void> => {
     for (const [name, subtree] of tree) {
-      const rel = levelKind.relationships?.[name];
-      const relatedKind = rel && registry.get(rel.type)?.resource;
-      if (!rel?.include || !relatedKind) continue; // parseCompoundQuery refused these
-      const related = new Map<string, unknown>();
-      if ('byIds' in rel.include) {
-        const ids = new Set<string>();
-        for (const row of levelRows) {
-          const value = rel.get(row);
-          if (typeof value === 'string') ids.add(value);
-          else if (Array.isArray(value)) for (const id of value) ids.add(id);
-        }
-        if (ids.size > 0) {
-          for (const row of await rel.include.byIds(context.db, context.organizationId, [...ids])) related.set(relatedKind.id(row), row);
-        }
-        // Linkage to what does not exist (any more) would break full linkage: only ids found.
-        for (const row of levelRows) {
-          const value = rel.get(row);
-          if (value === undefined) continue;
-          const shown = Array.isArray(value)
-            ? value.filter((id) => related.has(id))
-            : value !== null && related.has(value as string)
-              ? value
-              : null;
-          setLinkage(levelKind, row, name, shown);
-        }
-      } else {
-        const owners = levelRows.map((row) => levelKind.id(row));
-        const byOwner = new Map<string, string[]>(owners.map((owner) => [owner, []]));
-        if (owners.length > 0) {
-          for (const { owner, row } of await rel.include.byOwners(context.db, context.organizationId, owners)) {
-            const id = relatedKind.id(row);
-            related.set(id, row);
-            byOwner.get(owner)?.push(id);
-          }
-        }
-        for (const row of levelRows) {
-          const ids = byOwner.get(levelKind.id(row)) ?? [];
-          setLinkage(levelKind, row, name, rel.many ? ids : (ids[0] ?? null));
-        }
+      const loaded = await loadRelated(context, registry, levelKind, levelRows, name);
+      if (!loaded) continue; // parseCompoundQuery refused these
+      for (const [owner, value] of loaded.linkage) {
+        const key = resourceKey(levelKind.type, owner);
+        linkage.set(key, { ...linkage.get(key), [name]: value });
       }
-      for (const [id, row] of related) {
-        const key = resourceKey(relatedKind.type, id);
-        if (!primary.has(key) && !included.has(key)) included.set(key, { kind: relatedKind, row });
+      for (const [id, row] of loaded.rows) {
+        const key = resourceKey(loaded.kind.type, id);
+        if (!primary.has(key) && !included.has(key)) included.set(key, { kind: loaded.kind, row });
       }
-      if (subtree.size > 0) await level(relatedKind, [...related.values()], subtree);
+      if (subtree.size > 0) await level(loaded.kind, [...loaded.rows.values()], subtree);
     }
-  };
-
-  const setLinkage = (levelKind: ResourceType<unknown>, row: unknown, name: string, value: Linkage) => {
-    const key = resourceKey(levelKind.type, levelKind.id(row));
-    const entry = linkage.get(key) ?? {};
-    entry[name] = value;
-    linkage.set(key, entry);
   };
 
   await level(kind as ResourceType<unknown>, rows, query.include);

@@ -45,9 +45,17 @@ export interface RelationshipDef<Row> {
   many?: boolean;
   /** The related id(s) of a row; undefined leaves the relationship out (not loaded). */
   get(row: Row): Linkage | undefined;
-  /** Path of the related resource(s), for JSON:API `links.related`. */
+  /**
+   * Path of the related resource(s) for JSON:API `links.related` when another route serves them
+   * (a filtered, paged list: `/v1/sensors?device_id=…`). Without it, a relationship with a loader
+   * links to `<resource path>/<name>`, which api/relationship-routes.ts serves.
+   */
   related?(row: Row): string | undefined;
-  /** Loads the related resources for `?include=` (compound documents); without it the path is refused. */
+  /**
+   * Loads the related resources for `?include=` (compound documents) and for the relationship's
+   * own endpoints (`<resource path>/relationships/<name>`: its `links.self`); without it the
+   * include path is refused and the relationship has no `links.self`.
+   */
   include?: RelatedLoader;
   /** Shown in JSON:API only: the flat JSON form (a contract) and flat request bodies do not have `field`. */
   jsonApiOnly?: boolean;
@@ -76,6 +84,35 @@ export function flatResource<Row>(publicUrl: string, kind: ResourceType<Row>, ro
   return out;
 }
 
+/** Resource identifier objects of a linkage: `{type, id}`, an array of them, or null. */
+export function resourceIdentifiers(type: string, linkage: Linkage): unknown {
+  if (linkage === null) return null;
+  return Array.isArray(linkage) ? linkage.map((id) => ({ type, id })) : { type, id: linkage as string };
+}
+
+/**
+ * `links` of relationship `name` of a row, absolute; undefined when it has none. `self` is its
+ * relationship endpoint and `related` (by default) its related endpoint, both served by
+ * api/relationship-routes.ts for every relationship with a loader; a relationship without one
+ * (a sensor's readings, a time series) has only the `related` link its definition names.
+ */
+export function relationshipLinks<Row>(
+  publicUrl: string,
+  kind: ResourceType<Row>,
+  row: Row,
+  name: string,
+): { self?: string; related?: string } | undefined {
+  const rel = kind.relationships?.[name];
+  if (!rel) return undefined;
+  const base = kind.path(row);
+  const related = rel.related ? rel.related(row) : rel.include && `${base}/${name}`;
+  if (!rel.include && !related) return undefined;
+  return {
+    ...(rel.include && { self: absoluteUrl(publicUrl, `${base}/relationships/${name}`) }),
+    ...(related && { related: absoluteUrl(publicUrl, related) }),
+  };
+}
+
 /** What a JSON:API resource object shows beyond its row: a sparse fieldset, linkage that `include` loaded. */
 export interface ResourceObjectOptions {
   /** `fields[TYPE]`: only these attributes and relationships. */
@@ -96,17 +133,11 @@ export function jsonApiResource<Row>(
   for (const [name, rel] of Object.entries(kind.relationships ?? {})) {
     if (fields && !fields.has(name)) continue;
     const value = linkage && name in linkage ? linkage[name] : rel.get(row);
-    const related = rel.related?.(row);
-    if (value === undefined && !related) continue;
+    const links = relationshipLinks(publicUrl, kind, row, name);
+    if (value === undefined && !links) continue;
     relationships[name] = {
-      ...(value !== undefined && {
-        data: Array.isArray(value)
-          ? value.map((id) => ({ type: rel.type, id }))
-          : value === null
-            ? null
-            : { type: rel.type, id: value as string },
-      }),
-      ...(related && { links: { related: absoluteUrl(publicUrl, related) } }),
+      ...(value !== undefined && { data: resourceIdentifiers(rel.type, value) }),
+      ...(links && { links }),
     };
   }
   let attributes = kind.attributes(row);

@@ -92,30 +92,62 @@ export function flattenJsonApiDocument(body: unknown, options: BodyOptions, expe
           { pointer: `/body/data/relationships/${name}`, detail: `${name} is not a relationship of ${options.type}` },
         ]);
       const linkage = (value as { data?: unknown } | null)?.data;
-      const pointer = `/body/data/relationships/${name}/data`;
-      const idOf = (item: unknown, at: string): unknown => {
-        if (!item || typeof item !== 'object' || Array.isArray(item))
-          throw badRequest(`Relationship "${name}" needs resource identifier objects.`, [
-            { pointer: at, detail: 'a resource identifier object {type, id} is required' },
-          ]);
-        const { type, id } = item as { type?: unknown; id?: unknown };
-        const expected = options.relationshipTypes?.[name];
-        if (typeof type !== 'string')
-          throw badRequest(`Relationship "${name}": type is required.`, [{ pointer: `${at}/type`, detail: 'type is required' }]);
-        if (expected !== undefined && type !== expected) {
-          throw new HttpProblem({
-            status: 409,
-            detail: `Relationship "${name}" takes resources of type "${expected}", got "${type}".`,
-            errors: [{ pointer: `${at}/type`, detail: `type must be "${expected}"` }],
-          });
-        }
-        return id;
-      };
-      if (linkage === null) flat[field] = null;
-      else if (Array.isArray(linkage)) flat[field] = linkage.map((item, i) => idOf(item, `${pointer}/${i}`));
-      else if (linkage && typeof linkage === 'object') flat[field] = idOf(linkage, pointer);
-      else throw badRequest(`Relationship "${name}" needs "data".`, [{ pointer, detail: 'data is required' }]);
+      flat[field] = linkageIds(name, linkage, options.relationshipTypes?.[name], `/body/data/relationships/${name}/data`);
     }
   }
   return flat;
+}
+
+/**
+ * The ids of a relationship's linkage (`{type, id}`, an array of them, or null) found at `pointer`
+ * of the body: 400 for what is not linkage, 409 for resources of another type than `expectedType`.
+ */
+export function linkageIds(name: string, linkage: unknown, expectedType: string | undefined, pointer: string): unknown {
+  const idOf = (item: unknown, at: string): unknown => {
+    if (!item || typeof item !== 'object' || Array.isArray(item))
+      throw badRequest(`Relationship "${name}" needs resource identifier objects.`, [
+        { pointer: at, detail: 'a resource identifier object {type, id} is required' },
+      ]);
+    const { type, id } = item as { type?: unknown; id?: unknown };
+    if (typeof type !== 'string')
+      throw badRequest(`Relationship "${name}": type is required.`, [{ pointer: `${at}/type`, detail: 'type is required' }]);
+    if (expectedType !== undefined && type !== expectedType) {
+      throw new HttpProblem({
+        status: 409,
+        detail: `Relationship "${name}" takes resources of type "${expectedType}", got "${type}".`,
+        errors: [{ pointer: `${at}/type`, detail: `type must be "${expectedType}"` }],
+      });
+    }
+    return id;
+  };
+  if (linkage === null) return null;
+  if (Array.isArray(linkage)) return linkage.map((item, i) => idOf(item, `${pointer}/${i}`));
+  if (linkage && typeof linkage === 'object') return idOf(linkage, pointer);
+  throw badRequest(`Relationship "${name}" needs "data".`, [{ pointer, detail: 'data is required' }]);
+}
+
+/**
+ * preValidation hook of a relationship endpoint's writes (api/relationship-routes.ts): a JSON:API
+ * relationship document `{data: linkage}` (in either media type) becomes the flat body
+ * `{<field>: ids}` the resource's update takes, which is also what the route documents and takes
+ * from JSON clients; errors about that field then point back at `/data`.
+ */
+export function relationshipBody(options: { name: string; field: string; type: string; many: boolean }): preValidationAsyncHookHandler {
+  const flatPointer = `/body/${options.field}`;
+  const remap = (pointer: string): string =>
+    pointer.startsWith(flatPointer) ? `/data${pointer.slice(flatPointer.length)}` : pointer.replace(/^\/body/, '') || '/';
+  return async (request) => {
+    const body = request.body as Record<string, unknown> | null | undefined;
+    const isDocument = body !== null && typeof body === 'object' && !Array.isArray(body) && 'data' in body;
+    if (!isDocument && !isJsonApiBody(request)) return;
+    const linkage = isDocument ? body.data : undefined;
+    if (linkage === undefined || Array.isArray(linkage) !== options.many || (options.many && linkage === null)) {
+      const detail = options.many
+        ? 'data must be an array of resource identifier objects'
+        : 'data must be a resource identifier object or null';
+      throw badRequest(`The body of a relationship is {"data": …}: ${detail}.`, [{ pointer: '/body/data', detail }]);
+    }
+    request.body = { [options.field]: linkageIds(options.name, linkage, options.type, '/body/data') };
+    jsonApiBodyPointers.set(request, remap);
+  };
 }

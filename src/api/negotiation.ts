@@ -1,103 +1,96 @@
-import type { FastifyRequest } from 'fastify';
-import { HttpProblem, JSON_API_MEDIA_TYPE } from '../http/problem.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { JSON_API_MEDIA_TYPE, type MediaRange, jsonApiInstances, parseContentType } from '../http/media-types.js';
+import { HttpProblem } from '../http/problem.js';
 import type { App } from '../server/context.js';
 
 /**
- * Content negotiation of the resource API (`/v1`), shared by every capability:
+ * Content negotiation of the resource API (`/v1`), shared by every capability, per JSON:API 1.1
+ * §"Content Negotiation" (https://jsonapi.org/format/1.1/#content-negotiation-servers):
  *
  * - JSON (default; also for `Accept: application/javascript`, `application/json`, `*∕*`).
- * - JSON:API 1.1 (`Accept: application/vnd.api+json`).
- *   406 / 415 for JSON:API media types carrying parameters other than `ext`/`profile`, and for
- *   any `ext` (no extension is supported), as the JSON:API spec requires.
+ * - JSON:API 1.1 when Accept holds `application/vnd.api+json` (with q > 0). Instances with a
+ *   parameter other than `ext`/`profile`, or naming an extension, are ignored; 406 when no instance
+ *   is left. Profiles are accepted and not applied (a server MUST ignore profiles it does not know).
+ * - 415 for a `Content-Type: application/vnd.api+json` with a parameter other than `ext`/`profile`,
+ *   or with an extension: this server supports none.
+ * - `Vary: Accept` on every /v1 answer, data and errors alike, so no cache hands a JSON:API
+ *   document to a JSON client or the other way round.
  *
  * The documents of each format are rendered by api/documents.ts.
  */
 
 export type Format = 'json' | 'jsonapi';
 
-interface MediaRange {
-  type: string;
-  params: Map<string, string>;
-}
+/** Extension URIs this server applies (https://jsonapi.org/format/1.1/#extensions): none yet. */
+const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set();
 
-function parseMediaRanges(header: string): MediaRange[] {
-  return header
-    .split(',')
-    .map((part) => part.trim())
-    .filter((part) => part !== '')
-    .map((part) => {
-      const [type = '', ...rawParams] = part.split(';');
-      const params = new Map<string, string>();
-      for (const raw of rawParams) {
-        const eq = raw.indexOf('=');
-        const name = (eq === -1 ? raw : raw.slice(0, eq)).trim().toLowerCase();
-        const value =
-          eq === -1
-            ? ''
-            : raw
-                .slice(eq + 1)
-                .trim()
-                .replace(/^"(.*)"$/, '$1');
-        if (name !== '') params.set(name, value);
-      }
-      return { type: type.trim().toLowerCase(), params };
-    });
-}
-
-/**
- * A JSON:API media type instance is usable when its only parameters are `profile` (ignored:
- * profiles never change the meaning of a document) and `q` (Accept weight). `ext` names
- * extensions, of which we support none.
- */
-function usableJsonApi(range: MediaRange): boolean {
-  return [...range.params.keys()].every((name) => name === 'profile' || name === 'q');
+/** Why a JSON:API media type instance cannot be served; undefined when it can. */
+function unusable(range: MediaRange): 'parameters' | 'extensions' | undefined {
+  for (const name of range.params.keys()) if (name !== 'ext' && name !== 'profile') return 'parameters';
+  // `ext` is a space-separated list of URIs; an empty one asks for no extension.
+  const extensions = (range.params.get('ext') ?? '').split(/\s+/).filter((uri) => uri !== '');
+  return extensions.every((uri) => SUPPORTED_EXTENSIONS.has(uri)) ? undefined : 'extensions';
 }
 
 /** The representation a request asks for; throws 406 per JSON:API §"Server Responsibilities". */
 export function negotiate(request: FastifyRequest): Format {
-  const accept = request.headers.accept;
-  if (!accept?.toLowerCase().includes(JSON_API_MEDIA_TYPE)) return 'json';
-  const jsonApi = parseMediaRanges(accept).filter((r) => r.type === JSON_API_MEDIA_TYPE);
-  if (jsonApi.length === 0) return 'json';
-  if (!jsonApi.some(usableJsonApi)) {
-    throw new HttpProblem({
-      status: 406,
-      detail:
-        'Every application/vnd.api+json in Accept carries media type parameters this server does not support (only "profile" is allowed).',
-    });
-  }
-  return 'jsonapi';
+  const instances = jsonApiInstances(request.headers.accept);
+  if (instances.length === 0) return 'json';
+  const reasons = instances.map(unusable);
+  if (reasons.includes(undefined)) return 'jsonapi';
+  throw new HttpProblem({
+    status: 406,
+    detail: reasons.includes('parameters')
+      ? 'Every application/vnd.api+json in Accept carries media type parameters this server does not support (only "ext" and "profile" are allowed).'
+      : 'Every application/vnd.api+json in Accept asks for a JSON:API extension; this server supports none.',
+  });
 }
 
-/** JSON:API: a request body with the JSON:API media type must not carry parameters (415). */
+/** JSON:API: a request body's JSON:API media type may carry only `profile` and supported `ext` (415). */
 export function checkContentType(request: FastifyRequest): void {
-  const contentType = request.headers['content-type'];
-  if (!contentType?.toLowerCase().includes(JSON_API_MEDIA_TYPE)) return;
-  const [range] = parseMediaRanges(contentType);
-  if (range && range.type === JSON_API_MEDIA_TYPE && ![...range.params.keys()].every((name) => name === 'profile')) {
-    throw new HttpProblem({
-      status: 415,
-      detail: 'Content-Type application/vnd.api+json must not carry media type parameters other than "profile".',
-      headers: { 'accept-post': `application/json, ${JSON_API_MEDIA_TYPE}` },
-    });
-  }
+  const range = parseContentType(request.headers['content-type']);
+  if (range?.type !== JSON_API_MEDIA_TYPE) return;
+  const reason = unusable(range);
+  if (reason === undefined) return;
+  throw new HttpProblem({
+    status: 415,
+    detail:
+      reason === 'parameters'
+        ? 'Content-Type application/vnd.api+json must not carry media type parameters other than "ext" and "profile".'
+        : `Content-Type application/vnd.api+json names an extension (${range.params.get('ext')}); this server supports none.`,
+    headers: { 'accept-post': `application/json, ${JSON_API_MEDIA_TYPE}` },
+  });
 }
 
 export function isJsonApiBody(request: FastifyRequest): boolean {
-  return (request.headers['content-type'] ?? '').toLowerCase().startsWith(JSON_API_MEDIA_TYPE);
+  return parseContentType(request.headers['content-type'])?.type === JSON_API_MEDIA_TYPE;
+}
+
+const isResourceApi = (url: string): boolean => url.startsWith('/v1/') || url === '/v1' || url.startsWith('/v1?');
+
+/** Adds `Accept` to the answer's `Vary`, keeping what is there (CORS's `Origin`). */
+function varyOnAccept(reply: FastifyReply): void {
+  const current = reply.getHeader('vary');
+  const values = (Array.isArray(current) ? current.join(',') : String(current ?? ''))
+    .split(',')
+    .map((value) => value.trim())
+    .filter((value) => value !== '');
+  if (values.some((value) => value === '*' || value.toLowerCase() === 'accept')) return;
+  reply.header('vary', [...values, 'Accept'].join(', '));
 }
 
 const installed = new WeakSet<object>();
 
 /**
- * Installs the negotiation checks (406/415) for every `/v1` route of the app, whichever module
- * registers it. Idempotent per app; call it from each capability's registration if unsure.
+ * Installs the negotiation checks (406/415) and `Vary: Accept` for every `/v1` route of the app,
+ * whichever module registers it. Idempotent per app; call it from each capability's registration
+ * if unsure.
  */
 export function installNegotiation(app: App): void {
   if (installed.has(app)) return;
   installed.add(app);
   app.addHook('onRequest', (request, _reply, done) => {
-    if (!request.url.startsWith('/v1/') && request.url !== '/v1') return done();
+    if (!isResourceApi(request.url)) return done();
     try {
       negotiate(request);
       checkContentType(request);
@@ -105,5 +98,10 @@ export function installNegotiation(app: App): void {
       return done(error as Error);
     }
     done();
+  });
+  // Every /v1 answer depends on Accept: errors too come as problem+json or JSON:API errors.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (isResourceApi(request.url)) varyOnAccept(reply);
+    done(null, payload);
   });
 }

@@ -9,6 +9,8 @@ import { IdParams, found, secured } from './kit.js';
 import { type ResourceType, collectionSchema, envelopeSchema, sendCollection, sendNoContent, sendResource } from './documents.js';
 import {
   type CompoundQuery,
+  type MemberChanges,
+  type ServedResource,
   compoundQueryPatterns,
   compoundQueryProperties,
   loadCompound,
@@ -30,7 +32,9 @@ import type { Page, PageRequest, Sort, SortField } from '../storage/keyset.js';
  *   locations.get({ summary: 'Get a location' }, ({ organizationId, id }) => findLocation(db, organizationId, id));
  *
  * Routes a resource has beyond these (a device's token rotation, a group's members) stay plain
- * `app.<method>(..., secured(...), ...)` registrations in the module.
+ * `app.<method>(..., secured(...), ...)` registrations in the module. A resource served here also
+ * gets the endpoints of its relationships (api/relationship-routes.ts), which use its `get` (or
+ * `singleton`) to find it and its `update` to change a relationship.
  */
 
 export interface ResourceDefinition<Row> {
@@ -52,6 +56,16 @@ export interface ResourceDefinition<Row> {
    * the route's schema does not take is refused by it, pointing at the relationship).
    */
   relationships?: Record<string, string>;
+  /**
+   * To-many relationships whose members the module adds and removes one by one (a group's users):
+   * JSON:API POST and DELETE on `<path>/:id/relationships/<name>`, resolving false when the
+   * organization has no resource with that id.
+   */
+  members?: Record<string, { add(input: MembersInput): Promise<boolean>; remove(input: MembersInput): Promise<boolean> }>;
+}
+
+export interface MembersInput extends IdInput {
+  ids: string[];
 }
 
 /** A row answered with top-level `meta` (a device's `token_shown_once`). */
@@ -134,6 +148,22 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
   };
   const registry = resourceRegistry(services);
   registry.register(resource, schema, scopes.read);
+  const idOf = (request: FastifyRequest) => (request.params as { id: string }).id;
+  const membersOf = (changes: NonNullable<ResourceDefinition<Row>['members']>[string]): MemberChanges => ({
+    add: (request, ids) => changes.add({ ...callerOf(request), id: idOf(request), ids }),
+    remove: (request, ids) => changes.remove({ ...callerOf(request), id: idOf(request), ids }),
+  });
+  // Filled in by get/singleton and update; read when the relationship routes are registered.
+  const served: ServedResource = {
+    itemPath,
+    noun,
+    tags,
+    writeScopes: scopes.write,
+    find: async () => undefined,
+    ...(definition.members && {
+      members: Object.fromEntries(Object.entries(definition.members).map(([name, changes]) => [name, membersOf(changes)])),
+    }),
+  };
 
   /** include and fields[TYPE] of a request, with what they load for `rows`. */
   const compound = async (query: CompoundQuery | undefined, organizationId: string, rows: readonly Row[]) =>
@@ -142,6 +172,29 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
   const answer = (request: FastifyRequest, reply: FastifyReply, result: Row | WithMeta<Row>, status = 200) => {
     const [row, meta] = result instanceof WithMeta ? [result.row, result.meta] : [result, undefined];
     return sendResource(config.publicUrl, request, reply, resource, row, { status, ...(meta && { meta }) });
+  };
+
+  /** The GET of one resource at `url` (with `include` and `fields[TYPE]`), and its relationship endpoints. */
+  const serveOne = (url: string, summary: string, find: (request: FastifyRequest) => Promise<Row | undefined>) => {
+    served.find = find;
+    registry.serve(resource.type, served);
+    app.get(
+      url,
+      secured(bearer, scopes.read, {
+        tags,
+        summary,
+        ...(url === itemPath && { params: IdParams }),
+        querystring: Type.Object(compoundQueryProperties, { additionalProperties: false, patternProperties: compoundQueryPatterns }),
+        response: { 200: envelopeSchema(schema) },
+      }),
+      async (request, reply) => {
+        const asked = parseCompoundQuery(request, resource.type, registry);
+        const row = found(await find(request), noun);
+        return sendResource(config.publicUrl, request, reply, resource, row, {
+          compound: await compound(asked, principalOf(request).organizationId, [row]),
+        });
+      },
+    );
   };
 
   return {
@@ -180,24 +233,16 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
 
     /** `GET <path>/:id`; `undefined` from `find` (missing or another organization's id) is a 404. */
     get(options: { summary: string }, find: (input: IdInput) => Promise<Row | undefined>): void {
-      app.get(
-        itemPath,
-        secured(bearer, scopes.read, {
-          tags,
-          summary: options.summary,
-          params: IdParams,
-          querystring: Type.Object(compoundQueryProperties, { additionalProperties: false, patternProperties: compoundQueryPatterns }),
-          response: { 200: envelopeSchema(schema) },
-        }),
-        async (request, reply) => {
-          const asked = parseCompoundQuery(request, resource.type, registry);
-          const caller = callerOf(request);
-          const row = found(await find({ ...caller, id: request.params.id }), noun);
-          return sendResource(config.publicUrl, request, reply, resource, row, {
-            compound: await compound(asked, caller.organizationId, [row]),
-          });
-        },
-      );
+      serveOne(itemPath, options.summary, (request) => find({ ...callerOf(request), id: idOf(request) }));
+    },
+
+    /**
+     * `GET <path>` of a resource the caller has exactly one of (`/v1/me`): `path` names the
+     * resource itself, and `find` answers it for the caller (undefined: 404).
+     */
+    singleton(options: { summary: string }, find: (caller: Caller) => Promise<Row | undefined>): void {
+      served.itemPath = path;
+      serveOne(path, options.summary, (request) => find(callerOf(request)));
     },
 
     /** `POST <path>`: answers 201 with `Location`. */
@@ -230,6 +275,10 @@ export function resourceRoutes<Row>(app: App, services: AppServices, definition:
       options: UpdateOptions<Body>,
       change: (input: UpdateInput<Static<Body>>) => Promise<Row | undefined>,
     ): void {
+      served.update = {
+        body: options.body,
+        change: (request, body) => change({ ...callerOf(request), id: idOf(request), body: body as Static<Body> }),
+      };
       for (const method of ['patch', 'put'] as const) {
         app[method](
           itemPath,

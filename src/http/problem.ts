@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { JSON_API_MEDIA_TYPE, jsonApiInstances } from './media-types.js';
 
 /**
  * Errors outside the OAuth endpoints: RFC 9457 problem details by default, JSON:API error objects
@@ -44,8 +45,6 @@ export const notFound = (detail = 'The resource does not exist.') => new HttpPro
 export const badRequest = (detail: string, errors?: FieldError[]) => new HttpProblem({ status: 400, detail, ...(errors && { errors }) });
 export const conflict = (detail: string) => new HttpProblem({ status: 409, detail });
 
-export const JSON_API_MEDIA_TYPE = 'application/vnd.api+json';
-
 /**
  * Sends a JSON:API document. As bytes: Fastify appends `; charset=utf-8` to a JSON media type sent
  * as a string, and JSON:API forbids media type parameters other than ext and profile.
@@ -54,8 +53,9 @@ export function sendJsonApi(reply: FastifyReply, document: Record<string, unknow
   return reply.type(JSON_API_MEDIA_TYPE).send(Buffer.from(JSON.stringify({ jsonapi: { version: '1.1' }, ...document })));
 }
 
+/** Errors come as JSON:API when Accept names it (usable or not: a 406 is a JSON:API error too). */
 export function wantsJsonApi(request: FastifyRequest): boolean {
-  return (request.headers.accept ?? '').includes(JSON_API_MEDIA_TYPE);
+  return jsonApiInstances(request.headers.accept).length > 0;
 }
 
 /**

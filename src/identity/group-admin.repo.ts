@@ -63,6 +63,31 @@ export async function findGroupById(db: Db, organizationId: string, id: string):
   return db.selectFrom('groups').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
 }
 
+/** Groups by id (`include`): one statement; ids that are not the organization's are left out. */
+export async function findGroupsByIds(db: Db, organizationId: string, ids: readonly string[]): Promise<Group[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db.selectFrom('groups').selectAll().where('organization_id', '=', organizationId).where('id', 'in', valid).execute();
+}
+
+/** The groups of these people, by name, each with its person (`include`): one statement. */
+export async function groupsOfUsers(db: Db, organizationId: string, userIds: readonly string[]): Promise<(Group & { user_id: string })[]> {
+  const valid = userIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db
+    .selectFrom('groups')
+    .innerJoin('group_users', (join) =>
+      join.onRef('group_users.group_id', '=', 'groups.id').onRef('group_users.organization_id', '=', 'groups.organization_id'),
+    )
+    .selectAll('groups')
+    .select('group_users.user_id')
+    .where('groups.organization_id', '=', organizationId)
+    .where('group_users.user_id', 'in', valid)
+    .orderBy('groups.name')
+    .orderBy('groups.id')
+    .execute();
+}
+
 export async function insertGroup(db: Db, organizationId: string, name: string, description: string | null): Promise<Group> {
   return db.insertInto('groups').values({ organization_id: organizationId, name, description }).returningAll().executeTakeFirstOrThrow();
 }
@@ -101,15 +126,17 @@ export async function addGroupUsers(db: Db, organizationId: string, groupId: str
     .execute();
 }
 
-export async function removeGroupUser(db: Db, organizationId: string, groupId: string, userId: string): Promise<boolean> {
-  if (!isUuid(groupId) || !isUuid(userId)) return false;
+/** Removes these users from the group (those not in it: nothing); answers how many were. */
+export async function removeGroupUsers(db: Db, organizationId: string, groupId: string, userIds: readonly string[]): Promise<number> {
+  const valid = userIds.filter(isUuid);
+  if (!isUuid(groupId) || valid.length === 0) return 0;
   const result = await db
     .deleteFrom('group_users')
     .where('organization_id', '=', organizationId)
     .where('group_id', '=', groupId)
-    .where('user_id', '=', userId)
+    .where('user_id', 'in', valid)
     .executeTakeFirst();
-  return result.numDeletedRows > 0n;
+  return Number(result.numDeletedRows);
 }
 
 /** user ids of each of the groups. */

@@ -9,12 +9,12 @@ import {
   groupUserIds,
   insertGroup,
   listGroupsPage,
-  removeGroupUser,
+  removeGroupUsers,
   updateGroup,
 } from './group-admin.repo.js';
-import { MEMBER_SORTS, listMemberViews } from './members.repo.js';
-import { addGroupSensors, groupSensorIds, removeGroupSensor, setGroupSensors } from '../inventory/group-sensors.repo.js';
-import { SENSOR_SORTS, listSensors } from '../inventory/sensors.repo.js';
+import { MEMBER_SORTS, listMemberViews, membersOfGroups } from './members.repo.js';
+import { addGroupSensors, groupSensorIds, removeGroupSensors, setGroupSensors } from '../inventory/group-sensors.repo.js';
+import { SENSOR_SORTS, listSensors, sensorsOfGroups } from '../inventory/sensors.repo.js';
 import { SensorResource } from '../inventory/sensors.routes.js';
 import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
@@ -24,12 +24,14 @@ import { guarded as dbGuarded } from '../api/db-errors.js';
 import { IdParams, Nullable, SearchQuery, Text, Timestamp, found, iso, secured } from '../api/kit.js';
 import { type ResourceType, envelopeSchema, sendCollection, sendNoContent, sendResource } from '../api/documents.js';
 import { pageQueryProperties, pageRequest, parseSort } from '../api/list-query.js';
+import { ownedBy } from '../api/compound.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import { MemberResource } from './users.routes.js';
 
 /** Groups: named sets of users and sensors (alarm routing, dashboards, access grouping). */
 
-export type GroupView = Group & { user_ids: string[]; sensor_ids: string[] };
+/** A group with its members' ids; a group `include` loaded (through a person, a rule) has them only once they are included too. */
+export type GroupView = Group & { user_ids?: string[]; sensor_ids?: string[] };
 
 export const GroupResource: ResourceType<GroupView> = {
   type: 'groups',
@@ -37,13 +39,25 @@ export const GroupResource: ResourceType<GroupView> = {
   path: (row) => `/v1/groups/${row.id}`,
   attributes: (row) => ({ name: row.name, description: row.description, created_at: iso(row.created_at) }),
   relationships: {
-    users: { type: 'users', field: 'user_ids', many: true, get: (row) => row.user_ids, related: (row) => `/v1/groups/${row.id}/users` },
+    users: {
+      type: 'users',
+      field: 'user_ids',
+      many: true,
+      get: (row) => row.user_ids,
+      related: (row) => `/v1/groups/${row.id}/users`,
+      include: {
+        byOwners: async (db, organizationId, groupIds) => ownedBy(await membersOfGroups(db, organizationId, groupIds), 'group_id'),
+      },
+    },
     sensors: {
       type: 'sensors',
       field: 'sensor_ids',
       many: true,
       get: (row) => row.sensor_ids,
       related: (row) => `/v1/groups/${row.id}/sensors`,
+      include: {
+        byOwners: async (db, organizationId, groupIds) => ownedBy(await sensorsOfGroups(db, organizationId, groupIds), 'group_id'),
+      },
     },
   },
 };
@@ -97,6 +111,12 @@ async function view(db: Db, organizationId: string, id: string): Promise<GroupVi
 export function registerGroupRoutes(app: App, services: AppServices): void {
   const { bearer, db, config } = services;
   const tags = ['groups'];
+  /** A change of the members of a group of the organization; false when it has no such group. */
+  const changeMembers = async (organizationId: string, id: string, change: () => Promise<unknown>): Promise<boolean> => {
+    if (!(await findGroupById(db, organizationId, id))) return false;
+    await dbGuarded(change, CONSTRAINTS);
+    return true;
+  };
   const groups = resourceRoutes(app, services, {
     path: '/v1/groups',
     resource: GroupResource,
@@ -105,6 +125,17 @@ export function registerGroupRoutes(app: App, services: AppServices): void {
     tags,
     scopes: { read: ['groups:read'], write: ['groups:write'] },
     relationships: { users: 'user_ids', sensors: 'sensor_ids' },
+    // JSON:API POST/DELETE on /v1/groups/{id}/relationships/users|sensors: the same changes as the member routes below.
+    members: {
+      users: {
+        add: ({ organizationId, id, ids }) => changeMembers(organizationId, id, () => addGroupUsers(db, organizationId, id, ids)),
+        remove: ({ organizationId, id, ids }) => changeMembers(organizationId, id, () => removeGroupUsers(db, organizationId, id, ids)),
+      },
+      sensors: {
+        add: ({ organizationId, id, ids }) => changeMembers(organizationId, id, () => addGroupSensors(db, organizationId, id, ids)),
+        remove: ({ organizationId, id, ids }) => changeMembers(organizationId, id, () => removeGroupSensors(db, organizationId, id, ids)),
+      },
+    },
   });
 
   groups.list(
@@ -223,7 +254,7 @@ export function registerGroupRoutes(app: App, services: AppServices): void {
     async (request, reply) => {
       const { organizationId } = principalOf(request);
       found(await findGroupById(db, organizationId, request.params.id), 'group');
-      found((await removeGroupUser(db, organizationId, request.params.id, request.params.userId)) || undefined, 'group member');
+      found((await removeGroupUsers(db, organizationId, request.params.id, [request.params.userId])) || undefined, 'group member');
       return sendNoContent(reply);
     },
   );
@@ -280,7 +311,7 @@ export function registerGroupRoutes(app: App, services: AppServices): void {
     async (request, reply) => {
       const { organizationId } = principalOf(request);
       found(await findGroupById(db, organizationId, request.params.id), 'group');
-      found((await removeGroupSensor(db, organizationId, request.params.id, request.params.sensorId)) || undefined, 'group sensor');
+      found((await removeGroupSensors(db, organizationId, request.params.id, [request.params.sensorId])) || undefined, 'group sensor');
       return sendNoContent(reply);
     },
   );

@@ -10,6 +10,7 @@ import {
   revokeInvitation,
 } from './invitations.repo.js';
 import { invitationPath, invite } from './invitations.service.js';
+import { findMemberViewsByIds } from './members.repo.js';
 import { normalizeEmail } from './users.repo.js';
 import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
@@ -43,18 +44,10 @@ export const InvitationResource: ResourceType<Invitation> = {
     revoked_at: iso(row.revoked_at),
   }),
   relationships: {
-    invited_by: {
-      type: 'users',
-      field: 'invited_by',
-      get: (row) => row.invited_by,
-      related: (row) => (row.invited_by ? `/v1/users/${row.invited_by}` : undefined),
-    },
-    user: {
-      type: 'users',
-      field: 'user_id',
-      get: (row) => row.user_id,
-      related: (row) => (row.user_id ? `/v1/users/${row.user_id}` : undefined),
-    },
+    // Their related links are this invitation's own (/v1/invitations/{id}/user): a person who has
+    // left the organization since is null there, where /v1/users/{id} would be a 404.
+    invited_by: { type: 'users', field: 'invited_by', get: (row) => row.invited_by, include: { byIds: findMemberViewsByIds } },
+    user: { type: 'users', field: 'user_id', get: (row) => row.user_id, include: { byIds: findMemberViewsByIds } },
   },
 };
 

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { Principal } from '../auth/principal.js';
 import { principalOf } from '../auth/guard.js';
-import { findMemberView } from './members.repo.js';
+import { findMemberView, findMemberViewsByIds } from './members.repo.js';
 import { findOrganizationById, upsertOrganization } from './organizations.repo.js';
 import { SCOPES } from './scopes.js';
 import type { App } from '../server/context.js';
@@ -10,6 +10,8 @@ import type { Organization } from '../storage/schema.js';
 import { Nullable, Text, Timestamp, found, iso, secured } from '../api/kit.js';
 import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
 import { jsonApiBody } from '../api/json-api-body.js';
+import { resourceRoutes } from '../api/resource-routes.js';
+import { findDevicesByIds } from '../inventory/devices.repo.js';
 import { memberStatus } from './users.routes.js';
 import type { MemberView } from './members.repo.js';
 
@@ -45,18 +47,27 @@ export const MeResource: ResourceType<MeView> = {
       field: 'organization_id',
       get: (row) => row.organization.id,
       related: () => '/v1/organizations/current',
+      include: {
+        // The caller's own organization is the only one there is to include.
+        byIds: async (db, organizationId, ids) => {
+          const organization = ids.includes(organizationId) ? await findOrganizationById(db, organizationId) : undefined;
+          return organization ? [organization] : [];
+        },
+      },
     },
     user: {
       type: 'users',
       field: 'user_id',
       get: (row) => row.principal.userId,
       related: (row) => (row.principal.userId ? `/v1/users/${row.principal.userId}` : undefined),
+      include: { byIds: findMemberViewsByIds },
     },
     device: {
       type: 'devices',
       field: 'device_id',
       get: (row) => row.principal.deviceId ?? null,
       related: (row) => (row.principal.deviceId ? `/v1/devices/${row.principal.deviceId}` : undefined),
+      include: { byIds: findDevicesByIds },
     },
   },
 };
@@ -104,33 +115,32 @@ const OrganizationUpdate = Type.Object({ name: Type.Optional(Text()) }, { additi
 export function registerMeRoutes(app: App, services: AppServices): void {
   const { bearer, db, config } = services;
 
-  app.get(
-    '/v1/me',
-    secured(bearer, [], {
-      tags: ['me'],
-      summary: 'The caller: person (if any), role, organization and the scopes of the credential',
-      response: { 200: envelopeSchema(MeJson) },
-    }),
-    async (request, reply) => {
-      const principal = principalOf(request);
-      const organization = found(await findOrganizationById(db, principal.organizationId), 'organization');
-      const member = principal.userId ? await findMemberView(db, principal.organizationId, principal.userId) : undefined;
-      return sendResource(config.publicUrl, request, reply, MeResource, { principal, organization, member });
+  const me = resourceRoutes(app, services, {
+    path: '/v1/me',
+    resource: MeResource,
+    schema: MeJson,
+    noun: 'caller',
+    tags: ['me'],
+    scopes: { read: [], write: [] },
+  });
+  me.singleton(
+    { summary: 'The caller: person (if any), role, organization and the scopes of the credential' },
+    async ({ principal, organizationId }) => {
+      const organization = found(await findOrganizationById(db, organizationId), 'organization');
+      const member = principal.userId ? await findMemberView(db, organizationId, principal.userId) : undefined;
+      return { principal, organization, member };
     },
   );
 
-  app.get(
-    '/v1/organizations/current',
-    secured(bearer, [], {
-      tags: ['organizations'],
-      summary: "The caller's organization",
-      response: { 200: envelopeSchema(OrganizationJson) },
-    }),
-    async (request, reply) => {
-      const organization = found(await findOrganizationById(db, principalOf(request).organizationId), 'organization');
-      return sendResource(config.publicUrl, request, reply, OrganizationResource, organization);
-    },
-  );
+  const organizations = resourceRoutes(app, services, {
+    path: '/v1/organizations/current',
+    resource: OrganizationResource,
+    schema: OrganizationJson,
+    noun: 'organization',
+    tags: ['organizations'],
+    scopes: { read: [], write: ['users:write'] },
+  });
+  organizations.singleton({ summary: "The caller's organization" }, ({ organizationId }) => findOrganizationById(db, organizationId));
 
   for (const method of ['patch', 'put'] as const) {
     app[method](

@@ -96,6 +96,31 @@ export async function findMemberView(db: Db, organizationId: string, userId: str
   return members(db, organizationId).where('users.id', '=', userId).executeTakeFirst();
 }
 
+/** People by id (`include`): one statement; ids that are not members of the organization are left out. */
+export async function findMemberViewsByIds(db: Db, organizationId: string, userIds: readonly string[]): Promise<MemberView[]> {
+  const valid = userIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return members(db, organizationId).where('users.id', 'in', valid).execute();
+}
+
+/** The people of these groups, by email, each with its group (`include`): one statement. */
+export async function membersOfGroups(
+  db: Db,
+  organizationId: string,
+  groupIds: readonly string[],
+): Promise<(MemberView & { group_id: string })[]> {
+  const valid = groupIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return members(db, organizationId)
+    .innerJoin('group_users', (join) =>
+      join.onRef('group_users.user_id', '=', 'users.id').onRef('group_users.organization_id', '=', 'memberships.organization_id'),
+    )
+    .select('group_users.group_id')
+    .where('group_users.group_id', 'in', valid)
+    .orderBy('users.email')
+    .execute();
+}
+
 export async function setMemberRole(db: Db, organizationId: string, userId: string, role: Role): Promise<boolean> {
   if (!isUuid(userId)) return false;
   const result = await db

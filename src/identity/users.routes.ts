@@ -12,6 +12,7 @@ import {
   setMemberName,
   setMemberRole,
 } from './members.repo.js';
+import { groupsOfUsers } from './group-admin.repo.js';
 import { ROLES } from './scopes.js';
 import { findMember, listMemberships } from './users.repo.js';
 import { HttpProblem } from '../http/problem.js';
@@ -21,6 +22,7 @@ import type { Db } from '../storage/database.js';
 import type { Role } from '../storage/schema.js';
 import { IdParams, Nullable, SearchQuery, Timestamp, found, iso, secured } from '../api/kit.js';
 import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
+import { ownedBy } from '../api/compound.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 
 /**
@@ -49,7 +51,16 @@ export const MemberResource: ResourceType<MemberView> = {
     updated_at: iso(row.updated_at),
   }),
   relationships: {
-    groups: { type: 'groups', field: 'group_ids', many: true, get: () => undefined, related: (row) => `/v1/groups?user_id=${row.id}` },
+    groups: {
+      type: 'groups',
+      field: 'group_ids',
+      many: true,
+      get: () => undefined,
+      related: (row) => `/v1/groups?user_id=${row.id}`,
+      include: {
+        byOwners: async (db, organizationId, userIds) => ownedBy(await groupsOfUsers(db, organizationId, userIds), 'user_id'),
+      },
+    },
   },
 };
 

@@ -71,6 +71,28 @@ export async function calibrationsOfSensors(db: Db, organizationId: string, sens
     .execute();
 }
 
+/** The calibrations of these devices' sensors, newest first, each with its device (`include`): one statement. */
+export async function calibrationsOfDevices(
+  db: Db,
+  organizationId: string,
+  deviceIds: readonly string[],
+): Promise<(Calibration & { device_id: string })[]> {
+  const valid = deviceIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db
+    .selectFrom('calibrations')
+    .innerJoin('sensors', (join) =>
+      join.onRef('sensors.id', '=', 'calibrations.sensor_id').onRef('sensors.organization_id', '=', 'calibrations.organization_id'),
+    )
+    .selectAll('calibrations')
+    .select('sensors.device_id')
+    .where('calibrations.organization_id', '=', organizationId)
+    .where('sensors.device_id', 'in', valid)
+    .orderBy('calibrations.calibrated_at', 'desc')
+    .orderBy('calibrations.id')
+    .execute();
+}
+
 export interface CalibrationFields {
   sensor_id: string;
   calibrated_at: Date;

@@ -3,6 +3,8 @@ import { guarded as dbGuarded } from '../api/db-errors.js';
 import { IdParams, Nullable, SearchQuery, Text, Timestamp, found, iso, secured } from '../api/kit.js';
 import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
 import { WithMeta, resourceRoutes } from '../api/resource-routes.js';
+import { ownedBy } from '../api/compound.js';
+import { calibrationsOfDevices } from './calibrations.repo.js';
 import { principalOf } from '../auth/guard.js';
 import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
@@ -58,6 +60,7 @@ export const DeviceResource: ResourceType<DeviceView> = {
       many: true,
       get: () => undefined,
       related: (row) => `/v1/calibrations?device_id=${row.id}`,
+      include: { byOwners: async (db, organizationId, ids) => ownedBy(await calibrationsOfDevices(db, organizationId, ids), 'device_id') },
     },
   },
 };

@@ -17,15 +17,17 @@ export async function addGroupSensors(db: Db, organizationId: string, groupId: s
     .execute();
 }
 
-export async function removeGroupSensor(db: Db, organizationId: string, groupId: string, sensorId: string): Promise<boolean> {
-  if (!isUuid(groupId) || !isUuid(sensorId)) return false;
+/** Removes these sensors from the group (those not in it: nothing); answers how many were. */
+export async function removeGroupSensors(db: Db, organizationId: string, groupId: string, sensorIds: readonly string[]): Promise<number> {
+  const valid = sensorIds.filter(isUuid);
+  if (!isUuid(groupId) || valid.length === 0) return 0;
   const result = await db
     .deleteFrom('group_sensors')
     .where('organization_id', '=', organizationId)
     .where('group_id', '=', groupId)
-    .where('sensor_id', '=', sensorId)
+    .where('sensor_id', 'in', valid)
     .executeTakeFirst();
-  return result.numDeletedRows > 0n;
+  return Number(result.numDeletedRows);
 }
 
 export async function groupSensorIds(db: Db, organizationId: string, groupIds: readonly string[]): Promise<Map<string, string[]>> {

@@ -2,7 +2,9 @@ import { Type } from 'typebox';
 import { guarded as dbGuarded } from '../api/db-errors.js';
 import { Nullable, SearchQuery, Text, Timestamp, found, iso } from '../api/kit.js';
 import type { ResourceType } from '../api/documents.js';
+import { ownedBy } from '../api/compound.js';
 import { resourceRoutes } from '../api/resource-routes.js';
+import { sensorsOfScalingProfiles } from './sensors.repo.js';
 import { type FieldError, HttpProblem } from '../http/problem.js';
 import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
@@ -40,6 +42,9 @@ export const ScalingProfileResource: ResourceType<ScalingProfile> = {
       many: true,
       get: () => undefined,
       related: (row) => `/v1/sensors?scaling_profile_id=${row.id}`,
+      include: {
+        byOwners: async (db, organizationId, ids) => ownedBy(await sensorsOfScalingProfiles(db, organizationId, ids), 'scaling_profile_id'),
+      },
     },
   },
 };

@@ -112,11 +112,45 @@ export async function findSensorsByIds(db: Db, organizationId: string, ids: read
 
 /** The sensors of these devices, by key (`include`, GraphQL's batched `Device.sensors`): one statement. */
 export async function sensorsOfDevices(db: Db, organizationId: string, deviceIds: readonly string[]): Promise<SensorView[]> {
-  const valid = deviceIds.filter(isUuid);
+  return sensorsWhere(db, organizationId, 'sensors.device_id', deviceIds);
+}
+
+/** The sensors scaled by these profiles, by key (`include`): one statement. */
+export async function sensorsOfScalingProfiles(db: Db, organizationId: string, profileIds: readonly string[]): Promise<SensorView[]> {
+  return sensorsWhere(db, organizationId, 'sensors.scaling_profile_id', profileIds);
+}
+
+async function sensorsWhere(
+  db: Db,
+  organizationId: string,
+  column: 'sensors.device_id' | 'sensors.scaling_profile_id',
+  ids: readonly string[],
+): Promise<SensorView[]> {
+  const valid = ids.filter(isUuid);
   if (valid.length === 0) return [];
   return selectSensorViews(db)
     .where('sensors.organization_id', '=', organizationId)
-    .where('sensors.device_id', 'in', valid)
+    .where(column, 'in', valid)
+    .orderBy('sensors.key')
+    .orderBy('sensors.id')
+    .execute();
+}
+
+/** The sensors of these groups, by key, each with its group (`include`): one statement. */
+export async function sensorsOfGroups(
+  db: Db,
+  organizationId: string,
+  groupIds: readonly string[],
+): Promise<(SensorView & { group_id: string })[]> {
+  const valid = groupIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return selectSensorViews(db)
+    .innerJoin('group_sensors', (join) =>
+      join.onRef('group_sensors.sensor_id', '=', 'sensors.id').onRef('group_sensors.organization_id', '=', 'sensors.organization_id'),
+    )
+    .select('group_sensors.group_id')
+    .where('sensors.organization_id', '=', organizationId)
+    .where('group_sensors.group_id', 'in', valid)
     .orderBy('sensors.key')
     .orderBy('sensors.id')
     .execute();

@@ -2,7 +2,10 @@ import { Type } from 'typebox';
 import { guarded as dbGuarded } from '../api/db-errors.js';
 import { Nullable, SearchQuery, Timestamp, iso } from '../api/kit.js';
 import type { ResourceType } from '../api/documents.js';
+import { ownedBy } from '../api/compound.js';
 import { resourceRoutes } from '../api/resource-routes.js';
+import { alarmsOfSensors } from '../alarms/alarms.repo.js';
+import { thresholdsOfSensors } from '../alarms/thresholds.repo.js';
 import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import { calibrationsOfSensors } from './calibrations.repo.js';
@@ -90,6 +93,7 @@ export const SensorResource: ResourceType<SensorView> = {
       jsonApiOnly: true,
       get: () => undefined,
       related: (row) => `/v1/alarm-thresholds?sensor_id=${row.id}`,
+      include: { byOwners: async (db, organizationId, ids) => ownedBy(await thresholdsOfSensors(db, organizationId, ids), 'sensor_id') },
     },
     alarms: {
       type: 'alarms',
@@ -98,7 +102,9 @@ export const SensorResource: ResourceType<SensorView> = {
       jsonApiOnly: true,
       get: () => undefined,
       related: (row) => `/v1/alarms?sensor_id=${row.id}`,
+      include: { byOwners: async (db, organizationId, ids) => ownedBy(await alarmsOfSensors(db, organizationId, ids), 'sensor_id') },
     },
+    // A time series, not a set of resources: paged by time at its own endpoint, never included.
     readings: {
       type: 'readings',
       field: 'reading_ids',

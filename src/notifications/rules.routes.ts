@@ -4,6 +4,9 @@ import type { ResourceType } from '../api/documents.js';
 import { Nullable, Timestamp, iso } from '../api/kit.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import { HttpProblem } from '../http/problem.js';
+import { findThresholdsByIds } from '../alarms/thresholds.repo.js';
+import { findGroupsByIds } from '../identity/group-admin.repo.js';
+import { findMemberViewsByIds } from '../identity/members.repo.js';
 import type { App, AppServices } from '../server/context.js';
 import { RULE_SORTS, type RuleFields, type RuleView, deleteRule, findRule, insertRule, listRules, updateRule } from './rules.repo.js';
 
@@ -26,17 +29,31 @@ export const RuleResource: ResourceType<RuleView> = {
       field: 'threshold_id',
       get: (row) => row.threshold_id,
       related: (row) => (row.threshold_id ? `/v1/alarm-thresholds/${row.threshold_id}` : undefined),
+      include: { byIds: findThresholdsByIds },
     },
     group: {
       type: 'groups',
       field: 'group_id',
       get: (row) => row.group_id,
       related: (row) => (row.group_id ? `/v1/groups/${row.group_id}` : undefined),
+      include: { byIds: findGroupsByIds },
     },
-    users: { type: 'users', field: 'user_ids', get: (row) => row.user_ids },
-    groups: { type: 'groups', field: 'group_ids', get: (row) => row.group_ids },
-    escalation_users: { type: 'users', field: 'escalation_user_ids', get: (row) => row.escalation_user_ids },
-    escalation_groups: { type: 'groups', field: 'escalation_group_ids', get: (row) => row.escalation_group_ids },
+    users: { type: 'users', field: 'user_ids', many: true, get: (row) => row.user_ids, include: { byIds: findMemberViewsByIds } },
+    groups: { type: 'groups', field: 'group_ids', many: true, get: (row) => row.group_ids, include: { byIds: findGroupsByIds } },
+    escalation_users: {
+      type: 'users',
+      field: 'escalation_user_ids',
+      many: true,
+      get: (row) => row.escalation_user_ids,
+      include: { byIds: findMemberViewsByIds },
+    },
+    escalation_groups: {
+      type: 'groups',
+      field: 'escalation_group_ids',
+      many: true,
+      get: (row) => row.escalation_group_ids,
+      include: { byIds: findGroupsByIds },
+    },
   },
 };
 

@@ -9,8 +9,9 @@ import { installInputBoundary } from '../http/boundary.js';
 import { REDACTED_PATHS, OneLineRequestLog, requestId, requestLoggerFactory, requestSerializer } from '../http/logging.js';
 import { installMetrics } from '../http/observability.js';
 import { installApiSecurityHeaders, usePageSecurityHeaders } from '../http/security-headers.js';
-import { JSON_API_MEDIA_TYPE } from '../http/problem.js';
+import { JSON_API_MEDIA_TYPE } from '../http/media-types.js';
 import { installNegotiation } from '../api/negotiation.js';
+import { serveRelationships } from '../api/relationship-routes.js';
 import { ingestSettings } from '../ingest/ingest.routes.js';
 import { EventOutbox } from '../events/outbox.js';
 import { IngestPipeline } from '../ingest/pipeline.js';
@@ -123,6 +124,8 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   // The representation rules of every /v1 route (406/415), whichever module registers it.
   installNegotiation(app);
   for (const module of modules) await module.register?.(app, services);
+  // The endpoints of every resource's relationships, once every resource type is known.
+  serveRelationships(app, services);
   return app;
 }
 

@@ -139,6 +139,10 @@ export const DELIVERY_SORTS: Record<string, SortField> = {
 };
 
 function deliveries(db: Db, organizationId: string, webhookId: string) {
+  return deliveryRows(db, organizationId).where('d.webhook_id', '=', webhookId);
+}
+
+function deliveryRows(db: Db, organizationId: string) {
   return db
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
@@ -155,8 +159,14 @@ function deliveries(db: Db, organizationId: string, webhookId: string) {
       'd.created_at as createdAt',
       'd.next_attempt_at as nextAttemptAt',
     ])
-    .where('w.organization_id', '=', organizationId)
-    .where('d.webhook_id', '=', webhookId);
+    .where('w.organization_id', '=', organizationId);
+}
+
+/** The delivery log of these webhooks, newest first (`include`): one statement. */
+export async function deliveriesOfWebhooks(db: Db, organizationId: string, webhookIds: readonly string[]): Promise<Delivery[]> {
+  const valid = webhookIds.filter(isUuid);
+  if (valid.length === 0) return [];
+  return deliveryRows(db, organizationId).where('d.webhook_id', 'in', valid).orderBy('d.created_at', 'desc').orderBy('d.id').execute();
 }
 
 export async function listDeliveries(

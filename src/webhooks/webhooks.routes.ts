@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { type ResourceType, collectionSchema, envelopeSchema, sendCollection, sendResource } from '../api/documents.js';
 import { IdParams, Nullable, Timestamp, found, iso, secured } from '../api/kit.js';
 import { pageQueryProperties, pageRequest, parseSort, sortQueryProperty } from '../api/list-query.js';
+import { ownedBy, resourceRegistry } from '../api/compound.js';
 import { WithMeta, resourceRoutes } from '../api/resource-routes.js';
 import { principalOf } from '../auth/guard.js';
 import { EVENT_TYPES, messageId } from '../events/event-types.js';
@@ -18,6 +19,7 @@ import {
   WEBHOOK_SORTS,
   type Webhook,
   deleteWebhook,
+  deliveriesOfWebhooks,
   findDelivery,
   findWebhook,
   insertWebhook,
@@ -49,6 +51,17 @@ export const WebhookResource: ResourceType<WebhookView> = {
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   }),
+  relationships: {
+    deliveries: {
+      type: 'webhook-deliveries',
+      field: 'delivery_ids',
+      many: true,
+      jsonApiOnly: true,
+      get: () => undefined,
+      related: (row) => `/v1/webhooks/${row.id}/deliveries`,
+      include: { byOwners: async (db, organizationId, ids) => ownedBy(await deliveriesOfWebhooks(db, organizationId, ids), 'webhookId') },
+    },
+  },
 };
 
 const DeliveryResource: ResourceType<Delivery> = {
@@ -156,6 +169,8 @@ export function registerWebhookRoutes(app: App, services: AppServices, options: 
   );
 
   webhooks.get({ summary: 'Get a webhook subscription' }, ({ organizationId, id }) => findWebhook(db, organizationId, id));
+  // Deliveries are served below, as the webhook's; registered so that `include=deliveries` can render them.
+  resourceRegistry(services).register(DeliveryResource, DeliveryJson, scopes.read);
 
   // The secret is shown in this answer only (stored encrypted), so no cache may keep it.
   webhooks.create(

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/server/context.js';
 import type { Db } from '../../src/storage/database.js';
 import { backends, useDatabase } from '../support/databases.js';
-import { JSON_API, PUBLIC_URL, type TestOrg, apiKey, call, createOrg, makeApp } from './support.js';
+import { JSON_API, PUBLIC_URL, type TestOrg, apiKey, call, createOrg, logFailedDelivery, makeApp, memberWithKey } from './support.js';
 
 /**
  * JSON:API 1.1 (https://jsonapi.org/format/1.1/) where `application/vnd.api+json` is asked: the
@@ -255,7 +255,10 @@ describe.each(backends)('JSON:API 1.1 on $name', (backend) => {
     const device = (await get(`/v1/devices/${ids.devices[0]}`)).data.data;
     expect(device.relationships.location).toEqual({
       data: { type: 'locations', id: ids.lab },
-      links: { related: `${PUBLIC_URL}/v1/locations/${ids.lab}` },
+      links: {
+        self: `${PUBLIC_URL}/v1/devices/${ids.devices[0]}/relationships/location`,
+        related: `${PUBLIC_URL}/v1/locations/${ids.lab}`,
+      },
     });
     expect(device.relationships.sensors.links.related).toBe(`${PUBLIC_URL}/v1/sensors?device_id=${ids.devices[0]}`);
     expect(device.attributes).not.toHaveProperty('location_id');
@@ -540,5 +543,404 @@ describe.each(backends)('JSON:API 1.1 on $name', (backend) => {
       400,
     );
     expect(readOnly!.source.pointer).toMatch(/^\/data\/relationships\/location/);
+  });
+
+  describe('relationships of every resource type', () => {
+    const extra = { person: '', group: '', solo: '', rule: '', comment: '', webhook: '', invitation: '', deliveries: [] as string[] };
+    /** The collection of every resource type the API serves as JSON:API, and /v1/me. */
+    const COLLECTIONS = [
+      '/v1/devices',
+      '/v1/sensors',
+      '/v1/locations',
+      '/v1/scaling-profiles',
+      '/v1/calibrations',
+      '/v1/alarms',
+      '/v1/alarm-thresholds',
+      '/v1/groups',
+      '/v1/users',
+      '/v1/invitations',
+      '/v1/notification-rules',
+      '/v1/webhooks',
+      '/v1/me',
+    ];
+    /** A time series, paged at its own endpoint: the one relationship include refuses (400). */
+    const NOT_INCLUDABLE = new Set(['readings']);
+    const withQuery = (url: string, query: string) => `${url}${url.includes('?') ? '&' : '?'}${query}`;
+    const relationshipNames = (doc: Doc): string[] => {
+      const primary = Array.isArray(doc.data) ? doc.data : [doc.data];
+      return [...new Set(primary.flatMap((r: Doc) => Object.keys(r.relationships ?? {})))].sort();
+    };
+    const linkageIds = (data: unknown): string[] =>
+      (data === null || data === undefined ? [] : Array.isArray(data) ? data : [data]).map((r: Doc) => r.id).sort();
+
+    beforeAll(async () => {
+      // The earlier test took the profile off the sensor: it has one again.
+      const scaled = await call(app, {
+        method: 'PATCH',
+        url: `/v1/sensors/${ids.sensors[4]}`,
+        token: org.adminKey,
+        body: { scaling_profile_id: ids.profile },
+      });
+      expect(scaled.statusCode, scaled.body).toBe(200);
+      extra.person = (await memberWithKey(database.db, org, 'member', ['devices:read'])).userId;
+      const group = async (name: string, users: string[], sensors: string[]) => {
+        const created = await send('POST', '/v1/groups', {
+          data: { type: 'groups', attributes: { name, user_ids: users, sensor_ids: sensors } },
+        });
+        expect(created.statusCode, created.body).toBe(201);
+        return created.data.data.id as string;
+      };
+      extra.group = await group('relations', [org.ownerId, extra.person], ids.sensors.slice(0, 2));
+      extra.solo = await group('solo', [extra.person], []);
+      const rule = await call(app, {
+        method: 'POST',
+        url: '/v1/notification-rules',
+        token: org.adminKey,
+        body: {
+          threshold_id: ids.threshold,
+          user_ids: [extra.person],
+          group_ids: [extra.group],
+          escalate_after_seconds: 3600,
+          escalation_user_ids: [org.ownerId],
+          escalation_group_ids: [extra.solo],
+        },
+      });
+      expect(rule.statusCode, rule.body).toBe(201);
+      extra.rule = rule.data.data.id;
+      const comment = await call(app, {
+        method: 'POST',
+        url: `/v1/alarms/${ids.alarm}/comments`,
+        token: org.adminKey,
+        body: { body: 'seen' },
+      });
+      expect(comment.statusCode, comment.body).toBe(201);
+      extra.comment = comment.data.data.id;
+      const invitation = await call(app, {
+        method: 'POST',
+        url: '/v1/users',
+        token: org.adminKey,
+        body: { email: 'invited-relations@example.test', role: 'viewer' },
+      });
+      expect(invitation.statusCode, invitation.body).toBeLessThan(300);
+      extra.invitation = invitation.data.data.id;
+      // A disabled subscription (nothing is sent) with a delivery log of two attempts, written here.
+      const webhook = await call(app, {
+        method: 'POST',
+        url: '/v1/webhooks',
+        token: org.adminKey,
+        body: { url: 'https://93.184.216.34/relations', event_types: ['alarm.resolved'], enabled: false },
+      });
+      expect(webhook.statusCode, webhook.body).toBe(201);
+      extra.webhook = webhook.data.data.id;
+      const event = await database.db
+        .insertInto('events')
+        .values({ organization_id: org.id, type: 'alarm.resolved', data: '{}', occurred_at: new Date() })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const task = await database.db
+        .insertInto('webhook_tasks')
+        .values({ webhook_id: extra.webhook, event_id: event.id, next_attempt_at: '2999-01-01T00:00:00Z' })
+        .returning(['id', 'webhook_id', 'event_id'])
+        .executeTakeFirstOrThrow();
+      for (const attempt of [1, 2]) extra.deliveries.push(await logFailedDelivery(database.db, task, attempt));
+    });
+
+    it('every relationship a resource advertises can be included (compound documents, full linkage)', async () => {
+      for (const url of COLLECTIONS) {
+        const names = relationshipNames(checkDocument(await get(url)));
+        expect(names.length, url).toBeGreaterThan(0);
+        const includable = names.filter((name) => !NOT_INCLUDABLE.has(name));
+        const doc = checkDocument(await get(withQuery(url, `include=${includable.join(',')}`)));
+        for (const resource of Array.isArray(doc.data) ? doc.data : [doc.data]) {
+          for (const name of includable) expect(resource.relationships[name], `${url} ${name}`).toHaveProperty('data');
+        }
+        expect(deserialise(doc).data, url).toBeDefined();
+        for (const name of names.filter((n) => NOT_INCLUDABLE.has(n))) {
+          const [error] = checkErrors(await get(withQuery(url, `include=${name}`)), 400);
+          expect(error!.source).toEqual({ parameter: 'include' });
+        }
+      }
+      // What the documents hold, read back with the client library.
+      const group = deserialise(checkDocument(await get(`/v1/groups/${extra.group}?include=users.groups,sensors.device`))).data as Doc;
+      expect(group.users.data.map((u: Doc) => u.id).sort()).toEqual([org.ownerId, extra.person].sort());
+      const person = group.users.data.find((u: Doc) => u.id === extra.person);
+      // kitsu-core links included resources only; the primary group is linked by id.
+      expect(person.groups.data.map((g: Doc) => g.id).sort()).toEqual([extra.group, extra.solo].sort());
+      expect(group.sensors.data.map((s: Doc) => s.id).sort()).toEqual(ids.sensors.slice(0, 2).sort());
+      expect(group.sensors.data.map((s: Doc) => s.device.data.serial).sort()).toEqual(['D-0', 'D-1']);
+      const alarm = deserialise(checkDocument(await get(`/v1/alarms/${ids.alarm}?include=comments,threshold.alarms`))).data as Doc;
+      expect(alarm.comments.data.map((c: Doc) => c.body)).toEqual(['seen']);
+      expect(alarm.threshold.data.alarms.data.map((a: Doc) => a.id)).toEqual([ids.alarm]);
+      const webhook = deserialise(checkDocument(await get(`/v1/webhooks/${extra.webhook}?include=deliveries`))).data as Doc;
+      expect(webhook.deliveries.data.map((d: Doc) => d.id).sort()).toEqual([...extra.deliveries].sort());
+      expect(webhook.deliveries.data[0]).toMatchObject({ status_code: 500, event_type: 'alarm.resolved' });
+      const rule = deserialise(
+        checkDocument(
+          await get(`/v1/notification-rules/${extra.rule}?include=threshold,users,groups.users,escalation_users,escalation_groups`),
+        ),
+      ).data as Doc;
+      expect(rule.threshold.data.id).toBe(ids.threshold);
+      expect(rule.users.data.map((u: Doc) => u.id)).toEqual([extra.person]);
+      expect(rule.groups.data[0].users.data.map((u: Doc) => u.id).sort()).toEqual([org.ownerId, extra.person].sort());
+      expect(rule.escalation_users.data.map((u: Doc) => u.id)).toEqual([org.ownerId]);
+      expect(rule.escalation_groups.data.map((g: Doc) => g.name)).toEqual(['solo']);
+      const me = deserialise(checkDocument(await get('/v1/me?include=organization,user'))).data as Doc;
+      expect(me.organization.data).toMatchObject({ id: org.id, slug: org.slug });
+      expect(me.user.data).toMatchObject({ id: org.ownerId, email: org.ownerEmail });
+      const invitation = deserialise(checkDocument(await get(`/v1/invitations/${extra.invitation}?include=invited_by,user`))).data as Doc;
+      expect(invitation.invited_by.data.id).toBe(org.ownerId);
+      const sensor = deserialise(checkDocument(await get(`/v1/sensors/${ids.sensors[0]}?include=thresholds,alarms,calibrations`)))
+        .data as Doc;
+      expect(sensor.thresholds.data.map((t: Doc) => t.id)).toEqual([ids.threshold]);
+      expect(sensor.alarms.data.map((a: Doc) => a.id)).toEqual([ids.alarm]);
+      const device = deserialise(checkDocument(await get(`/v1/devices/${ids.devices[0]}?include=calibrations`))).data as Doc;
+      expect(device.calibrations.data.map((c: Doc) => c.id)).toEqual([ids.calibration]);
+      const profile = deserialise(checkDocument(await get(`/v1/scaling-profiles/${ids.profile}?include=sensors`))).data as Doc;
+      expect(profile.sensors.data.map((s: Doc) => s.id)).toContain(ids.sensors[4]);
+    });
+
+    it('each include path costs one statement, whatever the number of rows', async () => {
+      const recorded = recording(database.db);
+      const recordingApp = await makeApp(recorded.db, database.current.handle.kind);
+      try {
+        const statements = async (url: string) => {
+          recorded.statements.length = 0;
+          const response = await call(recordingApp, { url, token: org.adminKey, accept: JSON_API });
+          expect(response.statusCode, response.body).toBe(200);
+          return recorded.statements.length;
+        };
+        // The difference an include makes, measured back to back (the credential is cached by then).
+        const cost = async (url: string, include: string) => {
+          for (let attempt = 0; ; attempt++) {
+            await statements(url);
+            const without = await statements(url);
+            const withInclude = await statements(withQuery(url, `include=${include}`));
+            if (without === (await statements(url)) || attempt === 2) return withInclude - without;
+          }
+        };
+        for (const [url, include, paths] of [
+          ['/v1/groups', 'users,sensors', 2],
+          ['/v1/users', 'groups', 1],
+          ['/v1/alarms', 'comments,threshold.alarms', 3],
+          ['/v1/webhooks', 'deliveries', 1],
+          // The rule's `group` is empty: nothing to load, no statement.
+          ['/v1/notification-rules', 'threshold,group,users,groups,escalation_users,escalation_groups', 5],
+          ['/v1/sensors', 'thresholds,alarms,calibrations', 3],
+          ['/v1/devices', 'calibrations,sensors.thresholds', 3],
+          ['/v1/scaling-profiles', 'sensors', 1],
+          // Not yet accepted: no `user` to load.
+          ['/v1/invitations', 'invited_by,user', 1],
+          ['/v1/me', 'organization,user', 2],
+        ] as const) {
+          if (url !== '/v1/me') expect(await cost(withQuery(url, 'limit=1'), include), `${url} limit=1`).toBe(paths);
+          expect(await cost(url, include), url).toBe(paths);
+        }
+      } finally {
+        await recordingApp.close();
+      }
+    });
+
+    it('every relationship link resolves: links.self to its linkage, links.related to the related resources', async () => {
+      const visited = new Set<string>();
+      const resolve = async (url: string) => {
+        const response = await call(app, { url: url.slice(PUBLIC_URL.length), token: org.adminKey, accept: JSON_API });
+        expect(response.statusCode, `${url}: ${response.body}`).toBe(200);
+        expect(response.headers['content-type']).toBe(JSON_API);
+        expect(response.data.jsonapi).toEqual({ version: '1.1' });
+        return response.data as Doc;
+      };
+      let relationships = 0;
+      for (const url of COLLECTIONS) {
+        const includable = relationshipNames(checkDocument(await get(url))).filter((name) => !NOT_INCLUDABLE.has(name));
+        const doc = checkDocument(await get(withQuery(url, `include=${includable.join(',')}`)));
+        for (const resource of [...(Array.isArray(doc.data) ? doc.data : [doc.data]), ...(doc.included ?? [])]) {
+          if (!visited.has(resource.links.self)) {
+            visited.add(resource.links.self);
+            expect((await resolve(resource.links.self)).data.id).toBe(resource.id);
+          }
+          for (const [name, rel] of Object.entries<Doc>(resource.relationships ?? {})) {
+            const at = `${resource.type}/${resource.id} ${name}`;
+            expect(rel.links.self !== undefined || NOT_INCLUDABLE.has(name), `${at}: links.self`).toBe(true);
+            if (rel.links.self && !visited.has(rel.links.self)) {
+              visited.add(rel.links.self);
+              relationships++;
+              expect(rel.links.self).toBe(`${resource.links.self}/relationships/${name}`);
+              const linkage = await resolve(rel.links.self);
+              expect(linkage.links.self, at).toBe(rel.links.self);
+              for (const identifier of Array.isArray(linkage.data) ? linkage.data : linkage.data ? [linkage.data] : []) {
+                expect(Object.keys(identifier).sort(), at).toEqual(['id', 'type']);
+              }
+              if ('data' in rel) expect(linkageIds(linkage.data), at).toEqual(linkageIds(rel.data));
+            }
+            if (rel.links.related && !visited.has(rel.links.related)) {
+              visited.add(rel.links.related);
+              const related = await resolve(rel.links.related);
+              if ('data' in rel) expect(linkageIds(related.data), at).toEqual(linkageIds(rel.data));
+            }
+          }
+        }
+      }
+      expect(relationships).toBeGreaterThan(40);
+      // A related endpoint takes include and fields[TYPE] like any other document.
+      const users = checkDocument(
+        await get(`/v1/notification-rules/${extra.rule}/users?include=groups&fields[users]=email,groups&fields[groups]=name`),
+      );
+      expect(users.data.map((u: Doc) => u.attributes)).toEqual([{ email: expect.stringContaining('@') }]);
+      expect(users.included.map((g: Doc) => g.attributes.name).sort()).toEqual(['relations', 'solo']);
+      // An empty to-one: data null, at both links.
+      const empty = await resolve(`${PUBLIC_URL}/v1/invitations/${extra.invitation}/relationships/user`);
+      expect(empty.data).toBeNull();
+      expect((await resolve(`${PUBLIC_URL}/v1/invitations/${extra.invitation}/user`)).data).toBeNull();
+      // In the JSON form the relationship endpoint answers the same document.
+      const flat = await call(app, { url: `/v1/groups/${extra.solo}/relationships/users`, token: org.adminKey });
+      expect(flat.headers['content-type']).toContain('application/json');
+      expect(flat.data.data).toEqual([{ type: 'users', id: extra.person }]);
+      // Another organization's resource, or none, is a 404; reading a relationship takes the resource's scopes.
+      checkErrors(await get('/v1/devices/00000000-0000-4000-8000-000000000000/relationships/sensors'), 404);
+      checkErrors(await get(`/v1/groups/${extra.group}/relationships/nope`), 404);
+      const devicesOnly = await apiKey(database.db, org, ['devices:read']);
+      expect((await get(`/v1/sensors/${ids.sensors[0]}/relationships/alarms`, devicesOnly)).statusCode).toBe(200);
+      checkErrors(await get(`/v1/groups/${extra.group}/relationships/users`, devicesOnly), 403);
+      // The related resources take their own type's scopes too, as include does.
+      const alarmsOnly = await apiKey(database.db, org, ['alarms:read']);
+      expect((await get(`/v1/notification-rules/${extra.rule}/relationships/users`, alarmsOnly)).statusCode).toBe(200);
+      checkErrors(await get(`/v1/notification-rules/${extra.rule}/users`, alarmsOnly), 403);
+    });
+
+    it("relationship writes: PATCH replaces where the update can, POST/DELETE add and remove a group's members, 405 elsewhere", async () => {
+      const relationship = (method: 'PATCH' | 'POST' | 'DELETE', url: string, data: unknown) =>
+        call(app, { method, url, token: org.adminKey, body: { data }, accept: JSON_API, contentType: JSON_API });
+      const linkageOf = async (url: string) => linkageIds((await get(url)).data.data);
+      // To-one: set, then emptied, through the device's own update.
+      const location = `/v1/devices/${ids.devices[2]}/relationships/location`;
+      const set = await relationship('PATCH', location, { type: 'locations', id: ids.lab });
+      expect(set.statusCode, set.body).toBe(200);
+      expect(set.data).toMatchObject({ data: { type: 'locations', id: ids.lab }, links: { self: `${PUBLIC_URL}${location}` } });
+      expect((await get(`/v1/devices/${ids.devices[2]}`)).data.data.relationships.location.data.id).toBe(ids.lab);
+      expect((await relationship('PATCH', location, null)).data.data).toBeNull();
+      expect((await call(app, { url: `/v1/devices/${ids.devices[2]}`, token: org.adminKey })).data.data.location_id).toBeNull();
+      // To-many: complete replacement, then members added and removed one by one.
+      const users = `/v1/groups/${extra.solo}/relationships/users`;
+      const replaced = await relationship('PATCH', users, [{ type: 'users', id: org.ownerId }]);
+      expect(replaced.statusCode, replaced.body).toBe(200);
+      expect(linkageIds(replaced.data.data)).toEqual([org.ownerId]);
+      const added = await relationship('POST', users, [{ type: 'users', id: extra.person }]);
+      expect(added.statusCode, added.body).toBe(200);
+      expect(linkageIds(added.data.data)).toEqual([org.ownerId, extra.person].sort());
+      // Adding a member already there, or removing one that is not, changes nothing and is no error.
+      expect((await relationship('POST', users, [{ type: 'users', id: extra.person }])).statusCode).toBe(200);
+      const removed = await relationship('DELETE', users, [{ type: 'users', id: org.ownerId }]);
+      expect(removed.statusCode, removed.body).toBe(200);
+      expect(linkageIds(removed.data.data)).toEqual([extra.person]);
+      expect((await relationship('DELETE', users, [{ type: 'users', id: org.ownerId }])).statusCode).toBe(200);
+      // A JSON client may send the flat field the route documents instead.
+      const flat = await call(app, { method: 'POST', url: users, token: org.adminKey, body: { user_ids: [org.ownerId] } });
+      expect(flat.statusCode, flat.body).toBe(200);
+      expect(linkageIds(flat.data.data)).toEqual([org.ownerId, extra.person].sort());
+      expect((await relationship('DELETE', users, [{ type: 'users', id: org.ownerId }])).statusCode).toBe(200);
+      const sensors = `/v1/groups/${extra.solo}/relationships/sensors`;
+      expect((await relationship('POST', sensors, [{ type: 'sensors', id: ids.sensors[2] }])).statusCode).toBe(200);
+      expect(await linkageOf(sensors)).toEqual([ids.sensors[2]]);
+      expect((await relationship('PATCH', sensors, [])).data.data).toEqual([]);
+      // A notification rule's recipients: replaced through the rule's update, with its rules.
+      const recipients = `/v1/notification-rules/${extra.rule}/relationships/users`;
+      expect((await relationship('PATCH', recipients, [{ type: 'users', id: org.ownerId }])).statusCode).toBe(200);
+      expect(await linkageOf(recipients)).toEqual([org.ownerId]);
+      // Refusals, as JSON:API error objects pointing into the document.
+      const [wrongType] = checkErrors(await relationship('POST', users, [{ type: 'sensors', id: ids.sensors[0] }]), 409);
+      expect(wrongType!.source).toEqual({ pointer: '/data/0/type' });
+      const [notMany] = checkErrors(await relationship('PATCH', users, { type: 'users', id: org.ownerId }), 400);
+      expect(notMany!.source).toEqual({ pointer: '/data' });
+      const [malformed] = checkErrors(await relationship('POST', users, [{ type: 'users', id: 'not-a-uuid' }]), 400);
+      expect(malformed!.source.pointer).toMatch(/^\/data\/0/);
+      const [foreign] = checkErrors(
+        await relationship('POST', users, [{ type: 'users', id: '00000000-0000-4000-8000-000000000000' }]),
+        422,
+      );
+      expect(foreign!.source).toEqual({ pointer: '/data' });
+      checkErrors(await relationship('POST', '/v1/groups/00000000-0000-4000-8000-000000000000/relationships/users', []), 404);
+      // What a resource's API does not change this way: 405 with Allow (a sensor moves by its own device).
+      for (const [method, url] of [
+        ['PATCH', `/v1/devices/${ids.devices[0]}/relationships/sensors`],
+        ['POST', `/v1/devices/${ids.devices[0]}/relationships/sensors`],
+        ['POST', location],
+        ['PATCH', `/v1/alarms/${ids.alarm}/relationships/comments`],
+        ['PATCH', `/v1/sensors/${ids.sensors[0]}/relationships/device`],
+      ] as const) {
+        const response = await relationship(method, url, []);
+        checkErrors(response, 405);
+        expect(response.headers.allow, `${method} ${url}`).toContain('GET');
+      }
+      // Writing takes the resource's write scopes.
+      const readOnly = await apiKey(database.db, org, ['groups:read', 'users:read']);
+      const denied = await call(app, {
+        method: 'POST',
+        url: users,
+        token: readOnly,
+        body: { data: [] },
+        accept: JSON_API,
+        contentType: JSON_API,
+      });
+      checkErrors(denied, 403);
+    });
+  });
+
+  it('Vary: Accept on every /v1 answer, data and errors, alongside CORS', async () => {
+    for (const accept of [undefined, JSON_API, 'application/json']) {
+      for (const url of ['/v1/devices', `/v1/devices/${ids.devices[0]}/relationships/sensors`, '/v1/nothing-here', '/v1/me']) {
+        const response = await call(app, { url, token: org.adminKey, ...(accept && { accept }) });
+        expect(response.headers.vary, `${url} ${accept}`).toMatch(/(^|, *)Accept(,|$)/);
+      }
+    }
+    checkErrors(await call(app, { url: '/v1/devices', accept: JSON_API }), 401);
+    expect((await call(app, { url: '/v1/devices', accept: JSON_API })).headers.vary).toMatch(/Accept/);
+    const refused = await call(app, { url: '/v1/devices', token: org.adminKey, accept: `${JSON_API}; charset=utf-8` });
+    expect(refused.statusCode).toBe(406);
+    expect(refused.headers.vary).toMatch(/Accept/);
+    const cors = await app.inject({
+      url: '/v1/devices',
+      headers: { authorization: `Bearer ${org.adminKey}`, origin: 'https://dashboard.example', accept: JSON_API },
+    });
+    const vary = String(cors.headers.vary)
+      .split(',')
+      .map((v) => v.trim().toLowerCase());
+    expect(vary).toEqual(expect.arrayContaining(['origin', 'accept']));
+    expect(vary.filter((v) => v === 'accept')).toHaveLength(1);
+  });
+
+  it('content negotiation per JSON:API 1.1: ext and profile, q=0, quoted parameters, extensions refused', async () => {
+    const list = (accept: string) => call(app, { url: '/v1/locations', token: org.adminKey, accept });
+    const representation = async (accept: string) => {
+      const response = await list(accept);
+      expect(response.statusCode, `${accept}: ${response.body}`).toBe(200);
+      return String(response.headers['content-type']);
+    };
+    // Instances with other parameters are ignored when a usable one is left.
+    expect(await representation(`${JSON_API}; charset=utf-8, ${JSON_API}; profile="https://example.test/p"`)).toBe(JSON_API);
+    // An ext naming no extension asks for none; a profile may hold what a naive split would cut.
+    expect(await representation(`${JSON_API}; ext=""`)).toBe(JSON_API);
+    expect(await representation(`${JSON_API}; profile="https://example.test/a;b https://example.test/c,d"`)).toBe(JSON_API);
+    // q=0 refuses JSON:API: the JSON the client also accepts.
+    expect(await representation(`${JSON_API}; q=0, application/json`)).toContain('application/json');
+    // Every instance asking for an extension: 406, saying why.
+    const [extension] = checkErrors(await list(`${JSON_API}; ext="https://jsonapi.org/ext/atomic"`), 406);
+    expect(extension!.detail).toMatch(/extension/);
+    const [mixed] = checkErrors(await list(`${JSON_API}; ext="https://jsonapi.org/ext/atomic", ${JSON_API}; charset=utf-8`), 406);
+    expect(mixed!.detail).toMatch(/parameters/);
+    // Content-Type: profile (even quoted with separators) is fine; an extension or another parameter is 415.
+    const post = (contentType: string, slug: string) =>
+      call(app, {
+        method: 'POST',
+        url: '/v1/locations',
+        token: org.adminKey,
+        body: { data: { type: 'locations', attributes: { slug, name: slug } } },
+        contentType,
+        accept: JSON_API,
+      });
+    expect((await post(`${JSON_API}; profile="https://example.test/a;b"`, 'profiled')).statusCode).toBe(201);
+    expect((await post(`${JSON_API}; ext=""`, 'no-extension')).statusCode).toBe(201);
+    const [atomic] = checkErrors(await post(`${JSON_API}; ext="https://jsonapi.org/ext/atomic"`, 'atomic'), 415);
+    expect(atomic!.detail).toMatch(/extension/);
+    checkErrors(await post(`${JSON_API}; charset=utf-8`, 'charset'), 415);
   });
 });

@@ -145,3 +145,22 @@ export async function walk(app: App, token: string, firstUrl: string, accept?: s
   }
   return { ids, pages };
 }
+
+/** A failed delivery attempt (status 500) of a webhook task, written as the delivery worker would log it. */
+export async function logFailedDelivery(db: Db, task: { id: string; webhook_id: string; event_id: string }, attempt = 1): Promise<string> {
+  const row = await db
+    .insertInto('webhook_deliveries')
+    .values({
+      task_id: task.id,
+      webhook_id: task.webhook_id,
+      event_id: task.event_id,
+      attempt,
+      status_code: 500,
+      error: null,
+      duration_ms: 3,
+      next_attempt_at: null,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}

@@ -4,7 +4,7 @@ import { saveMember } from '../../src/identity/accounts.js';
 import type { App } from '../../src/server/context.js';
 import type { Db } from '../../src/storage/database.js';
 import { backends, useDatabase } from '../support/databases.js';
-import { type TestOrg, call, createOrg, makeApp, routeTable } from './support.js';
+import { type TestOrg, call, createOrg, logFailedDelivery, makeApp, routeTable } from './support.js';
 import { isUuid } from '../../src/storage/sql.js';
 
 /**
@@ -177,20 +177,7 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
       .select(['id', 'event_id'])
       .where('webhook_id', '=', webhook.id)
       .executeTakeFirstOrThrow();
-    const delivery = await database.db
-      .insertInto('webhook_deliveries')
-      .values({
-        task_id: task.id,
-        webhook_id: webhook.id,
-        event_id: task.event_id,
-        attempt: 1,
-        status_code: 500,
-        error: null,
-        duration_ms: 3,
-        next_attempt_at: null,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const delivery = await logFailedDelivery(database.db, { ...task, webhook_id: webhook.id });
 
     // The notification worker has recorded the alarm's emails (skipped: no mail server) before the rows are taken.
     const notificationStates = async () =>
@@ -202,7 +189,7 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
     }
     expect(await notificationStates()).toEqual(['skipped', 'skipped']);
     victimIds = await organizationIds(database.db, victim.id);
-    victimIds.set('webhook_deliveries', new Set([delivery.id]));
+    victimIds.set('webhook_deliveries', new Set([delivery]));
     victimIds.set('user_id', new Set([...(victimIds.get('user_id') ?? []), person.id, victim.ownerId]));
     allVictimIds = [...new Set([...victimIds.values()].flatMap((set) => [...set]))];
     markers = [...allVictimIds, victim.id, victim.slug, VICTIM];
