@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import { abuseModule } from './abuse/abuse.module.js';
 import { auditModule } from './audit/audit.module.js';
+import { consoleModule } from './console/console.module.js';
 import { alarmsModule } from './alarms/alarms.module.js';
 import { apiKeysModule } from './api-keys/api-keys.module.js';
 import { eventsModule } from './events/events.module.js';
@@ -42,6 +43,7 @@ export const MODULES: readonly Module[] = [
   ingestModule,
   graphqlModule,
   iotconnectModule,
+  consoleModule,
 ];
 
 /** The one migration set: every module's, applied in name order. */

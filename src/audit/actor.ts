@@ -5,6 +5,7 @@ import type { AuditEntry } from './audit.repo.js';
 export function auditActor(principal: Principal): AuditEntry['actor'] {
   switch (principal.kind) {
     case 'user_token':
+    case 'browser_session':
       return { kind: 'user', id: principal.userId };
     case 'api_key':
       return { kind: 'api_key', id: principal.revocationGroup };

@@ -5,7 +5,8 @@ import type { Scope } from '../identity/scopes.js';
  * nothing else: the organization it may see, the user (if any) and the scopes it holds.
  */
 export interface Principal {
-  kind: 'user_token' | 'app_token' | 'api_key' | 'device';
+  /** `browser_session`: a person signed in to the console (console/), never a bearer credential. */
+  kind: 'user_token' | 'app_token' | 'api_key' | 'device' | 'browser_session';
   organizationId: string;
   /** The user acted for: the token's user, a bound user, an API key's creator; null for apps and devices. */
   userId: string | null;

@@ -13,9 +13,9 @@ declare module 'fastify' {
  * cookies, so any Origin is reflected (without credentials) on the token, revocation,
  * introspection, metadata, JWKS, OpenAPI and /v1 endpoints. Pages are for top-level navigation and
  * form posts only: RFC 9700 §2.6 rules CORS out at the authorization endpoint, and nothing on the
- * login, device, account, setup or Swagger UI pages is for a script of another origin to read.
+ * login, device, account, setup, console or Swagger UI pages is for a script of another origin to read.
  */
-const PAGE_PATHS = ['/oauth/authorize', '/oauth2/auth', '/login', '/logout', '/device', '/account', '/setup', '/docs'];
+const PAGE_PATHS = ['/oauth/authorize', '/oauth2/auth', '/login', '/logout', '/device', '/account', '/setup', '/docs', '/console'];
 
 const isPagePath = (path: string): boolean => PAGE_PATHS.some((page) => path === page || path.startsWith(`${page}/`));
 

@@ -50,7 +50,15 @@ import { type BrowserSession, type Sessions, useBrowserSessions } from '../../we
 const AUTHORIZE_PATHS = ['/oauth/authorize', '/oauth2/auth'] as const;
 const ACCOUNT_PATH = '/account/authorized-applications';
 /** Where a login form may send the browser afterwards: our own pages only (no open redirect). */
-const RETURN_PREFIXES = ['/oauth/authorize?', '/oauth2/auth?', '/device', ACCOUNT_PATH, '/invitations?', ACCOUNT_INVITATIONS_PATH];
+const RETURN_PREFIXES = [
+  '/oauth/authorize?',
+  '/oauth2/auth?',
+  '/device',
+  ACCOUNT_PATH,
+  '/invitations?',
+  ACCOUNT_INVITATIONS_PATH,
+  '/console',
+];
 
 type Form = Record<string, unknown>;
 

@@ -1,0 +1,137 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import fastifyView from '@fastify/view';
+import { Eta } from 'eta';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { usePageSecurityHeaders } from '../http/security-headers.js';
+import type { Module } from '../module.js';
+import { pageHeaders, sendPageError } from '../oauth/authorize/pages.js';
+import type { AppServices } from '../server/context.js';
+import { type Sessions, useBrowserSessions } from '../web/session.js';
+import { registerAlarmPages } from './alarms.pages.js';
+import { registerApiKeyPages } from './api-keys.pages.js';
+import { type ConsoleCaller, ORGANIZATION_COOKIE, consoleCaller } from './console-caller.js';
+import { registerEntryRoutes } from './entry.routes.js';
+import { registerSensorPages } from './sensors.pages.js';
+
+// Templates and assets stay in src/ (the build compiles only TypeScript): from src/console/ and
+// from dist/console/ alike they are two levels below the package root.
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const VIEWS = path.join(packageRoot, 'src/console/views');
+const ASSETS = path.join(packageRoot, 'src/console/assets');
+const UPLOT = path.dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
+
+export const CONSOLE_PATH = '/console';
+export const ASSETS_PATH = '/console/assets/';
+
+/** What every console page route gets: the app scope, the services and the way to answer. */
+export interface ConsoleKit {
+  scope: FastifyInstance;
+  services: AppServices;
+  sessions: Sessions;
+  /** A page for the signed-in caller, or the login page's redirect back here. */
+  page(
+    path: string,
+    handler: (caller: ConsoleCaller, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+    method?: 'GET' | 'POST',
+  ): void;
+  render(reply: FastifyReply, caller: ConsoleCaller, template: string, data: Record<string, unknown>, status?: number): Promise<unknown>;
+}
+
+/**
+ * The web console at /console (server-rendered with eta through @fastify/view, progressive: every
+ * action is a plain form, console.js only adds copying, live values and the chart): developer
+ * settings, sensors and alarms, signed in with the login page's session. Pages act through the
+ * same services as /v1 with the caller's role scopes; POSTs need the session's CSRF token. Also
+ * `/`: the console for a browser, a JSON index of the entry points for anything else.
+ */
+export const consoleModule: Module = {
+  name: 'console',
+  async register(app, services) {
+    registerEntryRoutes(app, services);
+    await app.register(async (scope) => {
+      usePageSecurityHeaders(scope, services.config.publicUrl);
+      const sessions = await useBrowserSessions(scope, services.db, services.config.publicUrl);
+      await scope.register(fastifyView, {
+        engine: { eta: new Eta({ views: VIEWS, cache: true }) },
+        templates: VIEWS,
+        production: true,
+      });
+      await scope.register(fastifyStatic, {
+        root: [ASSETS, UPLOT],
+        prefix: ASSETS_PATH,
+        // Assets change only with a release: a day of caching, revalidated by ETag afterwards.
+        maxAge: '1d',
+        etag: true,
+        index: false,
+        allowedPath: (file) => /^\/(console\.(css|js)|uPlot\.(iife\.min\.js|min\.css))$/.test(file),
+        schemaHide: true,
+      });
+      scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) =>
+        sendPageError(error, request, reply, 'console page'),
+      );
+      const kit = consoleKit(scope, services, sessions);
+      registerOverview(kit);
+      registerApiKeyPages(kit);
+      registerSensorPages(kit);
+      registerAlarmPages(kit);
+    });
+  },
+};
+
+function consoleKit(scope: FastifyInstance, services: AppServices, sessions: Sessions): ConsoleKit {
+  const render: ConsoleKit['render'] = async (reply, caller, template, data, status = 200) =>
+    pageHeaders(reply)
+      .code(status)
+      .view(template, { ...data, caller, assets: ASSETS_PATH });
+  return {
+    scope,
+    services,
+    sessions,
+    render,
+    page(routePath, handler, method = 'GET') {
+      scope.route({
+        method,
+        url: routePath,
+        schema: { hide: true },
+        handler: async (request, reply) => {
+          const caller = await consoleCaller(services.db, sessions, request, reply);
+          if (!caller) {
+            const back = method === 'GET' ? request.url : CONSOLE_PATH;
+            return pageHeaders(reply).redirect(`/login?return_to=${encodeURIComponent(back)}`, 303);
+          }
+          if (
+            method === 'POST' &&
+            !sessions.verifyCsrf(caller.session, (request.body as Record<string, unknown> | undefined)?.csrf_token)
+          ) {
+            return render(
+              reply,
+              caller,
+              'message',
+              { title: 'Form expired', message: 'This form has expired. Go back, reload the page and try again.' },
+              403,
+            );
+          }
+          return handler(caller, request, reply);
+        },
+      });
+    },
+  };
+}
+
+function registerOverview(kit: ConsoleKit): void {
+  kit.page(CONSOLE_PATH, async (caller, _request, reply) => kit.render(reply, caller, 'overview', { title: 'Overview' }));
+  kit.page(
+    `${CONSOLE_PATH}/organization`,
+    async (caller, request, reply) => {
+      const wanted = (request.body as Record<string, unknown>).organization_id;
+      const known = caller.organizations.some((o) => o.id === wanted);
+      const secure = kit.services.config.publicUrl.startsWith('https:');
+      if (known) reply.setCookie(ORGANIZATION_COOKIE, wanted as string, { path: '/', httpOnly: true, sameSite: 'lax', secure });
+      return pageHeaders(reply).redirect(CONSOLE_PATH, 303);
+    },
+    'POST',
+  );
+}
