@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import AxeBuilder from '@axe-core/playwright';
+import { AxeBuilder } from '@axe-core/playwright';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OAuthTestServer, passwordToken, startOAuthServer } from '../oauth/support/oauth-server.js';
@@ -172,7 +172,7 @@ describe('the console', () => {
 
   it('a viewer sees sensors but not the developer settings; the console fits a phone', async () => {
     const page = await signedIn('viewer@acme.test', 'V1ewer-pass-acme', 375);
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    const width = Number(await page.evaluate('document.documentElement.scrollWidth'));
     expect(width).toBeLessThanOrEqual(375);
     await audit(page, 'overview-phone');
     const res = await page.goto(`${server.url}/console/developer/api-keys`);
