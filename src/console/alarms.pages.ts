@@ -4,8 +4,7 @@ import { actorOf, AlarmService } from '../alarms/alarms.service.js';
 import { HttpProblem } from '../http/problem.js';
 import { findSensorsByIds } from '../inventory/sensors.repo.js';
 import { isUuid } from '../storage/sql.js';
-import { forbidden } from './api-keys.pages.js';
-import type { ConsoleKit } from './console.module.js';
+import { type ConsoleKit, forbidden } from './kit.js';
 
 const PATH = '/console/alarms';
 const STATUSES = ['open', 'active', 'acknowledged', 'resolved', 'all'] as const;

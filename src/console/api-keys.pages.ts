@@ -1,10 +1,10 @@
 import { listApiKeys, revokeApiKey } from '../api-keys/api-keys.repo.js';
 import { createApiKey } from '../api-keys/api-keys.service.js';
 import { HttpProblem } from '../http/problem.js';
-import { SCOPES, type Scope } from '../identity/scopes.js';
+import { SCOPES } from '../identity/scopes.js';
 import { isUuid } from '../storage/sql.js';
 import type { ConsoleCaller } from './console-caller.js';
-import type { ConsoleKit } from './console.module.js';
+import { type ConsoleKit, forbidden } from './kit.js';
 
 const PATH = '/console/developer/api-keys';
 
@@ -87,18 +87,5 @@ export function registerApiKeyPages(kit: ConsoleKit): void {
       return reply.redirect(`${PATH}?revoked=1`, 303);
     },
     'POST',
-  );
-}
-
-export function forbidden(kit: ConsoleKit, caller: ConsoleCaller, reply: Parameters<ConsoleKit['render']>[0], scope?: Scope) {
-  return kit.render(
-    reply,
-    caller,
-    'message',
-    {
-      title: 'Not allowed',
-      message: `Your role in ${caller.organization.name} (${caller.role}) does not allow this${scope ? ` (it needs ${scope})` : ''}. Ask an organization admin.`,
-    },
-    403,
   );
 }

@@ -4,15 +4,14 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { usePageSecurityHeaders } from '../http/security-headers.js';
 import type { Module } from '../module.js';
 import { pageHeaders, sendPageError } from '../oauth/authorize/pages.js';
-import type { AppServices } from '../server/context.js';
-import { type Sessions, useBrowserSessions } from '../web/session.js';
+import { useBrowserSessions } from '../web/session.js';
 import { registerAlarmPages } from './alarms.pages.js';
 import { registerApiKeyPages } from './api-keys.pages.js';
-import { type ConsoleCaller, ORGANIZATION_COOKIE, consoleCaller } from './console-caller.js';
+import { ORGANIZATION_COOKIE } from './console-caller.js';
+import { ASSETS_PATH, CONSOLE_PATH, type ConsoleKit, consoleKit } from './kit.js';
 import { registerEntryRoutes } from './entry.routes.js';
 import { registerSensorPages } from './sensors.pages.js';
 
@@ -22,23 +21,6 @@ const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const VIEWS = path.join(packageRoot, 'src/console/views');
 const ASSETS = path.join(packageRoot, 'src/console/assets');
 const UPLOT = path.dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
-
-export const CONSOLE_PATH = '/console';
-export const ASSETS_PATH = '/console/assets/';
-
-/** What every console page route gets: the app scope, the services and the way to answer. */
-export interface ConsoleKit {
-  scope: FastifyInstance;
-  services: AppServices;
-  sessions: Sessions;
-  /** A page for the signed-in caller, or the login page's redirect back here. */
-  page(
-    path: string,
-    handler: (caller: ConsoleCaller, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
-    method?: 'GET' | 'POST',
-  ): void;
-  render(reply: FastifyReply, caller: ConsoleCaller, template: string, data: Record<string, unknown>, status?: number): Promise<unknown>;
-}
 
 /**
  * The web console at /console (server-rendered with eta through @fastify/view, progressive: every
@@ -80,46 +62,6 @@ export const consoleModule: Module = {
     });
   },
 };
-
-function consoleKit(scope: FastifyInstance, services: AppServices, sessions: Sessions): ConsoleKit {
-  const render: ConsoleKit['render'] = async (reply, caller, template, data, status = 200) =>
-    pageHeaders(reply)
-      .code(status)
-      .view(template, { ...data, caller, assets: ASSETS_PATH });
-  return {
-    scope,
-    services,
-    sessions,
-    render,
-    page(routePath, handler, method = 'GET') {
-      scope.route({
-        method,
-        url: routePath,
-        schema: { hide: true },
-        handler: async (request, reply) => {
-          const caller = await consoleCaller(services.db, sessions, request, reply);
-          if (!caller) {
-            const back = method === 'GET' ? request.url : CONSOLE_PATH;
-            return pageHeaders(reply).redirect(`/login?return_to=${encodeURIComponent(back)}`, 303);
-          }
-          if (
-            method === 'POST' &&
-            !sessions.verifyCsrf(caller.session, (request.body as Record<string, unknown> | undefined)?.csrf_token)
-          ) {
-            return render(
-              reply,
-              caller,
-              'message',
-              { title: 'Form expired', message: 'This form has expired. Go back, reload the page and try again.' },
-              403,
-            );
-          }
-          return handler(caller, request, reply);
-        },
-      });
-    },
-  };
-}
 
 function registerOverview(kit: ConsoleKit): void {
   kit.page(CONSOLE_PATH, async (caller, _request, reply) => kit.render(reply, caller, 'overview', { title: 'Overview' }));

@@ -2,8 +2,7 @@ import { parseSort } from '../api/list-query.js';
 import { SENSOR_SORTS, findSensor, listSensors } from '../inventory/sensors.repo.js';
 import { bucketsPage, readingsPage } from '../readings/readings.repo.js';
 import { isUuid } from '../storage/sql.js';
-import type { ConsoleKit } from './console.module.js';
-import { forbidden } from './api-keys.pages.js';
+import { type ConsoleKit, forbidden } from './kit.js';
 
 const PATH = '/console/sensors';
 const HOUR = 3_600_000;
