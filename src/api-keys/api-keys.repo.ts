@@ -111,16 +111,44 @@ export async function listApiKeys(
   return rows.map(toRow);
 }
 
-/** Revokes a key of the organization; returns false when there is no such key. */
-export async function revokeApiKey(db: Db, organizationId: string, id: string): Promise<boolean> {
-  const row = await db
+/**
+ * Revokes an active key of the organization: the key when this revoked it, `already` when it was
+ * revoked before, undefined when the organization has no such key.
+ */
+export async function revokeApiKey(
+  db: Db,
+  organizationId: string,
+  id: string,
+): Promise<{ id: string; name: string } | 'already' | undefined> {
+  const revoked = await db
     .updateTable('api_keys')
-    .set({ revoked_at: sql<Date>`coalesce(revoked_at, now())` })
+    .set({ revoked_at: sql<Date>`now()` })
     .where('organization_id', '=', organizationId)
     .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .returning(['id', 'name'])
+    .executeTakeFirst();
+  if (revoked) return revoked;
+  return (await findApiKey(db, organizationId, id)) ? 'already' : undefined;
+}
+
+/** Replaces the key of an active, unexpired key (same id, name and scopes); undefined when it is not one. */
+export async function replaceApiKeySecret(
+  db: Db,
+  organizationId: string,
+  id: string,
+  secret: Pick<NewApiKey, 'keyHash' | 'prefix'>,
+): Promise<ApiKeyRow | undefined> {
+  const replaced = await db
+    .updateTable('api_keys')
+    .set({ key_hash: secret.keyHash, prefix: secret.prefix })
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]))
     .returning('id')
     .executeTakeFirst();
-  return row !== undefined;
+  return replaced && findApiKey(db, organizationId, replaced.id);
 }
 
 /** What the bearer check needs of a usable key: its scopes and its creator's current role. */
@@ -197,14 +225,18 @@ export class ApiKeyConflictError extends Error {}
 
 /**
  * Provisioning upsert: the key with that hash (renamed in the file) or else the active key with
- * that name is updated in place; nothing is written when nothing changed.
+ * that name is updated in place; nothing is written when nothing changed. Answers what changed.
  */
-export async function upsertProvisionedApiKey(db: Db, organizationId: string, key: ProvisionedApiKey): Promise<void> {
+export async function upsertProvisionedApiKey(
+  db: Db,
+  organizationId: string,
+  key: ProvisionedApiKey,
+): Promise<{ id: string; change: 'created' | 'rotated' | 'updated' } | undefined> {
   const byHash = await db.selectFrom('api_keys').selectAll().where('key_hash', '=', key.keyHash).executeTakeFirst();
   if (byHash && byHash.organization_id !== organizationId)
     throw new ApiKeyConflictError(`API key "${key.name}" is already used by another organization`);
   // A key revoked through the API stays revoked: re-applying the file must not resurrect a leaked key.
-  if (byHash?.revoked_at) return;
+  if (byHash?.revoked_at) return undefined;
   const existing =
     byHash ??
     (await db
@@ -223,11 +255,12 @@ export async function upsertProvisionedApiKey(db: Db, organizationId: string, ke
     expires_at: key.expiresAt,
   };
   if (!existing) {
-    await db
+    const inserted = await db
       .insertInto('api_keys')
       .values({ organization_id: organizationId, ...values })
-      .execute();
-    return;
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { id: inserted.id, change: 'created' };
   }
   const same =
     existing.name === values.name &&
@@ -237,6 +270,7 @@ export async function upsertProvisionedApiKey(db: Db, organizationId: string, ke
     existing.scopes.every((s, i) => s === values.scopes[i]) &&
     existing.created_by === values.created_by &&
     (existing.expires_at?.getTime() ?? null) === (values.expires_at?.getTime() ?? null);
-  if (same) return;
+  if (same) return undefined;
   await db.updateTable('api_keys').set(values).where('id', '=', existing.id).execute();
+  return { id: existing.id, change: existing.key_hash === values.key_hash ? 'updated' : 'rotated' };
 }

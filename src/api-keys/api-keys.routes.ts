@@ -9,11 +9,13 @@ import { notFound } from '../http/problem.js';
 import { SCOPES } from '../identity/scopes.js';
 import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
-import { type ApiKeyRow, findApiKey, listApiKeys, revokeApiKey } from './api-keys.repo.js';
-import { createApiKey } from './api-keys.service.js';
+import { callerOf } from '../api/resource-routes.js';
+import { auditedBy } from '../audit/actor.js';
+import { type ApiKeyRow, findApiKey, listApiKeys } from './api-keys.repo.js';
+import { createApiKey, revokeApiKeyAudited, rotateApiKey } from './api-keys.service.js';
 import { isUuid } from '../storage/sql.js';
 
-/** `/v1/api-keys`: create (the key is in the response once), list, show, revoke. */
+/** `/v1/api-keys`: create and rotate (the key is in that answer only), list, show, revoke; every change audited. */
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -51,7 +53,9 @@ const ApiKeySchema = Type.Object({
   last_used_at: Nullable('string'),
   expires_at: Nullable('string'),
   revoked_at: Nullable('string'),
-  key: Type.Optional(Type.String({ description: 'The key itself (`sk_live_…`): in the creation response only, never again.' })),
+  key: Type.Optional(
+    Type.String({ description: 'The key itself (`sk_live_…`): in the answer that created or rotated it only, never again.' }),
+  ),
 });
 
 const CreateBody = Type.Object(
@@ -86,9 +90,14 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
       },
     },
     async (request, reply) => {
-      const principal = principalOf(request);
+      const caller = callerOf(request);
       const { name, scopes, expires_at } = request.body;
-      const { key, row } = await createApiKey(db, principal, { name, scopes, expiresAt: expires_at ? new Date(expires_at) : undefined });
+      const { key, row } = await createApiKey(
+        db,
+        caller.principal,
+        { name, scopes, expiresAt: expires_at ? new Date(expires_at) : undefined },
+        auditedBy(caller),
+      );
       reply.header('cache-control', 'no-store');
       return sendResource<ApiKeyResource>(config.publicUrl, request, reply, apiKeyType, { ...row, key }, { status: 201 });
     },
@@ -146,6 +155,31 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
     },
   );
 
+  app.post(
+    '/v1/api-keys/:id/rotate',
+    {
+      ...guard,
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Rotate an API key: a new key, returned once, replaces it (same id, name and scopes); the old one stops working at once',
+        description:
+          'Only the person who created the key can rotate it, and only while it is active; its scopes must still be held by their role and by the credential making the request.',
+        params: IdParams,
+        response: { 200: envelopeSchema(ApiKeySchema) },
+        ...security,
+      },
+    },
+    async (request, reply) => {
+      const caller = callerOf(request);
+      const id = request.params.id;
+      const rotated = isUuid(id) ? await rotateApiKey(db, caller.principal, id, auditedBy(caller)) : undefined;
+      if (!rotated) throw notFound('The API key does not exist.');
+      await services.bearer.revoked({ revocationGroup: id }, db);
+      reply.header('cache-control', 'no-store');
+      return sendResource<ApiKeyResource>(config.publicUrl, request, reply, apiKeyType, { ...rotated.row, key: rotated.key });
+    },
+  );
+
   app.delete(
     '/v1/api-keys/:id',
     {
@@ -160,9 +194,10 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
       },
     },
     async (request, reply) => {
-      const principal = principalOf(request);
+      const caller = callerOf(request);
       const id = request.params.id;
-      if (!isUuid(id) || !(await revokeApiKey(db, principal.organizationId, id))) throw notFound('The API key does not exist.');
+      if (!isUuid(id) || !(await revokeApiKeyAudited(db, caller.organizationId, id, auditedBy(caller))))
+        throw notFound('The API key does not exist.');
       await services.bearer.revoked({ revocationGroup: id }, db);
       return sendNoContent(reply);
     },

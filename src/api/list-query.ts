@@ -70,5 +70,5 @@ export function parseSort(value: string | undefined, fields: Record<string, Sort
     throw badRequest(`Cannot sort by "${name}".`, [
       { pointer: '/query/sort', detail: `sort must be one of ${Object.keys(fields).join(', ')}` },
     ]);
-  return { field: name, column: field.column, cast: field.cast, direction };
+  return { field: name, column: field.column, cast: field.cast, exact: field.exact, direction };
 }

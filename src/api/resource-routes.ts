@@ -131,7 +131,8 @@ export interface UpdateOptions<Body extends TSchema> {
   body: Body;
 }
 
-const callerOf = (request: FastifyRequest): Caller => {
+/** The principal, organization and address of a protected request (for a route outside the kit too). */
+export const callerOf = (request: FastifyRequest): Caller => {
   const principal = principalOf(request);
   return { principal, organizationId: principal.organizationId, sourceAddress: request.ip };
 };

@@ -1,5 +1,7 @@
 import type { Principal } from '../auth/principal.js';
-import type { AuditEntry } from './audit.repo.js';
+import type { Db } from '../storage/database.js';
+import type { AuditAction } from './actions.js';
+import { type AuditEntry, type AuditSource, recordAuditEvent } from './audit.repo.js';
 
 /** Who made a change through the API, as the audit log records it. */
 export function auditActor(principal: Principal): AuditEntry['actor'] {
@@ -23,4 +25,20 @@ export function auditedBy(caller: {
   sourceAddress: string;
 }): Pick<AuditEntry, 'organizationId' | 'actor' | 'sourceAddress'> {
   return { organizationId: caller.organizationId, actor: auditActor(caller.principal), sourceAddress: caller.sourceAddress };
+}
+
+/** Records a change an API caller made to `target`, in `tx`, the transaction of the change. */
+export function recordCallerEvent(
+  tx: Db,
+  caller: Parameters<typeof auditedBy>[0],
+  action: AuditAction,
+  target: AuditEntry['target'],
+  details: Record<string, unknown> = {},
+): Promise<void> {
+  return recordAuditEvent(tx, { ...auditedBy(caller), action, target, details });
+}
+
+/** A person signed in to a page (the login session), from their address. */
+export function signedInUser(userId: string, sourceAddress: string): AuditSource {
+  return { actor: { kind: 'user', id: userId }, sourceAddress };
 }

@@ -7,14 +7,15 @@ import type { ColumnType, Generated } from 'kysely';
 export interface AuditEventsTable {
   id: Generated<string>;
   organization_id: string;
+  /** To the millisecond (the precision of a page cursor; migration 0017). */
   at: ColumnType<Date, Date | string | undefined, never>;
-  /** `user`, `api_key`, `app`, `device`, or `system` (the server itself: an automatic action). */
+  /** `user`, `api_key`, `app`, `device`, or `system` (the server itself, or its command line); actions.ts. */
   actor_kind: string;
   /** The user, key, client or device; null for `system`. */
   actor_id: string | null;
   /** The caller's address, when a request caused it. */
   source_address: string | null;
-  /** `<resource>.<verb>`, e.g. `webhook.disabled`. */
+  /** `<resource>.<verb>`, one of AUDIT_ACTIONS (actions.ts), e.g. `webhook.disabled`. */
   action: string;
   target_type: string;
   target_id: string;

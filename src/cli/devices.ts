@@ -1,3 +1,4 @@
+import { SYSTEM } from '../audit/audit.repo.js';
 import { findDeviceBySerial } from '../inventory/devices.repo.js';
 import { createDevice, rotateDeviceToken } from '../inventory/devices.service.js';
 import { findLocationBySlug } from '../inventory/locations.repo.js';
@@ -25,7 +26,7 @@ export async function deviceCreateCommand(options: { org: string; serial: string
         `${org.slug} already has a device with serial "${options.serial}" (rotate its token with: sensorcloud device token rotate)`,
       );
     }
-    const created = await createDevice(db, org.id, { serial: options.serial, name: options.name, location_id: locationId });
+    const created = await createDevice(db, org.id, SYSTEM, { serial: options.serial, name: options.name, location_id: locationId });
     printSecret(
       `created device ${created.device.serial} (id ${created.device.id}) in ${org.slug}; its token, shown only now:`,
       created.token,
@@ -39,7 +40,7 @@ export async function deviceTokenRotateCommand(options: { org: string; serial: s
     const org = await organizationBySlug(db, options.org);
     const device = await findDeviceBySerial(db, org.id, options.serial);
     if (!device) throw new CliError(`no device with serial "${options.serial}" in ${org.slug}`);
-    const rotated = await rotateDeviceToken(db, undefined, org.id, device.id);
+    const rotated = await rotateDeviceToken(db, undefined, org.id, device.id, SYSTEM);
     if (!rotated) throw new CliError(`no device with serial "${options.serial}" in ${org.slug}`);
     printSecret(
       `rotated the token of device ${device.serial} in ${org.slug}; the old token no longer works. New token, shown only now:`,

@@ -1,5 +1,6 @@
-import { ApiKeyNameTakenError, insertApiKey } from '../api-keys/api-keys.repo.js';
-import { API_KEY_PREFIX, displayPrefix } from '../api-keys/api-keys.service.js';
+import { ApiKeyNameTakenError } from '../api-keys/api-keys.repo.js';
+import { issueApiKey } from '../api-keys/api-keys.service.js';
+import { SYSTEM } from '../audit/audit.repo.js';
 import { GRANT_TYPES, type GrantType, type TokenFormat, type UserAuthMode, isGrantType } from '../oauth/grant-types.js';
 import { type Scope, isScope, isScopeToken, roleScopes } from '../identity/scopes.js';
 import { findMemberByEmail } from '../identity/users.repo.js';
@@ -7,7 +8,7 @@ import { DEFAULT_ACCESS_TOKEN_TTL, findClientByClientId, saveClient } from '../o
 import { activeRole } from '../identity/members.repo.js';
 import { redirectUriProblem } from '../provisioning/validate.js';
 import { hashPassword } from '../security/passwords.js';
-import { generateToken, sha256 } from '../security/tokens.js';
+import { generateToken } from '../security/tokens.js';
 import { organizationBySlug, withDatabase } from './commands.js';
 import { CliError, print, printSecret, readPassword } from './io.js';
 
@@ -135,17 +136,14 @@ export async function apiKeyCreateCommand(options: ApiKeyCreateOptions): Promise
       throw new CliError(
         `${options.createdBy} (${role}) does not hold ${beyond.join(', ')}; an API key can only carry scopes its creator holds`,
       );
-    const key = generateToken(API_KEY_PREFIX);
+    let key: string;
     try {
-      await insertApiKey(db, {
-        organizationId: org.id,
-        name: options.name.trim(),
-        keyHash: sha256(key),
-        prefix: displayPrefix(key),
-        scopes,
-        createdBy: creator.id,
-        expiresAt,
-      });
+      // The command line acts as the server itself: audited with the system actor and no address.
+      ({ key } = await issueApiKey(
+        db,
+        { organizationId: org.id, name: options.name.trim(), scopes, createdBy: creator.id, expiresAt },
+        SYSTEM,
+      ));
     } catch (error) {
       if (error instanceof ApiKeyNameTakenError)
         throw new CliError(`an active API key named "${options.name}" already exists in ${org.slug}`);

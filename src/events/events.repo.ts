@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../storage/database.js';
+import { deleteOlderThan } from '../storage/purge.js';
 import type { EventDraft, StoredEvent } from './event-types.js';
 
 /**
@@ -24,20 +25,8 @@ export async function insertEvents(tx: Db, drafts: readonly EventDraft[]): Promi
   return events;
 }
 
-/** Events deleted per statement: a purge of millions of reading.created events never holds one huge transaction. */
-const PURGE_BATCH = 5_000;
-
-/** Drops events older than `before` (and, by cascade, what consumers recorded against them), a batch at a time. */
-export async function purgeEvents(db: Db, before: Date, stopping: () => boolean = () => false): Promise<number> {
-  let purged = 0;
-  while (!stopping()) {
-    const { rows } = await sql<{ n: number }>`
-      with gone as (
-        delete from events where id in (select id from events where created_at < ${before} limit ${PURGE_BATCH}) returning 1)
-      select count(*)::int as n from gone`.execute(db);
-    const n = Number(rows[0]?.n ?? 0);
-    purged += n;
-    if (n < PURGE_BATCH) break;
-  }
-  return purged;
+/** Drops events older than `before` (and, by cascade, what consumers recorded against them), 5,000 a statement. */
+export function purgeEvents(db: Db, before: Date, stopping?: () => boolean): Promise<number> {
+  // A purge of millions of reading.created events never holds one huge transaction.
+  return deleteOlderThan(db, { table: 'events', column: 'created_at', batch: 5_000 }, before, stopping);
 }

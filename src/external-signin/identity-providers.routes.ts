@@ -3,8 +3,8 @@ import { guarded } from '../api/db-errors.js';
 import type { ResourceType } from '../api/documents.js';
 import { Timestamp, iso } from '../api/kit.js';
 import { type Caller, resourceRoutes } from '../api/resource-routes.js';
-import { auditedBy } from '../audit/actor.js';
-import { recordAuditEvent } from '../audit/audit.repo.js';
+import type { AuditAction } from '../audit/actions.js';
+import { recordCallerEvent } from '../audit/actor.js';
 import { HttpProblem } from '../http/problem.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { App, AppServices } from '../server/context.js';
@@ -112,13 +112,8 @@ export function registerIdentityProviderRoutes(app: App, services: AppServices, 
     scopes: { read: ['users:read'], write: ['users:write'] },
   });
 
-  const audit = (tx: typeof db, caller: Caller, action: string, row: IdentityProvider, details: Record<string, unknown>) =>
-    recordAuditEvent(tx, {
-      ...auditedBy(caller),
-      action,
-      target: { type: 'identity_provider', id: row.id },
-      details,
-    });
+  const audit = (tx: typeof db, caller: Caller, action: AuditAction, row: IdentityProvider, details: Record<string, unknown>) =>
+    recordCallerEvent(tx, caller, action, { type: 'identity_provider', id: row.id }, details);
 
   providers.list(
     { summary: 'List external identity providers (OpenID Connect)', sorts: PROVIDER_SORTS, defaultSort: 'created_at', filters: {} },

@@ -1,6 +1,6 @@
 import { type RawBuilder, type SqlBool, sql } from 'kysely';
 import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
-import type { Db } from '../storage/database.js';
+import { type Db, inTransaction } from '../storage/database.js';
 import type { Invitation, Role } from '../storage/schema.js';
 import { isUuid } from '../storage/sql.js';
 
@@ -65,7 +65,7 @@ export class InvitationPendingError extends Error {}
  */
 export async function insertInvitation(db: Db, organizationId: string, fields: InvitationFields): Promise<Invitation> {
   try {
-    return await db.transaction().execute(async (tx) => {
+    return await inTransaction(db, async (tx) => {
       await tx
         .updateTable('organization_invitations')
         .set({ superseded_at: new Date() })

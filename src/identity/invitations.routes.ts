@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { principalOf } from '../auth/guard.js';
+import { auditedBy } from '../audit/actor.js';
 import { HttpProblem } from '../http/problem.js';
 import {
   INVITATION_SORTS,
@@ -9,7 +9,7 @@ import {
   listInvitations,
   revokeInvitation,
 } from './invitations.repo.js';
-import { invitationPath, invite } from './invitations.service.js';
+import { auditInvitation, invitationPath, invite } from './invitations.service.js';
 import { findMemberViewsByIds } from './members.repo.js';
 import { normalizeEmail } from './users.repo.js';
 import type { App } from '../server/context.js';
@@ -19,7 +19,7 @@ import { Nullable, Timestamp, iso, secured } from '../api/kit.js';
 import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
 import { jsonApiBody } from '../api/json-api-body.js';
 import { absoluteUrl } from '../api/links.js';
-import { resourceRoutes } from '../api/resource-routes.js';
+import { callerOf, resourceRoutes } from '../api/resource-routes.js';
 import { RoleSchema, checkOwnerChange } from './users.routes.js';
 
 /**
@@ -113,15 +113,16 @@ export function registerInvitationRoutes(app: App, services: AppServices): void 
       preValidation: jsonApiBody({ type: 'users' }),
     },
     async (request, reply) => {
-      const principal = principalOf(request);
+      const caller = callerOf(request);
+      const { principal } = caller;
       const role: Role = request.body.role ?? 'member';
       await checkOwnerChange(db, principal, undefined, role);
-      const { invitation, token } = await invite(db, principal.organizationId, {
-        email: request.body.email,
-        role,
-        name: request.body.name ?? null,
-        invitedBy: principal.userId,
-      });
+      const { invitation, token } = await invite(
+        db,
+        principal.organizationId,
+        { email: request.body.email, role, name: request.body.name ?? null, invitedBy: principal.userId },
+        auditedBy(caller),
+      );
       reply.header('cache-control', 'no-store').header('location', absoluteUrl(config.publicUrl, InvitationResource.path(invitation)));
       return sendResource(config.publicUrl, request, reply, InvitationResource, invitation, {
         status: 202,
@@ -160,8 +161,14 @@ export function registerInvitationRoutes(app: App, services: AppServices): void 
 
   invitations.remove(
     { summary: 'Revoke a pending invitation: its link stops working (the invitation stays, as revoked)' },
-    async ({ organizationId, id }) => {
-      if (await revokeInvitation(db, organizationId, id)) return true;
+    async (caller) => {
+      const { organizationId, id } = caller;
+      const revoked = await db.transaction().execute(async (tx) => {
+        const revoked = await revokeInvitation(tx, organizationId, id);
+        if (revoked) await auditInvitation(tx, auditedBy(caller), 'invitation.revoked', revoked);
+        return revoked;
+      });
+      if (revoked) return true;
       const invitation = await findInvitation(db, organizationId, id);
       if (!invitation) return false;
       const status = invitationStatus(invitation);

@@ -1,3 +1,4 @@
+import { type AuditSource, auditTarget } from '../audit/audit.repo.js';
 import { HttpProblem } from '../http/problem.js';
 import { generateToken, sha256 } from '../security/tokens.js';
 import type { Db } from '../storage/database.js';
@@ -34,20 +35,29 @@ export interface InviteInput {
   invitedBy: string | null;
 }
 
-export async function invite(db: Db, organizationId: string, input: InviteInput): Promise<{ invitation: Invitation; token: string }> {
+export async function invite(
+  db: Db,
+  organizationId: string,
+  input: InviteInput,
+  source: AuditSource,
+): Promise<{ invitation: Invitation; token: string }> {
   const email = normalizeEmail(input.email);
   // Members of this organization are already visible to the caller (GET /v1/users): saying so reveals nothing.
   if (await findMemberByEmail(db, organizationId, email))
     throw new HttpProblem({ status: 409, detail: 'This person is already a member of the organization.' });
   const token = generateToken(INVITATION_TOKEN_PREFIX);
   try {
-    const invitation = await insertInvitation(db, organizationId, {
-      email,
-      name: input.name,
-      role: input.role,
-      tokenHash: sha256(token),
-      invitedBy: input.invitedBy,
-      lifetimeSeconds: INVITATION_LIFETIME_SECONDS,
+    const invitation = await db.transaction().execute(async (tx) => {
+      const invitation = await insertInvitation(tx, organizationId, {
+        email,
+        name: input.name,
+        role: input.role,
+        tokenHash: sha256(token),
+        invitedBy: input.invitedBy,
+        lifetimeSeconds: INVITATION_LIFETIME_SECONDS,
+      });
+      await auditInvitation(tx, source, 'invitation.created', invitation);
+      return invitation;
     });
     return { invitation, token };
   } catch (error) {
@@ -73,15 +83,35 @@ export type Answer = 'accept' | 'decline';
 /** `gone`: no longer pending (answered elsewhere, revoked or expired meanwhile). */
 export type AnswerOutcome = 'accepted' | 'declined' | 'gone' | 'wrong_account';
 
-/** Only the owner of the invited email answers; accepting adds the membership with the offered role. */
-export async function answerAsUser(db: Db, invitation: Invitation, user: User, answer: Answer): Promise<AnswerOutcome> {
+/** Records an invitation's change, in its transaction; the token is never recorded. */
+export const auditInvitation = auditTarget('invitation', (invitation: Invitation) => ({
+  organizationId: invitation.organization_id,
+  id: invitation.id,
+  details: { email: invitation.email, role: invitation.role },
+}));
+
+/**
+ * Only the owner of the invited email answers; accepting adds the membership with the offered role
+ * (audited as theirs, from `sourceAddress`).
+ */
+export async function answerAsUser(
+  db: Db,
+  invitation: Invitation,
+  user: User,
+  answer: Answer,
+  sourceAddress: string | null,
+): Promise<AnswerOutcome> {
   if (normalizeEmail(user.email) !== invitation.email) return 'wrong_account';
   if (answer === 'decline') return (await answerInvitation(db, invitation.id, { accepted: false })) ? 'declined' : 'gone';
   return db.transaction().execute(async (tx) => {
     if (!(await answerInvitation(tx, invitation.id, { accepted: true, userId: user.id }))) return 'gone';
     // Someone who became a member meanwhile (the CLI, provisioning) keeps the role they have.
-    if (!(await findMember(tx, invitation.organization_id, user.id)))
-      await saveMember(tx, invitation.organization_id, { email: user.email, role: invitation.role });
+    const member = await findMember(tx, invitation.organization_id, user.id);
+    if (!member) await saveMember(tx, invitation.organization_id, { email: user.email, role: invitation.role });
+    await auditInvitation(tx, { actor: { kind: 'user', id: user.id }, sourceAddress }, 'invitation.accepted', invitation, {
+      user_id: user.id,
+      ...(member && { kept_role: member.role }),
+    });
     return 'accepted';
   });
 }
@@ -107,12 +137,17 @@ export async function acceptWithNewAccount(
   db: Db,
   invitation: Invitation,
   account: { name: string | null; password: string },
+  sourceAddress: string | null,
 ): Promise<NewAccountOutcome> {
   try {
     return await db.transaction().execute(async (tx): Promise<NewAccountOutcome> => {
       const user = await createMember(tx, invitation.organization_id, { email: invitation.email, role: invitation.role, ...account });
       if (!user) return { kind: 'account_exists' };
       if (!(await answerInvitation(tx, invitation.id, { accepted: true, userId: user.id }))) throw new NoLongerPending();
+      await auditInvitation(tx, { actor: { kind: 'user', id: user.id }, sourceAddress }, 'invitation.accepted', invitation, {
+        user_id: user.id,
+        new_account: true,
+      });
       return { kind: 'accepted', user };
     });
   } catch (error) {

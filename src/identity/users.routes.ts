@@ -1,6 +1,5 @@
 import { Type } from 'typebox';
 import type { Principal } from '../auth/principal.js';
-import { principalOf } from '../auth/guard.js';
 import {
   MEMBER_SORTS,
   type MemberView,
@@ -23,7 +22,9 @@ import type { Role } from '../storage/schema.js';
 import { IdParams, Nullable, SearchQuery, Timestamp, found, iso, secured } from '../api/kit.js';
 import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
 import { ownedBy } from '../api/compound.js';
-import { resourceRoutes } from '../api/resource-routes.js';
+import { type Caller, callerOf, resourceRoutes } from '../api/resource-routes.js';
+import type { AuditAction } from '../audit/actions.js';
+import { recordCallerEvent } from '../audit/actor.js';
 
 /**
  * The people of the caller's organization: list, change role, deactivate, remove. People join by
@@ -153,34 +154,46 @@ export function registerUserRoutes(app: App, services: AppServices): void {
 
   users.get({ summary: 'Get a person of the organization' }, ({ organizationId, id }) => findMemberView(db, organizationId, id));
 
-  users.update(
-    { summary: "Change a person's role, name or active state", body: UserUpdate },
-    async ({ principal, organizationId, id, body }) => {
-      const target = await findMemberView(db, organizationId, id);
+  /** Records a change to a member, in the change's transaction. */
+  const audit = (tx: Db, caller: Caller, action: AuditAction, target: MemberView, details: Record<string, unknown> = {}) =>
+    recordCallerEvent(tx, caller, action, { type: 'user', id: target.id }, { email: target.email, ...details });
+
+  /** Deactivates or reactivates, audited when it changes something; their credentials stop (or resume) at once, on every node. */
+  async function setActive(tx: Db, caller: Caller, target: MemberView, active: boolean): Promise<void> {
+    const { principal, organizationId } = caller;
+    if (!active) {
+      await checkOwnerChange(tx, principal, target, undefined);
+      await checkKeepsOwner(tx, organizationId, target);
+    }
+    await setMemberDeactivated(tx, organizationId, target.id, active ? null : (target.deactivated_at ?? new Date()));
+    if (active !== (target.deactivated_at === null)) await audit(tx, caller, active ? 'member.reactivated' : 'member.deactivated', target);
+    await bearer.revoked({ userId: target.id }, tx);
+  }
+
+  users.update({ summary: "Change a person's role, name or active state", body: UserUpdate }, (caller) =>
+    db.transaction().execute(async (tx) => {
+      const { principal, organizationId, id, body } = caller;
+      const target = await findMemberView(tx, organizationId, id);
       if (!target) return undefined;
       if (body.role !== undefined && body.role !== target.role) {
-        await checkOwnerChange(db, principal, target, body.role);
-        if (target.role === 'owner') await checkKeepsOwner(db, organizationId, target);
-        await setMemberRole(db, organizationId, target.id, body.role);
-        await bearer.revoked({ userId: target.id }, db);
+        await checkOwnerChange(tx, principal, target, body.role);
+        if (target.role === 'owner') await checkKeepsOwner(tx, organizationId, target);
+        await setMemberRole(tx, organizationId, target.id, body.role);
+        await audit(tx, caller, 'member.role_changed', target, { from: target.role, to: body.role });
+        await bearer.revoked({ userId: target.id }, tx);
       }
       if (body.active !== undefined && body.active !== (target.deactivated_at === null)) {
-        if (!body.active) {
-          await checkOwnerChange(db, principal, target, undefined);
-          await checkKeepsOwner(db, organizationId, target);
-        }
-        await setMemberDeactivated(db, organizationId, target.id, body.active ? null : new Date());
-        await bearer.revoked({ userId: target.id }, db);
+        await setActive(tx, caller, target, body.active);
       }
       if (body.name !== undefined && body.name !== target.name) {
-        const memberships = await listMemberships(db, target.id);
+        const memberships = await listMemberships(tx, target.id);
         if (memberships.some((m) => m.organization_id !== organizationId)) {
           throw conflict('This person also belongs to another organization; only they can change their name.');
         }
-        await setMemberName(db, target.id, body.name);
+        await setMemberName(tx, target.id, body.name);
       }
-      return findMemberView(db, organizationId, target.id);
-    },
+      return findMemberView(tx, organizationId, target.id);
+    }),
   );
 
   for (const [action, active] of [
@@ -198,33 +211,29 @@ export function registerUserRoutes(app: App, services: AppServices): void {
         response: { 200: envelopeSchema(UserJson) },
       }),
       async (request, reply) => {
-        const principal = principalOf(request);
-        const { organizationId } = principal;
-        const target = found(await findMemberView(db, organizationId, request.params.id), 'user');
-        if (!active) {
-          await checkOwnerChange(db, principal, target, undefined);
-          await checkKeepsOwner(db, organizationId, target);
-        }
-        await setMemberDeactivated(db, organizationId, target.id, active ? null : (target.deactivated_at ?? new Date()));
-        await bearer.revoked({ userId: target.id }, db);
-        const member = found(await findMemberView(db, organizationId, target.id), 'user');
+        const caller = callerOf(request);
+        const member = await db.transaction().execute(async (tx) => {
+          const target = found(await findMemberView(tx, caller.organizationId, request.params.id), 'user');
+          await setActive(tx, caller, target, active);
+          return found(await findMemberView(tx, caller.organizationId, target.id), 'user');
+        });
         return sendResource(config.publicUrl, request, reply, MemberResource, member);
       },
     );
   }
 
-  users.remove(
-    { summary: 'Remove a person from the organization (the account itself stays)' },
-    async ({ principal, organizationId, id }) => {
-      const target = await findMemberView(db, organizationId, id);
+  users.remove({ summary: 'Remove a person from the organization (the account itself stays)' }, (caller) =>
+    db.transaction().execute(async (tx) => {
+      const { principal, organizationId, id } = caller;
+      const target = await findMemberView(tx, organizationId, id);
       if (!target) return false;
-      await checkOwnerChange(db, principal, target, undefined);
-      await checkKeepsOwner(db, organizationId, target);
+      await checkOwnerChange(tx, principal, target, undefined);
+      await checkKeepsOwner(tx, organizationId, target);
       // `target` exists, so this answers 204 even when a concurrent request removed the membership first.
-      await removeMember(db, organizationId, target.id);
+      if (await removeMember(tx, organizationId, target.id)) await audit(tx, caller, 'member.removed', target, { role: target.role });
       // Their credentials stop granting access here at once, on every node.
-      await bearer.revoked({ userId: target.id }, db);
+      await bearer.revoked({ userId: target.id }, tx);
       return true;
-    },
+    }),
   );
 }

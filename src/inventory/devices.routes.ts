@@ -2,10 +2,10 @@ import { Type } from 'typebox';
 import { guarded as dbGuarded } from '../api/db-errors.js';
 import { IdParams, Nullable, SearchQuery, Text, Timestamp, found, iso, secured } from '../api/kit.js';
 import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
-import { WithMeta, resourceRoutes } from '../api/resource-routes.js';
+import { WithMeta, callerOf, resourceRoutes } from '../api/resource-routes.js';
 import { ownedBy } from '../api/compound.js';
 import { calibrationsOfDevices } from './calibrations.repo.js';
-import { principalOf } from '../auth/guard.js';
+import { auditedBy } from '../audit/actor.js';
 import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
 import { DEVICE_SORTS, findDevice, listDevices, updateDevice } from './devices.repo.js';
@@ -157,9 +157,10 @@ export function registerDeviceRoutes(app: App, services: AppServices): void {
   // The token is shown in this answer only (stored hashed), so no cache may keep it.
   devices.create(
     { summary: 'Create a device (the answer carries its device token, once)', body: DeviceCreate, createdSchema: DeviceWithTokenJson },
-    async ({ organizationId, body, reply }) => {
+    async (caller) => {
+      const { organizationId, body, reply } = caller;
       const { sensors = [], ...fields } = body;
-      const created = await createDevice(db, organizationId, fields, sensors);
+      const created = await createDevice(db, organizationId, auditedBy(caller), fields, sensors);
       reply.header('cache-control', 'no-store');
       const view: DeviceView = { ...created.device, token: created.token, sensor_ids: created.sensors.map((s) => s.id) };
       return new WithMeta(view, { token_shown_once: true });
@@ -179,7 +180,8 @@ export function registerDeviceRoutes(app: App, services: AppServices): void {
       response: { 200: envelopeSchema(DeviceWithTokenJson) },
     }),
     async (request, reply) => {
-      const rotated = found(await rotateDeviceToken(db, bearer, principalOf(request).organizationId, request.params.id), 'device');
+      const caller = callerOf(request);
+      const rotated = found(await rotateDeviceToken(db, bearer, caller.organizationId, request.params.id, auditedBy(caller)), 'device');
       reply.header('cache-control', 'no-store');
       return sendResource(
         config.publicUrl,
@@ -193,7 +195,7 @@ export function registerDeviceRoutes(app: App, services: AppServices): void {
   );
 
   // The service, not the repository: it also evicts the device's token from the bearer cache.
-  devices.remove({ summary: 'Delete a device with its sensors and their calibrations' }, ({ organizationId, id }) =>
-    removeDevice(db, bearer, organizationId, id),
+  devices.remove({ summary: 'Delete a device with its sensors and their calibrations' }, (caller) =>
+    removeDevice(db, bearer, caller.organizationId, caller.id, auditedBy(caller)),
   );
 }

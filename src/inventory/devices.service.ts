@@ -1,5 +1,6 @@
 import type { BearerAuthenticator } from '../auth/bearer.js';
 import { guarded } from '../api/db-errors.js';
+import { type AuditSource, auditTarget } from '../audit/audit.repo.js';
 import type { Db } from '../storage/database.js';
 import { announce } from '../storage/invalidations.js';
 import { deviceRevocationGroup, newDeviceToken, storedDeviceToken } from './device-tokens.js';
@@ -43,6 +44,7 @@ export interface CreatedDevice {
 export async function createDevice(
   db: Db,
   organizationId: string,
+  source: AuditSource,
   fields: DeviceFields,
   sensors: readonly NewSensorInput[] = [],
   presetToken?: string,
@@ -54,6 +56,7 @@ export async function createDevice(
         const device = await insertDevice(tx, organizationId, fields, issued.stored);
         const created: Sensor[] = [];
         for (const sensor of sensors) created.push(await insertSensor(tx, organizationId, { ...sensor, device_id: device.id }));
+        await auditToken(tx, source, 'device_token.created', device);
         return { device, sensors: created, token: issued.token };
       }),
     DEVICE_CONSTRAINTS,
@@ -66,25 +69,41 @@ export async function rotateDeviceToken(
   bearer: BearerAuthenticator | undefined,
   organizationId: string,
   deviceId: string,
+  source: AuditSource,
 ): Promise<{ device: Device; token: string } | undefined> {
   const issued = newDeviceToken();
-  const device = await setDeviceToken(db, organizationId, deviceId, issued.stored);
-  if (!device) return undefined;
-  await forgetDeviceToken(db, bearer, device.id);
-  return { device, token: issued.token };
+  return db.transaction().execute(async (tx) => {
+    const device = await setDeviceToken(tx, organizationId, deviceId, issued.stored);
+    if (!device) return undefined;
+    await auditToken(tx, source, 'device_token.rotated', device);
+    await forgetDeviceToken(tx, bearer, device.id);
+    return { device, token: issued.token };
+  });
 }
 
+/** Deletes the device, and so revokes its token (audited as such). */
 export async function removeDevice(
   db: Db,
   bearer: BearerAuthenticator | undefined,
   organizationId: string,
   deviceId: string,
+  source: AuditSource,
 ): Promise<boolean> {
-  const device = await deleteDevice(db, organizationId, deviceId);
-  if (!device) return false;
-  await forgetDeviceToken(db, bearer, device.id);
-  return true;
+  return db.transaction().execute(async (tx) => {
+    const device = await deleteDevice(tx, organizationId, deviceId);
+    if (!device) return false;
+    if (device.token_hash !== null) await auditToken(tx, source, 'device_token.revoked', device, { reason: 'device_deleted' });
+    await forgetDeviceToken(tx, bearer, device.id);
+    return true;
+  });
 }
+
+/** A device token's entry in the audit log: the device, by serial. */
+export const auditToken = auditTarget('device', (device: Device) => ({
+  organizationId: device.organization_id,
+  id: device.id,
+  details: { serial: device.serial },
+}));
 
 /** Every node stops honouring the device's previous token (the CLI, without a bearer cache of its own, only tells the servers). */
 async function forgetDeviceToken(db: Db, bearer: BearerAuthenticator | undefined, deviceId: string): Promise<void> {

@@ -1,4 +1,6 @@
+import { SYSTEM } from '../audit/audit.repo.js';
 import type { SectionApplier } from '../provisioning/section.js';
+import { auditToken } from './devices.service.js';
 import { storedDeviceToken } from './device-tokens.js';
 import { findDeviceBySerial, findDeviceByTokenHash, insertDevice, setDeviceToken, updateDevice } from './devices.repo.js';
 import { findLocationBySlug, upsertLocationBySlug } from './locations.repo.js';
@@ -18,6 +20,9 @@ export const locationsSection: SectionApplier = {
     return spec.locations?.length ?? 0;
   },
 };
+
+/** Tokens the file brings are audited as the server's own doing (in the provisioning transaction). */
+const PROVISIONED = { via: 'provisioning' };
 
 export const devicesSection: SectionApplier = {
   section: 'devices',
@@ -44,13 +49,17 @@ export const devicesSection: SectionApplier = {
           { serial: item.serial, name: item.name, location_id: locationId ?? null },
           token ?? null,
         );
+        if (token) await auditToken(tx, SYSTEM, 'device_token.created', device, PROVISIONED);
       } else {
         const changes = {
           ...(device.name !== item.name && { name: item.name }),
           ...(locationId !== undefined && device.location_id !== locationId && { location_id: locationId }),
         };
         if (Object.keys(changes).length > 0) device = (await updateDevice(tx, organization.id, device.id, changes)) ?? device;
-        if (token && device.token_hash !== token.hash) device = (await setDeviceToken(tx, organization.id, device.id, token)) ?? device;
+        if (token && device.token_hash !== token.hash) {
+          device = (await setDeviceToken(tx, organization.id, device.id, token)) ?? device;
+          await auditToken(tx, SYSTEM, 'device_token.rotated', device, PROVISIONED);
+        }
       }
       for (const sensor of item.sensors ?? []) {
         await upsertSensorByKey(tx, organization.id, device.id, {

@@ -183,7 +183,7 @@ async function oauthPlugin(oauth: FastifyInstance, rt: OAuthRuntime): Promise<vo
     // Refresh rights follow the family (password and device grants, offline_access); the grant module decides.
     if (grantType !== 'refresh_token' && !clientAllows(client, grantType))
       throw unauthorizedClient(`This client is not allowed to use the ${grantType} grant.`);
-    const response = await GRANT_HANDLERS[grantType]({ rt, client, method, params, source: sourceOf(request.ip) });
+    const response = await GRANT_HANDLERS[grantType]({ rt, client, method, params, source: sourceOf(request.ip), address: request.ip });
     noStore(reply);
     return response;
   };

@@ -140,6 +140,14 @@ export async function embeddedListen(
   return () => unlisten();
 }
 
+/**
+ * Runs `work` in `db` when it is a transaction already, else in a new one: a repository function
+ * whose statements must commit together can also join its caller's transaction (an audit entry).
+ */
+export function inTransaction<T>(db: Db, work: (tx: Db) => Promise<T>): Promise<T> {
+  return db.isTransaction ? work(db) : db.transaction().execute(work);
+}
+
 /** Cheap round trip used by /readyz. */
 export async function ping(db: Db): Promise<void> {
   await sql`select 1`.execute(db);

@@ -27,12 +27,18 @@ export interface SortField {
   column: string;
   /** SQL type for the cursor value comparison. */
   cast: 'text' | 'timestamptz' | 'uuid' | 'double precision' | 'integer';
+  /**
+   * A timestamp column stored to the millisecond (the precision a cursor carries): ordered and
+   * compared as it is, so an index on it serves the order (others are truncated, see sortExpression).
+   */
+  exact?: boolean;
 }
 
 export interface Sort {
   field: string;
   column: string;
   cast: SortField['cast'];
+  exact?: boolean | undefined;
   direction: SortDirection;
 }
 
@@ -79,9 +85,12 @@ export function toPage<Row>(rows: Row[], limit: number, keyOf: (row: Row) => unk
 /**
  * The SQL a sort orders by. Timestamps are truncated to milliseconds, the precision a cursor
  * (and a JavaScript Date) carries, so a row is never repeated because of its microseconds.
+ * A column stored to the millisecond (`exact`) is ordered as it is.
  */
-export function sortExpression(sort: Pick<Sort, 'column' | 'cast'>): RawBuilder<unknown> {
-  return sort.cast === 'timestamptz' ? sql`date_trunc('milliseconds', ${sql.ref(sort.column)})` : sql`${sql.ref(sort.column)}`;
+export function sortExpression(sort: Pick<Sort, 'column' | 'cast' | 'exact'>): RawBuilder<unknown> {
+  return sort.cast === 'timestamptz' && !sort.exact
+    ? sql`date_trunc('milliseconds', ${sql.ref(sort.column)})`
+    : sql`${sql.ref(sort.column)}`;
 }
 
 /**

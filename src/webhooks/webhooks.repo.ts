@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { sql } from 'kysely';
-import type { Db } from '../storage/database.js';
+import { type Db, inTransaction } from '../storage/database.js';
 import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import { isUuid } from '../storage/sql.js';
 import type { WebhooksTable } from './webhooks.schema.js';
@@ -84,7 +84,7 @@ export async function updateWebhook(
  */
 export async function deleteWebhook(db: Db, organizationId: string, id: string): Promise<boolean> {
   if (!isUuid(id)) return false;
-  return db.transaction().execute(async (tx) => {
+  return inTransaction(db, async (tx) => {
     const owned = await tx
       .selectFrom('webhooks')
       .select('id')

@@ -3,13 +3,17 @@ import { type ResourceType, collectionSchema, envelopeSchema, sendCollection, se
 import { IdParams, Nullable, Timestamp, found, iso, secured } from '../api/kit.js';
 import { pageQueryProperties, pageRequest, parseSort, sortQueryProperty } from '../api/list-query.js';
 import { ownedBy, resourceRegistry } from '../api/compound.js';
-import { WithMeta, resourceRoutes } from '../api/resource-routes.js';
+import { type Caller, WithMeta, callerOf, resourceRoutes } from '../api/resource-routes.js';
+import type { AuditAction } from '../audit/actions.js';
+import { recordCallerEvent } from '../audit/actor.js';
 import { principalOf } from '../auth/guard.js';
 import { EVENT_TYPES, messageId } from '../events/event-types.js';
 import { badRequest, conflict } from '../http/problem.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { App, AppServices } from '../server/context.js';
+import type { Db } from '../storage/database.js';
 import { announce } from '../storage/invalidations.js';
+import { definedOnly } from '../storage/sql.js';
 import { destinationProblem } from './destination.js';
 import { generateWebhookSecret } from './signing.js';
 import type { WebhookConsumer } from './webhook-consumer.js';
@@ -147,6 +151,15 @@ export function registerWebhookRoutes(app: App, services: AppServices, options: 
     if (problem) throw badRequest(`The webhook URL ${problem}.`, [{ pointer: '/body/url', detail: `url ${problem}` }]);
   }
   const changed = (organizationId: string) => options.consumer.forget(organizationId);
+  // A receiver's URL may carry a token of its own (chat services' incoming webhooks): only its origin is recorded.
+  const audit = (tx: Db, caller: Caller, action: AuditAction, row: Webhook, details: Record<string, unknown>) =>
+    recordCallerEvent(
+      tx,
+      caller,
+      action,
+      { type: 'webhook', id: row.id },
+      { destination: URL.canParse(row.url) ? new URL(row.url).origin : null, ...details },
+    );
 
   const webhooks = resourceRoutes(app, services, {
     path: '/v1/webhooks',
@@ -179,15 +192,20 @@ export function registerWebhookRoutes(app: App, services: AppServices, options: 
       body: WebhookCreate,
       createdSchema: WebhookWithSecretJson,
     },
-    async ({ organizationId, body, reply }) => {
+    async (caller) => {
+      const { organizationId, body, reply } = caller;
       await checkUrl(body.url);
       const secret = generateWebhookSecret();
-      const row = await insertWebhook(
-        db,
-        organizationId,
-        { url: body.url, event_types: body.event_types, description: body.description ?? null, enabled: body.enabled ?? true },
-        (id) => options.secrets().seal(secret, id),
-      );
+      const row = await db.transaction().execute(async (tx) => {
+        const row = await insertWebhook(
+          tx,
+          organizationId,
+          { url: body.url, event_types: body.event_types, description: body.description ?? null, enabled: body.enabled ?? true },
+          (id) => options.secrets().seal(secret, id),
+        );
+        await audit(tx, caller, 'webhook.created', row, { event_types: row.event_types });
+        return row;
+      });
       changed(organizationId);
       reply.header('cache-control', 'no-store');
       return new WithMeta<WebhookView>({ ...row, secret }, { secret_shown_once: true });
@@ -196,16 +214,27 @@ export function registerWebhookRoutes(app: App, services: AppServices, options: 
 
   webhooks.update(
     { summary: 'Update a webhook subscription (enabling it again clears why it was disabled)', body: WebhookUpdate },
-    async ({ organizationId, id, body }) => {
+    async (caller) => {
+      const { organizationId, id, body } = caller;
       await checkUrl(body.url);
-      const row = await updateWebhook(db, organizationId, id, body);
+      const row = await db.transaction().execute(async (tx) => {
+        const row = await updateWebhook(tx, organizationId, id, body);
+        if (row) await audit(tx, caller, 'webhook.updated', row, { changed: Object.keys(definedOnly(body)), enabled: row.enabled });
+        return row;
+      });
       changed(organizationId);
       return row;
     },
   );
 
-  webhooks.remove({ summary: 'Delete a webhook subscription (pending deliveries are dropped)' }, async ({ organizationId, id }) => {
-    const removed = await deleteWebhook(db, organizationId, id);
+  webhooks.remove({ summary: 'Delete a webhook subscription (pending deliveries are dropped)' }, async (caller) => {
+    const { organizationId, id } = caller;
+    const removed = await db.transaction().execute(async (tx) => {
+      const row = await findWebhook(tx, organizationId, id);
+      if (!row || !(await deleteWebhook(tx, organizationId, id))) return false;
+      await audit(tx, caller, 'webhook.deleted', row, {});
+      return true;
+    });
     changed(organizationId);
     return removed;
   });
@@ -219,20 +248,24 @@ export function registerWebhookRoutes(app: App, services: AppServices, options: 
       response: { 200: envelopeSchema(WebhookWithSecretJson) },
     }),
     async (request, reply) => {
-      const { organizationId } = principalOf(request);
+      const caller = callerOf(request);
+      const { id } = request.params;
       const secret = generateWebhookSecret();
-      const row = found(
-        await rotateWebhookSecret(
-          db,
-          organizationId,
-          request.params.id,
-          options.secrets().seal(secret, request.params.id),
-          new Date(Date.now() + ROTATION_OVERLAP_MS),
-        ),
-        'webhook',
-      );
+      const previousValidUntil = new Date(Date.now() + ROTATION_OVERLAP_MS);
+      const row = await db.transaction().execute(async (tx) => {
+        const row = await rotateWebhookSecret(tx, caller.organizationId, id, options.secrets().seal(secret, id), previousValidUntil);
+        if (row) await audit(tx, caller, 'webhook.secret_rotated', row, { previous_secret_expires_at: previousValidUntil.toISOString() });
+        return row;
+      });
       reply.header('cache-control', 'no-store');
-      return sendResource(config.publicUrl, request, reply, WebhookResource, { ...row, secret }, { meta: { secret_shown_once: true } });
+      return sendResource(
+        config.publicUrl,
+        request,
+        reply,
+        WebhookResource,
+        { ...found(row, 'webhook'), secret },
+        { meta: { secret_shown_once: true } },
+      );
     },
   );
 

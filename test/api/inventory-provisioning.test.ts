@@ -138,6 +138,27 @@ describe('sensorcloud device create / device token rotate', () => {
     // The provisioned device's token can be rotated the same way.
     expect((await runCli(['device', 'token', 'rotate', '--org', 'acme', '--serial', 'ACME-0001'], env())).code).toBe(0);
     expect(await whoIs(FILE_TOKEN)).toBe(401);
+
+    // Each issue of a token (the file's too) is in the audit log as the server's own doing (no address), never the token.
+    const handle = await openDatabase({ dataDir });
+    try {
+      const audit = await handle.db
+        .selectFrom('audit_events')
+        .select(['action', 'actor_kind', 'actor_id', 'source_address', 'details'])
+        .where('action', 'like', 'device_token.%')
+        .orderBy('at')
+        .execute();
+      expect(audit.map((a) => [a.action, a.details.serial])).toEqual([
+        ['device_token.created', 'ACME-0001'],
+        ['device_token.created', 'CLI-1'],
+        ['device_token.rotated', 'CLI-1'],
+        ['device_token.rotated', 'ACME-0001'],
+      ]);
+      expect(audit.every((a) => a.actor_kind === 'system' && a.actor_id === null && a.source_address === null)).toBe(true);
+      expect(JSON.stringify(audit)).not.toMatch(new RegExp(`${token}|${fresh}`));
+    } finally {
+      await handle.close();
+    }
   });
 
   it('refuses what it cannot do: exit 1 for unknown organization, location, serial or a duplicate; exit 2 for usage', async () => {

@@ -194,7 +194,7 @@ describe.each(backends)('invitations API on $name', (backend) => {
     const created = await invite({ email: betaAdmin.email.replace('admin-', 'second-'), role: 'member' });
     const person = await saveMember(database.db, beta.id, { email: created.data.data.email, role: 'viewer' });
     const invitation = (await findInvitationByToken(database.db, tokenOf(created)))!;
-    expect(await answerAsUser(database.db, invitation, person, 'accept')).toBe('accepted');
+    expect(await answerAsUser(database.db, invitation, person, 'accept', '127.0.0.1')).toBe('accepted');
     const shown = await call(app, { url: `/v1/invitations/${created.data.data.id}`, token: acme.adminKey });
     expect(shown.data.data).toMatchObject({ status: 'accepted', user_id: person.id, accepted_at: expect.any(String) });
     expect((await call(app, { url: `/v1/users/${person.id}`, token: acme.adminKey })).data.data.role).toBe('member');
@@ -202,7 +202,7 @@ describe.each(backends)('invitations API on $name', (backend) => {
     expect(refused.statusCode).toBe(409);
     expect(refused.data.detail).toMatch(/accepted/);
     // Accepting twice is refused (the invitation is no longer pending).
-    expect(await answerAsUser(database.db, invitation, person, 'accept')).toBe('gone');
+    expect(await answerAsUser(database.db, invitation, person, 'accept', '127.0.0.1')).toBe('gone');
   });
 
   it('expires: an expired invitation shows as expired, cannot be answered, and a new one supersedes it', async () => {
@@ -221,7 +221,9 @@ describe.each(backends)('invitations API on $name', (backend) => {
       (await call(app, { url: '/v1/invitations?status=pending&limit=1000', token: acme.adminKey })).data.data.map((i: any) => i.id),
     ).not.toContain(created.data.data.id);
     const person = await saveMember(database.db, beta.id, { email, role: 'viewer' });
-    expect(await answerAsUser(database.db, (await findInvitationByToken(database.db, tokenOf(created)))!, person, 'accept')).toBe('gone');
+    expect(
+      await answerAsUser(database.db, (await findInvitationByToken(database.db, tokenOf(created)))!, person, 'accept', '127.0.0.1'),
+    ).toBe('gone');
     expect((await call(app, { method: 'DELETE', url: `/v1/invitations/${created.data.data.id}`, token: acme.adminKey })).statusCode).toBe(
       409,
     );

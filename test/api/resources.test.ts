@@ -1031,7 +1031,9 @@ describe.each(backends)('resource API on $name', (backend) => {
 
       // Their acceptance (the invitation pages call this) makes them a member with the role offered.
       const token = new URL(invited.data.meta.accept_url).searchParams.get('token')!;
-      expect(await answerAsUser(database.db, (await findInvitationByToken(database.db, token))!, theirs, 'accept')).toBe('accepted');
+      expect(await answerAsUser(database.db, (await findInvitationByToken(database.db, token))!, theirs, 'accept', '127.0.0.1')).toBe(
+        'accepted',
+      );
       const after = await database.db
         .selectFrom('users')
         .select(['password_hash', 'name'])

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { createApiKey } from '../../src/api-keys/api-keys.service.js';
+import { SYSTEM } from '../../src/audit/audit.repo.js';
 import type { Principal } from '../../src/auth/principal.js';
 import { loadConfig } from '../../src/config/config.js';
 import { saveMember } from '../../src/identity/accounts.js';
@@ -64,7 +65,7 @@ export async function apiKey(db: Db, org: Pick<TestOrg, 'id' | 'ownerId'>, scope
     revocationGroup: 'test',
     expiresAt: null,
   };
-  const { key } = await createApiKey(db, principal, { name: `test-${unique()}`, scopes });
+  const { key } = await createApiKey(db, principal, { name: `test-${unique()}`, scopes }, SYSTEM);
   return key;
 }
 

@@ -79,6 +79,7 @@ const KIND_BY_SEGMENT: Record<string, string[]> = {
   alarms: ['alarms'],
   deliveries: ['webhook_deliveries'],
   'notification-rules': ['notification_rules'],
+  'audit-events': ['audit_events'],
 };
 
 describe.each(backends)('tenancy matrix on $name', (backend) => {

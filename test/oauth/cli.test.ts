@@ -92,6 +92,12 @@ it('creates clients (secret printed once, stored as argon2id) and API keys (prin
     expect(client.bound_user_id).toEqual(expect.any(String));
     const stored = await handle.db.selectFrom('api_keys').selectAll().where('name', '=', 'ci').executeTakeFirstOrThrow();
     expect(stored.key_hash).toBe(sha256(apiKey));
+    // Audited as the server's own doing: the system actor, no address, never the key.
+    const audit = await handle.db.selectFrom('audit_events').selectAll().where('target_id', '=', stored.id).execute();
+    expect(audit).toMatchObject([
+      { action: 'api_key.created', actor_kind: 'system', actor_id: null, source_address: null, target_type: 'api_key' },
+    ]);
+    expect(JSON.stringify(audit)).not.toContain(apiKey);
   } finally {
     await handle.close();
   }

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { auditActor } from '../../audit/actor.js';
 import { principalOf } from '../../auth/guard.js';
 import type { Principal } from '../../auth/principal.js';
 import { HttpProblem } from '../../http/problem.js';
@@ -83,7 +84,13 @@ export function registerAuthorizedApplicationsApi(app: App, services: AppService
       if (!client || client.organization_id !== principal.organizationId) {
         throw new HttpProblem({ status: 404, detail: 'No such authorized application.' });
       }
-      const result = await revokeAuthorization(db, principal.organizationId, userId, client.id);
+      const result = await revokeAuthorization(db, {
+        organizationId: principal.organizationId,
+        userId,
+        client: { pk: client.id, clientId: client.client_id },
+        sourceAddress: request.ip,
+        actor: auditActor(principal),
+      });
       if (!result.consentDeleted && result.grantIds.length === 0)
         throw new HttpProblem({ status: 404, detail: 'No such authorized application.' });
       for (const grantId of result.grantIds) await bearer.revoked({ revocationGroup: grantId }, db);

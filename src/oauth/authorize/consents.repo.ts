@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { type AuditEntry, recordAuditEvent } from '../../audit/audit.repo.js';
 import type { Db } from '../../storage/database.js';
 import { findGrantIds, revokeGrant } from '../tokens/tokens.repo.js';
 
@@ -19,24 +20,56 @@ export async function findConsentScopes(db: Db, organizationId: string, userId: 
   return row?.scopes;
 }
 
-/** Remembers an approval, adding its scopes to what was approved before (one statement, race-free). */
+/** The application a consent is about, and where the person decided (their address). */
+export interface ConsentContext {
+  organizationId: string;
+  userId: string;
+  client: { pk: string; clientId: string };
+  sourceAddress: string;
+  /** Who acted, as the audit log records it: the person (the default), or the credential they used on the API. */
+  actor?: AuditEntry['actor'];
+}
+
+/** A consent's entry in the audit log: the person is the actor, the application the target. */
+function auditConsent(
+  tx: Db,
+  context: ConsentContext,
+  action: 'consent.granted' | 'consent.revoked',
+  details: Record<string, unknown>,
+): Promise<void> {
+  return recordAuditEvent(tx, {
+    organizationId: context.organizationId,
+    actor: context.actor ?? { kind: 'user', id: context.userId },
+    sourceAddress: context.sourceAddress,
+    action,
+    target: { type: 'application', id: context.client.pk },
+    details: { client_id: context.client.clientId, ...details },
+  });
+}
+
+/**
+ * Remembers an approval, adding its scopes to what was approved before (one statement, race-free),
+ * and records it in the audit log (`via`: the consent page or the device page), in one transaction.
+ */
 export async function rememberConsent(
   db: Db,
-  organizationId: string,
-  userId: string,
-  clientPk: string,
+  context: ConsentContext,
   scopes: readonly string[],
+  via: 'authorization_code' | 'device_code',
 ): Promise<void> {
-  await db
-    .insertInto('oauth_consents')
-    .values({ organization_id: organizationId, user_id: userId, client_pk: clientPk, scopes: [...scopes] })
-    .onConflict((oc) =>
-      oc.columns(['organization_id', 'user_id', 'client_pk']).doUpdateSet({
-        scopes: sql<string[]>`array(select distinct s from unnest(oauth_consents.scopes || excluded.scopes) as s order by s)`,
-        updated_at: sql<Date>`now()`,
-      }),
-    )
-    .execute();
+  await db.transaction().execute(async (tx) => {
+    await tx
+      .insertInto('oauth_consents')
+      .values({ organization_id: context.organizationId, user_id: context.userId, client_pk: context.client.pk, scopes: [...scopes] })
+      .onConflict((oc) =>
+        oc.columns(['organization_id', 'user_id', 'client_pk']).doUpdateSet({
+          scopes: sql<string[]>`array(select distinct s from unnest(oauth_consents.scopes || excluded.scopes) as s order by s)`,
+          updated_at: sql<Date>`now()`,
+        }),
+      )
+      .execute();
+    await auditConsent(tx, context, 'consent.granted', { user_id: context.userId, scopes: [...scopes], via });
+  });
 }
 
 export interface AuthorizedApplication {
@@ -94,9 +127,12 @@ export interface RevokedAuthorization {
 /**
  * Withdraws a user's authorization of a client in one organization: forgets the consent, ends
  * every live grant (and so every access and refresh token) the client holds for the user, and
- * voids codes and device approvals not yet redeemed. One transaction.
+ * voids codes and device approvals not yet redeemed. One transaction, with its audit entry when
+ * there was something to withdraw.
  */
-export async function revokeAuthorization(db: Db, organizationId: string, userId: string, clientPk: string): Promise<RevokedAuthorization> {
+export async function revokeAuthorization(db: Db, context: ConsentContext): Promise<RevokedAuthorization> {
+  const { organizationId, userId } = context;
+  const clientPk = context.client.pk;
   return db.transaction().execute(async (tx) => {
     const deleted = await tx
       .deleteFrom('oauth_consents')
@@ -123,6 +159,9 @@ export async function revokeAuthorization(db: Db, organizationId: string, userId
       .where('client_pk', '=', clientPk)
       .where('status', '=', 'approved')
       .execute();
-    return { consentDeleted: deleted !== undefined, grantIds };
+    const consentDeleted = deleted !== undefined;
+    if (consentDeleted || grantIds.length > 0)
+      await auditConsent(tx, context, 'consent.revoked', { user_id: userId, grants_revoked: grantIds.length });
+    return { consentDeleted, grantIds };
   });
 }

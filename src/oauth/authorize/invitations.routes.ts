@@ -184,7 +184,7 @@ class InvitationPages {
 
     const user = await this.currentUser(session);
     if (user) {
-      const outcome = await answerAsUser(this.db, invitation, user, decision);
+      const outcome = await answerAsUser(this.db, invitation, user, decision, request.ip);
       // Signed in as someone else: the page that offers to sign out.
       if (outcome === 'wrong_account') return this.render(reply, session, invitation, token);
       return this.finish(request, reply, invitation, outcome, user);
@@ -209,7 +209,7 @@ class InvitationPages {
         .code(400)
         .send(invitationNewAccountPage({ ...summaryOf(invitation), csrf, token, name, error: problem }));
     }
-    const outcome = await acceptWithNewAccount(this.db, invitation, { name: name || null, password });
+    const outcome = await acceptWithNewAccount(this.db, invitation, { name: name || null, password }, request.ip);
     if (outcome.kind === 'account_exists') return this.render(reply, session, invitation, token, 409);
     if (outcome.kind === 'gone') return this.unavailable(reply, (await findInvitationByToken(this.db, token)) ?? invitation);
     await this.sessions.signIn(session, reply, outcome.user.id);
@@ -265,6 +265,6 @@ class InvitationPages {
     const decision = str(form, 'decision');
     if (decision !== 'accept' && decision !== 'decline')
       return pageHeaders(reply).code(400).send(errorPage('Invalid request', 'Choose Accept or Decline.'));
-    return this.finish(request, reply, invitation, await answerAsUser(this.db, invitation, user, decision), user);
+    return this.finish(request, reply, invitation, await answerAsUser(this.db, invitation, user, decision, request.ip), user);
   }
 }

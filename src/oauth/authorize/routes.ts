@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Refusal } from '../../abuse/guard.js';
 import { sourceOf } from '../../abuse/source.js';
+import { recordFailedSignIn } from '../../audit/audit.repo.js';
 import { usePageSecurityHeaders } from '../../http/security-headers.js';
 import { findOrganizationById } from '../../identity/organizations.repo.js';
 import { type ScopeToken, parseScopeParam } from '../../identity/scopes.js';
@@ -203,10 +204,12 @@ class AuthorizePages {
       return this.showLogin(reply, session, returnTo, { ...context, email, error: 'Enter your email and password.', status: 400 });
 
     // The same door as the password grant: one budget of guesses per account and address for both.
+    let tried: string | undefined;
     const result = await this.services.abuse.attempt(
       { door: 'password', credential: normalizeEmail(email), source: sourceOf(request.ip) },
       async () => {
         const user = await findUserByEmail(this.db, email);
+        tried = user?.id;
         // verifyPassword checks a decoy hash when there is no user: same timing either way.
         const valid = await verifyPassword(user?.password_hash, password);
         return valid && user && !user.deactivated_at ? user : undefined;
@@ -224,6 +227,8 @@ class AuthorizePages {
     }
     if ('failed' in result) {
       request.log.info('login failed');
+      // In the audit log of each of the account's organizations (an unknown email has none).
+      if (tried) await recordFailedSignIn(this.db, tried, request.ip, 'login_form');
       return this.showLogin(reply, session, returnTo, { ...context, email, error: 'The email or password is incorrect.', status: 400 });
     }
     const user = result.value;
@@ -409,7 +414,17 @@ class AuthorizePages {
           303,
         );
       }
-      await rememberConsent(this.db, authz.client.organization_id, user.id, authz.client.id, evaluation.scopes);
+      await rememberConsent(
+        this.db,
+        {
+          organizationId: authz.client.organization_id,
+          userId: user.id,
+          client: { pk: authz.client.id, clientId: authz.client.client_id },
+          sourceAddress: request.ip,
+        },
+        evaluation.scopes,
+        'authorization_code',
+      );
       request.log.info({ client_id: authz.client.client_id, user_id: user.id }, 'authorization approved');
       return await this.issueCode(reply, authz, user, evaluation.scopes, evaluation.scopeDisplay, 303);
     } catch (error) {
@@ -530,7 +545,17 @@ class AuthorizePages {
         .code(400)
         .send(deviceEntryPage({ csrf, userEmail: user.email, error: 'That code is no longer valid: it has expired or was already used.' }));
     }
-    await rememberConsent(this.db, pending.organizationId, user.id, pending.clientPk, evaluation.scopes);
+    await rememberConsent(
+      this.db,
+      {
+        organizationId: pending.organizationId,
+        userId: user.id,
+        client: { pk: pending.clientPk, clientId: pending.clientId },
+        sourceAddress: request.ip,
+      },
+      evaluation.scopes,
+      'device_code',
+    );
     request.log.info({ client_id: pending.clientId, user_id: user.id }, 'device authorization approved');
     return pageHeaders(reply).send(deviceDonePage(true, pending.clientName));
   }
@@ -565,7 +590,12 @@ class AuthorizePages {
     if (!client || organizationId !== client.organization_id) {
       return pageHeaders(reply).code(404).send(errorPage('Not found', 'That application is not among your authorized applications.'));
     }
-    const result = await revokeAuthorization(this.db, client.organization_id, user.id, client.id);
+    const result = await revokeAuthorization(this.db, {
+      organizationId: client.organization_id,
+      userId: user.id,
+      client: { pk: client.id, clientId: client.client_id },
+      sourceAddress: request.ip,
+    });
     for (const grantId of result.grantIds) await this.services.bearer.revoked({ revocationGroup: grantId }, this.db);
     request.log.info(
       { client_id: client.client_id, user_id: user.id, grants: result.grantIds.length },

@@ -1,4 +1,5 @@
 import type { Refusal } from '../../abuse/guard.js';
+import { recordFailedSignIn } from '../../audit/audit.repo.js';
 import { externalTokenDigestFor } from '../../identity/accounts.js';
 import { decideScopes, parseScopeParam, roleScopes } from '../../identity/scopes.js';
 import { findMemberByEmail, findUserByExternalTokenDigest, normalizeEmail } from '../../identity/users.repo.js';
@@ -15,7 +16,7 @@ import { type GrantHandler, activeRole } from './types.js';
  * it runs once this account has failed too often from this address, or this address too often
  * overall; the answer never says whether the account exists.
  */
-export const passwordGrant: GrantHandler = async ({ rt, client, method, params, source }) => {
+export const passwordGrant: GrantHandler = async ({ rt, client, method, params, source, address }) => {
   if (method === 'none' && client.public) throw unauthorizedClient('Public clients cannot use the password grant.');
 
   let subject: { userId: string; role: Role };
@@ -38,9 +39,11 @@ export const passwordGrant: GrantHandler = async ({ rt, client, method, params, 
     }
     const { username, password } = params;
     if (username === undefined || password === undefined) throw invalidRequest('The password grant needs username and password.');
+    let tried: string | undefined;
     const result = await rt.abuse.attempt({ door: 'password', credential: normalizeEmail(username), source }, async () => {
       const member =
         username.length <= 320 && password.length <= 1024 ? await findMemberByEmail(rt.db, client.organization_id, username) : undefined;
+      tried = member?.id;
       // verifyPassword checks a decoy hash without a member: the same time either way.
       const ok = await verifyPassword(member?.password_hash, password.length <= 1024 ? password : '');
       return member && ok && member.deactivated_at === null && member.membership_deactivated_at === null
@@ -48,7 +51,11 @@ export const passwordGrant: GrantHandler = async ({ rt, client, method, params, 
         : undefined;
     });
     if ('refused' in result) throw refusedLogin(result.refused);
-    if ('failed' in result) throw invalidGrant('The username or password is incorrect.');
+    if ('failed' in result) {
+      // In the audit log of the client's organization, when the account is one of its members.
+      if (tried) await recordFailedSignIn(rt.db, tried, address, 'password_grant', client.organization_id);
+      throw invalidGrant('The username or password is incorrect.');
+    }
     subject = result.value;
   }
 

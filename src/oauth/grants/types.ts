@@ -11,6 +11,8 @@ export interface TokenRequest {
   params: Params;
   /** sourceOf(request.ip): the address failures are counted for. */
   source: string;
+  /** request.ip: the caller's address, as the audit log records it. */
+  address: string;
 }
 
 export type GrantHandler = (request: TokenRequest) => Promise<TokenResponse>;

@@ -95,6 +95,7 @@ export function registerIoTConnectAuthRoutes(api: FastifyInstance, rt: OAuthRunt
       method: 'client_secret_basic',
       params: { grant_type: grantType, ...params() },
       source: sourceOf(request.ip),
+      address: request.ip,
     });
     if (!response.refresh_token) throw new Error('the password and refresh grants always issue a refresh token');
     reply.header('cache-control', 'no-store');
