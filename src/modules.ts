@@ -3,6 +3,7 @@ import { abuseModule } from './abuse/abuse.module.js';
 import { auditModule } from './audit/audit.module.js';
 import { alarmsModule } from './alarms/alarms.module.js';
 import { apiKeysModule } from './api-keys/api-keys.module.js';
+import { applicationsModule } from './applications/applications.module.js';
 import { eventsModule } from './events/events.module.js';
 import { externalSigninModule } from './external-signin/external-signin.module.js';
 import { graphqlModule } from './graphql/graphql.module.js';
@@ -33,6 +34,7 @@ export const MODULES: readonly Module[] = [
   oauthModule,
   externalSigninModule,
   apiKeysModule,
+  applicationsModule,
   inventoryModule,
   eventsModule,
   webhooksModule,

@@ -117,7 +117,8 @@ export interface UpdateOptions<Body extends TSchema> {
   body: Body;
 }
 
-const callerOf = (request: FastifyRequest): Caller => {
+/** The caller of a request, as handlers get it (also for a resource's routes beyond the five). */
+export const callerOf = (request: FastifyRequest): Caller => {
   const principal = principalOf(request);
   return { principal, organizationId: principal.organizationId, sourceAddress: request.ip };
 };
