@@ -4,6 +4,7 @@ import { auditModule } from './audit/audit.module.js';
 import { consoleModule } from './console/console.module.js';
 import { alarmsModule } from './alarms/alarms.module.js';
 import { apiKeysModule } from './api-keys/api-keys.module.js';
+import { applicationsModule } from './applications/applications.module.js';
 import { eventsModule } from './events/events.module.js';
 import { externalSigninModule } from './external-signin/external-signin.module.js';
 import { graphqlModule } from './graphql/graphql.module.js';
@@ -34,6 +35,7 @@ export const MODULES: readonly Module[] = [
   oauthModule,
   externalSigninModule,
   apiKeysModule,
+  applicationsModule,
   inventoryModule,
   eventsModule,
   webhooksModule,

@@ -33,6 +33,11 @@ export const AUDIT_ACTIONS = [
   'identity_provider.created',
   'identity_provider.updated',
   'identity_provider.deleted',
+  // OAuth applications (/v1/applications, the CLI): the client secret is never recorded.
+  'application.created',
+  'application.secret_rotated',
+  'application.updated',
+  'application.deleted',
   // A wrong password for a member's account (login form, password grant).
   'sign_in.failed',
 ] as const;

@@ -27,6 +27,8 @@ export interface CredentialMatch {
   credentialHash?: string;
   revocationGroup?: string;
   userId?: string;
+  /** Every access token issued to this OAuth client (its primary key): the client was disabled or deleted. */
+  clientPk?: string;
 }
 const CACHE_MAX_ENTRIES = 50_000;
 
@@ -168,8 +170,8 @@ export class BearerAuthenticator {
   }
 
   /**
-   * A credential, a family or device/key (revocation group), or everything acting for a user, was
-   * revoked, rotated or deleted through `db`: forgotten on this node now, and on every other node
+   * A credential, a family or device/key (revocation group), everything acting for a user, or every
+   * token of an OAuth client was revoked, rotated or deleted through `db`: forgotten on this node now, and on every other node
    * when that change commits (storage/invalidations.ts).
    */
   async revoked(match: CredentialMatch, db: Db): Promise<void> {
@@ -184,7 +186,8 @@ export class BearerAuthenticator {
       if (
         hash === match.credentialHash ||
         (match.revocationGroup !== undefined && principal.revocationGroup === match.revocationGroup) ||
-        (match.userId !== undefined && principal.userId === match.userId)
+        (match.userId !== undefined && principal.userId === match.userId) ||
+        (match.clientPk !== undefined && principal.token?.clientPk === match.clientPk)
       ) {
         this.cache.delete(hash);
       }

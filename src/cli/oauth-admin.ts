@@ -1,14 +1,12 @@
 import { ApiKeyNameTakenError } from '../api-keys/api-keys.repo.js';
 import { issueApiKey } from '../api-keys/api-keys.service.js';
+import { ApplicationRefusal, createApplication } from '../applications/applications.service.js';
 import { SYSTEM } from '../audit/audit.repo.js';
-import { GRANT_TYPES, type GrantType, type TokenFormat, type UserAuthMode, isGrantType } from '../oauth/grant-types.js';
-import { type Scope, isScope, isScopeToken, roleScopes } from '../identity/scopes.js';
+import type { TokenFormat, UserAuthMode } from '../oauth/grant-types.js';
+import { type Scope, isScope, roleScopes } from '../identity/scopes.js';
 import { findMemberByEmail } from '../identity/users.repo.js';
-import { DEFAULT_ACCESS_TOKEN_TTL, findClientByClientId, saveClient } from '../oauth/clients.repo.js';
+import { DEFAULT_ACCESS_TOKEN_TTL } from '../oauth/clients.repo.js';
 import { activeRole } from '../identity/members.repo.js';
-import { redirectUriProblem } from '../provisioning/validate.js';
-import { hashPassword } from '../security/passwords.js';
-import { generateToken } from '../security/tokens.js';
 import { organizationBySlug, withDatabase } from './commands.js';
 import { CliError, print, printSecret, readPassword } from './io.js';
 
@@ -45,63 +43,69 @@ function ttl(value: string | undefined, flag: string): number | undefined {
   return n;
 }
 
+/** The flag each field of a registration comes from, for the CLI's wording of the service's issues. */
+const FLAGS: Record<string, string> = {
+  client_id: '--client-id',
+  name: '--name',
+  grant_types: '--grant-types',
+  scopes: '--scopes',
+  redirect_uris: '--redirect-uri',
+  privacy_policy_url: '--privacy-policy-url',
+  bound_user: '--bound-user',
+  client_secret: 'the secret',
+  token_format: '--token-format',
+  user_auth: '--user-auth',
+};
+
+/** Registered by the one service the API uses too (operator rules), audited as done by the server's operator. */
 export async function clientCreateCommand(options: ClientCreateOptions): Promise<void> {
-  if (!/^[\x21-\x7e]{1,200}$/.test(options.clientId)) throw new CliError('--client-id must be 1–200 visible ASCII characters', 2);
-  const grantTypes = list(options.grantTypes);
-  const bad = grantTypes.filter((g) => !isGrantType(g));
-  if (grantTypes.length === 0 || bad.length > 0)
-    throw new CliError(`--grant-types: expected some of ${GRANT_TYPES.join(', ')}${bad.length ? `; unknown ${bad.join(', ')}` : ''}`, 2);
-  const scopes = list(options.scopes);
-  const badScopes = scopes.filter((s) => !isScopeToken(s));
-  if (scopes.length === 0 || badScopes.length > 0)
-    throw new CliError(`--scopes: ${badScopes.length ? `unknown ${badScopes.join(', ')}` : 'at least one scope is required'}`, 2);
-  const redirectUris = options.redirectUri ?? [];
-  for (const uri of redirectUris) {
-    const problem = redirectUriProblem(uri);
-    if (problem) throw new CliError(`--redirect-uri: ${problem}`, 2);
-  }
-  if (grantTypes.includes('authorization_code') && redirectUris.length === 0)
-    throw new CliError('the authorization_code grant needs at least one --redirect-uri', 2);
-  if (options.public && (grantTypes.includes('client_credentials') || grantTypes.includes('password')))
-    throw new CliError('a public client cannot use the client_credentials or password grant', 2);
-  if (options.boundUser && !grantTypes.includes('client_credentials'))
-    throw new CliError('--bound-user only applies to clients with the client_credentials grant', 2);
-  if (options.privacyPolicyUrl && !/^https?:\/\//.test(options.privacyPolicyUrl))
-    throw new CliError('--privacy-policy-url must be an http(s) URL', 2);
   const accessTokenTtl = ttl(options.accessTokenTtl, '--access-token-ttl') ?? DEFAULT_ACCESS_TOKEN_TTL;
   const refreshTokenTtl = ttl(options.refreshTokenTtl, '--refresh-token-ttl') ?? null;
-
-  let secret: string | undefined;
-  if (!options.public) secret = options.secretStdin ? await readPassword(true) : generateToken('sc_cs_');
-  if (secret !== undefined && secret.length < 16) throw new CliError('a client secret must be at least 16 characters', 2);
+  const chosenSecret = !options.public && options.secretStdin ? await readPassword(true) : undefined;
 
   await withDatabase(async ({ db }) => {
     const org = await organizationBySlug(db, options.org);
-    if (await findClientByClientId(db, options.clientId)) throw new CliError(`client_id "${options.clientId}" already exists`);
     let boundUserId: string | null = null;
     if (options.boundUser) {
       const member = await findMemberByEmail(db, org.id, options.boundUser);
       if (!member) throw new CliError(`--bound-user: ${options.boundUser} is not a member of ${org.slug}`);
       boundUserId = member.id;
     }
-    await saveClient(db, org.id, {
-      clientId: options.clientId,
-      name: options.name ?? options.clientId,
-      secretHash: secret === undefined ? null : await hashPassword(secret),
-      public: options.public ?? false,
-      grantTypes: grantTypes as GrantType[],
-      scopes,
-      redirectUris,
-      privacyPolicyUrl: options.privacyPolicyUrl ?? null,
-      accessTokenTtl,
-      refreshTokenTtl,
-      tokenFormat: options.tokenFormat,
-      boundUserId,
-      userAuth: options.userAuth,
-      resourceServer: options.resourceServer ?? false,
-    });
+    let secret: string | undefined;
+    try {
+      ({ secret } = await createApplication(
+        db,
+        {
+          clientId: options.clientId,
+          name: options.name ?? options.clientId,
+          public: options.public ?? false,
+          grantTypes: list(options.grantTypes),
+          scopes: list(options.scopes),
+          redirectUris: options.redirectUri ?? [],
+          privacyPolicyUrl: options.privacyPolicyUrl ?? null,
+          tokenFormat: options.tokenFormat,
+          accessTokenTtl,
+          refreshTokenTtl,
+          secret: chosenSecret,
+          boundUserId,
+          userAuth: options.userAuth,
+          resourceServer: options.resourceServer ?? false,
+        },
+        {
+          organizationId: org.id,
+          policy: 'operator',
+          userId: null,
+          audit: { organizationId: org.id, actor: { kind: 'system', id: null }, sourceAddress: null },
+        },
+      ));
+    } catch (error) {
+      if (!(error instanceof ApplicationRefusal)) throw error;
+      if (error.issues.length === 0) throw new CliError(error.message);
+      const issues = error.issues.map((issue) => `${FLAGS[issue.path[0] as string] ?? issue.path[0]}: ${issue.message}`);
+      throw new CliError(issues.join('; '), 2);
+    }
     print(`created client ${options.clientId} in ${org.slug}`);
-    if (secret !== undefined && !options.secretStdin) printSecret('client secret (shown once):', secret);
+    if (secret !== undefined && chosenSecret === undefined) printSecret('client secret (shown once):', secret);
   });
 }
 

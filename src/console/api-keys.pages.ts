@@ -1,5 +1,6 @@
-import { listApiKeys, revokeApiKey } from '../api-keys/api-keys.repo.js';
-import { createApiKey } from '../api-keys/api-keys.service.js';
+import { listApiKeys } from '../api-keys/api-keys.repo.js';
+import { createApiKey, revokeApiKeyAudited } from '../api-keys/api-keys.service.js';
+import { signedInUser } from '../audit/actor.js';
 import { HttpProblem } from '../http/problem.js';
 import { SCOPES } from '../identity/scopes.js';
 import { isUuid } from '../storage/sql.js';
@@ -64,7 +65,12 @@ export function registerApiKeyPages(kit: ConsoleKit): void {
       if (expires && Number.isNaN(expires.getTime())) errors.expires_at = 'Enter a valid date.';
       if (Object.keys(errors).length > 0) return show(caller, reply, { errors, form: { name, scopes } }, 400);
       try {
-        const { key, row } = await createApiKey(db, caller.principal, { name, scopes, expiresAt: expires });
+        const { key, row } = await createApiKey(
+          db,
+          caller.principal,
+          { name, scopes, expiresAt: expires },
+          signedInUser(caller.user.id, caller.sourceAddress),
+        );
         reply.header('cache-control', 'no-store');
         return show(caller, reply, { created: { name: row.name, key } }, 201);
       } catch (error) {
@@ -81,7 +87,7 @@ export function registerApiKeyPages(kit: ConsoleKit): void {
     async (caller, request, reply) => {
       if (!caller.can('api_keys:write')) return forbidden(kit, caller, reply);
       const { id } = request.params as { id: string };
-      if (!isUuid(id) || !(await revokeApiKey(db, caller.organization.id, id)))
+      if (!isUuid(id) || !(await revokeApiKeyAudited(db, caller.organization.id, id, signedInUser(caller.user.id, caller.sourceAddress))))
         return kit.render(reply, caller, 'message', { title: 'Not found', message: 'That API key does not exist.' }, 404);
       await bearer.revoked({ revocationGroup: id }, db);
       return reply.redirect(`${PATH}?revoked=1`, 303);

@@ -152,6 +152,8 @@ export class ClientAuthenticator {
       }
       throw failed();
     }
+    // A disabled application is refused like a wrong secret, whatever it sends (its id is public anyway).
+    if (!client.enabled) throw invalidClient('This application is disabled.', usedBasic);
     if (secrets.length === 0) {
       if (client.public || options.secretless?.(client)) return { client, method: 'none' };
       throw failed();

@@ -44,6 +44,8 @@ export const clientsSection: SectionApplier = {
         boundUserId,
         userAuth: (c.user_auth as UserAuthMode | undefined) ?? 'password',
         resourceServer: c.resource_server ?? false,
+        // The file owns the registration (the API refuses to change it); `enabled` is not the file's.
+        managedBy: 'provisioning',
       });
     }
     return spec.clients?.length ?? 0;

@@ -5,7 +5,13 @@ type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
 
-/** Tables of the authorization server (migration 0002_oauth). */
+/**
+ * Who owns a client's registration besides the organization's admins: the provisioning file
+ * (re-applied at every start) or the IoTConnect sign-in (its per-organization client).
+ */
+export type ClientManager = 'provisioning' | 'iotconnect';
+
+/** Tables of the authorization server (migrations 0002_oauth, 0018_client_management). */
 export interface OAuthClientsTable {
   id: Generated<string>;
   organization_id: string;
@@ -23,6 +29,10 @@ export interface OAuthClientsTable {
   bound_user_id: string | null;
   user_auth: ColumnType<UserAuthMode, UserAuthMode | undefined, UserAuthMode>;
   resource_server: ColumnType<boolean, boolean | undefined, boolean>;
+  /** A disabled client cannot authenticate or start an authorization, and its tokens are refused (0018). */
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  /** Who owns the registration when the organization's admins do not (0018); null: the organization. */
+  managed_by: ColumnType<ClientManager | null, ClientManager | null | undefined, ClientManager | null>;
   created_by: string | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;

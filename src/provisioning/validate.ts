@@ -1,6 +1,6 @@
 import { isSlug, passwordProblem } from '../identity/accounts.js';
-import { ROLES, clientCeiling, isRole, isScope, isScopeToken, roleScopes } from '../identity/scopes.js';
-import { GRANT_TYPES, TOKEN_FORMATS, USER_AUTH_MODES, isGrantType } from '../oauth/grant-types.js';
+import { ROLES, isRole, isScope, roleScopes } from '../identity/scopes.js';
+import { clientIssues } from '../oauth/client-rules.js';
 import { normalizeEmail } from '../identity/users.repo.js';
 import { DOMAIN_PATTERN, issuerProblem } from '../external-signin/identity-provider-rules.js';
 import type { ClientSpec, OrganizationSpec, ProvisioningFile } from './file-schema.js';
@@ -85,7 +85,7 @@ export function semanticIssues(file: ProvisioningFile): Issue[] {
     }
     org.clients?.forEach((client, c) => {
       unique(seen.clientIds, client.client_id, at('clients', c, 'client_id'), 'client_id');
-      issues.push(...clientIssues(client, (...rest) => at('clients', c, ...rest)));
+      issues.push(...provisionedClientIssues(client, (...rest) => at('clients', c, ...rest)));
       if (client.bound_user) userRef(client.bound_user, at('clients', c, 'bound_user'));
     });
     org.api_keys?.forEach((key, k) => {
@@ -123,68 +123,12 @@ export function semanticIssues(file: ProvisioningFile): Issue[] {
   return issues;
 }
 
-function clientIssues(client: ClientSpec, at: (...rest: PathSegment[]) => PathSegment[]): Issue[] {
-  const issues: Issue[] = [];
-  if (!/^[\x21-\x7e]{1,200}$/.test(client.client_id))
-    issues.push({ path: at('client_id'), message: 'must be 1–200 visible ASCII characters' });
-  if (client.public && client.client_secret) issues.push({ path: at('client_secret'), message: 'a public client has no secret' });
+/** The client rules of the operator policy (oauth/client-rules.ts), plus what only a file must say: the secret. */
+function provisionedClientIssues(client: ClientSpec, at: (...rest: PathSegment[]) => PathSegment[]): Issue[] {
+  const issues = clientIssues(client, 'operator').map((issue) => ({ path: at(...issue.path), message: issue.message }));
   if (!client.public && !client.client_secret)
     issues.push({ path: at('client_secret'), message: 'is required for a confidential client (or set public: true)' });
-  client.grant_types.forEach((grant, g) => {
-    if (!isGrantType(grant))
-      issues.push({ path: at('grant_types', g), message: `unknown grant type "${grant}"; expected one of ${GRANT_TYPES.join(', ')}` });
-    if (client.public && (grant === 'client_credentials' || grant === 'password')) {
-      issues.push({ path: at('grant_types', g), message: `a public client cannot use the ${grant} grant` });
-    }
-  });
-  client.scopes.forEach((scope, s) => {
-    if (!isScopeToken(scope)) issues.push({ path: at('scopes', s), message: `unknown scope "${scope}"` });
-  });
-  if (
-    client.scopes.length > 0 &&
-    client.scopes.every(isScopeToken) &&
-    clientCeiling(client.scopes.filter(isScopeToken)).size === 0 &&
-    !client.scopes.includes('app')
-  ) {
-    issues.push({ path: at('scopes'), message: 'grants no scope' });
-  }
-  if (client.grant_types.includes('authorization_code') && !client.redirect_uris?.length) {
-    issues.push({ path: at('redirect_uris'), message: 'the authorization_code grant needs at least one redirect URI' });
-  }
-  client.redirect_uris?.forEach((uri, r) => {
-    const problem = redirectUriProblem(uri);
-    if (problem) issues.push({ path: at('redirect_uris', r), message: problem });
-  });
-  if (client.privacy_policy_url && !/^https?:\/\//.test(client.privacy_policy_url))
-    issues.push({ path: at('privacy_policy_url'), message: 'must be an http(s) URL' });
-  if (client.user_auth && !(USER_AUTH_MODES as readonly string[]).includes(client.user_auth)) {
-    issues.push({
-      path: at('user_auth'),
-      message: `unknown user_auth "${client.user_auth}"; expected one of ${USER_AUTH_MODES.join(', ')}`,
-    });
-  }
-  if (client.token_format && !(TOKEN_FORMATS as readonly string[]).includes(client.token_format)) {
-    issues.push({
-      path: at('token_format'),
-      message: `unknown token_format "${client.token_format}"; expected one of ${TOKEN_FORMATS.join(', ')}`,
-    });
-  }
-  if (client.bound_user && !client.grant_types.includes('client_credentials'))
-    issues.push({ path: at('bound_user'), message: 'only applies to clients with the client_credentials grant' });
   return issues;
-}
-
-/** RFC 6749 §3.1.2: absolute, no fragment. */
-export function redirectUriProblem(uri: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return `"${uri}" is not an absolute URI`;
-  }
-  if (url.hash || uri.includes('#')) return 'must not contain a fragment';
-  if (url.protocol === 'javascript:' || url.protocol === 'data:') return `the ${url.protocol} scheme is not allowed`;
-  return undefined;
 }
 
 function inventoryIssues(org: OrganizationSpec, at: (...rest: PathSegment[]) => PathSegment[], deviceTokens: Set<string>): Issue[] {

@@ -19,8 +19,11 @@ import { type Db, embeddedListen } from './database.js';
 export const INVALIDATION_CHANNEL = 'sensorcloud_invalidations';
 
 export type Invalidation =
-  /** Bearer credentials: one (by its hash), a family or a device/key (revocation group), or every credential acting for a user. */
-  | { kind: 'credentials'; credentialHash?: string; revocationGroup?: string; userId?: string }
+  /**
+   * Bearer credentials: one (by its hash), a family or a device/key (revocation group), every
+   * credential acting for a user, or every token of an OAuth client (its primary key).
+   */
+  | { kind: 'credentials'; credentialHash?: string; revocationGroup?: string; userId?: string; clientPk?: string }
   /** OAuth client rows (a secret rotated, a client changed). */
   | { kind: 'clients' }
   /** New events in the outbox (events/outbox.ts): delivery workers look for work now. */

@@ -70,6 +70,7 @@ const KIND_BY_SEGMENT: Record<string, string[]> = {
   calibrations: ['calibrations'],
   calibration: ['calibrations'],
   'api-keys': ['api_keys'],
+  applications: ['oauth_clients'],
   'authorized-applications': ['oauth_clients', 'client_pk'],
   invitations: ['organization_invitations'],
   client: ['oauth_clients', 'client_pk'],
@@ -141,6 +142,11 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
       sensor_ids: device.sensor_ids,
     });
     await post('/v1/api-keys', { name: `${VICTIM} key`, scopes: ['devices:read'] });
+    await post('/v1/applications', {
+      name: `${VICTIM} application`,
+      scopes: ['devices:read'],
+      redirect_uris: [`https://${VICTIM}.example/callback`],
+    });
     // A webhook (a public address literal: nothing to resolve) that a reading's event is queued for.
     const webhook = await post('/v1/webhooks', { url: 'https://93.184.216.34/victim-hook', event_types: ['reading.created'] });
     // A threshold the reading below exceeds: an alarm, commented on.
@@ -307,7 +313,7 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
     expect(await organizationRows(database.db, victim.id)).toEqual(before);
   });
 
-  it('covers the routes of every capability (inventory, people, readings, API keys)', () => {
+  it('covers the routes of every capability (inventory, people, readings, API keys, applications)', () => {
     const urls = new Set(routeTable(app).map((r) => r.url));
     for (const url of [
       '/v1/devices/:id',
@@ -318,6 +324,8 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
       '/v1/calibrations/:id',
       '/v1/scaling-profiles/:id',
       '/v1/locations/:id',
+      '/v1/applications/:id',
+      '/v1/applications/:id/rotate-secret',
     ]) {
       expect(urls.has(url), url).toBe(true);
     }

@@ -7,7 +7,7 @@ import { SigningKeyStore } from '../../src/oauth/tokens/jwt.js';
 import { rotateSigningKeys } from '../../src/oauth/tokens/signing-keys.repo.js';
 import { Browser } from '../support/browser.js';
 import { backends } from '../support/databases.js';
-import { type OAuthTestServer, basic, passwordToken, postForm, startOAuthServer } from './support/oauth-server.js';
+import { type OAuthTestServer, basic, passwordToken, postForm, publicClientFlow, startOAuthServer } from './support/oauth-server.js';
 
 /**
  * Every grant end to end over real HTTP, driven by two strict client libraries: openid-client v6
@@ -175,29 +175,13 @@ describe.each(backends)('grants on $name', (backend) => {
     });
 
     it('public client, PKCE required, no secret (oauth4webapi)', async () => {
-      const c: oauth.Client = { client_id: 'acme-spa', token_endpoint_auth_method: 'none' };
-      const verifier = oauth.generateRandomCodeVerifier();
-      const url = new URL(authServer.authorization_endpoint as string);
-      url.search = new URLSearchParams({
-        response_type: 'code',
-        client_id: 'acme-spa',
-        redirect_uri: 'http://127.0.0.1:9876/spa',
+      const result = await publicClientFlow(server, authServer, {
+        clientId: 'acme-spa',
+        redirectUri: 'http://127.0.0.1:9876/spa',
         scope: 'readings:read',
-        code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-        code_challenge_method: 'S256',
-      }).toString();
-      const callback = await new Browser(server.url).authorize(url.href, 'viewer@acme.test', 'V1ewer-pass-acme');
-      const params = oauth.validateAuthResponse(authServer, c, callback, oauth.expectNoState);
-      const response = await oauth.authorizationCodeGrantRequest(
-        authServer,
-        c,
-        oauth.None(),
-        params,
-        'http://127.0.0.1:9876/spa',
-        verifier,
-        as(),
-      );
-      const result = await oauth.processAuthorizationCodeResponse(authServer, c, response);
+        email: 'viewer@acme.test',
+        password: 'V1ewer-pass-acme',
+      });
       expect(result.access_token).toMatch(/^sc_at_/);
       expect(result.refresh_token).toBeUndefined();
       expect(result.scope).toBe('readings:read');

@@ -80,6 +80,8 @@ export async function validateAuthorizationRequest(db: Db, input: Record<string,
   if (clientId === undefined) return page(400, 'Invalid request', 'The request does not name an application (client_id is missing).');
   const client = clientId.length <= 200 ? await findClientByClientId(db, clientId) : undefined;
   if (!client) return page(400, 'Unknown application', 'The application that sent you here is not registered with sensorcloud.');
+  if (!client.enabled)
+    return page(400, 'Application disabled', `${client.name} has been disabled by its organization, so it cannot ask you to sign in.`);
 
   const givenRedirect = single(input, 'redirect_uri');
   if (givenRedirect === DUPLICATE) return page(400, 'Invalid request', 'The redirect_uri parameter was sent more than once.');

@@ -6,8 +6,8 @@ import type { GrantType } from '../grant-types.js';
 
 /**
  * The token store: grants (token families) and their access and refresh tokens, by SHA-256 only.
- * A token is active when it, its grant and (for user-bound tokens) the user's membership are all
- * live; every check goes through `findActiveAccessToken` / `findRefreshToken`.
+ * A token is active when it, its grant, its client (enabled) and (for user-bound tokens) the user's
+ * membership are all live; every check goes through `findActiveAccessToken` / `findRefreshToken`.
  */
 
 export interface NewGrant {
@@ -113,7 +113,7 @@ const FIND_ACTIVE_ACCESS_TOKEN = preparedStatement(
   join oauth_clients c on c.id = t.client_pk
   left join memberships m on m.organization_id = t.organization_id and m.user_id = t.user_id
   left join users u on u.id = t.user_id
-  where t.token_hash = $1 and t.revoked_at is null and g.revoked_at is null and t.expires_at > now()`,
+  where t.token_hash = $1 and t.revoked_at is null and g.revoked_at is null and t.expires_at > now() and c.enabled`,
 );
 
 interface ActiveAccessTokenRow {

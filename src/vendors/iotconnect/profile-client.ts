@@ -36,6 +36,7 @@ export async function profileClientFor(db: Db, solutionKey: string): Promise<OAu
     boundUserId: null,
     userAuth: 'password',
     resourceServer: false,
+    managedBy: 'iotconnect',
   });
   try {
     return (await created).client;

@@ -1,5 +1,7 @@
 import YAML from 'yaml';
 import { type SpecExampleAdditions, specExampleYaml } from '../../support/files.js';
+import * as oauth from 'oauth4webapi';
+import { Browser } from '../../support/browser.js';
 import { type TestServer, type TestServerOptions, startTestServer } from '../../support/server.js';
 
 /**
@@ -115,4 +117,40 @@ export async function passwordToken(
   );
   if (res.status !== 200) throw new Error(`password grant failed: ${res.status} ${await res.text()}`);
   return res.json() as Promise<Record<string, any>>;
+}
+
+export interface PublicClientFlow {
+  clientId: string;
+  redirectUri: string;
+  scope: string;
+  email: string;
+  password: string;
+}
+
+/**
+ * A public client's authorization code flow, driven by oauth4webapi (client authentication
+ * `none`): PKCE S256, the person signs in and allows on the real pages, the code is exchanged.
+ */
+export async function publicClientFlow(
+  server: OAuthTestServer,
+  authServer: oauth.AuthorizationServer,
+  flow: PublicClientFlow,
+): Promise<oauth.TokenEndpointResponse> {
+  const c: oauth.Client = { client_id: flow.clientId, token_endpoint_auth_method: 'none' };
+  const verifier = oauth.generateRandomCodeVerifier();
+  const url = new URL(authServer.authorization_endpoint as string);
+  url.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: flow.clientId,
+    redirect_uri: flow.redirectUri,
+    scope: flow.scope,
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+  }).toString();
+  const callback = await new Browser(server.url).authorize(url.href, flow.email, flow.password);
+  const params = oauth.validateAuthResponse(authServer, c, callback, oauth.expectNoState);
+  const response = await oauth.authorizationCodeGrantRequest(authServer, c, oauth.None(), params, flow.redirectUri, verifier, {
+    [oauth.allowInsecureRequests]: true,
+  });
+  return oauth.processAuthorizationCodeResponse(authServer, c, response);
 }
