@@ -115,7 +115,13 @@ describe('the console', () => {
     const refused = await server.fetch('/v1/devices', { headers: { authorization: `Bearer ${key}` } });
     expect(refused.status).toBe(401);
     // Audited like the API's own: the person, their address, never the key.
-    const entries = await server.db.selectFrom('audit_events').selectAll().where('action', 'like', 'api_key.%').orderBy('at').execute();
+    const entries = await server.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', 'like', 'api_key.%')
+      .where('actor_kind', '=', 'user')
+      .orderBy('at')
+      .execute();
     expect(entries.map((e) => [e.action, e.actor_kind, e.source_address])).toEqual([
       ['api_key.created', 'user', '127.0.0.1'],
       ['api_key.revoked', 'user', '127.0.0.1'],
