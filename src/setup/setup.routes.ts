@@ -85,7 +85,13 @@ export function registerSetupRoutes(app: App, ctx: AppServices): void {
         .send(
           page(
             'sensorcloud is ready',
-            html`<h1>sensorcloud is ready</h1><p>Organization <strong>${organization.name}</strong> (<code>${organization.slug}</code>) was created with <strong>${owner.email}</strong> as its owner.</p>`,
+            html`<h1>sensorcloud is ready</h1><p>Organization <strong>${organization.name}</strong> (<code>${organization.slug}</code>) was created with <strong>${owner.email}</strong> as its owner.</p>
+<h2>Next steps</h2>
+<ul>
+<li><a href="/login?return_to=%2Fconsole" id="sign-in">Sign in to the console</a></li>
+<li><a href="/login?return_to=%2Fconsole%2Fdeveloper%2Fapi-keys">Create your first API key</a></li>
+<li><a href="/docs">Read the API documentation</a></li>
+</ul>`,
           ),
         );
     } catch (error) {

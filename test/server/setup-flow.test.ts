@@ -111,6 +111,9 @@ describe.each(serverBackends)('first-run setup over HTTP on $name', (backend) =>
     const created = responses.find((r) => r.status === 201)!;
     expect(created.html).toMatch(/Acme Labs/);
     expect(created.html).toMatch(/olga@acme.test/);
+    // It ends with the way in, not a dead end.
+    expect(created.html).toContain('href="/login?return_to=%2Fconsole"');
+    expect(created.html).toContain('href="/login?return_to=%2Fconsole%2Fdeveloper%2Fapi-keys"');
 
     const organizations = await db().selectFrom('organizations').selectAll().execute();
     expect(organizations).toHaveLength(1);
