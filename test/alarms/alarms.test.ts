@@ -68,13 +68,15 @@ describe.each(serverBackends)('alarms ($name)', (backend) => {
     expect(created.status).toBe(201);
     const thresholdId = created.data.data.id;
 
+    // The excursion begins 30 s ago: the periodic check (every second here) cannot raise it
+    // before its 60 s are up either, so "no alarm yet" holds whatever the check does meanwhile.
     await ingest('temp', [
       [300, 5],
-      [240, 9],
-      [200, 9.5],
+      [30, 9],
+      [20, 9.5],
     ]);
     expect(await alarmsOf(`threshold_id=${thresholdId}`)).toEqual([]);
-    await ingest('temp', [[170, 10]]); // 70 s after the excursion began
+    await ingest('temp', [[-40, 10]]); // 70 s after the excursion began (a device clock slightly ahead)
     const [alarm] = await alarmsOf(`threshold_id=${thresholdId}`);
     expect(alarm).toMatchObject({
       sensor_id: sensorId,
@@ -87,10 +89,10 @@ describe.each(serverBackends)('alarms ($name)', (backend) => {
       limit: 8,
     });
     // Still out of range: no second alarm.
-    await ingest('temp', [[160, 11]]);
+    await ingest('temp', [[-45, 11]]);
     expect(await alarmsOf(`threshold_id=${thresholdId}`)).toHaveLength(1);
 
-    await ingest('temp', [[100, 7]]);
+    await ingest('temp', [[-50, 7]]);
     const [resolved] = await alarmsOf(`threshold_id=${thresholdId}`);
     expect(resolved).toMatchObject({ id: alarm.id, status: 'resolved', resolution: 'auto', resolved_by: null });
 
