@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OAuthTestServer, passwordToken, startOAuthServer } from '../oauth/support/oauth-server.js';
 
@@ -12,7 +13,6 @@ import { type OAuthTestServer, passwordToken, startOAuthServer } from '../oauth/
  * a screenshot of each page in test-results/console/.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve('test-results/console');
 const DEVICE_TOKEN = 'sc_dev_acme0001000000000000000000000';
 
@@ -21,17 +21,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   server = await startOAuthServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   const now = Date.now();
   const readings = Array.from({ length: 30 }, (_, i) => ({
     sensor: 'temp',

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provisioningSections } from '../../src/modules.js';
 import { applyProvisioning } from '../../src/provisioning/provision.js';
@@ -21,7 +22,6 @@ import { basic, passwordToken, postForm } from '../oauth/support/oauth-server.js
  * through the provider's button, the provider's login, consent here, and the code exchange.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const IDP_CLIENT = { id: 'sensorcloud', secret: 'idp-client-secret-0123456789' };
 
 interface IdP {
@@ -106,17 +106,7 @@ organizations:
 
 let chromiumBrowser: Browser;
 beforeAll(async () => {
-  chromiumBrowser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
-  });
+  chromiumBrowser = await launchChromium();
 }, 60_000);
 afterAll(async () => chromiumBrowser?.close());
 

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import * as oauth from 'oauth4webapi';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PagesServer, SPA, WEB, startPagesServer } from './support.js';
 
@@ -13,7 +14,6 @@ import { type PagesServer, SPA, WEB, startPagesServer } from './support.js';
  * Set SCREENSHOTS=dir to keep screenshots of the pages.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.SCREENSHOTS;
 
 let server: PagesServer;
@@ -35,17 +35,7 @@ beforeAll(async () => {
     clientSite.listen(9876, '127.0.0.1', () => resolve());
   });
   server = await startPagesServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
