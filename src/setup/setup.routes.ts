@@ -80,20 +80,18 @@ export function registerSetupRoutes(app: App, ctx: AppServices): void {
     try {
       const { organization, owner } = await createFirstOrganization(ctx.db, input, body.token);
       request.log.info({ organization_id: organization.id, user_id: owner.id }, 'first organization created');
-      return reply
-        .code(201)
-        .send(
-          page(
-            'sensorcloud is ready',
-            html`<h1>sensorcloud is ready</h1><p>Organization <strong>${organization.name}</strong> (<code>${organization.slug}</code>) was created with <strong>${owner.email}</strong> as its owner.</p>
+      return reply.code(201).send(
+        page(
+          'sensorcloud is ready',
+          html`<h1>sensorcloud is ready</h1><p>Organization <strong>${organization.name}</strong> (<code>${organization.slug}</code>) was created with <strong>${owner.email}</strong> as its owner.</p>
 <h2>Next steps</h2>
 <ul>
 <li><a href="/login?return_to=%2Fconsole" id="sign-in">Sign in to the console</a></li>
 <li><a href="/login?return_to=%2Fconsole%2Fdeveloper%2Fapi-keys">Create your first API key</a></li>
 <li><a href="/docs">Read the API documentation</a></li>
 </ul>`,
-          ),
-        );
+        ),
+      );
     } catch (error) {
       if (error instanceof SetupUnavailableError) return reply.code(409).send(unavailablePage(error.message));
       throw error;
