@@ -68,6 +68,13 @@ describe.each(backends)('IoTConnect profile ($name)', (backend) => {
     expect(list.body.links).toContainEqual({ href: `${server.url}/api/v1.1/Device`, rel: 'self', method: 'GET' });
     expect(device.links).toContainEqual({ href: `${server.url}/api/v1.1/Device/${device.guid}`, rel: 'self', method: 'GET' });
 
+    // A cursor that decodes but fits no list is the client's mistake (the hostile-inputs test found a 500).
+    const badCursor = await json(
+      await server.fetch('/api/v1.1/Device?cursor=eyJ2IjpbXX0', { headers: { authorization: `Bearer ${token}` } }),
+    );
+    expect(badCursor.status).toBe(400);
+    expect(badCursor.body).toMatchObject({ status: 400, data: null });
+
     const detail = await json(await server.fetch(`/api/v1.1/Device/${device.guid}`, { headers: { authorization: `Bearer ${token}` } }));
     expect(detail.status).toBe(200);
     expect(detail.body.data[0].uniqueId).toBe('ACME-0001');

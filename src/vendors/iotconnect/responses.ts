@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { databaseUnavailable } from '../../http/errors.js';
 import { HttpProblem } from '../../http/problem.js';
+import { InvalidCursorError } from '../../storage/keyset.js';
 import { OAuthError } from '../../oauth/errors.js';
 import { isDatabaseUnavailable } from '../../storage/availability.js';
 
@@ -46,6 +47,7 @@ function fromOAuth(error: OAuthError): IoTConnectError {
 export function toIoTConnectError(error: unknown, request: FastifyRequest): IoTConnectError {
   if (error instanceof IoTConnectError) return error;
   if (error instanceof OAuthError) return fromOAuth(error);
+  if (error instanceof InvalidCursorError) return new IoTConnectError(400, error.message, [{ param: 'cursor', msg: error.detail }]);
   if (error instanceof HttpProblem) {
     const details = error.errors?.map((e) => ({ param: e.pointer.split('/').pop() ?? e.pointer, msg: e.detail })) ?? [];
     return new IoTConnectError(error.status, error.message, details, error.headers);
