@@ -12,7 +12,7 @@ import type { AppServices } from '../server/context.js';
 import { callerOf } from '../api/resource-routes.js';
 import { auditedBy } from '../audit/actor.js';
 import { type ApiKeyRow, findApiKey, listApiKeys } from './api-keys.repo.js';
-import { createApiKey, revokeApiKeyAudited, rotateApiKey } from './api-keys.service.js';
+import { createApiKey, revokeApiKeyNow, rotateApiKey } from './api-keys.service.js';
 import { isUuid } from '../storage/sql.js';
 
 /** `/v1/api-keys`: create and rotate (the key is in that answer only), list, show, revoke; every change audited. */
@@ -196,9 +196,8 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
     async (request, reply) => {
       const caller = callerOf(request);
       const id = request.params.id;
-      if (!isUuid(id) || !(await revokeApiKeyAudited(db, caller.organizationId, id, auditedBy(caller))))
+      if (!(await revokeApiKeyNow(db, services.bearer, caller.organizationId, id, auditedBy(caller))))
         throw notFound('The API key does not exist.');
-      await services.bearer.revoked({ revocationGroup: id }, db);
       return sendNoContent(reply);
     },
   );

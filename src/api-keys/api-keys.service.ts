@@ -1,10 +1,11 @@
-import type { CredentialResolver } from '../auth/bearer.js';
+import type { BearerAuthenticator, CredentialResolver } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import { HttpProblem, type FieldError } from '../http/problem.js';
 import { type Scope, isScope, roleScopes } from '../identity/scopes.js';
 import { activeRole } from '../identity/members.repo.js';
 import { generateToken, sha256 } from '../security/tokens.js';
 import type { Db } from '../storage/database.js';
+import { isUuid } from '../storage/sql.js';
 import { type AuditSource, auditTarget } from '../audit/audit.repo.js';
 import type { Role } from '../storage/schema.js';
 import {
@@ -147,14 +148,26 @@ export async function rotateApiKey(
   return { key, row };
 }
 
-/** Revokes a key of the organization (audited the first time); false when it has no such key. */
-export async function revokeApiKeyAudited(db: Db, organizationId: string, id: string, source: AuditSource): Promise<boolean> {
-  return db.transaction().execute(async (tx) => {
+/**
+ * Revokes a key of the organization (audited the first time) and drops it from every node's
+ * bearer cache, so the next request with it is refused; false when it has no such key.
+ */
+export async function revokeApiKeyNow(
+  db: Db,
+  bearer: Pick<BearerAuthenticator, 'revoked'>,
+  organizationId: string,
+  id: string,
+  source: AuditSource,
+): Promise<boolean> {
+  if (!isUuid(id)) return false;
+  const found = await db.transaction().execute(async (tx) => {
     const revoked = await revokeApiKey(tx, organizationId, id);
     if (revoked === undefined) return false;
     if (revoked !== 'already') await auditApiKey(tx, source, 'api_key.revoked', { ...revoked, organizationId });
     return true;
   });
+  if (found) await bearer.revoked({ revocationGroup: id }, db);
+  return found;
 }
 
 /** An API key's entry in the audit log: its name, scopes and expiry, never the key. */

@@ -1,9 +1,8 @@
 import { listApiKeys } from '../api-keys/api-keys.repo.js';
-import { createApiKey, revokeApiKeyAudited } from '../api-keys/api-keys.service.js';
+import { createApiKey, revokeApiKeyNow } from '../api-keys/api-keys.service.js';
 import { signedInUser } from '../audit/actor.js';
 import { HttpProblem } from '../http/problem.js';
 import { SCOPES } from '../identity/scopes.js';
-import { isUuid } from '../storage/sql.js';
 import type { ConsoleCaller } from './console-caller.js';
 import { type ConsoleKit, forbidden } from './kit.js';
 
@@ -87,9 +86,8 @@ export function registerApiKeyPages(kit: ConsoleKit): void {
     async (caller, request, reply) => {
       if (!caller.can('api_keys:write')) return forbidden(kit, caller, reply);
       const { id } = request.params as { id: string };
-      if (!isUuid(id) || !(await revokeApiKeyAudited(db, caller.organization.id, id, signedInUser(caller.user.id, caller.sourceAddress))))
+      if (!(await revokeApiKeyNow(db, bearer, caller.organization.id, id, signedInUser(caller.user.id, caller.sourceAddress))))
         return kit.render(reply, caller, 'message', { title: 'Not found', message: 'That API key does not exist.' }, 404);
-      await bearer.revoked({ revocationGroup: id }, db);
       return reply.redirect(`${PATH}?revoked=1`, 303);
     },
     'POST',
