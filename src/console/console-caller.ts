@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal.js';
-import { findOrganizationById } from '../identity/organizations.repo.js';
+import { HttpProblem } from '../http/problem.js';
 import { type Scope, roleScopes } from '../identity/scopes.js';
-import { listMemberships } from '../identity/users.repo.js';
+import { activeOrganizationsOf } from '../identity/users.repo.js';
 import type { Db } from '../storage/database.js';
 import type { Organization, Role, User } from '../storage/schema.js';
 import type { BrowserSession, Sessions } from '../web/session.js';
@@ -29,7 +29,7 @@ export interface ConsoleCaller {
 /** The organization a person with several memberships looks at: this cookie, checked against their memberships on every request. */
 export const ORGANIZATION_COOKIE = 'sc_console_org';
 
-/** The caller, or undefined when nobody is signed in (the page then sends the browser to /login). */
+/** The caller, or undefined when nobody is signed in (the page then sends the browser to /login); 403 for a person without an organization. */
 export async function consoleCaller(
   db: Db,
   sessions: Sessions,
@@ -39,14 +39,16 @@ export async function consoleCaller(
   const session = sessions.ensure(request, reply);
   const user = await sessions.user(session);
   if (!user) return undefined;
-  const memberships = (await listMemberships(db, user.id)).filter((m) => m.deactivated_at === null);
-  const organizations = (await Promise.all(memberships.map((m) => findOrganizationById(db, m.organization_id)))).filter(
-    (o): o is Organization => o !== undefined,
-  );
-  if (organizations.length === 0) return undefined;
+  const organizations = await activeOrganizationsOf(db, user.id);
+  // Signed in but nowhere a member: a page saying so (sending them to the login page would loop back here).
+  if (organizations.length === 0)
+    throw new HttpProblem({
+      status: 403,
+      detail: 'Your account is not an active member of any organization. Ask an organization admin for an invitation.',
+    });
   const wanted = request.cookies[ORGANIZATION_COOKIE];
   const organization = organizations.find((o) => o.id === wanted) ?? organizations[0]!;
-  const role = memberships.find((m) => m.organization_id === organization.id)!.role;
+  const { role } = organization;
   const scopes = roleScopes(role);
   return {
     session,

@@ -1,6 +1,6 @@
 import { preparedStatement } from '../storage/prepared.js';
 import type { Db } from '../storage/database.js';
-import type { Membership, Role, User } from '../storage/schema.js';
+import type { Membership, Organization, Role, User } from '../storage/schema.js';
 import { deleteUserBrowserSessions } from './sessions.repo.js';
 
 /**
@@ -117,6 +117,19 @@ export async function listMembers(db: Db, organizationId: string): Promise<Membe
     .select(['memberships.role', 'memberships.deactivated_at as membership_deactivated_at'])
     .where('memberships.organization_id', '=', organizationId)
     .orderBy('users.email')
+    .execute();
+}
+
+/** The organizations a person is an active member of, with their role there, oldest membership first: one statement. */
+export async function activeOrganizationsOf(db: Db, userId: string): Promise<(Organization & { role: Role })[]> {
+  return db
+    .selectFrom('memberships')
+    .innerJoin('organizations', 'organizations.id', 'memberships.organization_id')
+    .selectAll('organizations')
+    .select('memberships.role')
+    .where('memberships.user_id', '=', userId)
+    .where('memberships.deactivated_at', 'is', null)
+    .orderBy('memberships.created_at')
     .execute();
 }
 

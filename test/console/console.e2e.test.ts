@@ -4,6 +4,8 @@ import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upsertUser } from '../../src/identity/users.repo.js';
+import { hashPassword } from '../../src/security/passwords.js';
 import { type OAuthTestServer, passwordToken, startOAuthServer } from '../oauth/support/oauth-server.js';
 
 /**
@@ -182,6 +184,15 @@ describe('the console', () => {
     expect(res?.status()).toBe(403);
     await page.goto(`${server.url}/console/sensors`);
     await expect(page.locator('h1').textContent()).resolves.toBe('Sensors');
+    await page.context().close();
+  });
+
+  it('a person who belongs to no organization gets a page saying so, not a loop back to the login page', async () => {
+    await upsertUser(server.db, { email: 'nomad@acme.test', passwordHash: await hashPassword('N0mad-password') });
+    const page = await signedIn('nomad@acme.test', 'N0mad-password');
+    const res = await page.reload();
+    expect(res?.status()).toBe(403);
+    await expect(page.content()).resolves.toContain('not an active member of any organization');
     await page.context().close();
   });
 
