@@ -40,6 +40,8 @@ export const AUDIT_ACTIONS = [
   'application.deleted',
   // A wrong password for a member's account (login form, password grant).
   'sign_in.failed',
+  // The organization's name or readings retention period.
+  'organization.updated',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -76,6 +76,7 @@ export const ENVIRONMENT = Type.Object({
     'largest estimated cost of a GraphQL query (each list field counts its page size times its selection)',
   ),
   EVENT_RETENTION_DAYS: int(30, 7, 3650, 'days events (and their delivery log) are kept; at least the retry schedule'),
+  READINGS_RETENTION_DAYS: int(0, 0, 36_500, 'days readings are kept for organizations without a period of their own (0: forever)'),
   AUDIT_RETENTION_DAYS: int(365, 1, 3650, 'days audit log entries (/v1/audit-events) are kept'),
 
   INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),
