@@ -11,7 +11,7 @@ export const sqlAccessModule: Module = {
   name: 'sql-access',
   migrations: { '0019_sql_access': m0019 },
   register(app, services) {
-    const service = new SqlAccessService(services.db, services.databaseKind, sqlAccessSettings(services.config), app.log);
+    const service = new SqlAccessService(services.db, services.databaseKind, sqlAccessSettings(services.config));
     registerSqlAccessRoutes(app, services, service);
   },
 };

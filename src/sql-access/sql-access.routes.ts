@@ -164,7 +164,9 @@ export function registerSqlAccessRoutes(app: App, services: AppServices, sqlAcce
       response: { 204: Type.Null() },
     }),
     async (request, reply) => {
-      await answered(() => sqlAccess.disable(callerOf(request).organizationId, actorOf(request)));
+      const { dropError } = await answered(() => sqlAccess.disable(callerOf(request).organizationId, actorOf(request)));
+      if (dropError)
+        request.log.warn({ err: dropError }, 'SQL access disabled, but its login could not be dropped (it can no longer log in)');
       return sendNoContent(reply);
     },
   );

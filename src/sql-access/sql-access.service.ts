@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { FastifyBaseLogger } from 'fastify';
 import type { AuditAction } from '../audit/actions.js';
 import { type AuditEntry, recordAuditEvent } from '../audit/audit.repo.js';
 import type { Config } from '../config/config.js';
@@ -94,7 +93,6 @@ export class SqlAccessService {
     private readonly db: Db,
     private readonly databaseKind: 'embedded' | 'postgres',
     private readonly settings: SqlAccessSettings,
-    private readonly log: FastifyBaseLogger,
   ) {}
 
   private view(row: SqlAccessLogin): SqlAccessView {
@@ -195,7 +193,11 @@ export class SqlAccessService {
     return { login: this.view(row), password };
   }
 
-  async disable(organizationId: string, by: SqlAccessActor): Promise<void> {
+  /**
+   * Answers the error that kept the role from being dropped, if one did: the login is harmless
+   * already (NOLOGIN, no row for the views to match) and an operator can drop it later.
+   */
+  async disable(organizationId: string, by: SqlAccessActor): Promise<{ dropError?: unknown }> {
     this.requirePostgres();
     const row = await this.db.transaction().execute(async (tx) => {
       const row = await this.locked(tx, organizationId);
@@ -207,9 +209,9 @@ export class SqlAccessService {
     await terminateSessions(this.db, row.role_name);
     try {
       await dropLogin(this.db, row.role_name);
+      return {};
     } catch (error) {
-      // Already harmless (NOLOGIN, no row for the views to match); an operator can drop it later.
-      this.log.warn({ err: error, role: row.role_name }, 'SQL access disabled, but its login could not be dropped');
+      return { dropError: error };
     }
   }
 }

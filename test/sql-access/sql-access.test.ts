@@ -6,6 +6,7 @@ import type { App } from '../../src/server/context.js';
 import { REPORTING_VIEWS } from '../../src/sql-access/migrations/0019_sql_access.js';
 import { REPORTING_GROUP } from '../../src/sql-access/reporting-roles.js';
 import { JSON_API, type TestOrg, call, createOrg, makeApp, memberWithKey } from '../api/support.js';
+import { runCli } from '../support/cli.js';
 import { TEST_DATABASE_URL, backends, useDatabase } from '../support/databases.js';
 
 /**
@@ -222,7 +223,8 @@ describe.runIf(postgres)('SQL access on postgres', () => {
     const { access } = orgs[1]!;
     const client = await connect(access);
     expect(await failureOf(() => client.query('select pg_sleep(5)'))).toBe('57014');
-    const more = [await connect(access), await connect(access)];
+    await connect(access);
+    await connect(access);
     expect(await failureOf(() => connect(access))).toBe('53300');
   });
 
@@ -305,6 +307,27 @@ describe.runIf(postgres)('SQL access on postgres', () => {
         expect(response.statusCode, `${role} ${method} ${url}`).toBe(403);
       }
     }
+  });
+
+  it('the CLI enables, shows, re-ranges, rotates and disables, with the same service', async () => {
+    const east = await createOrg(database.db, 'east');
+    const env = { DATABASE_URL: database.current.databaseUrl, LOG_LEVEL: 'silent' };
+    const cli = (...args: string[]) => runCli(['sql-access', ...args, '--org', east.slug], env);
+    const bad = await cli('enable', '--cidrs', '10.0.0.1/8');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--cidrs\[0\].*10\.0\.0\.0\/8/);
+    const enabled = await cli('enable', '--cidrs', '127.0.0.1,::1');
+    expect(enabled.code, enabled.stderr).toBe(0);
+    const username = /login (sc_sql_\w+)/.exec(enabled.stderr)![1]!;
+    const client = await connect({ username, password: enabled.stdout.trim() });
+    expect((await client.query('select count(*)::int as n from sensors')).rows[0].n).toBe(0);
+    expect((await cli('show')).stdout).toContain(`login ${username}`);
+    expect((await cli('set-cidrs', '--cidrs', '192.0.2.0/24')).stdout).toContain('from 192.0.2.0/24');
+    const rotated = await cli('rotate');
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(await failureOf(() => connect({ username, password: enabled.stdout.trim() }))).toBe('28P01');
+    expect((await cli('disable')).code).toBe(0);
+    expect((await cli('show')).stderr).toMatch(/not enabled/);
   });
 
   it('audits every change, never with the password', async () => {
