@@ -18,6 +18,15 @@ import { TEST_DATABASE_URL, backends, useDatabase } from '../support/databases.j
 
 const postgres = backends.find((backend) => backend.name === 'postgres');
 
+/** Every route of /v1/sql-access, with a valid body where it takes one. */
+const ROUTES = [
+  { method: 'POST', url: '/v1/sql-access', body: undefined },
+  { method: 'GET', url: '/v1/sql-access', body: undefined },
+  { method: 'PATCH', url: '/v1/sql-access', body: { allowed_cidrs: ['10.0.0.0/8'] } },
+  { method: 'POST', url: '/v1/sql-access/rotate', body: undefined },
+  { method: 'DELETE', url: '/v1/sql-access', body: undefined },
+] as const;
+
 interface Access {
   username: string;
   password: string;
@@ -282,13 +291,8 @@ describe.runIf(postgres)('SQL access on postgres', () => {
     expect((await api(org, 'PATCH', '/v1/sql-access', { allowed_cidrs: [] })).statusCode).toBe(400);
 
     const other = await createOrg(database.db, 'west');
-    for (const [method, url] of [
-      ['GET', '/v1/sql-access'],
-      ['PATCH', '/v1/sql-access'],
-      ['POST', '/v1/sql-access/rotate'],
-      ['DELETE', '/v1/sql-access'],
-    ] as const) {
-      const response = await api(other, method, url, method === 'PATCH' ? { allowed_cidrs: ['10.0.0.0/8'] } : undefined);
+    for (const { method, url, body } of ROUTES.filter((route) => route.method !== 'POST' || route.url !== '/v1/sql-access')) {
+      const response = await api(other, method, url, body);
       expect(response.statusCode, `${method} ${url}`).toBe(404);
     }
   });
@@ -297,13 +301,8 @@ describe.runIf(postgres)('SQL access on postgres', () => {
     const { org } = orgs[0]!;
     for (const role of ['member', 'viewer'] as const) {
       const { key } = await memberWithKey(database.db, org, role, [...roleScopes(role)]);
-      for (const [method, url] of [
-        ['GET', '/v1/sql-access'],
-        ['POST', '/v1/sql-access'],
-        ['POST', '/v1/sql-access/rotate'],
-        ['DELETE', '/v1/sql-access'],
-      ] as const) {
-        const response = await call(app, { method, url, token: key });
+      for (const { method, url, body } of ROUTES) {
+        const response = await call(app, { method, url, token: key, body });
         expect(response.statusCode, `${role} ${method} ${url}`).toBe(403);
       }
     }
@@ -352,13 +351,8 @@ describe.each(backends.filter((backend) => backend.name === 'pglite'))('SQL acce
   it('answers 409: SQL access needs PostgreSQL', async () => {
     const app = await makeApp(database.db, 'embedded');
     const org = await createOrg(database.db, 'solo');
-    for (const [method, url] of [
-      ['POST', '/v1/sql-access'],
-      ['GET', '/v1/sql-access'],
-      ['POST', '/v1/sql-access/rotate'],
-      ['DELETE', '/v1/sql-access'],
-    ] as const) {
-      const response = await call(app, { method, url, token: org.adminKey });
+    for (const { method, url, body } of ROUTES) {
+      const response = await call(app, { method, url, token: org.adminKey, body });
       expect(response.statusCode, `${method} ${url}: ${response.body}`).toBe(409);
       expect(response.headers['content-type']).toContain('application/problem+json');
       expect(response.data.detail).toMatch(/needs PostgreSQL/);
