@@ -49,8 +49,8 @@ export async function createLogin(db: Db, role: string, verifier: string, limits
 /**
  * Session defaults of the login. The statement timeout (and the idle-in-transaction one, so an
  * open transaction cannot hold back vacuum) bound what one report costs; a login could lower
- * or lift them in its own session, which is why production points logins at a replica
- * (docs/operations.md). Read-only by default as a second wall behind the missing grants.
+ * or lift them in its own session: endOverlongWork (a job every few seconds) ends what outlives
+ * them anyway, and production points logins at a replica (docs/operations.md). Read-only by default as a second wall behind the missing grants.
  */
 async function applyLimits(db: Db, role: string, limits: LoginLimits): Promise<void> {
   const timeout = `${limits.statementTimeoutSeconds}s`;
@@ -80,4 +80,33 @@ export async function terminateSessions(db: Db, role: string): Promise<number> {
 
 export async function dropLogin(db: Db, role: string): Promise<void> {
   await sql`drop role if exists ${sql.id(role)}`.execute(db);
+}
+
+/**
+ * Ends what a login's own session settings let outlive its limits: a login may `SET
+ * statement_timeout = 0` (PostgreSQL lets any role change its session defaults), so statements of
+ * reporting logins running past `timeoutSeconds` are cancelled, and sessions idle in a transaction
+ * that long are terminated (they hold back vacuum). Membership is read from pg_auth_members, so a
+ * cluster without the group simply has nothing to end. Answers what was ended.
+ */
+export async function endOverlongWork(db: Db, timeoutSeconds: number): Promise<{ cancelled: number; terminated: number }> {
+  const { rows } = await sql<{ pid: number; idle: boolean }>`
+    select a.pid, a.state <> 'active' as idle from pg_stat_activity a
+    where a.pid <> pg_backend_pid()
+      and a.usesysid in (
+        select m.member from pg_auth_members m join pg_roles g on g.oid = m.roleid where g.rolname = ${REPORTING_GROUP})
+      and ((a.state = 'active' and a.query_start < now() - make_interval(secs => ${timeoutSeconds}))
+        or (a.state like 'idle in transaction%' and a.state_change < now() - make_interval(secs => ${timeoutSeconds})))`.execute(db);
+  let cancelled = 0;
+  let terminated = 0;
+  for (const { pid, idle } of rows) {
+    if (idle) {
+      await sql`select pg_terminate_backend(${pid}::int)`.execute(db);
+      terminated += 1;
+    } else {
+      await sql`select pg_cancel_backend(${pid}::int)`.execute(db);
+      cancelled += 1;
+    }
+  }
+  return { cancelled, terminated };
 }

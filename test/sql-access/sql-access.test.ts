@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { roleScopes } from '../../src/identity/scopes.js';
 import type { App } from '../../src/server/context.js';
 import { REPORTING_VIEWS } from '../../src/sql-access/migrations/0019_sql_access.js';
-import { REPORTING_GROUP } from '../../src/sql-access/reporting-roles.js';
+import { REPORTING_GROUP, endOverlongWork } from '../../src/sql-access/reporting-roles.js';
 import { JSON_API, type TestOrg, call, createOrg, makeApp, memberWithKey } from '../api/support.js';
 import { runCli } from '../support/cli.js';
 import { TEST_DATABASE_URL, backends, useDatabase } from '../support/databases.js';
@@ -235,6 +235,22 @@ describe.runIf(postgres)('SQL access on postgres', () => {
     await connect(access);
     await connect(access);
     expect(await failureOf(() => connect(access))).toBe('53300');
+  });
+
+  it('a login that lifts its own statement timeout is still ended by the watchdog', async () => {
+    const { access } = orgs[1]!;
+    const client = await connect(access);
+    await client.query('set statement_timeout = 0');
+    const sleeping = failureOf(() => client.query('select pg_sleep(30)'));
+    const idle = await connect(access);
+    await idle.query('set idle_in_transaction_session_timeout = 0');
+    await idle.query('begin');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await endOverlongWork(database.db, 1)).toEqual({ cancelled: 1, terminated: 1 });
+    expect(await sleeping).toBe('57014');
+    expect(await failureOf(() => idle.query('select 1'))).toBeDefined();
+    // Nothing of anyone else is touched: no reporting work is left to end.
+    expect(await endOverlongWork(database.db, 1)).toEqual({ cancelled: 0, terminated: 0 });
   });
 
   it('rotation: the old password stops working and sessions opened with it end', async () => {
