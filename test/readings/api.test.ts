@@ -360,7 +360,9 @@ describe.each(backends)('readings API on $name', (backend) => {
       expect(seen).toEqual(expected);
       expect(pages).toBe(Math.ceil(expected.length / 100));
 
-      const desc = body(await get(readKey, `/v1/sensors/${sensor}/readings?sort=-ts&limit=3`));
+      const descending = await get(readKey, `/v1/sensors/${sensor}/readings?sort=-ts&limit=3`);
+      expect(descending.statusCode, descending.body).toBe(200);
+      const desc = body(descending);
       expect(desc.data.map((r: any) => r.ts)).toEqual(
         points
           .slice(-3)
