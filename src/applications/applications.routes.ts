@@ -10,9 +10,11 @@ import { findClient } from '../oauth/clients.repo.js';
 import { GRANT_TYPES, TOKEN_FORMATS } from '../oauth/grant-types.js';
 import type { App, AppServices } from '../server/context.js';
 import {
+  ACCESS_TOKEN_TTL_BOUNDS,
   ApplicationRefusal,
   type ApplicationService,
   DEFAULT_GRANT_TYPES,
+  REFRESH_TOKEN_TTL_BOUNDS,
   describeIssue,
   organizationRegistrar,
 } from './applications.service.js';
@@ -55,9 +57,6 @@ const ApplicationResource: ResourceType<ApplicationView> = {
     ...(row.client_secret !== undefined && { client_secret: row.client_secret }),
   }),
 };
-
-const ACCESS_TTL = { minimum: 60, maximum: 365 * 86_400 };
-const REFRESH_TTL = { minimum: 60, maximum: 10 * 365 * 86_400 };
 
 const ApplicationJson = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -128,8 +127,8 @@ const Editable = {
   token_format: Type.Union([Type.Literal('opaque'), Type.Literal('jwt')], {
     description: 'Access tokens as opaque `sc_at_…` strings (default) or RFC 9068 JWTs.',
   }),
-  access_token_ttl: Type.Integer({ ...ACCESS_TTL, description: `Seconds, default ${DEFAULT_ACCESS_TOKEN_TTL}.` }),
-  refresh_token_ttl: Nullable(Type.Integer({ ...REFRESH_TTL, description: "Seconds; null: the server's default." })),
+  access_token_ttl: Type.Integer({ ...ACCESS_TOKEN_TTL_BOUNDS, description: `Seconds, default ${DEFAULT_ACCESS_TOKEN_TTL}.` }),
+  refresh_token_ttl: Nullable(Type.Integer({ ...REFRESH_TOKEN_TTL_BOUNDS, description: "Seconds; null: the server's default." })),
   enabled: Type.Boolean(),
 };
 

@@ -104,6 +104,10 @@ export const organizationRegistrar = (caller: { principal: Principal; organizati
   heldScopes: caller.principal.scopes,
 });
 
+/** Token lifetimes (seconds) an application may be given. */
+export const ACCESS_TOKEN_TTL_BOUNDS = { minimum: 60, maximum: 365 * 86_400 } as const;
+export const REFRESH_TOKEN_TTL_BOUNDS = { minimum: 60, maximum: 10 * 365 * 86_400 } as const;
+
 /** What an application registered without naming its grant types may use. */
 export const DEFAULT_GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token'];
 
