@@ -11,7 +11,7 @@ import {
 } from '../applications/applications.service.js';
 import { parseSort } from '../api/list-query.js';
 import { SCOPES } from '../identity/scopes.js';
-import { ORGANIZATION_GRANT_TYPES } from '../oauth/client-rules.js';
+import { type ClientIssue, ORGANIZATION_GRANT_TYPES } from '../oauth/client-rules.js';
 import { CLIENT_SORTS, type ClientView, DEFAULT_ACCESS_TOKEN_TTL, findClient, listClients } from '../oauth/clients.repo.js';
 import { TOKEN_FORMATS, type TokenFormat } from '../oauth/grant-types.js';
 import type { ConsoleCaller } from './console-caller.js';
@@ -80,37 +80,37 @@ function seconds(value: string, bounds: { minimum: number; maximum: number }, em
   const n = Number(value);
   return Number.isInteger(n) && n >= bounds.minimum && n <= bounds.maximum
     ? n
-    : `Enter whole seconds from ${bounds.minimum} to ${bounds.maximum}.`;
+    : `whole seconds from ${bounds.minimum} to ${bounds.maximum}`;
 }
 
 /**
- * The form as the service's changes, with messages for what the API's request schema checks
- * before its service (lengths, lifetimes, token format); the rest is the service's to judge.
+ * The form as the service's changes, refused (422, field by field) where the API's request schema
+ * would refuse it before its service (lengths, lifetimes, token format); the rest is the service's
+ * to judge.
  */
-function changesOf(form: ApplicationForm): { changes: Required<Omit<ApplicationChanges, 'enabled'>>; errors: Errors } {
-  const errors: Errors = {};
+function changesOf(form: ApplicationForm): Required<Omit<ApplicationChanges, 'enabled'>> {
+  const issues: ClientIssue[] = [];
+  const refuse = (field: string, message: string) => issues.push({ path: [field], message });
   const redirectUris = form.redirect_uris.split(/\s+/).filter(Boolean);
-  if (form.name.length > 100) errors.name = 'At most 100 characters.';
+  if (form.name.length > 100) refuse('name', 'at most 100 characters');
   if (redirectUris.length > 20 || redirectUris.some((uri) => uri.length > 2000))
-    errors.redirect_uris = 'At most 20 redirect URIs of at most 2000 characters each.';
-  if (form.privacy_policy_url.length > 2000) errors.privacy_policy_url = 'At most 2000 characters.';
+    refuse('redirect_uris', 'at most 20 redirect URIs of at most 2000 characters each');
+  if (form.privacy_policy_url.length > 2000) refuse('privacy_policy_url', 'at most 2000 characters');
   const access = seconds(form.access_token_ttl, ACCESS_TOKEN_TTL_BOUNDS, DEFAULT_ACCESS_TOKEN_TTL);
   const refresh = seconds(form.refresh_token_ttl, REFRESH_TOKEN_TTL_BOUNDS, null);
-  if (typeof access === 'string') errors.access_token_ttl = access;
-  if (typeof refresh === 'string') errors.refresh_token_ttl = refresh;
-  if (!(TOKEN_FORMATS as readonly string[]).includes(form.token_format)) errors.token_format = 'Choose opaque or JWT.';
+  if (typeof access === 'string') refuse('access_token_ttl', access);
+  if (typeof refresh === 'string') refuse('refresh_token_ttl', refresh);
+  if (!(TOKEN_FORMATS as readonly string[]).includes(form.token_format)) refuse('token_format', 'choose opaque or JWT');
+  if (issues.length > 0) throw new ApplicationRefusal(422, issues.map(describeIssue).join('; '), issues);
   return {
-    changes: {
-      name: form.name,
-      redirect_uris: redirectUris,
-      scopes: form.scopes,
-      grant_types: form.grant_types,
-      privacy_policy_url: form.privacy_policy_url || null,
-      token_format: form.token_format as TokenFormat,
-      access_token_ttl: typeof access === 'number' ? access : DEFAULT_ACCESS_TOKEN_TTL,
-      refresh_token_ttl: typeof refresh === 'number' ? refresh : null,
-    },
-    errors,
+    name: form.name,
+    redirect_uris: redirectUris,
+    scopes: form.scopes,
+    grant_types: form.grant_types,
+    privacy_policy_url: form.privacy_policy_url || null,
+    token_format: form.token_format as TokenFormat,
+    access_token_ttl: access as number,
+    refresh_token_ttl: refresh as number | null,
   };
 }
 
@@ -197,15 +197,35 @@ export function registerApplicationPages(kit: ConsoleKit): void {
     );
   };
 
-  /** Runs a change of the service; its refusal is shown on the page `refused` renders. */
-  const attempt = async <T>(run: () => Promise<T>, refused: (errors: Errors, status: number) => Promise<unknown>) => {
-    try {
-      return { done: await run() };
-    } catch (error) {
-      if (!(error instanceof ApplicationRefusal)) throw error;
-      return { answer: await refused(refusalErrors(error), error.status) };
-    }
-  };
+  /**
+   * A form posted to the service: `run` acts and `answer` shows what it did; a refusal (the form's
+   * own checks or the service's) is shown beside its fields on the list (`:id`-less paths) or the
+   * application's page, with what was typed when the form is the registration's (`keepsForm`).
+   */
+  const post = <T>(
+    path: string,
+    keepsForm: boolean,
+    run: (caller: ConsoleCaller, body: Form, id: string) => Promise<T>,
+    answer: (caller: ConsoleCaller, reply: FastifyReply, done: T, id: string) => unknown,
+  ) =>
+    kit.page(
+      path,
+      async (caller, request, reply) => {
+        if (!caller.can('applications:write')) return forbidden(kit, caller, reply, 'applications:write');
+        const body = request.body as Form;
+        const id = (request.params as { id?: string }).id;
+        let done: T;
+        try {
+          done = await run(caller, body, id ?? '');
+        } catch (error) {
+          if (!(error instanceof ApplicationRefusal)) throw error;
+          const shown = { form: keepsForm ? readForm(body) : undefined, errors: refusalErrors(error) };
+          return id === undefined ? showList(caller, reply, shown, error.status) : showApplication(caller, reply, id, shown, error.status);
+        }
+        return answer(caller, reply, done, id ?? '');
+      },
+      'POST',
+    );
 
   kit.page(PATH, async (caller, request, reply) => {
     if (!caller.can('applications:write')) return forbidden(kit, caller, reply, 'applications:write');
@@ -213,36 +233,31 @@ export function registerApplicationPages(kit: ConsoleKit): void {
     return showList(caller, reply, { notice: deleted ? 'The application has been deleted; its tokens stopped working.' : undefined });
   });
 
-  kit.page(
+  post(
     PATH,
-    async (caller, request, reply) => {
-      if (!caller.can('applications:write')) return forbidden(kit, caller, reply, 'applications:write');
-      const form = readForm(request.body as Form);
-      const { changes, errors } = changesOf(form);
-      if (Object.keys(errors).length > 0) return showList(caller, reply, { form, errors }, 422);
-      const result = await attempt(
-        () =>
-          applications.create(
-            {
-              name: changes.name,
-              public: form.public,
-              grantTypes: changes.grant_types,
-              scopes: changes.scopes,
-              redirectUris: changes.redirect_uris,
-              privacyPolicyUrl: changes.privacy_policy_url,
-              tokenFormat: changes.token_format,
-              accessTokenTtl: changes.access_token_ttl,
-              refreshTokenTtl: changes.refresh_token_ttl,
-            },
-            organizationRegistrar(caller),
-          ),
-        (refusal, status) => showList(caller, reply, { form, errors: refusal }, status),
+    true,
+    (caller, body) => {
+      const form = readForm(body);
+      const changes = changesOf(form);
+      return applications.create(
+        {
+          name: changes.name,
+          public: form.public,
+          grantTypes: changes.grant_types,
+          scopes: changes.scopes,
+          redirectUris: changes.redirect_uris,
+          privacyPolicyUrl: changes.privacy_policy_url,
+          tokenFormat: changes.token_format,
+          accessTokenTtl: changes.access_token_ttl,
+          refreshTokenTtl: changes.refresh_token_ttl,
+        },
+        organizationRegistrar(caller),
       );
-      if (!('done' in result)) return result.answer;
-      reply.header('cache-control', 'no-store');
-      return showList(caller, reply, { created: result.done }, 201);
     },
-    'POST',
+    (caller, reply, created) => {
+      reply.header('cache-control', 'no-store');
+      return showList(caller, reply, { created }, 201);
+    },
   );
 
   kit.page(`${PATH}/:id`, async (caller, request, reply) => {
@@ -253,54 +268,30 @@ export function registerApplicationPages(kit: ConsoleKit): void {
     });
   });
 
-  kit.page(
+  post(
     `${PATH}/:id`,
-    async (caller, request, reply) => {
-      if (!caller.can('applications:write')) return forbidden(kit, caller, reply, 'applications:write');
-      const { id } = request.params as { id: string };
-      const form = readForm(request.body as Form);
-      const { changes, errors } = changesOf(form);
-      if (Object.keys(errors).length > 0) return showApplication(caller, reply, id, { form, errors }, 422);
-      const result = await attempt(
-        () => applications.update(id, { ...changes, enabled: form.enabled }, organizationRegistrar(caller)),
-        (refusal, status) => showApplication(caller, reply, id, { form, errors: refusal }, status),
-      );
-      if (!('done' in result)) return result.answer;
-      if (!result.done) return showApplication(caller, reply, id);
-      return reply.redirect(`${PATH}/${id}?updated=1`, 303);
+    true,
+    (caller, body, id) => {
+      const form = readForm(body);
+      return applications.update(id, { ...changesOf(form), enabled: form.enabled }, organizationRegistrar(caller));
     },
-    'POST',
+    (caller, reply, updated, id) => (updated ? reply.redirect(`${PATH}/${id}?updated=1`, 303) : showApplication(caller, reply, id)),
   );
 
-  kit.page(
+  post(
     `${PATH}/:id/rotate-secret`,
-    async (caller, request, reply) => {
-      if (!caller.can('applications:write')) return forbidden(kit, caller, reply, 'applications:write');
-      const { id } = request.params as { id: string };
-      const result = await attempt(
-        () => applications.rotateSecret(id, organizationRegistrar(caller)),
-        (refusal, status) => showApplication(caller, reply, id, { errors: refusal }, status),
-      );
-      if (!('done' in result)) return result.answer;
+    false,
+    (caller, _body, id) => applications.rotateSecret(id, organizationRegistrar(caller)),
+    (caller, reply, rotated, id) => {
       reply.header('cache-control', 'no-store');
-      return showApplication(caller, reply, id, { secret: result.done?.secret });
+      return showApplication(caller, reply, id, { secret: rotated?.secret });
     },
-    'POST',
   );
 
-  kit.page(
+  post(
     `${PATH}/:id/delete`,
-    async (caller, request, reply) => {
-      if (!caller.can('applications:write')) return forbidden(kit, caller, reply, 'applications:write');
-      const { id } = request.params as { id: string };
-      const result = await attempt(
-        () => applications.remove(id, organizationRegistrar(caller)),
-        (refusal, status) => showApplication(caller, reply, id, { errors: refusal }, status),
-      );
-      if (!('done' in result)) return result.answer;
-      if (!result.done) return showApplication(caller, reply, id);
-      return reply.redirect(`${PATH}?deleted=1`, 303);
-    },
-    'POST',
+    false,
+    (caller, _body, id) => applications.remove(id, organizationRegistrar(caller)),
+    (caller, reply, removed, id) => (removed ? reply.redirect(`${PATH}?deleted=1`, 303) : showApplication(caller, reply, id)),
   );
 }

@@ -5,7 +5,8 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oauth from 'oauth4webapi';
-import { recordAuditEvent } from '../../src/audit/audit.repo.js';
+import type { AuditAction } from '../../src/audit/actions.js';
+import { type AuditEntry, recordAuditEvent } from '../../src/audit/audit.repo.js';
 import { findOrganizationBySlug } from '../../src/identity/organizations.repo.js';
 import { setMembership, upsertUser } from '../../src/identity/users.repo.js';
 import { hashPassword } from '../../src/security/passwords.js';
@@ -65,6 +66,14 @@ async function signedIn(email = 'admin@acme.test', password = 'Adm1n-pass-acme',
   await page.fill('input[name=email]', email);
   await page.fill('input[name=password]', password);
   await Promise.all([page.waitForURL(`${server.url}/console`), page.click('button[type=submit]')]);
+  return page;
+}
+
+/** An admin on a page of the navigation, scanned and shot as `shot`. */
+async function adminOn(navLabel: string, shot: string): Promise<Page> {
+  const page = await signedIn();
+  await page.click(`header nav a:has-text("${navLabel}")`);
+  await audit(page, shot);
   return page;
 }
 
@@ -221,8 +230,7 @@ describe('developer settings: OAuth applications', () => {
   const REDIRECT = 'https://app.example/callback';
 
   it('an admin registers an application, signs in through it with PKCE, calls /v1, revokes it under Authorized applications and the token is refused', async () => {
-    const page = await signedIn();
-    await page.click('header nav a:has-text("Developer settings")');
+    const page = await adminOn('Developer settings', 'developer-settings');
     await page.click('nav.tabs a:has-text("OAuth applications")');
     await audit(page, 'applications');
 
@@ -364,25 +372,13 @@ describe('admin pages: audit log and members', () => {
   it('the audit log filters by action, actor and time, pages with a cursor and never shows a secret', async () => {
     const organization = (await findOrganizationBySlug(server.db, 'acme'))!;
     const admin = await server.db.selectFrom('users').select('id').where('email', '=', 'admin@acme.test').executeTakeFirstOrThrow();
-    for (const action of ['api_key.created', 'api_key.revoked'] as const)
-      await recordAuditEvent(server.db, {
-        organizationId: organization.id,
-        actor: { kind: 'user', id: admin.id },
-        action,
-        target: { type: 'api_key', id: crypto.randomUUID() },
-      });
+    const record = (actor: AuditEntry['actor'], action: AuditAction, type: string) =>
+      recordAuditEvent(server.db, { organizationId: organization.id, actor, action, target: { type, id: crypto.randomUUID() } });
+    await record({ kind: 'user', id: admin.id }, 'api_key.created', 'api_key');
+    await record({ kind: 'user', id: admin.id }, 'api_key.revoked', 'api_key');
     // More entries than a page holds.
-    for (let i = 0; i < 60; i++)
-      await recordAuditEvent(server.db, {
-        organizationId: organization.id,
-        actor: { kind: 'system', id: null },
-        action: 'webhook.disabled',
-        target: { type: 'webhook', id: crypto.randomUUID() },
-        details: { n: i },
-      });
-    const page = await signedIn();
-    await page.click('header nav a:has-text("Audit log")');
-    await audit(page, 'audit');
+    for (let i = 0; i < 60; i++) await record({ kind: 'system', id: null }, 'webhook.disabled', 'webhook');
+    const page = await adminOn('Audit log', 'audit');
     await page.selectOption('#f-action', 'webhook.disabled');
     await page.fill('#f-actor', 'system');
     await page.click('button:has-text("Filter")');
@@ -411,9 +407,7 @@ describe('admin pages: audit log and members', () => {
     const organization = (await findOrganizationBySlug(server.db, 'acme'))!;
     const leaving = await upsertUser(server.db, { email: 'leaving@acme.test', passwordHash: await hashPassword('Leav1ng-password') });
     await setMembership(server.db, organization.id, leaving.id, 'viewer');
-    const page = await signedIn();
-    await page.click('header nav a:has-text("Members")');
-    await audit(page, 'members');
+    const page = await adminOn('Members', 'members');
 
     await page.fill('#invite-email', 'new.person@acme.test');
     await page.selectOption('#invite-role', 'viewer');
