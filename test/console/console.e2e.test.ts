@@ -279,16 +279,16 @@ describe('developer settings: OAuth applications', () => {
       code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
     }).toString();
-    let callback: URL | undefined;
-    await page.route('https://app.example/**', (route) => {
-      callback = new URL(route.request().url());
-      return route.fulfill({ status: 200, contentType: 'text/plain', body: 'signed in' });
-    });
+    // The application's side of the redirect, answered in the browser (nothing listens at app.example).
+    await page.route('https://app.example/**', (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'signed in' }));
     await page.goto(authorize.href);
     await expect(page.locator('h1').textContent()).resolves.toContain('Fridge dashboard');
-    await page.click('button[name=decision][value=allow]');
-    await expect.poll(() => callback).toBeDefined();
-    const params = oauth.validateAuthResponse(as, client, callback!, state);
+    const [redirected] = await Promise.all([
+      page.waitForRequest((r) => r.url().startsWith(REDIRECT)),
+      page.click('button[name=decision][value=allow]'),
+    ]);
+    const callback = new URL(redirected.url());
+    const params = oauth.validateAuthResponse(as, client, callback, state);
     const tokens = await oauth.processAuthorizationCodeResponse(
       as,
       client,
