@@ -50,6 +50,8 @@ export interface BenchConfig {
   sensors: number;
   /** Readings per ingest batch. */
   batch: number;
+  /** Sensors of minute data (30 days) of the SQL-access scenario's organization. */
+  sqlSensors: number;
   /** Admin URL of the PostgreSQL server; the bench creates and drops its own database there. */
   postgresUrl: string;
   /** Which backends to run: postgres, embedded. */
@@ -88,6 +90,7 @@ export function loadBenchConfig(): BenchConfig {
     embeddedReadings: Math.round(num('BENCH_EMBEDDED_READINGS', quick ? 100_000 : 1_000_000)),
     sensors: Math.max(1, Math.round(num('BENCH_SENSORS', quick ? 200 : 2000))),
     batch: Math.max(1, Math.round(num('BENCH_BATCH', 1000))),
+    sqlSensors: Math.max(1, Math.round(num('BENCH_SQL_SENSORS', quick ? 20 : 200))),
     postgresUrl: process.env.BENCH_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
     backends,
     only: list('BENCH_ONLY'),

@@ -37,6 +37,7 @@ import {
 import { summarizeProfile } from './profile-summary.js';
 import { graphqlScenario } from './graphql.js';
 import { REACTIVE_SCENARIOS } from './reactive.js';
+import { releaseSqlAccessLogin, sqlAccessScenario } from './sql-access.js';
 import { type Context, type Prepared, type Runner, SCENARIOS, type Scenario } from './scenarios.js';
 
 const cfg: BenchConfig = loadBenchConfig();
@@ -185,6 +186,7 @@ async function runBackend(backend: 'postgres' | 'embedded', refs: Context['refs'
       log(`created database ${name}`);
       if (!cfg.keepDatabase)
         defer(async () => {
+          await releaseSqlAccessLogin(databaseUrl!);
           await dropPgDatabase(cfg.postgresUrl, name);
           log(`dropped database ${name}`);
         });
@@ -260,7 +262,7 @@ async function runBackend(backend: 'postgres' | 'embedded', refs: Context['refs'
         : undefined,
     };
     const scenarios: ScenarioResult[] = [];
-    for (const scenario of [...SCENARIOS, ...REACTIVE_SCENARIOS, graphqlScenario]) {
+    for (const scenario of [...SCENARIOS, ...REACTIVE_SCENARIOS, graphqlScenario, sqlAccessScenario]) {
       if (cfg.only && !cfg.only.includes(scenario.id)) continue;
       log(`${scenario.title} [${backend}]`);
       let result = await measure(scenario, ctx, server);

@@ -18,6 +18,7 @@ import { oauthModule } from './oauth/oauth.module.js';
 import type { SectionApplier } from './provisioning/section.js';
 import { readingsModule } from './readings/readings.module.js';
 import { setupModule } from './setup/setup.module.js';
+import { sqlAccessModule } from './sql-access/sql-access.module.js';
 import { iotconnectModule } from './vendors/iotconnect/iotconnect.module.js';
 import { webhooksModule } from './webhooks/webhooks.module.js';
 
@@ -43,6 +44,7 @@ export const MODULES: readonly Module[] = [
   notificationsModule,
   readingsModule,
   ingestModule,
+  sqlAccessModule,
   graphqlModule,
   iotconnectModule,
   consoleModule,

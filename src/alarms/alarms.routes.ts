@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { type ResourceType, collectionSchema, envelopeSchema, sendCollection, sendResource } from '../api/documents.js';
 import { IdParams, Nullable, Timestamp, found, iso, secured } from '../api/kit.js';
-import { jsonApiBody } from '../api/json-api-body.js';
+import { jsonApiBody, optionalJsonApiBody } from '../api/json-api-body.js';
 import { pageQueryProperties, pageRequest, parseSort, sortQueryProperty } from '../api/list-query.js';
 import { resourceRegistry } from '../api/compound.js';
 import { resourceRoutes } from '../api/resource-routes.js';
@@ -138,7 +138,8 @@ export function registerAlarmRoutes(app: App, services: AppServices, alarms: Ala
   // Comments are served below, as the alarm's; registered so that `include=comments` can render them.
   resourceRegistry(services).register(CommentResource, CommentJson, ['alarms:read']);
 
-  const acknowledgeBody = jsonApiBody({ type: AlarmResource.type, idParam: 'id' });
+  // The note is optional, and so is the body that carries it (flat, or a JSON:API document).
+  const acknowledgeBody = optionalJsonApiBody({ type: AlarmResource.type, idParam: 'id' });
   for (const action of ['acknowledge', 'resolve'] as const) {
     app.post(
       `/v1/alarms/:id/${action}`,
@@ -153,11 +154,7 @@ export function registerAlarmRoutes(app: App, services: AppServices, alarms: Ala
           body: Note,
           response: { 200: envelopeSchema(AlarmJson) },
         }),
-        // The note is optional, and so is the body that carries it (flat, or a JSON:API document).
-        preValidation: async (request, reply) => {
-          if (request.body === undefined || request.body === null) request.body = {};
-          else await acknowledgeBody.call(app, request, reply);
-        },
+        preValidation: acknowledgeBody,
       },
       async (request, reply) => {
         const principal = principalOf(request);

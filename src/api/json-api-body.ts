@@ -45,6 +45,15 @@ export function jsonApiBody(options: BodyOptions): preValidationAsyncHookHandler
   };
 }
 
+/** `jsonApiBody` for a route whose whole body is optional: no body at all is validated as `{}`. */
+export function optionalJsonApiBody(options: BodyOptions): preValidationAsyncHookHandler {
+  const flatten = jsonApiBody(options);
+  return async function (request, reply) {
+    if (request.body === undefined || request.body === null) request.body = {};
+    else await flatten.call(this, request, reply);
+  };
+}
+
 export function flattenJsonApiDocument(body: unknown, options: BodyOptions, expectedId?: string): Record<string, unknown> {
   const doc = body as { data?: unknown } | null;
   if (!doc || typeof doc !== 'object' || Array.isArray(doc) || !doc.data || typeof doc.data !== 'object' || Array.isArray(doc.data)) {

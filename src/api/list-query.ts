@@ -18,7 +18,7 @@ export const pageQueryProperties = {
     Type.Integer({
       minimum: 1,
       maximum: MAX_LIMIT,
-      default: DEFAULT_LIMIT,
+      // No schema default: it would always win over `page[size]` (pageRequest applies it).
       description: `Page size (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT}).`,
     }),
   ),

@@ -38,8 +38,15 @@ export const AUDIT_ACTIONS = [
   'application.secret_rotated',
   'application.updated',
   'application.deleted',
+  // SQL access (/v1/sql-access, the CLI): the login's password is never recorded.
+  'sql_access.enabled',
+  'sql_access.updated',
+  'sql_access.password_rotated',
+  'sql_access.disabled',
   // A wrong password for a member's account (login form, password grant).
   'sign_in.failed',
+  // The organization's name or readings retention period.
+  'organization.updated',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -6,6 +6,13 @@ import { CliError } from './io.js';
 import { keysListCommand, keysRotateCommand } from './keys.js';
 import { apiKeyCreateCommand, clientCreateCommand } from './oauth-admin.js';
 import { deviceCreateCommand, deviceTokenRotateCommand } from './devices.js';
+import {
+  sqlAccessDisableCommand,
+  sqlAccessEnableCommand,
+  sqlAccessRotateCommand,
+  sqlAccessSetCidrsCommand,
+  sqlAccessShowCommand,
+} from './sql-access.js';
 
 /** Exit codes: 0 success, 1 the command failed, 2 the command line itself was wrong. */
 export const EXIT_USAGE = 2;
@@ -114,6 +121,37 @@ function buildProgram(): Command {
     .option('--expires-at <date-time>', 'RFC 3339 expiry')
     .action(apiKeyCreateCommand);
 
+  const sqlAccess = program.command('sql-access').description("an organization's read-only PostgreSQL login (PostgreSQL only)");
+  const cidrs = '--cidrs <list>';
+  const cidrsHelp = 'comma-separated address ranges the login is accepted from (203.0.113.0/24, 2001:db8::/48, 198.51.100.7)';
+  sqlAccess
+    .command('enable')
+    .description('create the login; prints its password once')
+    .requiredOption('--org <slug>', 'organization slug')
+    .requiredOption(cidrs, cidrsHelp)
+    .action(sqlAccessEnableCommand);
+  sqlAccess
+    .command('show')
+    .description('show the login (never its password)')
+    .requiredOption('--org <slug>', 'organization slug')
+    .action(sqlAccessShowCommand);
+  sqlAccess
+    .command('set-cidrs')
+    .description('replace the address ranges')
+    .requiredOption('--org <slug>', 'organization slug')
+    .requiredOption(cidrs, cidrsHelp)
+    .action(sqlAccessSetCidrsCommand);
+  sqlAccess
+    .command('rotate')
+    .description('a new password, printed once; the old one stops working and open sessions end')
+    .requiredOption('--org <slug>', 'organization slug')
+    .action(sqlAccessRotateCommand);
+  sqlAccess
+    .command('disable')
+    .description('drop the login and end its sessions')
+    .requiredOption('--org <slug>', 'organization slug')
+    .action(sqlAccessDisableCommand);
+
   // Every command inherits the same strict parsing and exit behaviour.
   for (const command of [
     program,
@@ -124,6 +162,7 @@ function buildProgram(): Command {
     ...apiKey.commands,
     ...device.commands,
     ...deviceToken.commands,
+    ...sqlAccess.commands,
   ]) {
     command.exitOverride().showHelpAfterError();
   }

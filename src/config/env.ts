@@ -76,7 +76,24 @@ export const ENVIRONMENT = Type.Object({
     'largest estimated cost of a GraphQL query (each list field counts its page size times its selection)',
   ),
   EVENT_RETENTION_DAYS: int(30, 7, 3650, 'days events (and their delivery log) are kept; at least the retry schedule'),
+  READINGS_RETENTION_DAYS: int(0, 0, 36_500, 'days readings are kept for organizations without a period of their own (0: forever)'),
   AUDIT_RETENTION_DAYS: int(365, 1, 3650, 'days audit log entries (/v1/audit-events) are kept'),
+
+  SQL_ACCESS_HOST: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 255,
+      description: 'host handed to SQL-access logins, in production a read replica (default: the host of DATABASE_URL)',
+    }),
+  ),
+  SQL_ACCESS_PORT: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 65535, description: 'port handed to SQL-access logins (default: that of DATABASE_URL)' }),
+  ),
+  SQL_ACCESS_DATABASE: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 63, description: 'database handed to SQL-access logins (default: that of DATABASE_URL)' }),
+  ),
+  SQL_ACCESS_STATEMENT_TIMEOUT: int(60, 1, 86_400, 'seconds one statement of an SQL-access login may run'),
+  SQL_ACCESS_CONNECTION_LIMIT: int(5, 1, 1000, 'concurrent connections of one SQL-access login'),
 
   INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),
   INGEST_MAX_BYTES: Type.Optional(

@@ -29,6 +29,8 @@ export async function installCors(app: FastifyInstance): Promise<void> {
     // Reflect any Origin; a request without one is not cross-origin and gets no CORS headers beyond Vary.
     origin: (origin, callback) => callback(null, origin !== undefined),
     credentials: false,
+    // The plugin's default (GET, HEAD, POST) would refuse a browser's PATCH, PUT or DELETE on /v1.
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     exposedHeaders: ['x-request-id', 'www-authenticate', 'location', 'retry-after', 'ratelimit', 'ratelimit-policy'],
     maxAge: 600,
   });

@@ -10,7 +10,8 @@ import type { Organization } from '../storage/schema.js';
 import { Nullable, Text, Timestamp, found, iso, secured } from '../api/kit.js';
 import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
 import { jsonApiBody } from '../api/json-api-body.js';
-import { resourceRoutes } from '../api/resource-routes.js';
+import { callerOf, resourceRoutes } from '../api/resource-routes.js';
+import { recordCallerEvent } from '../audit/actor.js';
 import { findDevicesByIds } from '../inventory/devices.repo.js';
 import { memberStatus } from './users.routes.js';
 import type { MemberView } from './members.repo.js';
@@ -80,6 +81,7 @@ export const OrganizationResource: ResourceType<Organization> = {
     slug: row.slug,
     name: row.name,
     has_solution_key: row.solution_key_hash !== null,
+    readings_retention_days: row.readings_retention_days,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   }),
@@ -106,11 +108,22 @@ const OrganizationJson = Type.Object({
   slug: Type.String(),
   name: Type.String(),
   has_solution_key: Type.Boolean(),
+  readings_retention_days: Nullable(
+    Type.Integer({ description: "Days readings are kept; null: the server's READINGS_RETENTION_DAYS (0 there: forever)." }),
+  ),
   created_at: Timestamp(),
   updated_at: Timestamp(),
   links: Links,
 });
-const OrganizationUpdate = Type.Object({ name: Type.Optional(Text()) }, { additionalProperties: false });
+const OrganizationUpdate = Type.Object(
+  {
+    name: Type.Optional(Text()),
+    readings_retention_days: Type.Optional(
+      Nullable(Type.Integer({ minimum: 1, maximum: 36_500, description: "Days readings are kept; null: the server's default." })),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export function registerMeRoutes(app: App, services: AppServices): void {
   const { bearer, db, config } = services;
@@ -148,7 +161,7 @@ export function registerMeRoutes(app: App, services: AppServices): void {
       {
         ...secured(bearer, ['users:write'], {
           tags: ['organizations'],
-          summary: "Rename the caller's organization",
+          summary: "Rename the caller's organization or set how long its readings are kept",
           body: OrganizationUpdate,
           response: { 200: envelopeSchema(OrganizationJson) },
         }),
@@ -156,8 +169,19 @@ export function registerMeRoutes(app: App, services: AppServices): void {
       },
       async (request, reply) => {
         const current = found(await findOrganizationById(db, principalOf(request).organizationId), 'organization');
-        const organization =
-          request.body.name === undefined ? current : await upsertOrganization(db, { slug: current.slug, name: request.body.name });
+        const { name, readings_retention_days } = request.body;
+        const organization = await db.transaction().execute(async (tx) => {
+          const updated = await upsertOrganization(tx, {
+            slug: current.slug,
+            name: name ?? current.name,
+            readingsRetentionDays: readings_retention_days,
+          });
+          if (updated !== current) {
+            const changed = { name: updated.name, readings_retention_days: updated.readings_retention_days };
+            await recordCallerEvent(tx, callerOf(request), 'organization.updated', { type: 'organization', id: current.id }, changed);
+          }
+          return updated;
+        });
         return sendResource(config.publicUrl, request, reply, OrganizationResource, organization);
       },
     );

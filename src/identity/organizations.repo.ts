@@ -27,6 +27,8 @@ export interface OrganizationFields {
   slug: string;
   name: string;
   solutionKey?: string | null | undefined;
+  /** Days readings are kept (null: the server's default); undefined leaves it as it is. */
+  readingsRetentionDays?: number | null | undefined;
 }
 
 /** Creates the organization, or updates the one with that slug; a no-op when nothing changed. */
@@ -34,6 +36,7 @@ export async function upsertOrganization(db: Db, fields: OrganizationFields): Pr
   const changes = {
     name: fields.name,
     ...(fields.solutionKey !== undefined && { solution_key_hash: fields.solutionKey === null ? null : sha256(fields.solutionKey) }),
+    ...(fields.readingsRetentionDays !== undefined && { readings_retention_days: fields.readingsRetentionDays }),
   };
   const existing = await findOrganizationBySlug(db, fields.slug);
   if (!existing)

@@ -83,8 +83,11 @@ export class NotificationWorker {
 
   private async decide(task: ClaimedNotification): Promise<NotificationOutcome> {
     if (!task.member) return { state: 'skipped', reason: 'no longer an active member of the organization' };
-    if ((task.reason === 'repeat' || task.reason === 'escalation') && task.alarm.status !== 'active') {
-      return { state: 'cancelled', reason: `the alarm was ${task.alarm.status}` };
+    if (task.alarm.status !== 'active') {
+      if (task.reason === 'repeat' || task.reason === 'escalation')
+        return { state: 'cancelled', reason: `the alarm was ${task.alarm.status}` };
+      // Mailed at the end of quiet hours, it would wake someone to an alarm already handled.
+      if (task.wasHeld) return { state: 'cancelled', reason: `the alarm was ${task.alarm.status} during quiet hours` };
     }
     if (!task.emailEnabled) return { state: 'skipped', reason: 'email notifications are off for this person' };
     if (!this.mailer) return { state: 'skipped', reason: 'email is off on this server (no SMTP_URL)' };

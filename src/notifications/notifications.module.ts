@@ -2,6 +2,7 @@ import type { Module } from '../module.js';
 import { derivedServerKey } from '../security/secret-box.js';
 import { smtpMailer } from './mailer.js';
 import * as m0014 from './migrations/0014_notifications.js';
+import * as m0019 from './migrations/0019_notification_holds.js';
 import { NotificationConsumer } from './notification-consumer.js';
 import { NotificationWorker } from './notification-worker.js';
 import { registerPreferenceRoutes } from './preferences.routes.js';
@@ -17,7 +18,7 @@ import { enqueueRepeatsAndEscalations } from './tasks.repo.js';
  */
 export const notificationsModule: Module = {
   name: 'notifications',
-  migrations: { '0014_notifications': m0014 },
+  migrations: { '0014_notifications': m0014, '0019_notification_holds': m0019 },
   register(app, services) {
     const { env } = services.config;
     const unsubscribeKey = derivedServerKey(env.SECRETS_KEY, services.config.dataDir, 'sensorcloud/notifications/unsubscribe/v1');

@@ -75,6 +75,8 @@ export interface NotificationTasksTable {
   /** Why the last attempt failed, or why it was skipped. */
   last_error: string | null;
   sent_at: Timestamp | null;
+  /** Until when quiet hours last held it; null if they never did. */
+  held_until: Timestamp | null;
   created_at: CreatedAt;
 }
 

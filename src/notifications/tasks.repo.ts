@@ -125,6 +125,8 @@ export interface ClaimedNotification {
   /** Still an active member of the organization. */
   member: boolean;
   emailEnabled: boolean;
+  /** Quiet hours held it before: it waited while the alarm could be handled. */
+  wasHeld: boolean;
   quietHours: { start: string; end: string; timezone: string } | null;
   alarm: {
     status: string;
@@ -160,6 +162,7 @@ interface ClaimRow {
   user_name: string | null;
   member: boolean;
   email_enabled: boolean;
+  was_held: boolean;
   quiet_start: string | null;
   quiet_end: string | null;
   quiet_timezone: string | null;
@@ -202,7 +205,7 @@ export async function claimDueNotifications(db: Db, leaseId: string, leaseMs: nu
     )
     select c.id, c.organization_id, c.alarm_id, c.user_id, c.reason, c.step, c.severity, c.attempts, c.permanent_failures,
       u.email, u.name as user_name, (m.user_id is not null and m.deactivated_at is null and u.deactivated_at is null) as member,
-      coalesce(p.email_enabled, true) as email_enabled, p.quiet_start, p.quiet_end, p.quiet_timezone,
+      coalesce(p.email_enabled, true) as email_enabled, c.held_until is not null as was_held, p.quiet_start, p.quiet_end, p.quiet_timezone,
       a.status, a.kind, a.condition, a.value, a.limit_value, a.severity as alarm_severity, a.started_at, a.triggered_at,
       a.acknowledged_at, a.resolved_at,
       s.key as sensor_key, s.name as sensor_name, s.kind as sensor_kind, s.unit, d.name as device_name, th.name as threshold_name
@@ -228,6 +231,7 @@ export async function claimDueNotifications(db: Db, leaseId: string, leaseMs: nu
     userName: r.user_name,
     member: r.member,
     emailEnabled: r.email_enabled,
+    wasHeld: r.was_held,
     quietHours:
       r.quiet_start && r.quiet_end && r.quiet_timezone ? { start: r.quiet_start, end: r.quiet_end, timezone: r.quiet_timezone } : null,
     alarm: {
@@ -256,7 +260,7 @@ export type NotificationOutcome =
   | { state: 'sent' }
   /** Not sent and never will be: email off for the person, no mail server, no longer a member. */
   | { state: 'skipped'; reason: string }
-  /** A repeat or escalation of an alarm acknowledged or resolved meanwhile. */
+  /** A repeat or escalation, or an email quiet hours held, of an alarm acknowledged or resolved meanwhile. */
   | { state: 'cancelled'; reason: string }
   /** Quiet hours: tried again when they end (not an attempt). */
   | { state: 'held'; until: Date }
@@ -293,7 +297,7 @@ export async function recordOutcome(db: Db, task: ClaimedNotification, leaseId: 
       return;
     case 'held':
       await mine(
-        sql`update notification_tasks set next_attempt_at = ${outcome.until.toISOString()}, lease_id = null, lease_expires_at = null`,
+        sql`update notification_tasks set next_attempt_at = ${outcome.until.toISOString()}, held_until = ${outcome.until.toISOString()}, lease_id = null, lease_expires_at = null`,
       ).execute(db);
       return;
     case 'retry':

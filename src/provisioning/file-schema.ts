@@ -102,6 +102,7 @@ export const OrganizationSpec = Type.Object(
     slug: Text,
     name: Text,
     solution_key: Type.Optional(Text),
+    readings_retention_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 36_500 })),
     users: Type.Optional(Type.Array(UserSpec)),
     groups: Type.Optional(Type.Array(GroupSpec)),
     clients: Type.Optional(Type.Array(ClientSpec)),

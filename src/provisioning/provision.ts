@@ -79,7 +79,12 @@ export async function applyProvisioning(
       if (conflicts.length > 0) throw new ProvisioningError(source, conflicts);
       for (const [o, spec] of file.organizations.entries()) {
         at = formatPath(['organizations', o]);
-        const organization = await upsertOrganization(tx, { slug: spec.slug, name: spec.name, solutionKey: spec.solution_key });
+        const organization = await upsertOrganization(tx, {
+          slug: spec.slug,
+          name: spec.name,
+          solutionKey: spec.solution_key,
+          readingsRetentionDays: spec.readings_retention_days,
+        });
         for (const applier of sections) {
           at = formatPath(['organizations', o, applier.section]);
           summary.applied[applier.section] =

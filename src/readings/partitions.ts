@@ -43,6 +43,11 @@ export function monthStart(date: Date, offset = 0): Date {
   return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + offset, 1));
 }
 
+/** Whether the month starting at `month` lies wholly before the horizon (no organization keeps it). */
+export function isBeyondHorizon(month: Date, horizon: Date | undefined): boolean {
+  return horizon !== undefined && monthStart(month, 1).getTime() <= horizon.getTime();
+}
+
 export function partitionName(month: Date): string {
   return `readings_p${String(month.getUTCFullYear()).padStart(4, '0')}_${String(month.getUTCMonth() + 1).padStart(2, '0')}`;
 }
@@ -119,6 +124,8 @@ export async function maintainReadingPartitions(
   now: Date = new Date(),
   policy: PartitionPolicy = DEFAULT_PARTITION_POLICY,
   shouldStop: () => boolean = () => false,
+  /** The readings horizon (readings/retention.ts): months wholly before it are not created. */
+  horizon?: Date,
 ): Promise<MaintenanceResult> {
   const result: MaintenanceResult = { created: [], split: [] };
   let existing = await existingPartitions(db);
@@ -130,7 +137,7 @@ export async function maintainReadingPartitions(
     if (shouldStop()) return result;
     const month = monthStart(now, offset);
     const name = partitionName(month);
-    if (existing.has(name)) continue;
+    if (existing.has(name) || isBeyondHorizon(month, horizon)) continue;
     const moved = await createMonth(db, month);
     if (moved > 0) result.split.push({ name, rows: moved });
     else result.created.push(name);
@@ -140,7 +147,9 @@ export async function maintainReadingPartitions(
   const anything = await sql<{ present: boolean }>`select exists (select 1 from readings_default) as present`.execute(db);
   if (anything.rows[0]?.present) {
     existing = await existingPartitions(db);
-    const lo = monthStart(new Date(Date.UTC(now.getUTCFullYear() - policy.splitYearsBehind, now.getUTCMonth(), 1)));
+    const window = monthStart(new Date(Date.UTC(now.getUTCFullYear() - policy.splitYearsBehind, now.getUTCMonth(), 1)));
+    // Rows of months no one keeps are left to the retention job, not moved.
+    const lo = horizon && monthStart(horizon) > window ? monthStart(horizon) : window;
     const hi = monthStart(new Date(Date.UTC(now.getUTCFullYear() + policy.splitYearsAhead, now.getUTCMonth(), 1)));
     const { rows } = await sql<{ month: Date }>`
       select distinct date_trunc('month', ts, 'UTC') as month from readings_default

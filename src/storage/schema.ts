@@ -27,6 +27,8 @@ export interface OrganizationsTable {
   name: string;
   /** SHA-256 of the IoTConnect solution key: looked up by value, never shown again. */
   solution_key_hash: string | null;
+  /** Days its readings are kept (readings/retention.ts); null: the server's default. */
+  readings_retention_days: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }

@@ -14,3 +14,8 @@ export function escapeLike(value: string): string {
 export function definedOnly<T extends Record<string, unknown>>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/** SQLSTATE 55P03 (lock_not_available): `lock_timeout` ran out before the lock was had. */
+export function isLockTimeout(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '55P03';
+}

@@ -885,6 +885,20 @@ describe.each(backends)('JSON:API 1.1 on $name', (backend) => {
     });
   });
 
+  it('page[size] and page[after] page a list, links.next keeping the size; limit and cursor are the same', async () => {
+    const first = await get('/v1/devices?page[size]=3&sort=serial');
+    expect(first.statusCode, first.body).toBe(200);
+    expect(first.data.data.map((d: Doc) => d.attributes.serial)).toEqual(['D-0', 'D-1', 'D-2']);
+    const next = new URL(first.data.links.next);
+    expect(next.searchParams.get('page[size]')).toBe('3');
+    const second = await get(`${next.pathname}${next.search}`);
+    expect(second.data.data.map((d: Doc) => d.attributes.serial)).toEqual(['D-3']);
+    expect(second.data.links.next).toBeUndefined();
+    const plain = await get('/v1/devices?limit=2&sort=serial');
+    expect(plain.data.data).toHaveLength(2);
+    expect((await get('/v1/devices?page[size]=0')).statusCode).toBe(400);
+  });
+
   it('Vary: Accept on every /v1 answer, data and errors, alongside CORS', async () => {
     for (const accept of [undefined, JSON_API, 'application/json']) {
       for (const url of ['/v1/devices', `/v1/devices/${ids.devices[0]}/relationships/sensors`, '/v1/nothing-here', '/v1/me']) {

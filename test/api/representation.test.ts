@@ -290,5 +290,8 @@ describe.each(backends)('representation over HTTP on $name', (backend) => {
     });
     expect(preflight.statusCode).toBeLessThan(300);
     expect(preflight.headers['access-control-allow-origin']).toBe('https://dashboard.example');
+    // A dashboard of another origin edits and deletes too: the preflight allows every method /v1 has.
+    const methods = String(preflight.headers['access-control-allow-methods']).split(/, */);
+    expect(methods).toEqual(expect.arrayContaining(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']));
   });
 });

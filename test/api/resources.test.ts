@@ -476,6 +476,26 @@ describe.each(backends)('resource API on $name', (backend) => {
     expect((await call(app, { url: '/v1/organizations/current', token: other.adminKey })).data.data.id).toBe(other.id);
   });
 
+  it("PATCH /v1/organizations/current sets the readings retention period, audited; null returns to the server's default", async () => {
+    const patch = (body: unknown) => call(app, { method: 'PATCH', url: '/v1/organizations/current', token: org.adminKey, body });
+    expect((await call(app, { url: '/v1/organizations/current', token: org.adminKey })).data.data.readings_retention_days).toBeNull();
+    for (const bad of [0, -5, 1.5, 'ninety', 40_000])
+      expect((await patch({ readings_retention_days: bad })).statusCode, String(bad)).toBe(400);
+    const set = await patch({ readings_retention_days: 90 });
+    expect(set.statusCode, set.body).toBe(200);
+    expect(set.data.data).toMatchObject({ readings_retention_days: 90, name: 'Acme Renamed' });
+    const audit = await database.db
+      .selectFrom('audit_events')
+      .select(['action', 'details', 'target_id'])
+      .where('organization_id', '=', org.id)
+      .where('action', '=', 'organization.updated')
+      .orderBy('at', 'desc')
+      .executeTakeFirstOrThrow();
+    expect(audit).toMatchObject({ target_id: org.id, details: { readings_retention_days: 90 } });
+    expect((await patch({ readings_retention_days: null })).data.data.readings_retention_days).toBeNull();
+    expect((await call(app, { url: '/v1/organizations/current', token: other.adminKey })).data.data.readings_retention_days).toBeNull();
+  });
+
   describe('devices and their tokens', () => {
     it('shows the device token once; it authenticates as the device, with readings:write only', async () => {
       const created = await call(app, {

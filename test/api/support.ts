@@ -3,7 +3,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { createApiKey } from '../../src/api-keys/api-keys.service.js';
 import { SYSTEM } from '../../src/audit/audit.repo.js';
 import type { Principal } from '../../src/auth/principal.js';
-import { loadConfig } from '../../src/config/config.js';
+import { type Config, loadConfig } from '../../src/config/config.js';
 import { saveMember } from '../../src/identity/accounts.js';
 import { upsertOrganization } from '../../src/identity/organizations.repo.js';
 import { SCOPES, type Scope } from '../../src/identity/scopes.js';
@@ -18,8 +18,14 @@ import { silentLogger } from '../support/server.js';
 export const PUBLIC_URL = 'https://api.sensorcloud.test';
 export const JSON_API = 'application/vnd.api+json';
 
-export async function makeApp(db: Db, kind: 'embedded' | 'postgres'): Promise<App> {
-  const config = loadConfig({}, { publicUrl: PUBLIC_URL, logLevel: 'silent', dataDir: undefined });
+/** An app on `db`; `env` and `overrides` as the server's environment and Config would give them. */
+export async function makeApp(
+  db: Db,
+  kind: 'embedded' | 'postgres',
+  env: Record<string, string> = {},
+  overrides: Partial<Config> = {},
+): Promise<App> {
+  const config = loadConfig(env, { publicUrl: PUBLIC_URL, logLevel: 'silent', dataDir: undefined, ...overrides });
   const app = await buildApp({ config, db, databaseKind: kind }, { logger: silentLogger() });
   await app.ready();
   return app;

@@ -200,6 +200,8 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
     victimIds.set('user_id', new Set([...(victimIds.get('user_id') ?? []), person.id, victim.ownerId]));
     allVictimIds = [...new Set([...victimIds.values()].flatMap((set) => [...set]))];
     markers = [...allVictimIds, victim.id, victim.slug, VICTIM];
+    // SQL access exists only on PostgreSQL; its login name must not reach the attacker either.
+    if (database.current.backend === 'postgres') markers.push((await post('/v1/sql-access', {})).username);
     before = await organizationRows(database.db, victim.id);
   });
   afterAll(async () => {
@@ -326,6 +328,8 @@ describe.each(backends)('tenancy matrix on $name', (backend) => {
       '/v1/locations/:id',
       '/v1/applications/:id',
       '/v1/applications/:id/rotate-secret',
+      '/v1/sql-access',
+      '/v1/sql-access/rotate',
     ]) {
       expect(urls.has(url), url).toBe(true);
     }

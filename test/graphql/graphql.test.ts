@@ -332,6 +332,21 @@ describe.each(backends)('GraphQL ($name)', (backend) => {
   });
 
   it('devices { sensors { latestReading } } costs the same number of SQL statements for 2 devices as for 12', async () => {
+    const countStatements = async (work: () => Promise<unknown>) => {
+      const executor = server.db.getExecutor();
+      const execute = executor.executeQuery.bind(executor);
+      let statements = 0;
+      executor.executeQuery = ((...args: Parameters<typeof execute>) => {
+        statements++;
+        return execute(...args);
+      }) as typeof executor.executeQuery;
+      try {
+        await work();
+      } finally {
+        executor.executeQuery = execute;
+      }
+      return statements;
+    };
     // A fresh organization per size, so each counts exactly its own devices.
     const statementsFor = async (devices: number) => {
       const slug = `gql-${devices}-${Math.random().toString(36).slice(2, 6)}`;
@@ -359,19 +374,12 @@ describe.each(backends)('GraphQL ($name)', (backend) => {
       }
       const query = () => client(key).request<any>(DEVICES, { first: 100 });
       expect((await query()).devices.edges).toHaveLength(devices); // and the credential is cached now
-      const executor = server.db.getExecutor();
-      const execute = executor.executeQuery.bind(executor);
-      let statements = 0;
-      executor.executeQuery = ((...args: Parameters<typeof execute>) => {
-        statements++;
-        return execute(...args);
-      }) as typeof executor.executeQuery;
-      try {
-        await query();
-      } finally {
-        executor.executeQuery = execute;
-      }
-      return statements;
+      // The executor is shared with background work (the API key's last-used write, periodic
+      // jobs), which can land inside one measured window: the fewest over three runs is the
+      // request's own count.
+      const counts: number[] = [];
+      for (let run = 0; run < 3; run++) counts.push(await countStatements(query));
+      return Math.min(...counts);
     };
     const few = await statementsFor(2);
     const many = await statementsFor(12);

@@ -215,6 +215,37 @@ describe.each(serverBackends)('notifications ($name)', (backend) => {
     expect((await api('PATCH', '/v1/me/notification-preferences', { quiet_hours: null }, aliceKey)).data.data.quiet_hours).toBeNull();
   });
 
+  it('when quiet hours end, a held email goes out unless its alarm was handled meanwhile', async () => {
+    const dave = people.dave!;
+    const daveKey = await apiKey(server.db, { id: org.organizationId, ownerId: dave.id }, ['alarms:read']);
+    const hour = new Date().getUTCHours();
+    const at = (h: number) => `${String((h + 24) % 24).padStart(2, '0')}:00`;
+    const quiet = { start: at(hour - 1), end: at(hour + 2), timezone: 'UTC' };
+    expect((await api('PATCH', '/v1/me/notification-preferences', { quiet_hours: quiet }, daveKey)).status).toBe(200);
+    const handled = await watched('q-handled', 'warning', { user_ids: [dave.id] });
+    const waiting = await watched('q-waiting', 'warning', { user_ids: [dave.id] });
+    await ingest('q-handled', 20);
+    await ingest('q-waiting', 20);
+    const [handledAlarm, waitingAlarm] = [await alarmOf(handled.thresholdId), await alarmOf(waiting.thresholdId)];
+    const tasksOf = (alarmId: string) =>
+      server.db.selectFrom('notification_tasks').select(['state', 'held_until', 'last_error']).where('alarm_id', '=', alarmId).execute();
+    await expect.poll(async () => (await tasksOf(handledAlarm.id))[0]?.held_until, POLL).toBeTruthy();
+    await expect.poll(async () => (await tasksOf(waitingAlarm.id))[0]?.held_until, POLL).toBeTruthy();
+    expect((await api('POST', `/v1/alarms/${handledAlarm.id}/acknowledge`, {})).status).toBe(200);
+
+    // Quiet hours end: both held emails come due.
+    expect((await api('PATCH', '/v1/me/notification-preferences', { quiet_hours: null }, daveKey)).status).toBe(200);
+    await server.db
+      .updateTable('notification_tasks')
+      .set({ next_attempt_at: new Date() })
+      .where('alarm_id', 'in', [handledAlarm.id, waitingAlarm.id])
+      .execute();
+    await expect.poll(() => subjects('dave', waitingAlarm.id), POLL).toHaveLength(1);
+    await expect.poll(async () => (await tasksOf(handledAlarm.id))[0]?.state, POLL).toBe('cancelled');
+    expect((await tasksOf(handledAlarm.id))[0]?.last_error).toBe('the alarm was acknowledged during quiet hours');
+    expect(subjects('dave', handledAlarm.id)).toEqual([]);
+  });
+
   it('the unsubscribe link and the preference stop emails', async () => {
     const bobMail = smtp.to(people.bob!.email)[0]!;
     const link = /(https?:\/\/\S+\/notifications\/unsubscribe\?token=\S+)/.exec(bobMail.text)![1]!;

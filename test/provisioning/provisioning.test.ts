@@ -229,6 +229,7 @@ describe.each(backends)('provisioning on $name', (backend) => {
     const org = changed.organizations[0];
     org.name = 'Acme Laboratories';
     org.solution_key = 'acme-solution-key-2';
+    org.readings_retention_days = 400;
     org.users[0].role = 'owner';
     org.users[0].name = 'Ada Admin';
     org.users[1].password = 'N3w-viewer-pass';
@@ -240,6 +241,8 @@ describe.each(backends)('provisioning on $name', (backend) => {
     const acme = (await findOrganizationBySlug(database.db, 'acme'))!;
     expect(acme.id).toBe(acmeBefore.id);
     expect(acme.name).toBe('Acme Laboratories');
+    expect(acmeBefore.readings_retention_days).toBeNull();
+    expect(acme.readings_retention_days).toBe(400);
     expect(await findOrganizationBySolutionKey(database.db, 'acme-solution-key')).toBeUndefined();
     expect((await findOrganizationBySolutionKey(database.db, 'acme-solution-key-2'))?.id).toBe(acme.id);
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
+import { writeBatch } from '../../src/ingest/ingest.repo.js';
 import { sha256 } from '../../src/security/tokens.js';
 import type { Db } from '../../src/storage/database.js';
 
@@ -141,4 +142,29 @@ export async function partitionOf(db: Db, sensorId: string, ts: string): Promise
     part: string;
   }>`select tableoid::regclass::text as part from readings where sensor_id = ${sensorId} and ts = ${ts}::timestamptz`.execute(db);
   return rows[0]?.part;
+}
+
+export interface Point {
+  sensorId: string;
+  ts: number;
+  value: number;
+}
+
+/** Writes readings of one organization through the ingest statement; answers how many were new. */
+export async function store(db: Db, org: SeededOrg, points: Point[]): Promise<number> {
+  const sensors = [...new Set(points.map((p) => p.sensorId))];
+  const { accepted } = await writeBatch(
+    db,
+    org.organizationId,
+    {
+      count: points.length,
+      sensors,
+      sensorIndex: Int32Array.from(points, (p) => sensors.indexOf(p.sensorId) + 1),
+      ts: Float64Array.from(points, (p) => p.ts),
+      values: Float64Array.from(points, (p) => p.value),
+      rawValues: Float64Array.from(points, (p) => p.value),
+    },
+    [],
+  );
+  return accepted;
 }

@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { type CompiledQuery, type QueryExecutor, sql } from 'kysely';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { writeBatch } from '../../src/ingest/ingest.repo.js';
 import { LatestReadingCache } from '../../src/readings/latest-cache.js';
 import { listReadingPartitions, maintainReadingPartitions, monthStart, partitionName } from '../../src/readings/partitions.js';
 import {
@@ -16,31 +15,7 @@ import {
 } from '../../src/readings/readings.repo.js';
 import type { Db } from '../../src/storage/database.js';
 import { backends, useDatabase } from '../support/databases.js';
-import { type SeededOrg, addSensor, partitionOf, seedOrganization } from './fixtures.js';
-
-interface Point {
-  sensorId: string;
-  ts: number;
-  value: number;
-}
-
-async function store(db: Db, org: SeededOrg, points: Point[]): Promise<number> {
-  const sensors = [...new Set(points.map((p) => p.sensorId))];
-  const { accepted } = await writeBatch(
-    db,
-    org.organizationId,
-    {
-      count: points.length,
-      sensors,
-      sensorIndex: Int32Array.from(points, (p) => sensors.indexOf(p.sensorId) + 1),
-      ts: Float64Array.from(points, (p) => p.ts),
-      values: Float64Array.from(points, (p) => p.value),
-      rawValues: Float64Array.from(points, (p) => p.value),
-    },
-    [],
-  );
-  return accepted;
-}
+import { type Point, type SeededOrg, addSensor, partitionOf, seedOrganization, store } from './fixtures.js';
 
 /** Bins computed in the test: the reference the SQL downsampling is checked against. */
 function expectedBuckets(

@@ -68,8 +68,30 @@ export async function createThrowawayDatabase(): Promise<ThrowawayDatabase> {
   return {
     name,
     url: url.toString(),
-    drop: () => (dropped ??= withAdmin(async (client) => void (await client.query(`drop database if exists ${name} with (force)`)))),
+    drop: () =>
+      (dropped ??= (async () => {
+        const logins = await sqlAccessLogins(url.toString());
+        await withAdmin(async (client) => {
+          await client.query(`drop database if exists ${name} with (force)`);
+          // Roles are cluster-wide: the SQL-access logins of this database go with it.
+          for (const login of logins) await client.query(`drop role if exists "${login.replaceAll('"', '""')}"`);
+        });
+      })()),
   };
+}
+
+/** The SQL-access logins a database made (none if it was never migrated that far). */
+async function sqlAccessLogins(databaseUrl: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ role_name: string }>('select role_name from sql_access_logins');
+    return rows.map((row) => row.role_name);
+  } catch {
+    return [];
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /**
