@@ -1,8 +1,7 @@
 import { Type } from 'typebox';
 import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
 import { IdParams, Nullable, SearchQuery, Timestamp, found, iso, secured } from '../api/kit.js';
-import { type Caller, WithMeta, callerOf, resourceRoutes } from '../api/resource-routes.js';
-import { auditedBy } from '../audit/actor.js';
+import { WithMeta, callerOf, resourceRoutes } from '../api/resource-routes.js';
 import { HttpProblem } from '../http/problem.js';
 import { SCOPES } from '../identity/scopes.js';
 import { ORGANIZATION_GRANT_TYPES } from '../oauth/client-rules.js';
@@ -10,7 +9,15 @@ import { CLIENT_SORTS, type ClientView, DEFAULT_ACCESS_TOKEN_TTL, listClients } 
 import { findClient } from '../oauth/clients.repo.js';
 import { GRANT_TYPES, TOKEN_FORMATS } from '../oauth/grant-types.js';
 import type { App, AppServices } from '../server/context.js';
-import { ApplicationRefusal, type ApplicationService, type Registrar, describeIssue } from './applications.service.js';
+import {
+  ACCESS_TOKEN_TTL_BOUNDS,
+  ApplicationRefusal,
+  type ApplicationService,
+  DEFAULT_GRANT_TYPES,
+  REFRESH_TOKEN_TTL_BOUNDS,
+  describeIssue,
+  organizationRegistrar,
+} from './applications.service.js';
 
 /**
  * `/v1/applications`: the OAuth clients of the caller's organization (Bluesonde's "Create an OAuth
@@ -50,9 +57,6 @@ const ApplicationResource: ResourceType<ApplicationView> = {
     ...(row.client_secret !== undefined && { client_secret: row.client_secret }),
   }),
 };
-
-const ACCESS_TTL = { minimum: 60, maximum: 365 * 86_400 };
-const REFRESH_TTL = { minimum: 60, maximum: 10 * 365 * 86_400 };
 
 const ApplicationJson = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -123,8 +127,8 @@ const Editable = {
   token_format: Type.Union([Type.Literal('opaque'), Type.Literal('jwt')], {
     description: 'Access tokens as opaque `sc_at_…` strings (default) or RFC 9068 JWTs.',
   }),
-  access_token_ttl: Type.Integer({ ...ACCESS_TTL, description: `Seconds, default ${DEFAULT_ACCESS_TOKEN_TTL}.` }),
-  refresh_token_ttl: Nullable(Type.Integer({ ...REFRESH_TTL, description: "Seconds; null: the server's default." })),
+  access_token_ttl: Type.Integer({ ...ACCESS_TOKEN_TTL_BOUNDS, description: `Seconds, default ${DEFAULT_ACCESS_TOKEN_TTL}.` }),
+  refresh_token_ttl: Nullable(Type.Integer({ ...REFRESH_TOKEN_TTL_BOUNDS, description: "Seconds; null: the server's default." })),
   enabled: Type.Boolean(),
 };
 
@@ -156,14 +160,6 @@ async function answered<T>(run: () => Promise<T>): Promise<T> {
     throw new HttpProblem({ status: error.status, detail: error.message, ...(errors.length > 0 && { errors }) });
   }
 }
-
-const registrar = (caller: Caller): Registrar => ({
-  organizationId: caller.organizationId,
-  policy: 'organization',
-  userId: caller.principal.userId,
-  audit: auditedBy(caller),
-  heldScopes: caller.principal.scopes,
-});
 
 export function registerApplicationRoutes(app: App, services: AppServices, applications: ApplicationService): void {
   const { db, bearer, config } = services;
@@ -208,12 +204,12 @@ export function registerApplicationRoutes(app: App, services: AppServices, appli
             redirectUris: body.redirect_uris ?? [],
             scopes: body.scopes,
             privacyPolicyUrl: body.privacy_policy_url ?? null,
-            grantTypes: body.grant_types ?? ['authorization_code', 'refresh_token'],
+            grantTypes: body.grant_types ?? DEFAULT_GRANT_TYPES,
             tokenFormat: body.token_format ?? 'opaque',
             accessTokenTtl: body.access_token_ttl ?? DEFAULT_ACCESS_TOKEN_TTL,
             refreshTokenTtl: body.refresh_token_ttl ?? null,
           },
-          registrar(caller),
+          organizationRegistrar(caller),
         ),
       );
       reply.header('cache-control', 'no-store');
@@ -228,11 +224,11 @@ export function registerApplicationRoutes(app: App, services: AppServices, appli
         'Change an OAuth application (disabling it refuses its tokens at once; new scopes and lifetimes apply to tokens issued afterwards)',
       body: ApplicationUpdate,
     },
-    (caller) => answered(() => applications.update(caller.id, caller.body, registrar(caller))),
+    (caller) => answered(() => applications.update(caller.id, caller.body, organizationRegistrar(caller))),
   );
 
   routes.remove({ summary: 'Delete an OAuth application: its tokens, refresh tokens, codes and consents are revoked at once' }, (caller) =>
-    answered(() => applications.remove(caller.id, registrar(caller))),
+    answered(() => applications.remove(caller.id, organizationRegistrar(caller))),
   );
 
   app.post(
@@ -245,7 +241,10 @@ export function registerApplicationRoutes(app: App, services: AppServices, appli
     }),
     async (request, reply) => {
       const caller = callerOf(request);
-      const rotated = found(await answered(() => applications.rotateSecret(request.params.id, registrar(caller))), 'application');
+      const rotated = found(
+        await answered(() => applications.rotateSecret(request.params.id, organizationRegistrar(caller))),
+        'application',
+      );
       reply.header('cache-control', 'no-store');
       return sendResource<ApplicationView>(
         config.publicUrl,

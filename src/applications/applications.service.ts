@@ -1,6 +1,8 @@
 import type { BearerAuthenticator } from '../auth/bearer.js';
 import type { AuditEntry } from '../audit/audit.repo.js';
 import type { AuditAction } from '../audit/actions.js';
+import { auditedBy } from '../audit/actor.js';
+import type { Principal } from '../auth/principal.js';
 import { recordAuditEvent } from '../audit/audit.repo.js';
 import { type Scope, clientCeiling, isScopeToken } from '../identity/scopes.js';
 import type { ClientAuthenticator } from '../oauth/client-auth.js';
@@ -92,6 +94,22 @@ export interface Registrar {
   /** The credential's scopes: an application is never given a scope they lack. Undefined: no limit (the CLI). */
   heldScopes?: ReadonlySet<Scope> | undefined;
 }
+
+/** An organization's admin acting through the API or the console: the organization's rules, within the credential's scopes. */
+export const organizationRegistrar = (caller: { principal: Principal; organizationId: string; sourceAddress: string }): Registrar => ({
+  organizationId: caller.organizationId,
+  policy: 'organization',
+  userId: caller.principal.userId,
+  audit: auditedBy(caller),
+  heldScopes: caller.principal.scopes,
+});
+
+/** Token lifetimes (seconds) an application may be given. */
+export const ACCESS_TOKEN_TTL_BOUNDS = { minimum: 60, maximum: 365 * 86_400 } as const;
+export const REFRESH_TOKEN_TTL_BOUNDS = { minimum: 60, maximum: 10 * 365 * 86_400 } as const;
+
+/** What an application registered without naming its grant types may use. */
+export const DEFAULT_GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token'];
 
 const draftOf = (fields: ClientFields, secret?: string): ClientDraft => ({
   client_id: fields.clientId,

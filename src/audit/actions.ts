@@ -55,3 +55,16 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export const ACTOR_KINDS = ['user', 'api_key', 'app', 'device', 'system'] as const;
 
 export type ActorKind = (typeof ACTOR_KINDS)[number];
+
+/** What an entry is about: the `target_type` of every action above. */
+export const AUDIT_TARGET_TYPES = [
+  'api_key',
+  'device',
+  'webhook',
+  'application',
+  'user',
+  'invitation',
+  'identity_provider',
+  'sql_access',
+  'organization',
+] as const;

@@ -3,7 +3,7 @@ import type { ResourceType } from '../api/documents.js';
 import { Nullable, Timestamp, iso } from '../api/kit.js';
 import { resourceRoutes } from '../api/resource-routes.js';
 import type { App, AppServices } from '../server/context.js';
-import { ACTOR_KINDS, AUDIT_ACTIONS } from './actions.js';
+import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_TARGET_TYPES } from './actions.js';
 import { AUDIT_SORTS, type AuditEvent, findAuditEvent, listAuditEvents } from './audit.repo.js';
 
 /**
@@ -45,7 +45,7 @@ const AuditEventJson = Type.Object({
       description: 'The address the request came from (behind TRUST_PROXY, the forwarded one); null when no request caused it.',
     }),
   ),
-  target_type: Type.String({ description: '`api_key`, `device`, `webhook`, `application`, `user`, `invitation`, `identity_provider`.' }),
+  target_type: Type.String({ description: AUDIT_TARGET_TYPES.map((t) => `\`${t}\``).join(', ') }),
   target_id: Type.String({ format: 'uuid' }),
   details: Type.Record(Type.String(), Type.Unknown(), {
     description: 'What else is worth knowing (names, scopes, changed fields, a reason). Never a secret.',

@@ -4,14 +4,12 @@ import { actorOf, AlarmService } from '../alarms/alarms.service.js';
 import { HttpProblem } from '../http/problem.js';
 import { findSensorsByIds } from '../inventory/sensors.repo.js';
 import { isUuid } from '../storage/sql.js';
-import { type ConsoleKit, forbidden } from './kit.js';
+import { type ConsoleKit, type Form, forbidden } from './kit.js';
 
 const PATH = '/console/alarms';
 const STATUSES = ['open', 'active', 'acknowledged', 'resolved', 'all'] as const;
 const SEVERITIES = ['info', 'warning', 'critical'] as const;
 const COMMENT_MAX = 2000;
-
-type Form = Record<string, unknown>;
 
 /**
  * Alarms: the list with status and severity filters, and an alarm's page with its history and the

@@ -4,12 +4,9 @@ import { signedInUser } from '../audit/actor.js';
 import { HttpProblem } from '../http/problem.js';
 import { SCOPES } from '../identity/scopes.js';
 import type { ConsoleCaller } from './console-caller.js';
-import { type ConsoleKit, forbidden } from './kit.js';
+import { type ConsoleKit, type Form, forbidden, formList } from './kit.js';
 
 const PATH = '/console/developer/api-keys';
-
-type Form = Record<string, unknown>;
-const list = (value: unknown): string[] => (Array.isArray(value) ? value : value === undefined ? [] : [value]).map(String);
 
 /**
  * Developer settings, API keys tab (Bluesonde's "Create an API Key"): the organization's keys,
@@ -56,7 +53,7 @@ export function registerApiKeyPages(kit: ConsoleKit): void {
       if (!caller.can('api_keys:write')) return forbidden(kit, caller, reply);
       const form = request.body as Form;
       const name = typeof form.name === 'string' ? form.name : '';
-      const scopes = list(form.scopes);
+      const scopes = formList(form.scopes);
       const expires = typeof form.expires_at === 'string' && form.expires_at !== '' ? new Date(`${form.expires_at}T23:59:59Z`) : undefined;
       const errors: Record<string, string> = {};
       if (name.trim() === '') errors.name = 'Give the key a name, so you can tell it apart later.';

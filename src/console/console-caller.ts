@@ -18,6 +18,8 @@ export interface ConsoleCaller {
   csrf: string;
   user: User;
   organization: Organization;
+  /** `organization.id`: with `principal` and `sourceAddress`, the caller as the services take an API caller. */
+  organizationId: string;
   organizations: { id: string; name: string }[];
   role: Role;
   principal: Principal;
@@ -55,6 +57,7 @@ export async function consoleCaller(
     csrf: sessions.csrfToken(session),
     user,
     organization,
+    organizationId: organization.id,
     organizations: organizations.map((o) => ({ id: o.id, name: o.name })),
     role,
     sourceAddress: request.ip,

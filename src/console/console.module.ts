@@ -10,9 +10,13 @@ import { pageHeaders, sendPageError } from '../oauth/authorize/pages.js';
 import { useBrowserSessions } from '../web/session.js';
 import { registerAlarmPages } from './alarms.pages.js';
 import { registerApiKeyPages } from './api-keys.pages.js';
+import { registerApplicationPages } from './applications.pages.js';
+import { registerAuditPages } from './audit.pages.js';
+import { registerAuthorizedApplicationPages } from './authorized-applications.pages.js';
 import { ORGANIZATION_COOKIE } from './console-caller.js';
 import { ASSETS_PATH, CONSOLE_PATH, type ConsoleKit, consoleKit } from './kit.js';
 import { registerEntryRoutes } from './entry.routes.js';
+import { registerMemberPages } from './members.pages.js';
 import { registerSensorPages } from './sensors.pages.js';
 
 // Templates and assets stay in src/ (the build compiles only TypeScript): from src/console/ and
@@ -25,7 +29,8 @@ const UPLOT = path.dirname(createRequire(import.meta.url).resolve('uplot/dist/uP
 /**
  * The web console at /console (server-rendered with eta through @fastify/view, progressive: every
  * action is a plain form, console.js only adds copying, live values and the chart): developer
- * settings, sensors and alarms, signed in with the login page's session. Pages act through the
+ * settings (API keys, OAuth applications), authorized applications, the audit log, members and
+ * roles, sensors and alarms, signed in with the login page's session. Pages act through the
  * same services as /v1 with the caller's role scopes; POSTs need the session's CSRF token. Also
  * `/`: the console for a browser, a JSON index of the entry points for anything else.
  */
@@ -57,6 +62,10 @@ export const consoleModule: Module = {
       const kit = consoleKit(scope, services, sessions);
       registerOverview(kit);
       registerApiKeyPages(kit);
+      registerApplicationPages(kit);
+      registerAuthorizedApplicationPages(kit);
+      registerAuditPages(kit);
+      registerMemberPages(kit);
       registerSensorPages(kit);
       registerAlarmPages(kit);
     });

@@ -6,6 +6,13 @@ import type { Sessions } from '../web/session.js';
 import { type ConsoleCaller, consoleCaller } from './console-caller.js';
 
 export const CONSOLE_PATH = '/console';
+
+/** A console form's body (urlencoded: strings, or arrays of them for repeated names). */
+export type Form = Record<string, unknown>;
+/** A form field's values: none, one or several (checkboxes). */
+export const formList = (value: unknown): string[] => (Array.isArray(value) ? value : value === undefined ? [] : [value]).map(String);
+/** A form field as trimmed text ('' when absent). */
+export const formText = (value: unknown): string => (typeof value === 'string' ? value.trim() : '');
 export const ASSETS_PATH = '/console/assets/';
 
 /** What every console page route gets: the app scope, the services and the way to answer. */

@@ -20,7 +20,8 @@ import { type ResourceType, envelopeSchema, sendResource } from '../api/document
 import { jsonApiBody } from '../api/json-api-body.js';
 import { absoluteUrl } from '../api/links.js';
 import { callerOf, resourceRoutes } from '../api/resource-routes.js';
-import { RoleSchema, checkOwnerChange } from './users.routes.js';
+import { checkOwnerChange } from './members.service.js';
+import { RoleSchema } from './users.routes.js';
 
 /**
  * Adding a person by email (`POST /v1/users`) and the invitations it makes. The answer holds only

@@ -1,30 +1,16 @@
 import { Type } from 'typebox';
-import type { Principal } from '../auth/principal.js';
-import {
-  MEMBER_SORTS,
-  type MemberView,
-  countActiveOwners,
-  findMemberView,
-  listMemberViews,
-  removeMember,
-  setMemberDeactivated,
-  setMemberName,
-  setMemberRole,
-} from './members.repo.js';
+import { MEMBER_SORTS, type MemberView, findMemberView, listMemberViews, setMemberName } from './members.repo.js';
+import { changeMemberRole, removeFromOrganization, setMemberActive } from './members.service.js';
 import { groupsOfUsers } from './group-admin.repo.js';
 import { ROLES } from './scopes.js';
-import { findMember, listMemberships } from './users.repo.js';
+import { listMemberships } from './users.repo.js';
 import { HttpProblem } from '../http/problem.js';
 import type { App } from '../server/context.js';
 import type { AppServices } from '../server/context.js';
-import type { Db } from '../storage/database.js';
-import type { Role } from '../storage/schema.js';
 import { IdParams, Nullable, SearchQuery, Timestamp, found, iso, secured } from '../api/kit.js';
 import { type ResourceType, envelopeSchema, sendResource } from '../api/documents.js';
 import { ownedBy } from '../api/compound.js';
-import { type Caller, callerOf, resourceRoutes } from '../api/resource-routes.js';
-import type { AuditAction } from '../audit/actions.js';
-import { recordCallerEvent } from '../audit/actor.js';
+import { callerOf, resourceRoutes } from '../api/resource-routes.js';
 
 /**
  * The people of the caller's organization: list, change role, deactivate, remove. People join by
@@ -95,33 +81,7 @@ const UserUpdate = Type.Object(
   { additionalProperties: false },
 );
 
-const forbidden = (detail: string) => new HttpProblem({ status: 403, detail });
 const conflict = (detail: string) => new HttpProblem({ status: 409, detail });
-
-/** The caller's own role, when a person is behind the credential. */
-async function callerRole(db: Db, principal: Principal): Promise<Role | undefined> {
-  if (!principal.userId) return undefined;
-  const member = await findMember(db, principal.organizationId, principal.userId);
-  return member?.role;
-}
-
-/** Only an owner may make someone an owner (by invitation too), or change or remove an owner. */
-export async function checkOwnerChange(
-  db: Db,
-  principal: Principal,
-  target: MemberView | undefined,
-  newRole: Role | undefined,
-): Promise<void> {
-  if (newRole !== 'owner' && target?.role !== 'owner') return;
-  if ((await callerRole(db, principal)) !== 'owner') throw forbidden('Only an owner can grant the owner role or change an owner.');
-}
-
-/** The organization must keep at least one active owner. */
-async function checkKeepsOwner(db: Db, organizationId: string, target: MemberView): Promise<void> {
-  if (target.role === 'owner' && target.deactivated_at === null && (await countActiveOwners(db, organizationId)) <= 1) {
-    throw conflict('This is the last active owner of the organization; make someone else owner first.');
-  }
-}
 
 export function registerUserRoutes(app: App, services: AppServices): void {
   const { bearer, db, config } = services;
@@ -154,36 +114,14 @@ export function registerUserRoutes(app: App, services: AppServices): void {
 
   users.get({ summary: 'Get a person of the organization' }, ({ organizationId, id }) => findMemberView(db, organizationId, id));
 
-  /** Records a change to a member, in the change's transaction. */
-  const audit = (tx: Db, caller: Caller, action: AuditAction, target: MemberView, details: Record<string, unknown> = {}) =>
-    recordCallerEvent(tx, caller, action, { type: 'user', id: target.id }, { email: target.email, ...details });
-
-  /** Deactivates or reactivates, audited when it changes something; their credentials stop (or resume) at once, on every node. */
-  async function setActive(tx: Db, caller: Caller, target: MemberView, active: boolean): Promise<void> {
-    const { principal, organizationId } = caller;
-    if (!active) {
-      await checkOwnerChange(tx, principal, target, undefined);
-      await checkKeepsOwner(tx, organizationId, target);
-    }
-    await setMemberDeactivated(tx, organizationId, target.id, active ? null : (target.deactivated_at ?? new Date()));
-    if (active !== (target.deactivated_at === null)) await audit(tx, caller, active ? 'member.reactivated' : 'member.deactivated', target);
-    await bearer.revoked({ userId: target.id }, tx);
-  }
-
   users.update({ summary: "Change a person's role, name or active state", body: UserUpdate }, (caller) =>
     db.transaction().execute(async (tx) => {
-      const { principal, organizationId, id, body } = caller;
+      const { organizationId, id, body } = caller;
       const target = await findMemberView(tx, organizationId, id);
       if (!target) return undefined;
-      if (body.role !== undefined && body.role !== target.role) {
-        await checkOwnerChange(tx, principal, target, body.role);
-        if (target.role === 'owner') await checkKeepsOwner(tx, organizationId, target);
-        await setMemberRole(tx, organizationId, target.id, body.role);
-        await audit(tx, caller, 'member.role_changed', target, { from: target.role, to: body.role });
-        await bearer.revoked({ userId: target.id }, tx);
-      }
+      if (body.role !== undefined) await changeMemberRole(tx, bearer, caller, target, body.role);
       if (body.active !== undefined && body.active !== (target.deactivated_at === null)) {
-        await setActive(tx, caller, target, body.active);
+        await setMemberActive(tx, bearer, caller, target, body.active);
       }
       if (body.name !== undefined && body.name !== target.name) {
         const memberships = await listMemberships(tx, target.id);
@@ -214,7 +152,7 @@ export function registerUserRoutes(app: App, services: AppServices): void {
         const caller = callerOf(request);
         const member = await db.transaction().execute(async (tx) => {
           const target = found(await findMemberView(tx, caller.organizationId, request.params.id), 'user');
-          await setActive(tx, caller, target, active);
+          await setMemberActive(tx, bearer, caller, target, active);
           return found(await findMemberView(tx, caller.organizationId, target.id), 'user');
         });
         return sendResource(config.publicUrl, request, reply, MemberResource, member);
@@ -224,15 +162,9 @@ export function registerUserRoutes(app: App, services: AppServices): void {
 
   users.remove({ summary: 'Remove a person from the organization (the account itself stays)' }, (caller) =>
     db.transaction().execute(async (tx) => {
-      const { principal, organizationId, id } = caller;
-      const target = await findMemberView(tx, organizationId, id);
+      const target = await findMemberView(tx, caller.organizationId, caller.id);
       if (!target) return false;
-      await checkOwnerChange(tx, principal, target, undefined);
-      await checkKeepsOwner(tx, organizationId, target);
-      // `target` exists, so this answers 204 even when a concurrent request removed the membership first.
-      if (await removeMember(tx, organizationId, target.id)) await audit(tx, caller, 'member.removed', target, { role: target.role });
-      // Their credentials stop granting access here at once, on every node.
-      await bearer.revoked({ userId: target.id }, tx);
+      await removeFromOrganization(tx, bearer, caller, target);
       return true;
     }),
   );

@@ -4,15 +4,21 @@ import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upsertUser } from '../../src/identity/users.repo.js';
+import * as oauth from 'oauth4webapi';
+import type { AuditAction } from '../../src/audit/actions.js';
+import { type AuditEntry, recordAuditEvent } from '../../src/audit/audit.repo.js';
+import { findOrganizationBySlug } from '../../src/identity/organizations.repo.js';
+import { setMembership, upsertUser } from '../../src/identity/users.repo.js';
 import { hashPassword } from '../../src/security/passwords.js';
-import { type OAuthTestServer, passwordToken, startOAuthServer } from '../oauth/support/oauth-server.js';
+import { type OAuthTestServer, basic, passwordToken, postForm, provisioningYaml, startOAuthServer } from '../oauth/support/oauth-server.js';
 
 /**
  * The console in headless Chromium, as a person uses it: sign in, create an API key and call the
  * API with it, revoke it and see the API refuse it, a sensor's chart with readings in it, the
- * alarms; an axe scan of every page (no serious or critical violations), a phone-width check, and
- * a screenshot of each page in test-results/console/.
+ * alarms; register an OAuth application and sign in through it (authorization code with PKCE),
+ * revoke it under Authorized applications; the audit log and the members page of an admin, both
+ * refused to the others; an axe scan of every page (no serious or critical violations),
+ * phone-width checks, and a screenshot of each page in test-results/console/.
  */
 
 const SHOTS = path.resolve('test-results/console');
@@ -22,7 +28,9 @@ let server: OAuthTestServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  server = await startOAuthServer();
+  server = await startOAuthServer({
+    provisioning: provisioningYaml({ acme: { users: [{ email: 'member@acme.test', password: 'Memb3r-pass-acme', role: 'member' }] } }),
+  });
   browser = await launchChromium();
   const now = Date.now();
   const readings = Array.from({ length: 30 }, (_, i) => ({
@@ -58,6 +66,14 @@ async function signedIn(email = 'admin@acme.test', password = 'Adm1n-pass-acme',
   await page.fill('input[name=email]', email);
   await page.fill('input[name=password]', password);
   await Promise.all([page.waitForURL(`${server.url}/console`), page.click('button[type=submit]')]);
+  return page;
+}
+
+/** An admin on a page of the navigation, scanned and shot as `shot`. */
+async function adminOn(navLabel: string, shot: string): Promise<Page> {
+  const page = await signedIn();
+  await page.click(`header nav a:has-text("${navLabel}")`);
+  await audit(page, shot);
   return page;
 }
 
@@ -198,14 +214,273 @@ describe('the console', () => {
 
   it('a form without its CSRF token is refused; sign out ends the session', async () => {
     const page = await signedIn();
-    const forged = await page.request.post(`${server.url}/console/developer/api-keys`, {
-      form: { name: 'forged', scopes: 'devices:read' },
-      maxRedirects: 0,
-    });
-    expect(forged.status()).toBe(403);
+    for (const [path, form] of [
+      ['/console/developer/api-keys', { name: 'forged', scopes: 'devices:read' }],
+      ['/console/developer/applications', { name: 'forged', scopes: 'devices:read', redirect_uris: 'https://evil.example/cb' }],
+      ['/console/members/invite', { email: 'forged@evil.example', role: 'admin' }],
+      ['/console/authorized-applications/revoke', { client_id: 'acme-web' }],
+    ] as const) {
+      const forged = await page.request.post(`${server.url}${path}`, { form, maxRedirects: 0 });
+      expect(forged.status(), path).toBe(403);
+    }
+    expect(
+      await server.db.selectFrom('organization_invitations').select('id').where('email', '=', 'forged@evil.example').execute(),
+    ).toEqual([]);
+    expect(await server.db.selectFrom('oauth_clients').select('id').where('name', '=', 'forged').execute()).toEqual([]);
     await Promise.all([page.waitForURL(/\/login/), page.click('button:has-text("Sign out")')]);
     const after = await page.goto(`${server.url}/console`);
     expect(new URL(after!.url()).pathname).toBe('/login');
+    await page.context().close();
+  });
+});
+
+describe('developer settings: OAuth applications', () => {
+  const REDIRECT = 'https://app.example/callback';
+
+  it('an admin registers an application, signs in through it with PKCE, calls /v1, revokes it under Authorized applications and the token is refused', async () => {
+    const page = await adminOn('Developer settings', 'developer-settings');
+    await page.click('nav.tabs a:has-text("OAuth applications")');
+    await audit(page, 'applications');
+
+    // The service's refusal shows beside the field it names: plain http only on a loopback host.
+    await page.fill('#app-name', 'Fridge dashboard');
+    await page.fill('#app-redirect_uris', 'http://app.example/callback');
+    await page.fill('#app-privacy_policy_url', 'https://app.example/privacy');
+    await page.check('input[name=scopes][value="devices:read"]');
+    const refused = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      page.click('button:has-text("Create application")'),
+    ]);
+    expect(refused[0].status()).toBe(422);
+    await expect(page.locator('#app-redirect_uris-error').textContent()).resolves.toMatch(/redirect_uris\[0\]: must use https/);
+    await expect(page.locator('#app-redirect_uris').getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect(page.locator('#app-name').inputValue()).resolves.toBe('Fridge dashboard'); // what was typed is kept
+    await audit(page, 'application-refused');
+
+    await page.fill('#app-redirect_uris', REDIRECT);
+    await page.click('button:has-text("Create application")');
+    const clientId = (await page.locator('[data-client-id]').textContent())!;
+    const secret = await page.locator('[data-new-secret]').inputValue();
+    expect(clientId).toMatch(/^app_/);
+    expect(secret).toMatch(/^sc_cs_/);
+    await audit(page, 'application-created');
+    // Shown once.
+    await page.goto(`${server.url}/console/developer/applications`);
+    expect(await page.content()).not.toContain(secret);
+
+    // The authorization-code flow with PKCE: the browser signs in (already) and consents, oauth4webapi exchanges the code.
+    const issuer = new URL(server.url);
+    const as = await oauth.processDiscoveryResponse(
+      issuer,
+      await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', [oauth.allowInsecureRequests]: true }),
+    );
+    const client: oauth.Client = { client_id: clientId };
+    const verifier = oauth.generateRandomCodeVerifier();
+    const state = oauth.generateRandomState();
+    const authorize = new URL(as.authorization_endpoint!);
+    authorize.search = new URLSearchParams({
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      scope: 'devices:read',
+      state,
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    }).toString();
+    // The application's side of the redirect, answered in the browser (nothing listens at app.example).
+    await page.route('https://app.example/**', (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'signed in' }));
+    await page.goto(authorize.href);
+    await expect(page.locator('h1').textContent()).resolves.toContain('Fridge dashboard');
+    const [redirected] = await Promise.all([
+      page.waitForRequest((r) => r.url().startsWith(REDIRECT)),
+      page.click('button[name=decision][value=allow]'),
+    ]);
+    const callback = new URL(redirected.url());
+    const params = oauth.validateAuthResponse(as, client, callback, state);
+    const tokens = await oauth.processAuthorizationCodeResponse(
+      as,
+      client,
+      await oauth.authorizationCodeGrantRequest(as, client, oauth.ClientSecretBasic(secret), params, REDIRECT, verifier, {
+        [oauth.allowInsecureRequests]: true,
+      }),
+    );
+    const bearer = { headers: { authorization: `Bearer ${tokens.access_token}` } };
+    expect((await server.fetch('/v1/devices', bearer)).status).toBe(200);
+
+    // Revoked under Authorized applications, inside the console: the token is refused on the next request.
+    await page.goto(`${server.url}/console`);
+    await page.click('header nav a:has-text("Authorized applications")');
+    await audit(page, 'authorized-applications');
+    const row = page.locator(`tr[data-client-id="${clientId}"]`);
+    await row.locator('summary').click();
+    await Promise.all([page.waitForURL(/revoked=/), row.locator('button:has-text("Revoke")').click()]);
+    await expect(page.locator('[role=status]').first().textContent()).resolves.toBe('Access for Fridge dashboard has been revoked.');
+    await expect(page.locator('#no-applications').count()).resolves.toBe(1);
+    expect((await server.fetch('/v1/devices', bearer)).status).toBe(401);
+    // The account page outside the console reads the same consents.
+    await page.goto(`${server.url}/account/authorized-applications`);
+    expect(await page.content()).not.toContain(clientId);
+
+    // Edit, then rotate the secret behind its confirmation: the old secret stops authenticating at once.
+    await page.goto(`${server.url}/console/developer/applications`);
+    await page.click('a:has-text("Fridge dashboard")');
+    await audit(page, 'application');
+    await page.fill('#app-name', 'Fridge dashboard 2');
+    await Promise.all([page.waitForURL(/updated=1/), page.click('button:has-text("Save changes")')]);
+    await expect(page.locator('h1').textContent()).resolves.toBe('Fridge dashboard 2');
+    await page.click('summary:has-text("Rotate the client secret")');
+    await page.click('button:has-text("Rotate the secret of")');
+    const rotated = await page.locator('[data-new-secret]').inputValue();
+    expect(rotated).toMatch(/^sc_cs_/);
+    expect(rotated).not.toBe(secret);
+    await audit(page, 'application-rotated');
+    const exchange = (withSecret: string) =>
+      postForm(
+        server,
+        '/oauth/token',
+        { grant_type: 'authorization_code', code: 'sc_ac_unknown', redirect_uri: REDIRECT },
+        {
+          authorization: basic(clientId, withSecret),
+        },
+      );
+    expect((await exchange(secret)).status).toBe(401); // invalid_client
+    expect((await exchange(rotated)).status).toBe(400); // authenticated; the code is what is wrong
+
+    await page.click('summary:has-text("Delete")');
+    await Promise.all([page.waitForURL(/deleted=1/), page.click('button:has-text("Delete Fridge dashboard 2")')]);
+    expect(await page.locator(`tr[data-application="Fridge dashboard 2"]`).count()).toBe(0);
+    expect((await exchange(rotated)).status).toBe(401);
+
+    // Audited as the person, and never a secret.
+    const entries = await server.db.selectFrom('audit_events').selectAll().where('target_type', '=', 'application').orderBy('at').execute();
+    expect(entries.map((e) => e.action)).toEqual([
+      'application.created',
+      'consent.granted',
+      'consent.revoked',
+      'application.updated',
+      'application.secret_rotated',
+      'application.deleted',
+    ]);
+    expect(JSON.stringify(entries)).not.toContain(secret);
+    expect(JSON.stringify(entries)).not.toContain(rotated);
+    await page.context().close();
+  }, 120_000);
+
+  it('provisioned applications are shown read-only', async () => {
+    const page = await signedIn();
+    await page.goto(`${server.url}/console/developer/applications`);
+    await page.click('tr[data-application="Acme Dashboard"] a');
+    await expect(page.locator('[role=note]').textContent()).resolves.toMatch(/managed by the provisioning file/);
+    expect(await page.locator('main form').count()).toBe(0);
+    await page.context().close();
+  });
+});
+
+describe('admin pages: audit log and members', () => {
+  it('the audit log filters by action, actor and time, pages with a cursor and never shows a secret', async () => {
+    const organization = (await findOrganizationBySlug(server.db, 'acme'))!;
+    const admin = await server.db.selectFrom('users').select('id').where('email', '=', 'admin@acme.test').executeTakeFirstOrThrow();
+    const record = (actor: AuditEntry['actor'], action: AuditAction, type: string) =>
+      recordAuditEvent(server.db, { organizationId: organization.id, actor, action, target: { type, id: crypto.randomUUID() } });
+    await record({ kind: 'user', id: admin.id }, 'api_key.created', 'api_key');
+    await record({ kind: 'user', id: admin.id }, 'api_key.revoked', 'api_key');
+    // More entries than a page holds.
+    for (let i = 0; i < 60; i++) await record({ kind: 'system', id: null }, 'webhook.disabled', 'webhook');
+    const page = await adminOn('Audit log', 'audit');
+    await page.selectOption('#f-action', 'webhook.disabled');
+    await page.fill('#f-actor', 'system');
+    await page.click('button:has-text("Filter")');
+    const shown = async () => page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.textContent));
+    const first = await shown();
+    expect(first).toHaveLength(50);
+    await page.click('a[rel=next]');
+    const second = await shown();
+    expect(second).toHaveLength(10);
+    expect(second.filter((r) => first.includes(r))).toEqual([]);
+    await expect(page.locator('#f-action').inputValue()).resolves.toBe('webhook.disabled'); // filters kept across pages
+    await audit(page, 'audit-page-2');
+
+    // A person as actor, by email, and every action of a resource.
+    await page.goto(`${server.url}/console/audit?actor=${encodeURIComponent('admin@acme.test')}&action=api_key.`);
+    const mine = await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-action')));
+    expect(mine.length).toBeGreaterThan(0);
+    expect(new Set(mine)).toEqual(new Set(['api_key.created', 'api_key.revoked']));
+    // A time range that ends before anything happened.
+    await page.goto(`${server.url}/console/audit?to=2001-01-01T00:00`);
+    await expect(page.locator('#no-entries').count()).resolves.toBe(1);
+    await page.context().close();
+  }, 120_000);
+
+  it('an admin invites a person, changes a role and removes a member; each change is audited', async () => {
+    const organization = (await findOrganizationBySlug(server.db, 'acme'))!;
+    const leaving = await upsertUser(server.db, { email: 'leaving@acme.test', passwordHash: await hashPassword('Leav1ng-password') });
+    await setMembership(server.db, organization.id, leaving.id, 'viewer');
+    const page = await adminOn('Members', 'members');
+
+    await page.fill('#invite-email', 'new.person@acme.test');
+    await page.selectOption('#invite-role', 'viewer');
+    await page.click('button:has-text("Invite")');
+    const link = await page.locator('[data-new-secret]').inputValue();
+    expect(link).toMatch(new RegExp(`^${server.url}/invitations\\?token=sc_inv_`));
+    await expect(page.locator('[data-invitation="new.person@acme.test"]').count()).resolves.toBe(1);
+    await audit(page, 'member-invited');
+    // The same email again: the service's refusal beside the field.
+    await page.fill('#invite-email', 'new.person@acme.test');
+    await page.click('button:has-text("Invite")');
+    await expect(page.locator('#invite-email-error').textContent()).resolves.toMatch(/pending invitation/);
+
+    const row = page.locator('tr[data-member="leaving@acme.test"]');
+    await row.locator('select').selectOption('member');
+    await Promise.all([page.waitForURL(/done=role/), row.locator('button:has-text("Change role")').click()]);
+    await expect(page.locator('tr[data-member="leaving@acme.test"] select').inputValue()).resolves.toBe('member');
+    await page.locator('tr[data-member="leaving@acme.test"] summary').click();
+    await Promise.all([page.waitForURL(/done=removed/), page.click('button:has-text("Remove leaving@acme.test")')]);
+    expect(await page.locator('tr[data-member="leaving@acme.test"]').count()).toBe(0);
+
+    const entries = await server.db
+      .selectFrom('audit_events')
+      .select(['action', 'actor_kind', 'details'])
+      .where('target_type', 'in', ['user', 'invitation'])
+      .where('actor_kind', '=', 'user')
+      .orderBy('at')
+      .execute();
+    expect(entries.map((e) => e.action)).toEqual(['invitation.created', 'member.role_changed', 'member.removed']);
+    expect(JSON.stringify(entries)).not.toContain(new URL(link).searchParams.get('token'));
+    await page.context().close();
+  });
+
+  it('people without users:write get the 403 page on the audit log and members pages, and no link to them', async () => {
+    for (const [email, password] of [
+      ['member@acme.test', 'Memb3r-pass-acme'],
+      ['viewer@acme.test', 'V1ewer-pass-acme'],
+    ] as const) {
+      const page = await signedIn(email, password);
+      expect(await page.locator('header nav a:has-text("Audit log")').count()).toBe(0);
+      for (const path of ['/console/audit', '/console/members', '/console/developer/applications']) {
+        const res = await page.goto(`${server.url}${path}`);
+        expect(res?.status(), `${email} ${path}`).toBe(403);
+        await expect(page.locator('h1').textContent()).resolves.toBe('Not allowed');
+      }
+      await page.context().close();
+    }
+    const page = await signedIn('member@acme.test', 'Memb3r-pass-acme');
+    await page.goto(`${server.url}/console/audit`);
+    await audit(page, 'forbidden');
+    await page.context().close();
+  });
+
+  it('the new pages fit a phone', async () => {
+    const page = await signedIn('admin@acme.test', 'Adm1n-pass-acme', 375);
+    for (const [path, name] of [
+      ['/console/developer/applications', 'applications-phone'],
+      ['/console/members', 'members-phone'],
+      ['/console/audit', 'audit-phone'],
+      ['/console/authorized-applications', 'authorized-applications-phone'],
+    ] as const) {
+      await page.goto(`${server.url}${path}`);
+      expect(Number(await page.evaluate('document.documentElement.scrollWidth')), path).toBeLessThanOrEqual(375);
+      await audit(page, name);
+    }
     await page.context().close();
   });
 });

@@ -15,6 +15,9 @@ for (const button of document.querySelectorAll('[data-copy]')) {
   });
 }
 
+// A form the server refused comes back with its fields in error marked: the first one gets the focus.
+document.querySelector('main [aria-invalid="true"]')?.focus();
+
 // Inline validation before a round trip: required fields and groups get their message beside them.
 for (const form of document.querySelectorAll('form[data-validate]')) {
   form.addEventListener('submit', (event) => {

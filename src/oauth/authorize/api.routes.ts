@@ -8,8 +8,8 @@ import { type ResourceType, collectionSchema, sendCollection, sendNoContent } fr
 import { installNegotiation } from '../../api/negotiation.js';
 import type { App } from '../../server/context.js';
 import type { AppServices } from '../../server/context.js';
-import { findClientByClientId } from '../clients.repo.js';
-import { type AuthorizedApplication, listAuthorizedApplications, revokeAuthorization } from './consents.repo.js';
+import { withdrawAuthorization } from './authorizations.js';
+import { type AuthorizedApplication, listAuthorizedApplications } from './consents.repo.js';
 
 /**
  * `/v1/authorized-applications`: the JSON face of the "Authorized applications" page, for the
@@ -80,22 +80,16 @@ export function registerAuthorizedApplicationsApi(app: App, services: AppService
     async (request, reply) => {
       const principal = principalOf(request);
       const userId = personOf(principal);
-      const client = await findClientByClientId(db, request.params.client_id);
-      if (!client || client.organization_id !== principal.organizationId) {
-        throw new HttpProblem({ status: 404, detail: 'No such authorized application.' });
-      }
-      const result = await revokeAuthorization(db, {
+      const withdrawn = await withdrawAuthorization(db, bearer, request.params.client_id, {
         organizationId: principal.organizationId,
         userId,
-        client: { pk: client.id, clientId: client.client_id },
         sourceAddress: request.ip,
         actor: auditActor(principal),
       });
-      if (!result.consentDeleted && result.grantIds.length === 0)
+      if (!withdrawn || (!withdrawn.revoked.consentDeleted && withdrawn.revoked.grantIds.length === 0))
         throw new HttpProblem({ status: 404, detail: 'No such authorized application.' });
-      for (const grantId of result.grantIds) await bearer.revoked({ revocationGroup: grantId }, db);
       request.log.info(
-        { client_id: client.client_id, user_id: userId, grants: result.grantIds.length },
+        { client_id: withdrawn.client.client_id, user_id: userId, grants: withdrawn.revoked.grantIds.length },
         'application authorization revoked',
       );
       return sendNoContent(reply);

@@ -18,7 +18,8 @@ import { issueAuthorizationCode } from '../codes.js';
 import { decideDeviceCode, findPendingDeviceCode } from '../device-codes.js';
 import { registerAuthorizedApplicationsApi } from './api.routes.js';
 import { consentCovers, evaluateConsent } from './consent.js';
-import { findConsentScopes, listAuthorizedApplications, rememberConsent, revokeAuthorization } from './consents.repo.js';
+import { withdrawAuthorization } from './authorizations.js';
+import { findConsentScopes, listAuthorizedApplications, rememberConsent } from './consents.repo.js';
 import { ACCOUNT_INVITATIONS_PATH, registerInvitationPages } from './invitations.routes.js';
 import {
   authorizedApplicationsPage,
@@ -584,21 +585,17 @@ class AuthorizePages {
     if (!session || !this.sessions.verifyCsrf(session, form.csrf_token)) return this.csrfFailure(reply);
     const user = await this.currentUser(session);
     if (!user) return this.showLogin(reply, session, ACCOUNT_PATH, { notice: 'Your session has expired. Sign in again to continue.' });
-    const clientId = str(form, 'client_id');
-    const client = clientId && clientId.length <= 200 ? await findClientByClientId(this.db, clientId) : undefined;
-    const organizationId = str(form, 'organization_id') ?? client?.organization_id;
-    if (!client || organizationId !== client.organization_id) {
-      return pageHeaders(reply).code(404).send(errorPage('Not found', 'That application is not among your authorized applications.'));
-    }
-    const result = await revokeAuthorization(this.db, {
-      organizationId: client.organization_id,
+    const withdrawn = await withdrawAuthorization(this.db, this.services.bearer, str(form, 'client_id'), {
+      organizationId: str(form, 'organization_id'),
       userId: user.id,
-      client: { pk: client.id, clientId: client.client_id },
       sourceAddress: request.ip,
     });
-    for (const grantId of result.grantIds) await this.services.bearer.revoked({ revocationGroup: grantId }, this.db);
+    if (!withdrawn) {
+      return pageHeaders(reply).code(404).send(errorPage('Not found', 'That application is not among your authorized applications.'));
+    }
+    const { client } = withdrawn;
     request.log.info(
-      { client_id: client.client_id, user_id: user.id, grants: result.grantIds.length },
+      { client_id: client.client_id, user_id: user.id, grants: withdrawn.revoked.grantIds.length },
       'application authorization revoked',
     );
     return pageHeaders(reply).redirect(`${ACCOUNT_PATH}?revoked=${encodeURIComponent(client.client_id)}`, 303);
