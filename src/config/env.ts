@@ -78,6 +78,23 @@ export const ENVIRONMENT = Type.Object({
   EVENT_RETENTION_DAYS: int(30, 7, 3650, 'days events (and their delivery log) are kept; at least the retry schedule'),
   AUDIT_RETENTION_DAYS: int(365, 1, 3650, 'days audit log entries (/v1/audit-events) are kept'),
 
+  MQTT_PORT: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 65535, description: 'serve MQTT 3.1.1 and 5 on this TCP port (0: a free one); off when unset' }),
+  ),
+  MQTT_WS_PORT: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 65535, description: 'with MQTT_PORT: the same broker over WebSocket on this port' }),
+  ),
+  MQTT_URL: Type.Optional(
+    Type.String({
+      pattern: '^(mqtts?|wss?)://',
+      description: 'instead of the built-in broker, consume $share/sensorcloud/devices/+/readings from this MQTT 5 broker',
+    }),
+  ),
+  MQTT_CLIENT_ID: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: "with MQTT_URL: this node's client id prefix (default sensorcloud-HOSTNAME-PORT)" }),
+  ),
+  MQTT_SUBSCRIBERS: int(8, 1, 256, 'with MQTT_URL: connections of this node in the shared subscription (messages in flight at once)'),
+
   INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),
   INGEST_MAX_BYTES: Type.Optional(
     Type.Integer({ minimum: 1, maximum: GiB, description: 'largest ingest body, bytes (default BODY_LIMIT)' }),
