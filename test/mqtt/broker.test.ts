@@ -168,7 +168,7 @@ describe.each(serverBackends)('built-in MQTT broker on $name', (backend) => {
     const v5 = await connect(5);
     await expect(v5.subscribeAsync(`devices/${SERIAL}/readings`)).rejects.toMatchObject({ packet: { granted: [0x87] } });
     const v4 = await connect(4);
-    expect((await v4.subscribeAsync('#'))[0]?.qos).toBe(0x80);
+    await expect(v4.subscribeAsync('#')).rejects.toMatchObject({ packet: { granted: [0x80] } });
     await Promise.all([v4.endAsync(), v5.endAsync()]);
   });
 
