@@ -91,7 +91,11 @@ export const ENVIRONMENT = Type.Object({
     }),
   ),
   MQTT_CLIENT_ID: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 200, description: "with MQTT_URL: this node's client id prefix (default sensorcloud-HOSTNAME-PORT)" }),
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: "with MQTT_URL: this node's client id prefix (default sensorcloud-HOSTNAME-PORT)",
+    }),
   ),
   MQTT_SUBSCRIBERS: int(8, 1, 256, 'with MQTT_URL: connections of this node in the shared subscription (messages in flight at once)'),
 

@@ -97,11 +97,10 @@ export class DeviceIngest {
   async authenticate(username: string | undefined, password: Buffer | undefined, ip: string): Promise<Credentials> {
     const token = password?.toString('utf8');
     let checked: Credentials = { invalid: true };
-    if (token !== undefined && token.startsWith('sc_dev_')) checked = await this.bearer.check(token, ip);
+    if (token?.startsWith('sc_dev_')) checked = await this.bearer.check(token, ip);
     if ('principal' in checked && (checked.principal.kind !== 'device' || checked.principal.deviceSerial !== username))
       checked = { invalid: true };
-    if (!('principal' in checked))
-      this.metrics.connectionsRefused.inc({ reason: 'refused' in checked ? 'throttled' : 'bad_credentials' });
+    if (!('principal' in checked)) this.metrics.connectionsRefused.inc({ reason: 'refused' in checked ? 'throttled' : 'bad_credentials' });
     return checked;
   }
 

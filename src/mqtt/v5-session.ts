@@ -112,7 +112,11 @@ export class V5Session {
         });
         return;
       case 'unsubscribe':
-        this.send({ cmd: 'unsuback', messageId: packet.messageId, granted: packet.unsubscriptions.map(() => REASON.noSubscriptionExisted) });
+        this.send({
+          cmd: 'unsuback',
+          messageId: packet.messageId,
+          granted: packet.unsubscriptions.map(() => REASON.noSubscriptionExisted),
+        });
         return;
       case 'disconnect':
         this.end();
@@ -166,14 +170,22 @@ export class V5Session {
   private publish(packet: IPublishPacket): void {
     const principal = this.principal!;
     const { ingest } = this.host;
-    if (packet.qos === 2) return this.disconnect(REASON.qosNotSupported);
-    // No Topic Alias Maximum was announced, so an aliased (empty) topic is an error.
-    if (packet.topic === '') return this.disconnect(REASON.topicNameInvalid);
-    if (packet.qos === 1 && ++this.inFlight > RECEIVE_MAXIMUM) return this.disconnect(REASON.receiveMaximumExceeded);
+    const violation =
+      packet.qos === 2
+        ? REASON.qosNotSupported
+        : // No Topic Alias Maximum was announced, so an aliased (empty) topic is an error.
+          packet.topic === ''
+          ? REASON.topicNameInvalid
+          : packet.qos === 1 && ++this.inFlight > RECEIVE_MAXIMUM
+            ? REASON.receiveMaximumExceeded
+            : undefined;
+    if (violation !== undefined) {
+      this.disconnect(violation);
+      return;
+    }
     let answer: Promise<MessageRefusal | undefined>;
     if (!ingest.mayPublish(principal, packet.topic)) answer = Promise.resolve({ kind: 'not_authorized' });
-    else
-      answer = ingest.store({ organizationId: principal.organizationId, deviceId: principal.deviceId }, packet.payload as Buffer);
+    else answer = ingest.store({ organizationId: principal.organizationId, deviceId: principal.deviceId }, packet.payload as Buffer);
     const messageId = packet.messageId;
     this.acks = this.acks.then(async () => {
       let refusal: MessageRefusal | undefined;

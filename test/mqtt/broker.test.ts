@@ -85,7 +85,8 @@ describe.each(serverBackends)('built-in MQTT broker on $name', (backend) => {
     return ((await response.json()) as { data: { ts: string; value: number }[] }).data;
   }
 
-  const closed = (client: MqttClient) => new Promise<void>((resolve) => (client.connected ? client.once('close', () => resolve()) : resolve()));
+  const closed = (client: MqttClient) =>
+    new Promise<void>((resolve) => (client.connected ? client.once('close', () => resolve()) : resolve()));
 
   it.each([5, 4] as const)('MQTT %s: a QoS 1 reading is acknowledged once stored, and queryable through /v1', async (version) => {
     const client = await connect(version);
@@ -106,7 +107,9 @@ describe.each(serverBackends)('built-in MQTT broker on $name', (backend) => {
 
   it('MQTT over WebSocket', async () => {
     const client = await connect(5, {}, 'ws');
-    await client.publishAsync(`devices/${SERIAL}/readings`, JSON.stringify({ sensor: 'temp', ts: '2024-06-01T00:00:00Z', value: 7 }), { qos: 1 });
+    await client.publishAsync(`devices/${SERIAL}/readings`, JSON.stringify({ sensor: 'temp', ts: '2024-06-01T00:00:00Z', value: 7 }), {
+      qos: 1,
+    });
     expect((await readings('temp')).some((r) => r.ts === '2024-06-01T00:00:00.000Z')).toBe(true);
     await client.endAsync();
   });
@@ -205,7 +208,10 @@ describe.each(serverBackends)('built-in MQTT broker on $name', (backend) => {
       data: { id: string; serial: string }[];
     };
     const device = devices.data.find((d) => d.serial === SERIAL)!;
-    const rotated = await server.fetch(`/v1/devices/${device.id}/token`, { method: 'POST', headers: { authorization: `Bearer ${access_token}` } });
+    const rotated = await server.fetch(`/v1/devices/${device.id}/token`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${access_token}` },
+    });
     expect(rotated.status).toBe(200);
     expect(await disconnect).toBe(0x87);
     await gone;

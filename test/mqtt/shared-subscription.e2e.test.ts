@@ -138,7 +138,9 @@ describe.skipIf(!TEST_DATABASE_URL)('MQTT_URL: two nodes on the shared subscript
     const auth = { headers: { authorization: `Bearer ${API_KEY}` } };
     const sensors = (await (await fetch(`${url}/v1/sensors?limit=100`, auth)).json()) as { data: { id: string; key: string }[] };
     const temp = sensors.data.find((s) => s.key === 'temp')!;
-    const page = (await (await fetch(`${url}/v1/sensors/${temp.id}/readings?from=2023-01-01T00:00:00Z&to=2023-12-31T00:00:00Z&limit=1000`, auth)).json()) as {
+    const page = (await (
+      await fetch(`${url}/v1/sensors/${temp.id}/readings?from=2023-01-01T00:00:00Z&to=2023-12-31T00:00:00Z&limit=1000`, auth)
+    ).json()) as {
       data: unknown[];
     };
     return page.data.length;
@@ -164,9 +166,11 @@ describe.skipIf(!TEST_DATABASE_URL)('MQTT_URL: two nodes on the shared subscript
       ),
     );
     // The broker refuses (drops) a device's publish to another device's topic: nothing is stored.
-    await device.publishAsync('devices/BETA-0001/readings', JSON.stringify({ sensor: 'temp', ts: '2023-06-01T00:00:00Z', value: 1 }), {
-      qos: 1,
-    }).catch(() => {});
+    await device
+      .publishAsync('devices/BETA-0001/readings', JSON.stringify({ sensor: 'temp', ts: '2023-06-01T00:00:00Z', value: 1 }), {
+        qos: 1,
+      })
+      .catch(() => {});
     await device.endAsync();
 
     await expect.poll(() => stored(nodes[0]!.url), { timeout: 20_000, interval: 200 }).toBe(MESSAGES);
