@@ -1,7 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
-import { specExampleYaml } from '../support/files.js';
 import { freePort, serverBackends, startTestServer, type TestServer, useTestServer } from '../support/server.js';
+import { ACME, BETA, PROVISIONING } from './fixtures.js';
 
 /**
  * The built-in broker (SPEC §8) with the real MQTT.js client, MQTT 5 and 3.1.1, over TCP and
@@ -10,19 +10,7 @@ import { freePort, serverBackends, startTestServer, type TestServer, useTestServ
  * serving; rotating a device's token disconnects it.
  */
 
-const SERIAL = 'ACME-0001';
-const TOKEN = 'sc_dev_acme0001000000000000000000000';
-const API_KEY = 'sk_live_acmeci0000000000000000000000';
-const PROVISIONING = `${specExampleYaml()}
-  - slug: beta
-    name: Beta
-    devices:
-      - serial: BETA-0001
-        name: Beta fridge
-        token: "sc_dev_beta0001000000000000000000000"
-        sensors:
-          - { key: temp, kind: temperature, unit: "°C" }
-`;
+const { serial: SERIAL, token: TOKEN, apiKey: API_KEY } = ACME;
 
 interface Ports {
   tcp: number;
@@ -118,22 +106,22 @@ describe.each(serverBackends)('built-in MQTT broker on $name', (backend) => {
     await expect(connect(5, { password: 'sc_dev_wrong' })).rejects.toMatchObject({ code: 0x86 });
     await expect(connect(4, { password: 'sc_dev_wrong' })).rejects.toMatchObject({ code: 4 });
     // Another device's serial with this token, and no password at all.
-    await expect(connect(5, { username: 'BETA-0001' })).rejects.toMatchObject({ code: 0x86 });
+    await expect(connect(5, { username: BETA.serial })).rejects.toMatchObject({ code: 0x86 });
     await expect(connect(5, { password: undefined })).rejects.toMatchObject({ code: 0x86 });
   });
 
   it("another device's topic is refused and nothing is stored (MQTT 5: PUBACK 0x87; 3.1.1: the connection is closed)", async () => {
     const payload = JSON.stringify({ sensor: 'temp', ts: '2024-07-01T00:00:00Z', value: 99 });
     const v5 = await connect(5);
-    await expect(v5.publishAsync('devices/BETA-0001/readings', payload, { qos: 1 })).rejects.toMatchObject({ code: 0x87 });
-    await v5.publishAsync('devices/BETA-0001/readings', payload, { qos: 0 });
+    await expect(v5.publishAsync(`devices/${BETA.serial}/readings`, payload, { qos: 1 })).rejects.toMatchObject({ code: 0x87 });
+    await v5.publishAsync(`devices/${BETA.serial}/readings`, payload, { qos: 0 });
     await expect(v5.publishAsync('anything/else', payload, { qos: 1 })).rejects.toMatchObject({ code: 0x87 });
     expect(v5.connected).toBe(true);
     await v5.endAsync();
 
     const v4 = await connect(4);
     const gone = closed(v4);
-    v4.publish('devices/BETA-0001/readings', payload, { qos: 1 });
+    v4.publish(`devices/${BETA.serial}/readings`, payload, { qos: 1 });
     await gone;
 
     const { count } = (await server.db
@@ -187,34 +175,17 @@ describe.each(serverBackends)('built-in MQTT broker on $name', (backend) => {
   });
 
   it("rotating a device's token disconnects the device, whichever protocol it speaks", async () => {
-    const v5 = await connect(5);
-    const v4 = await connect(4);
+    const beta = { username: BETA.serial, password: BETA.token };
+    const v5 = await connect(5, beta);
+    const v4 = await connect(4, beta);
     const disconnect = new Promise<number | undefined>((resolve) => v5.once('disconnect', (packet) => resolve(packet.reasonCode)));
     const gone = Promise.all([closed(v4), closed(v5)]);
-    const token = await server.fetch('/oauth/token', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        grant_type: 'password',
-        client_id: 'acme-password',
-        client_secret: 'acme-password-secret',
-        username: 'admin@acme.test',
-        password: 'Adm1n-pass-acme',
-        scope: '*',
-      }),
-    });
-    const { access_token } = (await token.json()) as { access_token: string };
-    const devices = (await (await server.fetch('/v1/devices', { headers: { authorization: `Bearer ${access_token}` } })).json()) as {
-      data: { id: string; serial: string }[];
-    };
-    const device = devices.data.find((d) => d.serial === SERIAL)!;
-    const rotated = await server.fetch(`/v1/devices/${device.id}/token`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${access_token}` },
-    });
+    const auth = { authorization: `Bearer ${BETA.apiKey}` };
+    const devices = (await (await server.fetch('/v1/devices', { headers: auth })).json()) as { data: { id: string }[] };
+    const rotated = await server.fetch(`/v1/devices/${devices.data[0]!.id}/token`, { method: 'POST', headers: auth });
     expect(rotated.status).toBe(200);
     expect(await disconnect).toBe(0x87);
     await gone;
-    await expect(connect(5)).rejects.toMatchObject({ code: 0x86 });
+    await expect(connect(5, beta)).rejects.toMatchObject({ code: 0x86 });
   });
 });

@@ -1,17 +1,16 @@
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnCli } from '../support/cli.js';
+import { LISTENING, spawnServe } from '../support/cli.js';
 import { TEST_DATABASE_URL, type ThrowawayDatabase, createThrowawayDatabase } from '../support/databases.js';
 import { specExampleYaml, writeFile } from '../support/files.js';
 import { freePort } from '../support/server.js';
+import { ACME } from './fixtures.js';
 
 /**
  * QoS 1 is acknowledged only once durable (SPEC §8): `sensorcloud serve` on PostgreSQL is killed
  * with SIGKILL the moment PUBACK arrives, started again, and the reading is there.
  */
 
-const TOKEN = 'sc_dev_acme0001000000000000000000000';
-const API_KEY = 'sk_live_acmeci0000000000000000000000';
 /** A server process starts in seconds, or in a minute on a loaded machine. */
 const STARTUP_MS = 120_000;
 
@@ -24,16 +23,7 @@ describe.skipIf(!TEST_DATABASE_URL)('MQTT QoS 1 durability across kill -9', () =
   });
   afterAll(() => database?.drop());
 
-  const serve = (mqttPort: number) =>
-    spawnCli(['serve', '--provision', file], {
-      DATABASE_URL: database.url,
-      DATA_DIR: undefined,
-      SENSORCLOUD_PROVISION: undefined,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      MQTT_PORT: String(mqttPort),
-    });
+  const serve = (mqttPort: number) => spawnServe(database.url, ['--provision', file], { MQTT_PORT: String(mqttPort) });
 
   it.each([5, 4] as const)(
     'MQTT %s: the reading acknowledged just before SIGKILL is stored after the restart',
@@ -43,8 +33,8 @@ describe.skipIf(!TEST_DATABASE_URL)('MQTT QoS 1 durability across kill -9', () =
       await first.waitFor(/MQTT broker listening/, STARTUP_MS);
       const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
         protocolVersion: version,
-        username: 'ACME-0001',
-        password: TOKEN,
+        username: ACME.serial,
+        password: ACME.token,
         reconnectPeriod: 0,
       });
       client.on('error', () => {});
@@ -61,9 +51,9 @@ describe.skipIf(!TEST_DATABASE_URL)('MQTT QoS 1 durability across kill -9', () =
       client.end(true);
 
       const second = serve(await freePort());
-      const [, url] = await second.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/, STARTUP_MS);
+      const [, url] = await second.waitFor(LISTENING, STARTUP_MS);
       try {
-        const auth = { headers: { authorization: `Bearer ${API_KEY}` } };
+        const auth = { headers: { authorization: `Bearer ${ACME.apiKey}` } };
         const sensors = (await (await fetch(`${url}/v1/sensors?limit=100`, auth)).json()) as { data: { id: string; key: string }[] };
         const temp = sensors.data.find((s) => s.key === 'temp')!;
         const stored = (await (await fetch(`${url}/v1/sensors/${temp.id}/readings?from=2024-01-01T00:00:00Z`, auth)).json()) as {

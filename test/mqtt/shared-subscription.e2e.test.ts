@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedCli, spawnCli } from '../support/cli.js';
+import { LISTENING, type SpawnedCli, spawnServe } from '../support/cli.js';
 import { TEST_DATABASE_URL, type ThrowawayDatabase, createThrowawayDatabase } from '../support/databases.js';
-import { specExampleYaml, writeFile } from '../support/files.js';
+import { writeFile } from '../support/files.js';
 import { freePort, tempDir } from '../support/server.js';
+import { ACME, BETA, PROVISIONING } from './fixtures.js';
 
 /**
  * MQTT_URL (SPEC §8): two `sensorcloud serve` processes on one PostgreSQL consume the shared
@@ -17,21 +18,8 @@ import { freePort, tempDir } from '../support/server.js';
  * once across the two nodes, and both nodes take part.
  */
 
-const TOKEN = 'sc_dev_acme0001000000000000000000000';
-const BETA_TOKEN = 'sc_dev_beta0001000000000000000000000';
-const API_KEY = 'sk_live_acmeci0000000000000000000000';
 /** A server process starts in seconds, or in a minute on a loaded machine. */
 const STARTUP_MS = 120_000;
-const PROVISIONING = `${specExampleYaml()}
-  - slug: beta
-    name: Beta
-    devices:
-      - serial: BETA-0001
-        name: Beta fridge
-        token: "${BETA_TOKEN}"
-        sensors:
-          - { key: temp, kind: temperature, unit: "°C" }
-`;
 const MESSAGES = 200;
 
 /** Mosquitto as docs/mqtt.md configures it, on a port of its own, with nothing persisted. */
@@ -41,8 +29,8 @@ async function startMosquitto(port: number): Promise<{ child: ChildProcess; stop
   await fs.writeFile(passwords, '');
   for (const [user, password] of [
     ['sensorcloud', 'server-secret'],
-    ['ACME-0001', TOKEN],
-    ['BETA-0001', BETA_TOKEN],
+    [ACME.serial, ACME.token],
+    [BETA.serial, BETA.token],
   ])
     execFileSync('mosquitto_passwd', ['-b', passwords, user!, password!]);
   await fs.writeFile(
@@ -102,18 +90,12 @@ describe.skipIf(!TEST_DATABASE_URL)('MQTT_URL: two nodes on the shared subscript
     const file = await writeFile('mqtt-shared.yaml', PROVISIONING);
     // The first node migrates and provisions; the second starts on the ready database.
     for (const n of [0, 1]) {
-      const cli = spawnCli(['serve', '--provision', file], {
-        DATABASE_URL: database.url,
-        DATA_DIR: undefined,
-        SENSORCLOUD_PROVISION: undefined,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'info',
+      const cli = spawnServe(database.url, ['--provision', file], {
         MQTT_URL: `mqtt://sensorcloud:server-secret@127.0.0.1:${brokerPort}`,
         MQTT_CLIENT_ID: `test-node-${n}`,
         MQTT_SUBSCRIBERS: '4',
       });
-      const [, url] = await cli.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/, STARTUP_MS);
+      const [, url] = await cli.waitFor(LISTENING, STARTUP_MS);
       nodes.push({ cli, url: url! });
     }
     // Both nodes' connections have subscribed.
@@ -135,7 +117,7 @@ describe.skipIf(!TEST_DATABASE_URL)('MQTT_URL: two nodes on the shared subscript
   };
 
   const stored = async (url: string) => {
-    const auth = { headers: { authorization: `Bearer ${API_KEY}` } };
+    const auth = { headers: { authorization: `Bearer ${ACME.apiKey}` } };
     const sensors = (await (await fetch(`${url}/v1/sensors?limit=100`, auth)).json()) as { data: { id: string; key: string }[] };
     const temp = sensors.data.find((s) => s.key === 'temp')!;
     const page = (await (
@@ -151,15 +133,15 @@ describe.skipIf(!TEST_DATABASE_URL)('MQTT_URL: two nodes on the shared subscript
     await new Promise((resolve) => setTimeout(resolve, 500));
     const device: MqttClient = await mqtt.connectAsync(`mqtt://127.0.0.1:${brokerPort}`, {
       protocolVersion: 5,
-      username: 'ACME-0001',
-      password: TOKEN,
+      username: ACME.serial,
+      password: ACME.token,
       reconnectPeriod: 0,
     });
     const start = Date.UTC(2023, 0, 1);
     await Promise.all(
       Array.from({ length: MESSAGES }, (_, i) =>
         device.publishAsync(
-          'devices/ACME-0001/readings',
+          `devices/${ACME.serial}/readings`,
           JSON.stringify({ sensor: 'temp', ts: new Date(start + i * 60_000).toISOString(), value: i }),
           { qos: 1 },
         ),
@@ -167,7 +149,7 @@ describe.skipIf(!TEST_DATABASE_URL)('MQTT_URL: two nodes on the shared subscript
     );
     // The broker refuses (drops) a device's publish to another device's topic: nothing is stored.
     await device
-      .publishAsync('devices/BETA-0001/readings', JSON.stringify({ sensor: 'temp', ts: '2023-06-01T00:00:00Z', value: 1 }), {
+      .publishAsync(`devices/${BETA.serial}/readings`, JSON.stringify({ sensor: 'temp', ts: '2023-06-01T00:00:00Z', value: 1 }), {
         qos: 1,
       })
       .catch(() => {});
