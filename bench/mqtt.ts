@@ -13,7 +13,8 @@ import type { Context, Prepared, Scenario } from './scenarios.js';
 const INFLIGHT = 10;
 const DEVICES = Array.from({ length: BENCH.mqtt.devices }, (_, i) => mqttDevice(i));
 
-/** Each run writes readings of its own: a window of timestamps per run, one millisecond apart per device. */
+const HOUR = 3_600_000;
+/** Each run writes readings of its own: ten minutes of timestamps per run (one millisecond apart per device), in recent partitions. */
 let window = 0;
 
 function mqttLoad(url: string): Prepared {
@@ -23,7 +24,7 @@ function mqttLoad(url: string): Prepared {
       devices: DEVICES,
       inflight: INFLIGHT,
       duration,
-      startMs: Date.UTC(2020, 0, 1) + window++ * 86_400_000,
+      startMs: Math.floor(Date.now() / HOUR) * HOUR - 120 * HOUR + window++ * 600_000,
       sensor: BENCH.mqtt.sensor,
     };
     const out = await runNode([...TSX, 'bench/children/mqtt-load.ts', JSON.stringify(spec)]);
