@@ -81,15 +81,6 @@ export interface SourcedBatch {
   parsed: ParsedBatch;
 }
 
-/** Per reading of one batch: its sensor's 1-based position in the statement's distinct-sensor array, and its reported value. */
-interface ResolvedBatch {
-  count: number;
-  ts: Float64Array;
-  raw: Float64Array;
-  sensorIndex: Int32Array;
-  values: Float64Array;
-}
-
 export class IngestPipeline {
   private readonly stages: IngestStage[] = [];
   private readonly effects: ((batch: CommittedBatch) => void)[] = [];
@@ -218,27 +209,45 @@ export class IngestPipeline {
         byKey.set(keyOf(t.sensor.device_id, t.sensor.key), t);
     if (ids.size > 0) for (const t of await ingestTargets(this.db, organizationId, { ids: [...ids] })) byId.set(t.sensor.id, t);
 
+    // The statement's columns, filled batch after batch (a lone batch lends its own ts and raw
+    // arrays): no arrays per batch, which a group of a thousand single-reading messages would
+    // otherwise allocate and copy.
+    let upper = 0;
+    let largest = 0;
+    let live = 0;
+    for (const [b, { parsed }] of batches.entries()) {
+      if (refusals[b]) continue;
+      upper += parsed.count;
+      largest = Math.max(largest, parsed.count);
+      live += 1;
+    }
+    const lone = live === 1 ? batches.find((_, b) => !refusals[b])!.parsed : undefined;
+    const ts = lone ? lone.ts : new Float64Array(upper);
+    const rawValues = lone ? lone.raw : new Float64Array(upper);
+    const sensorIndex = new Int32Array(upper);
+    const values = new Float64Array(upper);
+    const found: IngestTarget[] = new Array(largest);
     // Each sensor written gets its 1-based position in the statement's distinct-sensor array.
     const position = new Map<IngestTarget, number>();
-    const resolved: ResolvedBatch[] = [];
     let scaled = false;
     let total = 0;
     for (const [b, { source, parsed }] of batches.entries()) {
       if (refusals[b]) continue;
       const n = parsed.count;
       const isDevice = source.deviceId !== undefined;
-      const sensorIndex = new Int32Array(n);
-      const values = new Float64Array(n);
-      const errors = new Collector();
-      const targets: IngestTarget[] = new Array(n);
+      let errors: Collector | undefined;
+      const refuse = (i: number, field: string, problem: string) => {
+        errors ??= new Collector();
+        errors.add(locate(parsed.base, parsed.position[i]!), field, problem);
+      };
       for (let i = 0; i < n; i += 1) {
         const name = parsed.sensor[i]!;
         let target = parsed.byId[i] ? byId.get(name) : isDevice ? byKey.get(keyOf(source.deviceId!, name)) : undefined;
         // A device writes only its own sensors, whichever way it names them.
         if (target && isDevice && target.sensor.device_id !== source.deviceId) target = undefined;
         if (!target) {
-          errors.add(
-            locate(parsed.base, parsed.position[i]!),
+          refuse(
+            i,
             parsed.byId[i] ? 'sensor_id' : 'sensor',
             isDevice ? 'is not a sensor of this device' : 'is not a sensor of this organization',
           );
@@ -246,31 +255,34 @@ export class IngestPipeline {
         }
         const value = reportedValue(target.scaling, target.calibrationOffset, parsed.raw[i]!);
         if (!Number.isFinite(value)) {
-          errors.add(locate(parsed.base, parsed.position[i]!), 'value', 'gives a non-finite reported value after scaling');
+          refuse(i, 'value', 'gives a non-finite reported value after scaling');
           continue;
         }
-        targets[i] = target;
-        values[i] = value;
+        found[i] = target;
+        values[total + i] = value;
       }
-      if (errors.count > 0) {
+      if (errors) {
         refusals[b] = invalid(errors.errors, errors.more, errors.invalidReadings, parsed.received);
         continue;
       }
       for (let i = 0; i < n; i += 1) {
-        const target = targets[i]!;
+        const target = found[i]!;
         let at = position.get(target);
         if (at === undefined) {
           at = position.size + 1;
           position.set(target, at);
         }
-        sensorIndex[i] = at;
-        if (values[i] !== parsed.raw[i]) scaled = true;
+        const k = total + i;
+        sensorIndex[k] = at;
+        if (!lone) {
+          ts[k] = parsed.ts[i]!;
+          rawValues[k] = parsed.raw[i]!;
+        }
+        if (values[k] !== parsed.raw[i]) scaled = true;
       }
-      resolved.push({ count: n, ts: parsed.ts, raw: parsed.raw, sensorIndex, values });
       total += n;
     }
     const targets = [...position.keys()];
-    const { ts, rawValues, sensorIndex, values } = concatenated(resolved, total);
     const columns: BatchColumns = {
       count: total,
       sensors: targets.map((t) => t.sensor.id),
@@ -281,27 +293,6 @@ export class IngestPipeline {
     };
     return { targets, columns };
   }
-}
-
-/** The columns of several resolved batches end to end (one batch: its own arrays, not copied). */
-function concatenated(batches: readonly ResolvedBatch[], total: number) {
-  if (batches.length === 1) {
-    const [only] = batches as [ResolvedBatch];
-    return { ts: only.ts, rawValues: only.raw, sensorIndex: only.sensorIndex, values: only.values };
-  }
-  const ts = new Float64Array(total);
-  const rawValues = new Float64Array(total);
-  const sensorIndex = new Int32Array(total);
-  const values = new Float64Array(total);
-  let at = 0;
-  for (const batch of batches) {
-    ts.set(batch.ts.subarray(0, batch.count), at);
-    rawValues.set(batch.raw.subarray(0, batch.count), at);
-    sensorIndex.set(batch.sensorIndex, at);
-    values.set(batch.values, at);
-    at += batch.count;
-  }
-  return { ts, rawValues, sensorIndex, values };
 }
 
 function invalid(errors: readonly LineError[], more: number, invalidReadings: number, received: number): IngestRefusal {

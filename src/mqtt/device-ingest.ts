@@ -73,7 +73,9 @@ export class DeviceIngest {
   readonly metrics: MqttMetrics;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true });
   private readonly messages: GroupCommit<Message>;
-  private readonly storing = new Set<Promise<unknown>>();
+  /** Messages submitted and not yet settled, and who waits for none to be left (shutdown). */
+  private storing = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     private readonly bearer: BearerAuthenticator,
@@ -129,12 +131,11 @@ export class DeviceIngest {
     if ('detail' in parsed) refusal = { kind: 'invalid_payload', detail: parsed.detail };
     else {
       const message: Message = { source, parsed };
-      const stored = this.messages.submit(message);
-      this.storing.add(stored);
+      this.storing += 1;
       try {
-        await stored;
+        await this.messages.submit(message);
       } finally {
-        this.storing.delete(stored);
+        if (--this.storing === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       }
       if (message.refusal) refusal = { kind: 'invalid_payload', detail: detailOf(message.refusal) };
     }
@@ -144,13 +145,13 @@ export class DeviceIngest {
   }
 
   /** Resolves once every message being stored is committed or failed (shutdown, before the database closes). */
-  async idle(): Promise<void> {
-    await Promise.allSettled([...this.storing]);
+  idle(): Promise<void> {
+    return this.storing === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /**
-   * A payload as `POST /v1/ingest` reads a device's body: `{"readings": [...]}` or an array, else
-   * NDJSON (so a single reading object is a batch of one line).
+   * A payload as `POST /v1/ingest` reads a device's body: `{"readings": [...]}`, an array or a
+   * single reading (one line of NDJSON), else NDJSON.
    */
   private parse(payload: Buffer): ParsedBatch | { detail: string } {
     if (payload.length > this.maxBytes) return { detail: `The payload exceeds ${this.maxBytes} bytes (INGEST_MAX_BYTES).` };
@@ -167,11 +168,10 @@ export class DeviceIngest {
     } catch {
       return parseNdjsonBatch(text, 'key', max);
     }
-    if (Array.isArray(body) || (body !== null && typeof body === 'object' && 'readings' in body)) {
-      const json = parseJsonBatch(body, 'key', max);
-      return 'shapeError' in json ? { detail: json.shapeError } : json;
-    }
-    return parseNdjsonBatch(text, 'key', max);
+    // A single reading object is a one-line batch (already parsed: not parsed again as NDJSON).
+    const batch = Array.isArray(body) || (body !== null && typeof body === 'object' && 'readings' in body) ? body : [body];
+    const json = parseJsonBatch(batch, 'key', max);
+    return 'shapeError' in json ? { detail: json.shapeError } : json;
   }
 }
 
