@@ -189,3 +189,22 @@ describe.each(serverBackends)('built-in MQTT broker on $name', (backend) => {
     await expect(connect(5, beta)).rejects.toMatchObject({ code: 0x86 });
   });
 });
+
+describe('built-in MQTT broker shutdown', () => {
+  it('a server stopping tells its MQTT 5 devices why they are disconnected (DISCONNECT 0x8B, server shutting down)', async () => {
+    const server = await startWithBroker(serverBackends[0]!);
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.ports.tcp}`, {
+      protocolVersion: 5,
+      username: ACME.serial,
+      password: ACME.token,
+      reconnectPeriod: 0,
+    });
+    const disconnect = new Promise<number | undefined>((resolve) => client.once('disconnect', (packet) => resolve(packet.reasonCode)));
+    await client.publishAsync(`devices/${ACME.serial}/readings`, JSON.stringify({ sensor: 'temp', ts: '2024-10-01T00:00:00Z', value: 1 }), {
+      qos: 1,
+    });
+    await server.stop();
+    expect(await disconnect).toBe(0x8b);
+    client.end(true);
+  });
+});
