@@ -6,6 +6,7 @@ import { CliError } from './io.js';
 import { keysListCommand, keysRotateCommand } from './keys.js';
 import { apiKeyCreateCommand, clientCreateCommand } from './oauth-admin.js';
 import { deviceCreateCommand, deviceTokenRotateCommand } from './devices.js';
+import { demoCommand } from './demo.js';
 
 /** Exit codes: 0 success, 1 the command failed, 2 the command line itself was wrong. */
 export const EXIT_USAGE = 2;
@@ -21,6 +22,13 @@ function buildProgram(): Command {
     .description('run the HTTP server (migrates the database first)')
     .addOption(new Option('--provision <file>', 'apply a YAML or JSON provisioning file at start').env('SENSORCLOUD_PROVISION'))
     .action(serveCommand);
+
+  program
+    .command('demo')
+    .description('run the server with a demo organization and simulated sensors streaming readings until stopped')
+    .addOption(new Option('--transport <transport>', 'how the sensors send').choices(['mqtt', 'http']).default('mqtt'))
+    .option('--interval <ms>', 'milliseconds between readings of each sensor', '1000')
+    .action(demoCommand);
 
   program.command('migrate').description('apply pending database migrations and exit').action(migrateCommand);
 
