@@ -136,6 +136,8 @@ export async function demoCommand(options: { transport: 'mqtt' | 'http'; interva
   const host = process.env.HOST || '127.0.0.1';
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    // The live line, not every request, unless asked.
+    LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
     // The webhook sink is on this machine.
     WEBHOOK_ALLOW_PRIVATE: process.env.WEBHOOK_ALLOW_PRIVATE || 'true',
     ...(options.transport === 'mqtt' && !process.env.MQTT_PORT && { MQTT_PORT: String(await freePort(host)) }),
