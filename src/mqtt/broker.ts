@@ -189,6 +189,7 @@ export class BuiltInBroker {
     };
     stream.on('readable', onReadable);
     stream.on('error', onError);
+    stream.once('close', () => clearTimeout(timer));
   }
 
   private startV5(stream: Duplex, ip: string): void {

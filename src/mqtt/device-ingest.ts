@@ -28,8 +28,12 @@ export type MessageRefusal = { kind: 'not_authorized' } | { kind: 'invalid_paylo
 
 export type Credentials = { principal: Principal } | { refused: Refusal } | { invalid: true };
 
-/** Messages committed together at most; more wait for the next statement. */
-const MESSAGE_GROUP_COMMIT = { maxBatch: 2_000, maxInFlight: 2 };
+/**
+ * Messages committed together at most; more wait for the next statement. One statement at a time:
+ * a fleet's messages touch the same `sensor_latest` and hourly rows, so a second statement would
+ * wait on the first one's row locks anyway, and bigger groups cost fewer round trips.
+ */
+const MESSAGE_GROUP_COMMIT = { maxBatch: 5_000, maxInFlight: 1 };
 
 interface Message extends SourcedBatch {
   refusal?: IngestRefusal | undefined;

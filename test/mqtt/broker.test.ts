@@ -1,3 +1,4 @@
+import net from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { freePort, serverBackends, startTestServer, type TestServer, useTestServer } from '../support/server.js';
@@ -153,6 +154,34 @@ describe.each(serverBackends)('built-in MQTT broker on $name', (backend) => {
     const august = (await readings('temp')).filter((r) => r.ts.startsWith('2024-08'));
     expect(august.map((r) => r.ts).sort()).toEqual(['2024-08-02T00:00:00.000Z', '2024-08-03T00:00:00.000Z']);
     await Promise.all([v4.endAsync(), v5.endAsync()]);
+  });
+
+  it('bytes that are not MQTT, or not a whole packet, close only their own connection', async () => {
+    const garbage = [
+      Buffer.from([0x99, 0x99, 0x99, 0x99]),
+      Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+      Buffer.from([0x10, 0x10, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x05, 0x02, 0x00, 0x3c, 0xff, 0xff, 0xff]),
+      Buffer.concat([
+        Buffer.from([0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x05, 0x02, 0x00, 0x3c, 0x00, 0x00, 0x00]),
+        Buffer.from([0x30, 0xff, 0x01]),
+      ]),
+    ];
+    await Promise.all(
+      garbage.map(
+        (bytes) =>
+          new Promise<void>((resolve) => {
+            const socket = net.connect(server.ports.tcp, '127.0.0.1', () => socket.end(bytes));
+            socket.on('error', () => resolve());
+            socket.on('close', () => resolve());
+            socket.resume();
+          }),
+      ),
+    );
+    const client = await connect(5);
+    await client.publishAsync(`devices/${SERIAL}/readings`, JSON.stringify({ sensor: 'temp', ts: '2024-11-01T00:00:00Z', value: 2 }), {
+      qos: 1,
+    });
+    await client.endAsync();
   });
 
   it('subscriptions are refused: nothing is ever delivered to devices', async () => {
