@@ -6,7 +6,6 @@ import { CliError } from './io.js';
 import { keysListCommand, keysRotateCommand } from './keys.js';
 import { apiKeyCreateCommand, clientCreateCommand } from './oauth-admin.js';
 import { deviceCreateCommand, deviceTokenRotateCommand } from './devices.js';
-import { demoCommand } from './demo.js';
 
 /** Exit codes: 0 success, 1 the command failed, 2 the command line itself was wrong. */
 export const EXIT_USAGE = 2;
@@ -28,7 +27,8 @@ function buildProgram(): Command {
     .description('run the server with a demo organization and simulated sensors streaming readings until stopped')
     .addOption(new Option('--transport <transport>', 'how the sensors send').choices(['mqtt', 'http']).default('mqtt'))
     .option('--interval <ms>', 'milliseconds between readings of each sensor', '1000')
-    .action(demoCommand);
+    // Loaded when run: it brings MQTT.js, which no other command needs.
+    .action(async (options: { transport: 'mqtt' | 'http'; interval: string }) => (await import('./demo.js')).demoCommand(options));
 
   program.command('migrate').description('apply pending database migrations and exit').action(migrateCommand);
 
