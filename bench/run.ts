@@ -36,6 +36,7 @@ import {
 } from './lib/report.js';
 import { summarizeProfile } from './profile-summary.js';
 import { graphqlScenario } from './graphql.js';
+import { mqttScenario } from './mqtt.js';
 import { REACTIVE_SCENARIOS } from './reactive.js';
 import { releaseSqlAccessLogin, sqlAccessScenario } from './sql-access.js';
 import { type Context, type Prepared, type Runner, SCENARIOS, type Scenario } from './scenarios.js';
@@ -217,6 +218,7 @@ async function runBackend(backend: 'postgres' | 'embedded', refs: Context['refs'
 
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
+    const mqttPort = await freePort();
     const profiling = cfg.cpuProfile !== undefined;
     const cpuProfileDir = profiling ? path.join(runDir, `cpu-profile-${backend}`) : undefined;
     const launch = () =>
@@ -238,6 +240,7 @@ async function runBackend(backend: 'postgres' | 'embedded', refs: Context['refs'
           OAUTH_RATE_LIMIT_CLIENT: '0',
           // The webhook scenarios deliver to a receiver on 127.0.0.1.
           WEBHOOK_ALLOW_PRIVATE: 'true',
+          MQTT_PORT: String(mqttPort),
         },
         url,
         readyPath: '/healthz',
@@ -256,13 +259,14 @@ async function runBackend(backend: 'postgres' | 'embedded', refs: Context['refs'
       tenant: prepared.tenant,
       seed,
       refs,
+      mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
       databaseUrl,
       copy: databaseUrl
         ? await copyStatement(databaseUrl, prepared.tenant.organizationId).catch((error: unknown) => ({ unavailable: String(error) }))
         : undefined,
     };
     const scenarios: ScenarioResult[] = [];
-    for (const scenario of [...SCENARIOS, ...REACTIVE_SCENARIOS, graphqlScenario, sqlAccessScenario]) {
+    for (const scenario of [...SCENARIOS, ...REACTIVE_SCENARIOS, graphqlScenario, sqlAccessScenario, mqttScenario]) {
       if (cfg.only && !cfg.only.includes(scenario.id)) continue;
       log(`${scenario.title} [${backend}]`);
       let result = await measure(scenario, ctx, server);
@@ -375,8 +379,28 @@ async function main(): Promise<void> {
   const oidcVersion = (
     JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/oidc-provider/package.json'), 'utf8')) as { version: string }
   ).version;
-  log(`references: bare Fastify on ${fastify.url}, oidc-provider ${oidcVersion} on ${oidc.url}`);
-  const refs = { fastifyUrl: fastify.url, fastifyPid: fastify.pid, oidcUrl: oidc.url, oidcPid: oidc.pid, oidcClient };
+  const aedesPort = await freePort();
+  const aedesHealthPort = await freePort();
+  const aedes = await startProcess({
+    name: 'ref-aedes',
+    args: [...TSX, 'bench/refs/aedes.ts'],
+    env: { PORT: String(aedesHealthPort), MQTT_PORT: String(aedesPort) },
+    url: `http://127.0.0.1:${aedesHealthPort}`,
+    readyPath: '/',
+    logDir: runDir,
+  });
+  cleanups.push(() => aedes.stop());
+  const aedesMqttUrl = `mqtt://127.0.0.1:${aedesPort}`;
+  log(`references: bare Fastify on ${fastify.url}, oidc-provider ${oidcVersion} on ${oidc.url}, bare aedes on ${aedesMqttUrl}`);
+  const refs = {
+    fastifyUrl: fastify.url,
+    fastifyPid: fastify.pid,
+    oidcUrl: oidc.url,
+    oidcPid: oidc.pid,
+    oidcClient,
+    aedesMqttUrl,
+    aedesPid: aedes.pid,
+  };
 
   const backends: BackendReport[] = [];
   for (const backend of cfg.backends) backends.push(await runBackend(backend, refs));

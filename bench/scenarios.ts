@@ -22,7 +22,18 @@ export interface Context {
   url: string;
   tenant: Tenant;
   seed: SeedSummary;
-  refs: { fastifyUrl: string; fastifyPid: number; oidcUrl: string; oidcPid: number; oidcClient: { id: string; secret: string } };
+  refs: {
+    fastifyUrl: string;
+    fastifyPid: number;
+    oidcUrl: string;
+    oidcPid: number;
+    oidcClient: { id: string; secret: string };
+    /** A bare aedes broker (bench/refs/aedes.ts). */
+    aedesMqttUrl: string;
+    aedesPid: number;
+  };
+  /** sensorcloud's built-in MQTT broker. */
+  mqttUrl: string;
   /** PostgreSQL database of this backend (COPY reference); undefined on the embedded database. */
   databaseUrl: string | undefined;
   copy: { copySql: string; row: string } | { unavailable: string } | undefined;

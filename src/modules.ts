@@ -13,6 +13,7 @@ import { identityModule } from './identity/identity.module.js';
 import { ingestModule } from './ingest/ingest.module.js';
 import { inventoryModule } from './inventory/inventory.module.js';
 import type { Module } from './module.js';
+import { mqttModule } from './mqtt/mqtt.module.js';
 import { notificationsModule } from './notifications/notifications.module.js';
 import { oauthModule } from './oauth/oauth.module.js';
 import type { SectionApplier } from './provisioning/section.js';
@@ -45,6 +46,7 @@ export const MODULES: readonly Module[] = [
   readingsModule,
   ingestModule,
   sqlAccessModule,
+  mqttModule,
   graphqlModule,
   iotconnectModule,
   consoleModule,

@@ -21,12 +21,20 @@ export const BENCH = {
     serial: 'BENCH-GW2',
     token: 'sc_dev_benchgw20000000000000000000000000',
   },
+  /** An organization of MQTT devices (bench/mqtt.ts), one sensor `temp` each. */
+  mqtt: { org: 'bench-mqtt', devices: 100, serialPrefix: 'BENCH-MQ-', sensor: 'temp' },
   /** Filler devices hold FILLER_SENSORS_PER_DEVICE sensors each. */
   fillerSerialPrefix: 'BENCH-FILL-',
   scope: 'readings:read',
 } as const;
 
 export const FILLER_SENSORS_PER_DEVICE = 10;
+
+/** The credentials of MQTT bench device `i` (0-based): username = serial, password = token. */
+export function mqttDevice(i: number): { username: string; password: string } {
+  const n = String(i + 1).padStart(4, '0');
+  return { username: `${BENCH.mqtt.serialPrefix}${n}`, password: `sc_dev_benchmq${n}${'0'.repeat(26)}` };
+}
 
 export function provisioningYaml(): string {
   const gatewaySensors = BENCH.gateway.sensors.map((key) => `          - { key: ${key}, kind: temperature, unit: "°C" }`).join('\n');
@@ -75,6 +83,13 @@ ${gatewaySensors}
         token: "${BENCH.reactive.token}"
         sensors:
 ${gatewaySensors}
+  - slug: ${BENCH.mqtt.org}
+    name: Bench MQTT org
+    devices:
+${Array.from({ length: BENCH.mqtt.devices }, (_, i) => {
+  const { username, password } = mqttDevice(i);
+  return `      - { serial: ${username}, name: ${username}, token: "${password}", sensors: [{ key: ${BENCH.mqtt.sensor}, kind: temperature, unit: "°C" }] }`;
+}).join('\n')}
 `;
 }
 

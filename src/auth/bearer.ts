@@ -148,20 +148,30 @@ export class BearerAuthenticator {
   async authenticate(request: FastifyRequest): Promise<Principal> {
     const token = bearerToken(request);
     if (token === undefined) throw unauthorized();
+    const checked = await this.check(token, request.ip);
+    if ('refused' in checked) throw tooManyFailures(checked.refused);
+    if ('invalid' in checked) throw unauthorized('invalid_token', 'The access token is invalid, expired or revoked.');
+    return checked.principal;
+  }
+
+  /**
+   * The same check for a credential presented any other way (an MQTT password): from the cache,
+   * else refused while `ip`'s budget is spent (unless known here), else resolved, a failure
+   * counted against `ip`. The transport words the answer.
+   */
+  async check(token: string, ip: string): Promise<{ principal: Principal } | { refused: Refusal } | { invalid: true }> {
     const hash = sha256(token);
     const cached = this.cache.get(hash);
-    if (cached && cached.validUntil > this.now()) return cached.principal;
-    const attempt = this.abuse && { door: 'bearer' as const, source: sourceOf(request.ip) };
+    if (cached && cached.validUntil > this.now()) return { principal: cached.principal };
+    const attempt = this.abuse && { door: 'bearer' as const, source: sourceOf(ip) };
     if (attempt) {
       const refused = this.abuse!.checkLocal(attempt, this.isKnownGood(hash));
-      if (refused) throw tooManyFailures(refused);
+      if (refused) return { refused };
     }
     const principal = await this.resolveHashed(token, hash);
-    if (!principal) {
-      if (attempt) await this.abuse!.failure(attempt);
-      throw unauthorized('invalid_token', 'The access token is invalid, expired or revoked.');
-    }
-    return principal;
+    if (principal) return { principal };
+    if (attempt) await this.abuse!.failure(attempt);
+    return { invalid: true };
   }
 
   private isKnownGood(hash: string): boolean {

@@ -19,6 +19,8 @@ export interface Principal {
   revocationGroup: string;
   expiresAt: Date | null;
   deviceId?: string;
+  /** The device's serial (its MQTT username and topic). */
+  deviceSerial?: string;
   /** For OAuth access tokens: what introspection (RFC 7662) answers beyond the fields above. */
   token?: TokenDetails;
 }

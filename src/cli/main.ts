@@ -29,6 +29,14 @@ function buildProgram(): Command {
     .addOption(new Option('--provision <file>', 'apply a YAML or JSON provisioning file at start').env('SENSORCLOUD_PROVISION'))
     .action(serveCommand);
 
+  program
+    .command('demo')
+    .description('run the server with a demo organization and simulated sensors streaming readings until stopped')
+    .addOption(new Option('--transport <transport>', 'how the sensors send').choices(['mqtt', 'http']).default('mqtt'))
+    .option('--interval <ms>', 'milliseconds between readings of each sensor', '1000')
+    // Loaded when run: it brings MQTT.js, which no other command needs.
+    .action(async (options: { transport: 'mqtt' | 'http'; interval: string }) => (await import('./demo.js')).demoCommand(options));
+
   program.command('migrate').description('apply pending database migrations and exit').action(migrateCommand);
 
   program

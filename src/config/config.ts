@@ -43,6 +43,9 @@ export interface Config {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const e = overrides.env ?? readEnvironment(env);
+  if (e.MQTT_URL !== undefined && e.MQTT_PORT !== undefined)
+    throw new ConfigError('MQTT_PORT (the built-in broker) and MQTT_URL (an existing broker) exclude each other: set one');
+  if (e.MQTT_WS_PORT !== undefined && e.MQTT_PORT === undefined) throw new ConfigError('MQTT_WS_PORT needs MQTT_PORT');
   const port = overrides.port ?? e.PORT;
   const host = overrides.host ?? e.HOST;
   // An IPv6 address (HOST=::) goes in brackets, or the default URL would not parse.

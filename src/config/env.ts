@@ -94,6 +94,26 @@ export const ENVIRONMENT = Type.Object({
   ),
   SQL_ACCESS_STATEMENT_TIMEOUT: int(60, 1, 86_400, 'seconds one statement of an SQL-access login may run'),
   SQL_ACCESS_CONNECTION_LIMIT: int(5, 1, 1000, 'concurrent connections of one SQL-access login'),
+  MQTT_PORT: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 65535, description: 'serve MQTT 3.1.1 and 5 on this TCP port (0: a free one); off when unset' }),
+  ),
+  MQTT_WS_PORT: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 65535, description: 'with MQTT_PORT: the same broker over WebSocket on this port' }),
+  ),
+  MQTT_URL: Type.Optional(
+    Type.String({
+      pattern: '^(mqtts?|wss?)://',
+      description: 'instead of the built-in broker, consume $share/sensorcloud/devices/+/readings from this MQTT 5 broker',
+    }),
+  ),
+  MQTT_CLIENT_ID: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: "with MQTT_URL: this node's client id prefix (default sensorcloud-HOSTNAME-PORT)",
+    }),
+  ),
+  MQTT_SUBSCRIBERS: int(8, 1, 256, 'with MQTT_URL: connections of this node in the shared subscription (messages in flight at once)'),
 
   INGEST_MAX_READINGS: int(10_000, 1, 1_000_000, 'most readings in one ingest batch'),
   INGEST_MAX_BYTES: Type.Optional(

@@ -2,11 +2,11 @@ import { reportedValue } from '../inventory/scaling.js';
 import { type IngestTarget, ingestTargets } from '../inventory/sensors.repo.js';
 import type { Db } from '../storage/database.js';
 import { Collector, type LineError, type ParsedBatch, locate } from './ingest.parse.js';
-import { type WrittenReading, writeBatch } from './ingest.repo.js';
+import { type BatchColumns, type WrittenReading, writeBatch } from './ingest.repo.js';
 
 /**
- * The one way readings are stored, whatever brought them (HTTP now, MQTT next): a parsed batch
- * from a source is checked whole, its sensors resolved (a device only its own), scaled and
+ * The one way readings are stored, whatever brought them (HTTP, MQTT): a parsed batch from a
+ * source is checked whole, its sensors resolved (a device only its own), scaled and
  * calibrated, and written in one statement — answered only once durable.
  *
  * Seams for the capabilities that react to readings:
@@ -75,6 +75,12 @@ export class IngestRefusal extends Error {
 /** Devices whose last_seen_at this node wrote recently; the SQL skips fresher rows anyway. */
 const SEEN_THROTTLE_MS = 30_000;
 
+/** One batch of a group (ingestGroup): who sent it and what it holds. */
+export interface SourcedBatch {
+  source: IngestSource;
+  parsed: ParsedBatch;
+}
+
 export class IngestPipeline {
   private readonly stages: IngestStage[] = [];
   private readonly effects: ((batch: CommittedBatch) => void)[] = [];
@@ -93,35 +99,80 @@ export class IngestPipeline {
     this.effects.push(effect);
   }
 
+  /** One batch (an HTTP request): stored whole and durable when this resolves, or refused whole (IngestRefusal). */
   async ingest(source: IngestSource, parsed: ParsedBatch): Promise<IngestOutcome> {
-    const received = parsed.received;
-    if (parsed.tooMany) throw new IngestRefusal('too_many', `A batch holds at most ${this.maxReadings} readings; split it.`, received);
-    if (parsed.errors.length > 0) throw invalid(parsed.errors, parsed.moreErrors, parsed.invalidReadings, received);
-    if (received === 0) throw new IngestRefusal('empty', 'The batch holds no readings.', received);
+    const receivedAt = Date.now();
+    const { accepted, refusals } = await this.store(source.organizationId, [{ source, parsed }]);
+    if (refusals[0]) throw refusals[0];
+    return { received: parsed.received, accepted, receivedAt };
+  }
 
-    const { sensors, columns, used } = await this.resolve(source, parsed);
+  /**
+   * Several batches at once (concurrent MQTT messages, gathered by a group commit): each is checked
+   * alone and answered its own refusal (undefined: stored), and those accepted are written together,
+   * one statement (or transaction) per organization, durable when this resolves. A batch refused
+   * never holds back the others. A failed write rejects the whole call; readings are idempotent on
+   * (sensor, ts), so writing the group's batches again stores each once.
+   */
+  async ingestGroup(batches: readonly SourcedBatch[]): Promise<(IngestRefusal | undefined)[]> {
+    const byOrganization = new Map<string, number[]>();
+    for (const [i, batch] of batches.entries()) {
+      const indexes = byOrganization.get(batch.source.organizationId);
+      if (indexes) indexes.push(i);
+      else byOrganization.set(batch.source.organizationId, [i]);
+    }
+    const answers = new Array<IngestRefusal | undefined>(batches.length);
+    await Promise.all(
+      [...byOrganization].map(async ([organizationId, indexes]) => {
+        const { refusals } = await this.store(
+          organizationId,
+          indexes.map((i) => batches[i]!),
+        );
+        for (const [k, i] of indexes.entries()) answers[i] = refusals[k];
+      }),
+    );
+    return answers;
+  }
+
+  /** The batches of one organization: the refusal of each refused one, and the readings written by the statement holding the others. */
+  private async store(
+    organizationId: string,
+    batches: readonly SourcedBatch[],
+  ): Promise<{ accepted: number; refusals: (IngestRefusal | undefined)[] }> {
+    const refusals = batches.map(({ parsed }) => this.refusalOf(parsed));
+    const { targets, columns } = await this.resolve(organizationId, batches, refusals);
+    if (columns.count === 0) return { accepted: 0, refusals };
     const now = Date.now();
-    const seen = [...new Set([...used].map((t) => t.sensor.device_id))].filter(
+    const seen = [...new Set(targets.map((t) => t.sensor.device_id))].filter(
       (id) => (this.lastSeenWrite.get(id) ?? 0) < now - SEEN_THROTTLE_MS,
     );
-    const write = (db: Db, returnRows: boolean) => writeBatch(db, source.organizationId, columns, seen, returnRows);
-    const stages = await this.stagesFor(source.organizationId);
+    const write = (db: Db, returnRows: boolean) => writeBatch(db, organizationId, columns, seen, returnRows);
+    const stages = await this.stagesFor(organizationId);
     let accepted: number;
     if (stages.length === 0) {
       accepted = (await write(this.db, false)).accepted;
     } else {
       accepted = await this.db.transaction().execute(async (tx) => {
         const outcome = await write(tx, true);
-        const written: WrittenBatch = { organizationId: source.organizationId, readings: outcome.rows ?? [], sensors };
+        const written: WrittenBatch = { organizationId, readings: outcome.rows ?? [], sensors: targets };
         for (const stage of stages) await stage.run(tx, written);
         return outcome.accepted;
       });
     }
     for (const id of seen) this.lastSeenWrite.set(id, now);
     if (this.lastSeenWrite.size > 100_000) this.lastSeenWrite.clear();
-    const committed: CommittedBatch = { organizationId: source.organizationId, sensorIds: sensors.map((t) => t.sensor.id), accepted };
+    const committed: CommittedBatch = { organizationId, sensorIds: columns.sensors, accepted };
     for (const effect of this.effects) effect(committed);
-    return { received, accepted, receivedAt: now };
+    return { accepted, refusals };
+  }
+
+  /** What refuses a batch before any sensor is looked up: too many readings, bad lines, none at all. */
+  private refusalOf(parsed: ParsedBatch): IngestRefusal | undefined {
+    const received = parsed.received;
+    if (parsed.tooMany) return new IngestRefusal('too_many', `A batch holds at most ${this.maxReadings} readings; split it.`, received);
+    if (parsed.errors.length > 0) return invalid(parsed.errors, parsed.moreErrors, parsed.invalidReadings, received);
+    if (received === 0) return new IngestRefusal('empty', 'The batch holds no readings.', received);
+    return undefined;
   }
 
   private async stagesFor(organizationId: string): Promise<IngestStage[]> {
@@ -131,69 +182,116 @@ export class IngestPipeline {
   }
 
   /**
-   * Every sensor the batch names, with its scaling and calibration, in at most two queries; then
-   * each reading's reported value. Any reading naming a sensor it may not write, or whose scaled
-   * value is not finite, refuses the batch, every such reading named.
+   * Every sensor the batches not yet refused name, with its scaling and calibration, in at most
+   * two queries; then each reading's reported value. Any reading naming a sensor its source may
+   * not write, or whose scaled value is not finite, refuses its batch (recorded in `refusals`),
+   * every such reading named. The readings of the other batches become the statement's columns.
    */
-  private async resolve(source: IngestSource, parsed: ParsedBatch) {
-    const n = parsed.count;
-    const isDevice = source.deviceId !== undefined;
+  private async resolve(organizationId: string, batches: readonly SourcedBatch[], refusals: (IngestRefusal | undefined)[]) {
     const ids = new Set<string>();
     const keys = new Set<string>();
-    for (let i = 0; i < n; i += 1) (parsed.byId[i] ? ids : keys).add(parsed.sensor[i]!);
-    const targets = new Map<string, IngestTarget>();
-    const add = (found: IngestTarget[]) => {
-      for (const t of found) if (!isDevice || t.sensor.device_id === source.deviceId) targets.set(t.sensor.id, t);
-    };
-    if (isDevice && keys.size > 0)
-      add(await ingestTargets(this.db, source.organizationId, { deviceId: source.deviceId!, keys: [...keys] }));
-    if (ids.size > 0) add(await ingestTargets(this.db, source.organizationId, { ids: [...ids] }));
-    // Each sensor gets its 1-based position in the statement's distinct-sensor array.
-    const sensors = [...targets.values()];
-    const byId = new Map<string, { target: IngestTarget; index: number }>();
-    const byKey = new Map<string, { target: IngestTarget; index: number }>();
-    for (const [i, target] of sensors.entries()) {
-      const resolved = { target, index: i + 1 };
-      byId.set(target.sensor.id, resolved);
-      byKey.set(target.sensor.key, resolved);
+    const devices = new Set<string>();
+    for (const [b, { source, parsed }] of batches.entries()) {
+      if (refusals[b]) continue;
+      for (let i = 0; i < parsed.count; i += 1) {
+        if (parsed.byId[i]) ids.add(parsed.sensor[i]!);
+        else {
+          keys.add(parsed.sensor[i]!);
+          if (source.deviceId !== undefined) devices.add(source.deviceId);
+        }
+      }
     }
+    const byId = new Map<string, IngestTarget>();
+    const byKey = new Map<string, IngestTarget>();
+    const keyOf = (deviceId: string, key: string) => `${deviceId}\u0000${key}`;
+    if (devices.size > 0 && keys.size > 0)
+      for (const t of await ingestTargets(this.db, organizationId, { deviceIds: [...devices], keys: [...keys] }))
+        byKey.set(keyOf(t.sensor.device_id, t.sensor.key), t);
+    if (ids.size > 0) for (const t of await ingestTargets(this.db, organizationId, { ids: [...ids] })) byId.set(t.sensor.id, t);
 
-    const sensorIndex = new Int32Array(n);
-    const values = new Float64Array(n);
-    const errors = new Collector();
-    const used = new Set<IngestTarget>();
-    let scaled = false;
-    for (let i = 0; i < n; i += 1) {
-      const resolved = parsed.byId[i] ? byId.get(parsed.sensor[i]!) : byKey.get(parsed.sensor[i]!);
-      if (!resolved) {
-        errors.add(
-          locate(parsed.base, parsed.position[i]!),
-          parsed.byId[i] ? 'sensor_id' : 'sensor',
-          isDevice ? 'is not a sensor of this device' : 'is not a sensor of this organization',
-        );
-        continue;
-      }
-      const { target } = resolved;
-      const value = reportedValue(target.scaling, target.calibrationOffset, parsed.raw[i]!);
-      if (!Number.isFinite(value)) {
-        errors.add(locate(parsed.base, parsed.position[i]!), 'value', 'gives a non-finite reported value after scaling');
-        continue;
-      }
-      sensorIndex[i] = resolved.index;
-      values[i] = value;
-      if (value !== parsed.raw[i]) scaled = true;
-      used.add(target);
+    // The statement's columns, filled batch after batch (a lone batch lends its own ts and raw
+    // arrays): no arrays per batch, which a group of a thousand single-reading messages would
+    // otherwise allocate and copy.
+    let upper = 0;
+    let largest = 0;
+    let live = 0;
+    for (const [b, { parsed }] of batches.entries()) {
+      if (refusals[b]) continue;
+      upper += parsed.count;
+      largest = Math.max(largest, parsed.count);
+      live += 1;
     }
-    if (errors.count > 0) throw invalid(errors.errors, errors.more, errors.invalidReadings, parsed.received);
-    const columns = {
-      count: n,
-      sensors: sensors.map((t) => t.sensor.id),
+    const lone = live === 1 ? batches.find((_, b) => !refusals[b])!.parsed : undefined;
+    const ts = lone ? lone.ts : new Float64Array(upper);
+    const rawValues = lone ? lone.raw : new Float64Array(upper);
+    const sensorIndex = new Int32Array(upper);
+    const values = new Float64Array(upper);
+    const found: IngestTarget[] = new Array(largest);
+    // Each sensor written gets its 1-based position in the statement's distinct-sensor array.
+    const position = new Map<IngestTarget, number>();
+    let scaled = false;
+    let total = 0;
+    for (const [b, { source, parsed }] of batches.entries()) {
+      if (refusals[b]) continue;
+      const n = parsed.count;
+      const isDevice = source.deviceId !== undefined;
+      let errors: Collector | undefined;
+      const refuse = (i: number, field: string, problem: string) => {
+        errors ??= new Collector();
+        errors.add(locate(parsed.base, parsed.position[i]!), field, problem);
+      };
+      for (let i = 0; i < n; i += 1) {
+        const name = parsed.sensor[i]!;
+        let target = parsed.byId[i] ? byId.get(name) : isDevice ? byKey.get(keyOf(source.deviceId!, name)) : undefined;
+        // A device writes only its own sensors, whichever way it names them.
+        if (target && isDevice && target.sensor.device_id !== source.deviceId) target = undefined;
+        if (!target) {
+          refuse(
+            i,
+            parsed.byId[i] ? 'sensor_id' : 'sensor',
+            isDevice ? 'is not a sensor of this device' : 'is not a sensor of this organization',
+          );
+          continue;
+        }
+        const value = reportedValue(target.scaling, target.calibrationOffset, parsed.raw[i]!);
+        if (!Number.isFinite(value)) {
+          refuse(i, 'value', 'gives a non-finite reported value after scaling');
+          continue;
+        }
+        found[i] = target;
+        values[total + i] = value;
+      }
+      if (errors) {
+        refusals[b] = invalid(errors.errors, errors.more, errors.invalidReadings, parsed.received);
+        continue;
+      }
+      for (let i = 0; i < n; i += 1) {
+        const target = found[i]!;
+        let at = position.get(target);
+        if (at === undefined) {
+          at = position.size + 1;
+          position.set(target, at);
+        }
+        const k = total + i;
+        sensorIndex[k] = at;
+        if (!lone) {
+          ts[k] = parsed.ts[i]!;
+          rawValues[k] = parsed.raw[i]!;
+        }
+        if (values[k] !== parsed.raw[i]) scaled = true;
+      }
+      total += n;
+    }
+    const targets = [...position.keys()];
+    const columns: BatchColumns = {
+      count: total,
+      sensors: targets.map((t) => t.sensor.id),
       sensorIndex,
-      ts: parsed.ts,
+      ts,
       values: scaled ? values : null,
-      rawValues: parsed.raw,
+      rawValues,
     };
-    return { sensors, columns, used };
+    return { targets, columns };
   }
 }
 

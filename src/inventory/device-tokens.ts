@@ -8,7 +8,7 @@ import { findDeviceByTokenHash } from './devices.repo.js';
 
 /**
  * Device tokens (`sc_dev_…`): 256 random bits, shown once when the device is created or its token
- * rotated, stored as SHA-256. They authenticate a device at ingest (and MQTT) and can do nothing
+ * rotated, stored as SHA-256. They authenticate a device at ingest (HTTP and MQTT) and can do nothing
  * else: the principal holds `readings:write` only, for its own organization and device.
  */
 
@@ -49,6 +49,7 @@ export function deviceTokenResolver(db: Db): CredentialResolver {
         revocationGroup: deviceRevocationGroup(device.id),
         expiresAt: null,
         deviceId: device.id,
+        deviceSerial: device.serial,
       };
     },
   };

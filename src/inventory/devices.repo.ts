@@ -115,6 +115,15 @@ export async function findDeviceBySerial(db: Db, organizationId: string, serial:
 }
 
 /** The device-token lookup (by SHA-256 of the token): the one unscoped query, since the token names its organization. */
+/**
+ * Every device with this serial, whatever its organization (at most two: the caller needs only
+ * to know whether the serial is ambiguous). For topics of an existing broker, which name a device
+ * by serial alone.
+ */
+export async function devicesWithSerial(db: Db, serial: string): Promise<Pick<Device, 'id' | 'organization_id'>[]> {
+  return db.selectFrom('devices').select(['id', 'organization_id']).where('serial', '=', serial).limit(2).execute();
+}
+
 export async function findDeviceByTokenHash(db: Db, tokenHash: string): Promise<Device | undefined> {
   return db.selectFrom('devices').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
 }

@@ -245,7 +245,7 @@ export async function upsertSensorByKey(
 /**
  * What ingest needs to turn a raw value into a reported one: the sensor, its scaling profile and
  * the offset of its active calibration, for the sensors of this organization among `ids`, or of
- * the device among `keys`. Sensors of other organizations or devices are absent from the result.
+ * the devices among `keys`. Sensors of other organizations or devices are absent from the result.
  */
 export interface IngestTarget {
   sensor: Sensor;
@@ -256,7 +256,7 @@ export interface IngestTarget {
 export async function ingestTargets(
   db: Db,
   organizationId: string,
-  select: { deviceId: string; keys: readonly string[] } | { ids: readonly string[] },
+  select: { deviceIds: readonly string[]; keys: readonly string[] } | { ids: readonly string[] },
 ): Promise<IngestTarget[]> {
   let query = db
     .selectFrom('sensors')
@@ -285,8 +285,11 @@ export async function ingestTargets(
     if (ids.length === 0) return [];
     query = query.where('sensors.id', 'in', ids);
   } else {
-    if (!isUuid(select.deviceId) || select.keys.length === 0) return [];
-    query = query.where('sensors.device_id', '=', select.deviceId).where('sensors.key', 'in', [...new Set(select.keys)]);
+    // Several devices' keys at once (a group of MQTT messages): any of the keys on any of the
+    // devices, a superset the caller narrows to each device's own.
+    const deviceIds = [...new Set(select.deviceIds.filter(isUuid))];
+    if (deviceIds.length === 0 || select.keys.length === 0) return [];
+    query = query.where('sensors.device_id', 'in', deviceIds).where('sensors.key', 'in', [...new Set(select.keys)]);
   }
   const rows = await query.execute();
   return rows.map(({ scaling_kind, scaling_scale, scaling_offset, scaling_points, calibration_offset, ...sensor }) => ({

@@ -103,7 +103,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  installMetrics(app);
+  const metrics = installMetrics(app);
   const abuse = await openAbuseGuard(ctx.config, ctx.db);
   app.addHook('onClose', () => abuse.close());
   const invalidations = new InvalidationListener(ctx.databaseKind === 'postgres' ? ctx.config.databaseUrl : undefined, app.log, ctx.db);
@@ -120,7 +120,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   const ingest = new IngestPipeline(ctx.db, ingestSettings(ctx.config.env).maxReadings);
   const events = new EventOutbox();
   const oauth = createOAuthRuntime({ db: ctx.db, config: ctx.config, bearer, abuse }, oauthSettings(ctx.config.env));
-  const services: AppServices = { ...ctx, abuse, invalidations, bearer, jobs, ingest, events, oauth };
+  const services: AppServices = { ...ctx, abuse, invalidations, bearer, jobs, ingest, events, oauth, metrics };
   // The representation rules of every /v1 route (406/415), whichever module registers it.
   installNegotiation(app);
   for (const module of modules) await module.register?.(app, services);

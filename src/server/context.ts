@@ -1,5 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { AbuseGuard } from '../abuse/guard.js';
 import type { BearerAuthenticator } from '../auth/bearer.js';
 import type { Config } from '../config/config.js';
@@ -40,4 +41,6 @@ export interface AppServices extends AppContext {
    * and the vendor profiles in front of it (vendors/) issue every token through it.
    */
   oauth: OAuthRuntime;
+  /** The /metrics registry: a module registers its own series on it (http/observability.ts). */
+  metrics: Registry;
 }

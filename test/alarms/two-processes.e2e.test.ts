@@ -6,7 +6,7 @@ import { migrateToLatest } from '../../src/storage/migrate.js';
 import { allMigrations } from '../../src/modules.js';
 import { apiKey } from '../api/support.js';
 import { addSensor, type SeededOrg, seedOrganization } from '../readings/fixtures.js';
-import { type SpawnedCli, spawnCli } from '../support/cli.js';
+import { LISTENING, type SpawnedCli, spawnServe } from '../support/cli.js';
 import { TEST_DATABASE_URL, type ThrowawayDatabase, createThrowawayDatabase } from '../support/databases.js';
 import { type Receiver, startReceiver } from '../webhooks/receiver.js';
 
@@ -28,13 +28,7 @@ interface Node {
 }
 
 async function startNode(database: ThrowawayDatabase, env: Record<string, string> = {}): Promise<Node> {
-  const cli = spawnCli(['serve'], {
-    DATABASE_URL: database.url,
-    DATA_DIR: undefined,
-    SENSORCLOUD_PROVISION: undefined,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
+  const cli = spawnServe(database.url, [], {
     SECRETS_KEY,
     ALARM_CHECK_INTERVAL: '1',
     WEBHOOK_ALLOW_PRIVATE: 'true',
@@ -42,7 +36,7 @@ async function startNode(database: ThrowawayDatabase, env: Record<string, string
     WEBHOOK_TIMEOUT: '1',
     ...env,
   });
-  const [, url] = await cli.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/, 60_000);
+  const [, url] = await cli.waitFor(LISTENING, 60_000);
   return {
     cli,
     url: url!,

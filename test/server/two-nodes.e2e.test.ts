@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, parseForms } from '../support/browser.js';
-import { spawnCli } from '../support/cli.js';
+import { LISTENING, spawnServe } from '../support/cli.js';
 import { TEST_DATABASE_URL, type ThrowawayDatabase, createThrowawayDatabase } from '../support/databases.js';
 import { passwordsOf, specExampleYaml, writeFile } from '../support/files.js';
 import { TEST_REDIS_URL } from '../support/redis.js';
@@ -35,19 +35,13 @@ interface Node {
 
 async function startNode(database: ThrowawayDatabase, redisUrl: string | undefined): Promise<Node> {
   const file = await writeFile('two-nodes.yaml', PROVISIONING);
-  const cli = spawnCli(['serve', '--provision', file], {
-    DATABASE_URL: database.url,
-    DATA_DIR: undefined,
-    SENSORCLOUD_PROVISION: undefined,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
+  const cli = spawnServe(database.url, ['--provision', file], {
     TRUST_PROXY: 'loopback',
     REDIS_URL: redisUrl,
     OAUTH_RATE_LIMIT_IP: '0',
     OAUTH_RATE_LIMIT_CLIENT: '0',
   });
-  const [, url] = await cli.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/);
+  const [, url] = await cli.waitFor(LISTENING);
   return {
     url: url!,
     fetch: (path, init) => fetch(new URL(path, url), init),

@@ -31,6 +31,26 @@ export interface SpawnedCli {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
 }
 
+/** The line a server process prints once it listens, with its URL. */
+export const LISTENING = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/;
+
+/**
+ * `sensorcloud serve ARGS` as a separate process on the PostgreSQL database `databaseUrl`, on a
+ * free port of 127.0.0.1, logging at info (wait for LISTENING): nothing of this process's data
+ * directory or provisioning settings, `env` on top.
+ */
+export function spawnServe(databaseUrl: string, args: string[] = [], env: Record<string, string | undefined> = {}): SpawnedCli {
+  return spawnCli(['serve', ...args], {
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: undefined,
+    SENSORCLOUD_PROVISION: undefined,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    ...env,
+  });
+}
+
 /** Runs the CLI as a separate process (`node --import tsx …`), for exit codes and signals. */
 export function spawnCli(args: string[], env: Record<string, string | undefined> = {}): SpawnedCli {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };

@@ -79,7 +79,7 @@ export interface TestServerOptions {
 }
 
 /** A port free on 127.0.0.1 right now (another process may still take it before the server binds). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
