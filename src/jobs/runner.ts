@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Db } from '../storage/database.js';
 
 /**
@@ -26,17 +27,45 @@ export interface JobLog {
   warn(details: object, message: string): void;
 }
 
+/** Runs on /metrics: a job whose last success grows old on every node is stuck or failing. */
+interface JobMetrics {
+  runs: Counter<'job' | 'result'>;
+  lastSuccess: Gauge<'job'>;
+}
+
+function jobMetrics(registry: Registry): JobMetrics {
+  const registers = [registry];
+  return {
+    runs: new Counter({
+      name: 'job_runs_total',
+      help: 'Turns of periodic jobs on this node, by job and result (ran; skipped: another node held it; failed)',
+      labelNames: ['job', 'result'] as const,
+      registers,
+    }),
+    lastSuccess: new Gauge({
+      name: 'job_last_success_timestamp_seconds',
+      help: 'When each periodic job last completed on this node (with several nodes, take the max over nodes)',
+      labelNames: ['job'] as const,
+      registers,
+    }),
+  };
+}
+
 export class JobRunner {
   private readonly jobs: Job[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Map<string, Promise<boolean>>();
+  private readonly metrics: JobMetrics | undefined;
   private stopped = false;
 
   constructor(
     private readonly db: Db,
     private readonly exclusive: boolean,
     private readonly log: JobLog,
-  ) {}
+    registry?: Registry,
+  ) {
+    this.metrics = registry && jobMetrics(registry);
+  }
 
   add(job: Job): void {
     if (this.jobs.some((j) => j.name === job.name)) throw new Error(`job "${job.name}" is added twice`);
@@ -69,7 +98,13 @@ export class JobRunner {
     let run = this.running.get(name);
     if (!run) {
       run = this.exclusively(job)
+        .then((ran) => {
+          this.metrics?.runs.inc({ job: name, result: ran ? 'ran' : 'skipped' });
+          if (ran) this.metrics?.lastSuccess.set({ job: name }, Date.now() / 1000);
+          return ran;
+        })
         .catch((error: unknown) => {
+          this.metrics?.runs.inc({ job: name, result: 'failed' });
           if (!this.stopped) this.log.warn({ job: name, err: error }, 'job failed; it runs again at its next turn');
           return false;
         })

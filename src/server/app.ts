@@ -114,7 +114,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     if (invalidation.kind === 'credentials') bearer.evict(invalidation);
     else if (invalidation.kind === 'all') bearer.clear();
   });
-  const jobs = new JobRunner(ctx.db, ctx.databaseKind === 'postgres', app.log);
+  const jobs = new JobRunner(ctx.db, ctx.databaseKind === 'postgres', app.log, metrics);
   app.addHook('onReady', async () => jobs.start());
   app.addHook('onClose', () => jobs.stop());
   const ingest = new IngestPipeline(ctx.db, ingestSettings(ctx.config.env).maxReadings);

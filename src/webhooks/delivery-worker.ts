@@ -6,6 +6,7 @@ import { LeasedTaskPump } from '../jobs/task-pump.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Db } from '../storage/database.js';
 import { GroupCommit } from '../storage/group-commit.js';
+import type { DeliveryMetrics } from './delivery-metrics.js';
 import { isPublicAddress, publicOnlyLookup } from './destination.js';
 import { withJitter } from './retry-schedule.js';
 import { signatureHeader } from './signing.js';
@@ -62,6 +63,7 @@ export class DeliveryWorker {
     private readonly settings: DeliverySettings,
     private readonly secrets: () => SecretBox,
     private readonly log: DeliveryLog,
+    private readonly metrics?: DeliveryMetrics,
   ) {
     this.leaseMs = settings.timeoutMs * 2 + 5_000;
     this.agent = new Agent({
@@ -119,6 +121,7 @@ export class DeliveryWorker {
       const durationMs = Math.round(performance.now() - started);
       const attempt = { task, leaseId, statusCode, error, durationMs };
       const outcome = this.outcome(task, statusCode);
+      this.metrics?.attempted(outcome.state);
       if (outcome.state === 'delivered' || outcome.state === 'pending') {
         await this.routineRecords.submit({ ...attempt, outcome });
         return;

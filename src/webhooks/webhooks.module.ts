@@ -1,5 +1,6 @@
 import type { Module } from '../module.js';
 import { serverSecretBox } from '../security/secret-box.js';
+import { deliveryMetrics } from './delivery-metrics.js';
 import { DeliveryWorker } from './delivery-worker.js';
 import * as m0011 from './migrations/0011_webhooks.js';
 import { parseRetrySchedule } from './retry-schedule.js';
@@ -36,6 +37,7 @@ export const webhooksModule: Module = {
       },
       secrets,
       app.log,
+      deliveryMetrics(services.metrics, services.db),
     );
     services.invalidations.on((announcement) => {
       if (announcement.kind === 'events' || announcement.kind === 'all') worker.wake();

@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { type DatabaseHandle, openDatabase } from '../../src/storage/database.js';
@@ -36,9 +37,10 @@ describe.each(backends)('job runner ($name)', (backend) => {
     expect(typeof stoppedInside).toBe('boolean');
   });
 
-  it('a failing run is logged and the next turn runs again', async () => {
+  it('a failing run is logged and the next turn runs again; /metrics counts both and when it last succeeded', async () => {
     const warnings: string[] = [];
-    const runner = new JobRunner(database.db, exclusive, { info() {}, warn: (_details, message) => warnings.push(message) });
+    const registry = new Registry();
+    const runner = new JobRunner(database.db, exclusive, { info() {}, warn: (_details, message) => warnings.push(message) }, registry);
     let runs = 0;
     runner.add({
       name: 'flaky',
@@ -49,8 +51,17 @@ describe.each(backends)('job runner ($name)', (backend) => {
       },
     });
     expect(await runner.runOnce('flaky')).toBe(false);
+    const before = Date.now() / 1000;
     expect(await runner.runOnce('flaky')).toBe(true);
     expect(warnings).toHaveLength(1);
+    const outcomes = (await registry.getSingleMetric('job_runs_total')!.get()).values;
+    expect(outcomes.map((v) => [v.labels.result, v.value]).sort()).toEqual([
+      ['failed', 1],
+      ['ran', 1],
+    ]);
+    const [lastSuccess] = (await registry.getSingleMetric('job_last_success_timestamp_seconds')!.get()).values;
+    expect(lastSuccess?.labels.job).toBe('flaky');
+    expect(lastSuccess?.value).toBeGreaterThanOrEqual(before);
   });
 });
 
@@ -74,7 +85,8 @@ describe.skipIf(!TEST_DATABASE_URL)('job runner across nodes (PostgreSQL)', () =
         },
       });
       const a = new JobRunner(database.db, true, silent);
-      const b = new JobRunner(other.db, true, silent);
+      const registry = new Registry();
+      const b = new JobRunner(other.db, true, silent, registry);
       a.add(job('a'));
       b.add(job('b'));
       const [ranA, ranB] = await Promise.all([a.runOnce('exclusive'), sleep(50).then(() => b.runOnce('exclusive'))]);
@@ -82,6 +94,11 @@ describe.skipIf(!TEST_DATABASE_URL)('job runner across nodes (PostgreSQL)', () =
       expect(overlap).toBe(false);
       // Once released, the other node takes its turn.
       expect(await b.runOnce('exclusive')).toBe(true);
+      const results = (await registry.getSingleMetric('job_runs_total')!.get()).values.map((v) => [v.labels.result, v.value]);
+      expect(results.sort()).toEqual([
+        ['ran', 1],
+        ['skipped', 1],
+      ]);
     } finally {
       await other.close();
     }

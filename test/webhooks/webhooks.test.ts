@@ -138,6 +138,39 @@ describe.each(serverBackends)('webhooks ($name)', (backend) => {
     await api('DELETE', `/v1/webhooks/${hook.id}`);
   });
 
+  it('/metrics counts attempts by outcome, and shows the backlog of due deliveries and how late the oldest is', async () => {
+    const metric = async (name: string) => {
+      const text = await (await server.fetch('/metrics')).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      return line === undefined ? undefined : Number(line.slice(name.length + 1));
+    };
+    const hook = await subscribe();
+    receiver.secrets = [hook.secret];
+    const deliveredBefore = (await metric('webhook_delivery_attempts_total{outcome="delivered"}')) ?? 0;
+    const storedBefore = (await metric('ingest_readings_total')) ?? 0;
+    expect((await ingest([70, 71])).status).toBe(200);
+    await expect.poll(() => metric('webhook_delivery_attempts_total{outcome="delivered"}'), { timeout: 5_000 }).toBe(deliveredBefore + 2);
+    expect(await metric('ingest_readings_total')).toBe(storedBefore + 2);
+    expect(await metric('webhook_delivery_attempts_total{outcome="retrying"}')).toBeGreaterThan(0); // the previous test's 503s
+    expect(await metric('webhook_deliveries_due')).toBe(0);
+    expect(await metric('webhook_oldest_due_seconds')).toBe(0);
+
+    // A delivery an hour overdue, leased by a node that died: due, and not yet made.
+    const event = await server.db
+      .selectFrom('webhook_tasks')
+      .select('event_id')
+      .where('webhook_id', '=', hook.id)
+      .executeTakeFirstOrThrow();
+    await server.db
+      .updateTable('webhook_tasks')
+      .set({ state: 'pending', next_attempt_at: new Date(Date.now() - 3_600_000), lease_expires_at: new Date(Date.now() + 3_600_000) })
+      .where('webhook_id', '=', hook.id)
+      .where('event_id', '=', event.event_id)
+      .execute();
+    expect(await metric('webhook_deliveries_due')).toBe(1);
+    expect(await metric('webhook_oldest_due_seconds')).toBeGreaterThanOrEqual(3_600);
+  });
+
   it('redelivers an event with the same webhook-id', async () => {
     const hook = await subscribe();
     receiver.secrets = [hook.secret];
