@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../storage/database.js';
+import { preparedStatement } from '../storage/prepared.js';
 
 /**
  * Storage side of ingest: writing a batch in one statement. (The sensors a batch names, with their
@@ -51,6 +52,46 @@ function numberArray(values: Float64Array | Int32Array, count: number, minus = 0
 }
 
 /**
+ * The statement of `writeBatch`, prepared once per connection: its text is the same for every
+ * batch (whole arrays as parameters, the devices' update always present, empty when none is due),
+ * so PostgreSQL neither parses nor plans it per batch (MQTT messages make a statement every few
+ * milliseconds).
+ */
+const WRITE_BATCH = preparedStatement(
+  'ingest_write_batch',
+  `
+  with ins as (
+    insert into readings (organization_id, sensor_id, ts, value, raw_value)
+    select $1::uuid, ($2::uuid[])[u.i],
+      timestamptz 'epoch' + ($3::float8 + u.d * 1000) * interval '1 microsecond', coalesce(u.v, u.r), u.r
+    from unnest($4::int4[], $5::float8[], $6::float8[], $7::float8[]) as u(i, d, v, r)
+    on conflict do nothing
+    returning sensor_id, ts, value, raw_value, received_at
+  ), latest as (
+    insert into sensor_latest as l (sensor_id, organization_id, ts, value, raw_value, received_at, seen_at)
+    select distinct on (sensor_id) sensor_id, $1::uuid, ts, value, raw_value, received_at, received_at
+    from ins order by sensor_id, ts desc
+    on conflict (sensor_id) do update set
+      ts = greatest(l.ts, excluded.ts),
+      value = case when excluded.ts > l.ts then excluded.value else l.value end,
+      raw_value = case when excluded.ts > l.ts then excluded.raw_value else l.raw_value end,
+      received_at = case when excluded.ts > l.ts then excluded.received_at else l.received_at end,
+      seen_at = excluded.seen_at
+  ), hourly as (
+    insert into readings_hourly as h (sensor_id, bucket, organization_id, n, sum, min, max)
+    select sensor_id, date_bin(interval '1 hour', ts, timestamptz 'epoch'), $1::uuid, count(*), sum(value), min(value), max(value)
+    from ins group by 1, 2 order by 1, 2
+    on conflict (sensor_id, bucket) do update set
+      n = h.n + excluded.n, sum = h.sum + excluded.sum, min = least(h.min, excluded.min), max = greatest(h.max, excluded.max)
+  ), seen as (
+    update devices set last_seen_at = now()
+    where organization_id = $1::uuid and id = any($8::uuid[])
+      and (last_seen_at is null or last_seen_at < now() - interval '60 seconds')
+  )
+  select count(*)::int as accepted from ins`,
+);
+
+/**
  * Writes a batch in ONE statement, so it is atomic and durable when it returns (autocommit; with
  * PostgreSQL's default synchronous_commit the WAL is flushed before the answer). Parameters are
  * whole arrays, so the statement text is the same whatever the batch size:
@@ -73,44 +114,21 @@ export async function writeBatch(
   seenDeviceIds: readonly string[],
   returnRows = false,
 ): Promise<BatchOutcome> {
-  const devices =
-    seenDeviceIds.length === 0
-      ? sql``
-      : sql`, seen as (
-          update devices set last_seen_at = now()
-          where organization_id = ${organizationId} and id = any(${`{${seenDeviceIds.join(',')}}`}::uuid[])
-            and (last_seen_at is null or last_seen_at < now() - interval '60 seconds')
-        )`;
   const n = batch.count;
   let first = Number.POSITIVE_INFINITY;
   for (let i = 0; i < n; i += 1) if (batch.ts[i]! < first) first = batch.ts[i]!;
-  const { rows } = await sql<{ accepted: number | string }>`
-    with ins as (
-      insert into readings (organization_id, sensor_id, ts, value, raw_value)
-      select ${organizationId}, (${`{${batch.sensors.join(',')}}`}::uuid[])[u.i],
-        timestamptz 'epoch' + (${first * 1000}::float8 + u.d * 1000) * interval '1 microsecond', coalesce(u.v, u.r), u.r
-      from unnest(${numberArray(batch.sensorIndex, n)}::int4[], ${numberArray(batch.ts, n, first)}::float8[],
-        ${batch.values === null ? null : numberArray(batch.values, n)}::float8[], ${numberArray(batch.rawValues, n)}::float8[]) as u(i, d, v, r)
-      on conflict do nothing
-      returning sensor_id, ts, value, raw_value, received_at
-    ), latest as (
-      insert into sensor_latest as l (sensor_id, organization_id, ts, value, raw_value, received_at, seen_at)
-      select distinct on (sensor_id) sensor_id, ${organizationId}::uuid, ts, value, raw_value, received_at, received_at
-      from ins order by sensor_id, ts desc
-      on conflict (sensor_id) do update set
-        ts = greatest(l.ts, excluded.ts),
-        value = case when excluded.ts > l.ts then excluded.value else l.value end,
-        raw_value = case when excluded.ts > l.ts then excluded.raw_value else l.raw_value end,
-        received_at = case when excluded.ts > l.ts then excluded.received_at else l.received_at end,
-        seen_at = excluded.seen_at
-    ), hourly as (
-      insert into readings_hourly as h (sensor_id, bucket, organization_id, n, sum, min, max)
-      select sensor_id, date_bin(interval '1 hour', ts, timestamptz 'epoch'), ${organizationId}::uuid, count(*), sum(value), min(value), max(value)
-      from ins group by 1, 2 order by 1, 2
-      on conflict (sensor_id, bucket) do update set
-        n = h.n + excluded.n, sum = h.sum + excluded.sum, min = least(h.min, excluded.min), max = greatest(h.max, excluded.max)
-    )${devices}
-    select count(*) as accepted from ins`.execute(db);
+  const { rows } = await db.executeQuery<{ accepted: number }>(
+    WRITE_BATCH.compile([
+      organizationId,
+      `{${batch.sensors.join(',')}}`,
+      first * 1000,
+      numberArray(batch.sensorIndex, n),
+      numberArray(batch.ts, n, first),
+      batch.values === null ? null : numberArray(batch.values, n),
+      numberArray(batch.rawValues, n),
+      `{${seenDeviceIds.join(',')}}`,
+    ]),
+  );
   const accepted = Number(rows[0]?.accepted ?? 0);
   if (!returnRows) return { accepted };
   // Usually every reading was new: the rows stored are the batch itself, known here without

@@ -1,7 +1,8 @@
-import { sql } from 'kysely';
+import type { CompiledQuery } from 'kysely';
 import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import type { Db } from '../storage/database.js';
 import type { ScalingPoint, Sensor } from './inventory.schema.js';
+import { preparedStatement } from '../storage/prepared.js';
 import { definedOnly, escapeLike, isUuid } from '../storage/sql.js';
 
 /** Sensors of an organization. Every query is scoped by organization_id. */
@@ -248,9 +249,38 @@ export async function upsertSensorByKey(
  * the devices among `keys`. Sensors of other organizations or devices are absent from the result.
  */
 export interface IngestTarget {
-  sensor: Sensor;
+  sensor: Pick<Sensor, 'id' | 'device_id' | 'key'>;
   scaling: { kind: 'linear'; scale: number; offset: number } | { kind: 'piecewise_linear'; points: ScalingPoint[] } | null;
   calibrationOffset: number;
+}
+
+/**
+ * The two lookups of ingest, prepared once per connection (array parameters: the same text for
+ * any number of sensors), asked for every batch and every group of MQTT messages.
+ */
+const INGEST_TARGETS_FROM = `
+  select s.id, s.device_id, s.key, p.kind as scaling_kind, p.scale as scaling_scale, p."offset" as scaling_offset,
+         p.points as scaling_points, c."offset" as calibration_offset
+  from sensors s
+  left join scaling_profiles p on p.id = s.scaling_profile_id and p.organization_id = s.organization_id
+  left join calibrations c on c.sensor_id = s.id and c.organization_id = s.organization_id and c.active
+  where s.organization_id = $1::uuid`;
+const INGEST_TARGETS_BY_ID = preparedStatement('ingest_targets_by_id', `${INGEST_TARGETS_FROM} and s.id = any($2::uuid[])`);
+/** Several devices' keys at once (a group of MQTT messages): any of the keys on any of the devices, a superset the caller narrows to each device's own. */
+const INGEST_TARGETS_BY_KEY = preparedStatement(
+  'ingest_targets_by_key',
+  `${INGEST_TARGETS_FROM} and s.device_id = any($2::uuid[]) and s.key = any($3::text[])`,
+);
+
+interface IngestTargetRow {
+  id: string;
+  device_id: string;
+  key: string;
+  scaling_kind: 'linear' | 'piecewise_linear' | null;
+  scaling_scale: number | null;
+  scaling_offset: number | null;
+  scaling_points: ScalingPoint[] | null;
+  calibration_offset: number | null;
 }
 
 export async function ingestTargets(
@@ -258,42 +288,19 @@ export async function ingestTargets(
   organizationId: string,
   select: { deviceIds: readonly string[]; keys: readonly string[] } | { ids: readonly string[] },
 ): Promise<IngestTarget[]> {
-  let query = db
-    .selectFrom('sensors')
-    .leftJoin('scaling_profiles', (join) =>
-      join
-        .onRef('scaling_profiles.id', '=', 'sensors.scaling_profile_id')
-        .onRef('scaling_profiles.organization_id', '=', 'sensors.organization_id'),
-    )
-    .leftJoin('calibrations', (join) =>
-      join
-        .onRef('calibrations.sensor_id', '=', 'sensors.id')
-        .onRef('calibrations.organization_id', '=', 'sensors.organization_id')
-        .on('calibrations.active', '=', true),
-    )
-    .selectAll('sensors')
-    .select([
-      'scaling_profiles.kind as scaling_kind',
-      'scaling_profiles.scale as scaling_scale',
-      'scaling_profiles.offset as scaling_offset',
-      'scaling_profiles.points as scaling_points',
-      sql<number | null>`calibrations."offset"`.as('calibration_offset'),
-    ])
-    .where('sensors.organization_id', '=', organizationId);
+  let statement: CompiledQuery;
   if ('ids' in select) {
     const ids = [...new Set(select.ids.filter(isUuid))];
     if (ids.length === 0) return [];
-    query = query.where('sensors.id', 'in', ids);
+    statement = INGEST_TARGETS_BY_ID.compile([organizationId, ids]);
   } else {
-    // Several devices' keys at once (a group of MQTT messages): any of the keys on any of the
-    // devices, a superset the caller narrows to each device's own.
     const deviceIds = [...new Set(select.deviceIds.filter(isUuid))];
     if (deviceIds.length === 0 || select.keys.length === 0) return [];
-    query = query.where('sensors.device_id', 'in', deviceIds).where('sensors.key', 'in', [...new Set(select.keys)]);
+    statement = INGEST_TARGETS_BY_KEY.compile([organizationId, deviceIds, [...new Set(select.keys)]]);
   }
-  const rows = await query.execute();
-  return rows.map(({ scaling_kind, scaling_scale, scaling_offset, scaling_points, calibration_offset, ...sensor }) => ({
-    sensor,
+  const { rows } = await db.executeQuery<IngestTargetRow>(statement);
+  return rows.map(({ id, device_id, key, scaling_kind, scaling_scale, scaling_offset, scaling_points, calibration_offset }) => ({
+    sensor: { id, device_id, key },
     scaling:
       scaling_kind === 'linear'
         ? { kind: 'linear' as const, scale: scaling_scale ?? 1, offset: scaling_offset ?? 0 }
