@@ -21,6 +21,8 @@ export interface Config {
   dataDir: string | undefined;
   /** A PostgreSQL URL; when unset the embedded PGlite database in `dataDir` is used. */
   databaseUrl: string | undefined;
+  /** A streaming replica of `databaseUrl`, for the heavy reads that may lag (storage/read-replica.ts). */
+  databaseReplicaUrl: string | undefined;
   /** The OAuth issuer and the base of every absolute link (RFC 8414 §3.3). */
   publicUrl: string;
   logLevel: string;
@@ -46,6 +48,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (e.MQTT_URL !== undefined && e.MQTT_PORT !== undefined)
     throw new ConfigError('MQTT_PORT (the built-in broker) and MQTT_URL (an existing broker) exclude each other: set one');
   if (e.MQTT_WS_PORT !== undefined && e.MQTT_PORT === undefined) throw new ConfigError('MQTT_WS_PORT needs MQTT_PORT');
+  const databaseUrl = Object.hasOwn(overrides, 'databaseUrl') ? overrides.databaseUrl : e.DATABASE_URL;
+  const databaseReplicaUrl = Object.hasOwn(overrides, 'databaseReplicaUrl') ? overrides.databaseReplicaUrl : e.DATABASE_REPLICA_URL;
+  if (databaseReplicaUrl !== undefined && databaseUrl === undefined)
+    throw new ConfigError('DATABASE_REPLICA_URL needs DATABASE_URL: it is a replica of that PostgreSQL (the embedded database has none)');
   const port = overrides.port ?? e.PORT;
   const host = overrides.host ?? e.HOST;
   // An IPv6 address (HOST=::) goes in brackets, or the default URL would not parse.
@@ -54,7 +60,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     port,
     host,
     dataDir: Object.hasOwn(overrides, 'dataDir') ? overrides.dataDir && path.resolve(overrides.dataDir) : path.resolve(e.DATA_DIR),
-    databaseUrl: Object.hasOwn(overrides, 'databaseUrl') ? overrides.databaseUrl : e.DATABASE_URL,
+    databaseUrl,
+    databaseReplicaUrl,
     publicUrl: normalizePublicUrl(overrides.publicUrl ?? e.PUBLIC_URL ?? `http://${urlHost}:${port}`),
     logLevel: overrides.logLevel ?? e.LOG_LEVEL,
     provisionFile: overrides.provisionFile ?? e.SENSORCLOUD_PROVISION,

@@ -18,6 +18,12 @@ export const ENVIRONMENT = Type.Object({
   DATABASE_URL: Type.Optional(
     Type.String({ pattern: '^postgres(ql)?://', description: 'use this PostgreSQL instead of the embedded database' }),
   ),
+  DATABASE_REPLICA_URL: Type.Optional(
+    Type.String({
+      pattern: '^postgres(ql)?://',
+      description: "a streaming replica of DATABASE_URL's database for the heavy reads that may lag: readings ranges and bins",
+    }),
+  ),
   PUBLIC_URL: Type.Optional(Type.String({ description: 'the OAuth issuer and the base of every absolute link' })),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   SENSORCLOUD_PROVISION: Type.Optional(Type.String({ description: 'a provisioning file applied at start' })),

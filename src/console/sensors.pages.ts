@@ -31,7 +31,7 @@ function statusOf(lastReadingAt: Date | null, offlineAfterSeconds: number | null
  * `series.json` for what arrives after its last point.
  */
 export function registerSensorPages(kit: ConsoleKit): void {
-  const { db } = kit.services;
+  const { db, readReplica } = kit.services;
 
   const sensorRows = async (organizationId: string) => {
     const page = await listSensors(db, organizationId, {}, parseSort(undefined, SENSOR_SORTS, 'key'), { limit: 500, after: undefined });
@@ -85,12 +85,17 @@ export function registerSensorPages(kit: ConsoleKit): void {
     const after = Number(query.after);
     const from = Number.isFinite(after) && after > now - span ? after + 1 : now - span;
     const organizationId = caller.organization.id;
-    const raw = await readingsPage(db, { organizationId, sensorIds: [sensor.id], from, limit: MAX_POINTS + 1 });
+    // The chart's series may lag like /v1's ranges (the replica); the sensor's status above is the primary's.
+    const raw = await readReplica.read((replica) =>
+      readingsPage(replica, { organizationId, sensorIds: [sensor.id], from, limit: MAX_POINTS + 1 }),
+    );
     let points: [number, number][];
     if (raw.length <= MAX_POINTS) points = raw.map((r) => [r.ts, r.value]);
     else {
       const intervalMs = Math.max(60_000, Math.ceil((now - from) / MAX_POINTS / 1000) * 1000);
-      const bins = await bucketsPage(db, { organizationId, sensorIds: [sensor.id], from, intervalMs, limit: MAX_POINTS + 10 });
+      const bins = await readReplica.read((replica) =>
+        bucketsPage(replica, { organizationId, sensorIds: [sensor.id], from, intervalMs, limit: MAX_POINTS + 10 }),
+      );
       points = bins.items.map((b) => [b.ts, b.sum / b.count]);
     }
     return reply.header('cache-control', 'no-store').send({ unit: sensor.unit, points });

@@ -61,6 +61,7 @@ export const graphqlModule: Module = {
           // Set by the hook above for every /graphql request.
           principal: request.principal!,
           db: services.db,
+          readReplica: services.readReplica,
           publicUrl: services.config.publicUrl,
           log: request.log,
         }),

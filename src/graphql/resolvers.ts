@@ -17,6 +17,7 @@ import { type Aggregate, aggregateOf, bucketsPage, readingsPage, sensorsOfOrgani
 import { finite } from '../readings/reading-json.js';
 import { formatTime } from '../readings/time.js';
 import type { Db } from '../storage/database.js';
+import type { ReadReplica } from '../storage/read-replica.js';
 import { type Page, type Sort, encodeCursor, sortKey } from '../storage/keyset.js';
 import { badUserInput, forbidden, graphError } from './errors.js';
 import { graphNode } from './representation.js';
@@ -32,6 +33,8 @@ import { graphNode } from './representation.js';
 export interface GraphContext extends MercuriusContext {
   principal: Principal;
   db: Db;
+  /** Ranges and bins of readings, as /v1 reads them (storage/read-replica.ts). */
+  readReplica: ReadReplica;
   publicUrl: string;
   log: { error(details: object, message: string): void };
 }
@@ -128,6 +131,7 @@ export const resolvers: IResolvers<unknown, GraphContext> = {
         });
         const organizationId = ctx.principal.organizationId;
         // Another organization's sensor reads as one without readings, never as a different answer.
+        // Asked of the primary, like /v1: the replica may not know a sensor created a moment ago.
         const owned = await sensorsOfOrganization(ctx.db, organizationId, [args.sensorId]);
         if (owned.size === 0) return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
         const sensorIds = [...owned];
@@ -135,12 +139,13 @@ export const resolvers: IResolvers<unknown, GraphContext> = {
           node: { sensorId, ts: formatTime(ts), ...node },
           cursor: encodeCursor([sensorId, ts]),
         });
-        if (range.intervalMs !== undefined) {
-          const { items, more } = await bucketsPage(ctx.db, { organizationId, sensorIds, ...range, intervalMs: range.intervalMs });
+        const { intervalMs } = range;
+        if (intervalMs !== undefined) {
+          const { items, more } = await ctx.readReplica.read((db) => bucketsPage(db, { organizationId, sensorIds, ...range, intervalMs }));
           const edges = items.map((b) => edgeOf(b.sensorId, b.ts, { value: finite(aggregateOf(b, range.aggregate)), count: b.count }));
           return { edges, pageInfo: { hasNextPage: more, endCursor: edges.at(-1)?.cursor ?? null } };
         }
-        const rows = await readingsPage(ctx.db, { organizationId, sensorIds, ...range });
+        const rows = await ctx.readReplica.read((db) => readingsPage(db, { organizationId, sensorIds, ...range }));
         const edges = rows
           .slice(0, range.limit)
           .map((r) => edgeOf(r.sensorId, r.ts, { value: finite(r.value), rawValue: finite(r.rawValue), count: null }));

@@ -20,6 +20,7 @@ import type { Module } from '../module.js';
 import { MODULES } from '../modules.js';
 import { openAbuseGuard } from '../abuse/open.js';
 import { InvalidationListener } from '../storage/invalidations.js';
+import { ReadReplica } from '../storage/read-replica.js';
 import { BearerAuthenticator } from '../auth/bearer.js';
 import { createOAuthRuntime } from '../oauth/runtime.js';
 import { oauthSettings } from '../oauth/settings.js';
@@ -120,7 +121,9 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   const ingest = new IngestPipeline(ctx.db, ingestSettings(ctx.config.env).maxReadings);
   const events = new EventOutbox();
   const oauth = createOAuthRuntime({ db: ctx.db, config: ctx.config, bearer, abuse }, oauthSettings(ctx.config.env));
-  const services: AppServices = { ...ctx, abuse, invalidations, bearer, jobs, ingest, events, oauth, metrics };
+  const readReplica = new ReadReplica(ctx.db, ctx.replicaDb, app.log);
+  app.addHook('onClose', async () => readReplica.close());
+  const services: AppServices = { ...ctx, abuse, invalidations, bearer, jobs, ingest, events, oauth, readReplica, metrics };
   // The representation rules of every /v1 route (406/415), whichever module registers it.
   installNegotiation(app);
   for (const module of modules) await module.register?.(app, services);

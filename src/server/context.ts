@@ -10,6 +10,7 @@ import type { IngestPipeline } from '../ingest/pipeline.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { OAuthRuntime } from '../oauth/runtime.js';
 import type { InvalidationListener } from '../storage/invalidations.js';
+import type { ReadReplica } from '../storage/read-replica.js';
 
 /** The Fastify instance every module registers on (built by server/app.ts). */
 // biome-ignore lint/suspicious/noExplicitAny: the raw server, request and reply types of whichever server Fastify was given (plain HTTP here, any in tests).
@@ -20,6 +21,8 @@ export interface AppContext {
   config: Config;
   db: Db;
   databaseKind: 'embedded' | 'postgres';
+  /** The streaming replica of DATABASE_REPLICA_URL; modules reach it through `readReplica`. */
+  replicaDb?: Db | undefined;
 }
 
 /** What every route module is given: the context plus the shared per-server services. */
@@ -41,6 +44,11 @@ export interface AppServices extends AppContext {
    * and the vendor profiles in front of it (vendors/) issue every token through it.
    */
   oauth: OAuthRuntime;
+  /**
+   * Where heavy reads that may lag the latest writes go (ranges and bins of readings): the replica,
+   * or the primary when there is none or it fails (storage/read-replica.ts).
+   */
+  readReplica: ReadReplica;
   /** The /metrics registry: a module registers its own series on it (http/observability.ts). */
   metrics: Registry;
 }

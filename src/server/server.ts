@@ -14,11 +14,13 @@ import type { App } from './context.js';
 export interface RunningServer {
   app: App;
   database: DatabaseHandle;
+  /** The read replica's pool (DATABASE_REPLICA_URL), when there is one. */
+  replica: DatabaseHandle | undefined;
   /** The address actually bound (PORT=0 picks a free port). */
   url: string;
   /**
    * Stops accepting connections, lets in-flight requests finish (for at most the shutdown grace
-   * period, after which remaining connections are cut), then closes the database.
+   * period, after which remaining connections are cut), then closes the database (and the replica's pool).
    */
   close(): Promise<void>;
 }
@@ -110,6 +112,9 @@ export interface StartOptions {
   shutdownGraceMs?: number;
 }
 
+/** Connections of a node to the read replica: it serves only the heavy reads. */
+const REPLICA_POOL_SIZE = 5;
+
 /** Open storage, migrate, provision, listen: the `serve` command, also used by tests. */
 export async function startServer(
   config: Config,
@@ -122,6 +127,15 @@ export async function startServer(
     onConnectionError: (error) =>
       logger.warn({ code: (error as { code?: string }).code, message: error.message }, 'database connection lost; the pool replaces it'),
   });
+  // Not told of its lost connections: the reads it fails are what matters, and ReadReplica warns
+  // of those (at most once a minute), not once per pooled connection.
+  const replica = config.databaseReplicaUrl
+    ? await openDatabase({ databaseUrl: config.databaseReplicaUrl, poolSize: REPLICA_POOL_SIZE, readOnly: true })
+    : undefined;
+  const closeDatabases = async () => {
+    await replica?.close();
+    await database.close();
+  };
   let built: App | undefined;
   try {
     const applied = await migrateToLatest(database.db, allMigrations());
@@ -130,7 +144,7 @@ export async function startServer(
       const summary = await applyProvisioningFile(database.db, config.provisionFile, provisioningSections(), provisioningContext(config));
       logger.info({ file: config.provisionFile, ...summary }, 'provisioning applied');
     }
-    built = await buildApp({ config, db: database.db, databaseKind: database.kind }, { logger });
+    built = await buildApp({ config, db: database.db, databaseKind: database.kind, replicaDb: replica?.db }, { logger });
     const app = built;
     await app.listen({ port: config.port, host: config.host });
     const address = app.server.address();
@@ -148,6 +162,7 @@ export async function startServer(
     return {
       app,
       database,
+      replica,
       url,
       close: () =>
         (closing ??= (async () => {
@@ -159,13 +174,13 @@ export async function startServer(
           } finally {
             clearTimeout(deadline);
           }
-          await database.close();
+          await closeDatabases();
         })()),
     };
   } catch (error) {
     // E.g. the port is taken: stop whatever the app started (hooks, timers) along with the database.
     await built?.close().catch(() => {});
-    await database.close();
+    await closeDatabases();
     throw error;
   }
 }

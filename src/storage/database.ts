@@ -27,6 +27,12 @@ export interface OpenDatabaseOptions {
   /** Directory of the embedded database; `undefined` keeps it in memory (tests). */
   dataDir?: string | undefined;
   poolSize?: number;
+  /**
+   * Every transaction of the pool's connections is read-only (`default_transaction_read_only`): for
+   * a read replica's pool, so that a write sent there by mistake fails even when the URL names a
+   * writable server (a misconfiguration, or a standby since promoted).
+   */
+  readOnly?: boolean;
   /** Told when a pooled connection fails (a restart, a terminated backend); the pool replaces it. */
   onConnectionError?: (error: Error) => void;
 }
@@ -41,6 +47,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       keepAlive: true,
+      ...(options.readOnly && { options: '-c default_transaction_read_only=on' }),
     });
     const connectionFailed = (error: Error) => options.onConnectionError?.(error);
     // A connection that fails must never crash the process. pg-pool listens for errors only on

@@ -77,6 +77,8 @@ describe('configuration from the environment', () => {
     [{ TRUST_PROXY: '10.0.0.1/33' }, /TRUST_PROXY/],
     [{ TRUST_PROXY: 'proxy.internal' }, /TRUST_PROXY/],
     [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL/],
+    [{ DATABASE_REPLICA_URL: 'postgres://replica/x' }, /DATABASE_REPLICA_URL needs DATABASE_URL/],
+    [{ DATABASE_URL: 'postgres://db/x', DATABASE_REPLICA_URL: 'replica:5432' }, /DATABASE_REPLICA_URL/],
   ])('%j is refused naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
@@ -92,6 +94,13 @@ describe('configuration from the environment', () => {
       'fd00::/8',
     ]);
     expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+  });
+
+  it('DATABASE_REPLICA_URL: unset, or a postgres:// URL beside DATABASE_URL', () => {
+    expect(loadConfig({}).databaseReplicaUrl).toBeUndefined();
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/x', DATABASE_REPLICA_URL: 'postgres://replica/x' }).databaseReplicaUrl).toBe(
+      'postgres://replica/x',
+    );
   });
 
   it('REDIS_URL: unset, or a redis:// URL', () => {
