@@ -19,6 +19,8 @@ export interface CredentialResolver {
   prefix: string;
   /** Looks the credential up by its hash; null when unknown, expired or revoked. */
   resolve(token: string, hash: string): Promise<Principal | null>;
+  /** resolve() reads the hash alone: the credential can be checked again from its digest (resolveDigest). */
+  byHash?: boolean;
 }
 
 export const CACHE_TTL_MS = 1000;
@@ -117,6 +119,16 @@ export class BearerAuthenticator {
   /** The principal behind a raw credential, or null; no HTTP concerns. */
   resolve(token: string): Promise<Principal | null> {
     return this.resolveHashed(token, sha256(token));
+  }
+
+  /**
+   * The principal behind a credential known only by its digest (a long-lived connection keeps no
+   * plaintext), through the cache and the resolver of `prefix` when that resolver looks credentials
+   * up by hash alone; null otherwise.
+   */
+  resolveDigest(prefix: string, hash: string): Promise<Principal | null> {
+    const resolver = this.resolvers.find((r) => r.prefix === prefix);
+    return resolver?.byHash ? this.resolveHashed(prefix, hash) : Promise.resolve(null);
   }
 
   private async resolveHashed(token: string, hash: string): Promise<Principal | null> {

@@ -36,6 +36,7 @@ export const deviceRevocationGroup = (deviceId: string): string => `device:${dev
 export function deviceTokenResolver(db: Db): CredentialResolver {
   return {
     prefix: DEVICE_TOKEN_PREFIX,
+    byHash: true,
     async resolve(_token, hash): Promise<Principal | null> {
       const device = await findDeviceByTokenHash(db, hash);
       if (!device) return null;

@@ -4,6 +4,7 @@ import type { BearerAuthenticator } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import { type ParsedBatch, parseJsonBatch, parseNdjsonBatch } from '../ingest/ingest.parse.js';
 import type { IngestPipeline, IngestRefusal, IngestSource, SourcedBatch } from '../ingest/pipeline.js';
+import { DEVICE_TOKEN_PREFIX } from '../inventory/device-tokens.js';
 import { GroupCommit } from '../storage/group-commit.js';
 
 /**
@@ -27,6 +28,19 @@ export function serialOfTopic(topic: string): string | undefined {
 export type MessageRefusal = { kind: 'not_authorized' } | { kind: 'invalid_payload'; detail: string };
 
 export type Credentials = { principal: Principal } | { refused: Refusal } | { invalid: true };
+
+/**
+ * Bytes an MQTT packet may have beyond its payload (fixed header, topic, packet id, MQTT 5
+ * properties): a packet larger than INGEST_MAX_BYTES plus this is refused from its fixed header,
+ * before it is buffered (MQTT 5: announced as Maximum Packet Size in CONNACK).
+ */
+export const PACKET_OVERHEAD_BYTES = 8 * 1024;
+
+/** What the transports log with (a Fastify/pino logger). */
+export interface MqttLog {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
 
 /**
  * Messages committed together at most; more wait for the next statement. One statement at a time:
@@ -60,7 +74,7 @@ function mqttMetrics(registry: Registry): MqttMetrics {
     received: new Counter({ name: 'mqtt_messages_received_total', help: 'MQTT messages received on readings topics', registers }),
     refused: new Counter({
       name: 'mqtt_messages_refused_total',
-      help: 'MQTT messages stored not at all, by reason (invalid_payload, not_authorized, unknown_device)',
+      help: 'MQTT messages stored not at all, by reason (invalid_payload, not_authorized: another topic, or an unknown serial on MQTT_URL)',
       labelNames: ['reason'] as const,
       registers,
     }),
@@ -75,6 +89,8 @@ function mqttMetrics(registry: Registry): MqttMetrics {
 
 export class DeviceIngest {
   readonly metrics: MqttMetrics;
+  /** Largest MQTT packet accepted, bytes: a payload of INGEST_MAX_BYTES and its headers. */
+  readonly maxPacketSize: number;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true });
   private readonly messages: GroupCommit<Message>;
   /** Messages submitted and not yet settled, and who waits for none to be left (shutdown). */
@@ -87,8 +103,10 @@ export class DeviceIngest {
     registry: Registry,
     /** Largest payload, bytes (INGEST_MAX_BYTES, as for HTTP). */
     readonly maxBytes: number,
+    private readonly log: MqttLog,
   ) {
     this.metrics = mqttMetrics(registry);
+    this.maxPacketSize = maxBytes + PACKET_OVERHEAD_BYTES;
     this.messages = new GroupCommit(async (messages) => {
       const refusals = await this.pipeline.ingestGroup(messages);
       for (const [i, message] of messages.entries()) message.refusal = refusals[i];
@@ -103,16 +121,35 @@ export class DeviceIngest {
   async authenticate(username: string | undefined, password: Buffer | undefined, ip: string): Promise<Credentials> {
     const token = password?.toString('utf8');
     let checked: Credentials = { invalid: true };
-    if (token?.startsWith('sc_dev_')) checked = await this.bearer.check(token, ip);
-    if ('principal' in checked && (checked.principal.kind !== 'device' || checked.principal.deviceSerial !== username))
+    try {
+      if (token?.startsWith(DEVICE_TOKEN_PREFIX)) checked = await this.bearer.check(token, ip);
+    } catch (error) {
+      this.log.warn({ err: error }, 'MQTT CONNECT could not be checked');
+      throw error;
+    }
+    const serial = 'principal' in checked ? checked.principal.deviceSerial : undefined;
+    if ('principal' in checked && (checked.principal.kind !== 'device' || serial === undefined || serial !== username))
       checked = { invalid: true };
     if (!('principal' in checked)) this.metrics.connectionsRefused.inc({ reason: 'refused' in checked ? 'throttled' : 'bad_credentials' });
     return checked;
   }
 
-  /** Whether a connected device may publish to `topic`: its own readings topic only. */
-  mayPublish(principal: Principal, topic: string): boolean {
-    const allowed = principal.deviceSerial !== undefined && topic === readingsTopic(principal.deviceSerial);
+  /**
+   * Whether a connected device's credential still stands (cache invalidations were missed): looked
+   * up again by its digest, so connections keep no plaintext token. False when it is unknown now,
+   * or names another device.
+   */
+  async stillValid(principal: Principal): Promise<boolean> {
+    const current = await this.bearer.resolveDigest(DEVICE_TOKEN_PREFIX, principal.credentialHash);
+    return current?.kind === 'device' && current.deviceId === principal.deviceId && current.deviceSerial === principal.deviceSerial;
+  }
+
+  /**
+   * Whether a connected device may publish to `topic`: its own readings topic only (`ownTopic`,
+   * readingsTopic of its serial, worked out once per connection).
+   */
+  mayPublish(ownTopic: string, topic: string): boolean {
+    const allowed = topic === ownTopic;
     if (!allowed) this.refusedTopic();
     return allowed;
   }
@@ -123,28 +160,34 @@ export class DeviceIngest {
   }
 
   /**
-   * Stores a message's readings for `source` (a device): resolves once they are durable, with
-   * the refusal when the payload is one `POST /v1/ingest` would refuse (nothing stored). Rejects
-   * when they could not be written (the database is away): the message is not acknowledged.
+   * Stores a message's readings for `source` (a device, `serial` in the log): resolves once they
+   * are durable, with the refusal when the payload is one `POST /v1/ingest` would refuse (nothing
+   * stored). Rejects when they could not be written (the database is away): the message is not
+   * acknowledged. Either is logged here, once for every transport.
    */
-  async store(source: IngestSource, payload: Buffer): Promise<MessageRefusal | undefined> {
+  async store(source: IngestSource, serial: string, payload: Buffer): Promise<MessageRefusal | undefined> {
     const started = performance.now();
     this.metrics.received.inc();
     const parsed = this.parse(payload);
-    let refusal: MessageRefusal | undefined;
+    let refusal: Extract<MessageRefusal, { kind: 'invalid_payload' }> | undefined;
     if ('detail' in parsed) refusal = { kind: 'invalid_payload', detail: parsed.detail };
     else {
       const message: Message = { source, parsed };
       this.storing += 1;
       try {
         await this.messages.submit(message);
+      } catch (error) {
+        this.log.warn({ err: error, device: serial }, 'MQTT readings could not be stored; not acknowledged, so they are sent again');
+        throw error;
       } finally {
         if (--this.storing === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       }
       if (message.refusal) refusal = { kind: 'invalid_payload', detail: detailOf(message.refusal) };
     }
-    if (refusal) this.metrics.refused.inc({ reason: refusal.kind });
-    else this.metrics.latency.observe((performance.now() - started) / 1000);
+    if (refusal) {
+      this.metrics.refused.inc({ reason: refusal.kind });
+      this.log.warn({ device: serial, detail: refusal.detail }, 'MQTT payload refused');
+    } else this.metrics.latency.observe((performance.now() - started) / 1000);
     return refusal;
   }
 

@@ -14,7 +14,7 @@ export const mqttModule: Module = {
     if (env.MQTT_PORT === undefined && env.MQTT_URL === undefined) return;
     // Loaded only when MQTT is on: aedes, ws and MQTT.js would otherwise lengthen every start.
     const { DeviceIngest } = await import('./device-ingest.js');
-    const ingest = new DeviceIngest(services.bearer, services.ingest, services.metrics, ingestSettings(env).maxBytes);
+    const ingest = new DeviceIngest(services.bearer, services.ingest, services.metrics, ingestSettings(env).maxBytes, app.log);
     if (env.MQTT_PORT !== undefined) {
       const { BuiltInBroker } = await import('./broker.js');
       const broker = new BuiltInBroker(ingest, { host: services.config.host, port: env.MQTT_PORT, wsPort: env.MQTT_WS_PORT, log: app.log });

@@ -3,7 +3,7 @@ import type { IPublishPacket } from 'mqtt-packet';
 import { devicesWithSerial } from '../inventory/devices.repo.js';
 import type { IngestSource } from '../ingest/pipeline.js';
 import type { Db } from '../storage/database.js';
-import { type DeviceIngest, serialOfTopic } from './device-ingest.js';
+import { type DeviceIngest, type MqttLog, serialOfTopic } from './device-ingest.js';
 
 /**
  * MQTT_URL: readings from an existing MQTT 5 broker, which authenticates the devices and keeps
@@ -29,7 +29,7 @@ export interface SharedSubscriptionOptions {
   /** Prefix of this node's client ids: stable across restarts, so the broker resumes the sessions. */
   clientId: string;
   connections: number;
-  log: { info(details: object, message: string): void; warn(details: object, message: string): void };
+  log: MqttLog;
 }
 
 export class SharedSubscription {
@@ -56,7 +56,7 @@ export class SharedSubscription {
         this.receive(packet).then(
           () => done(),
           (error: unknown) => {
-            log.warn({ err: error }, 'MQTT readings could not be stored; reconnecting so the broker delivers them again');
+            // DeviceIngest logged it; reconnecting makes the broker deliver it again.
             done(error as Error);
             client.reconnect();
           },
@@ -88,8 +88,8 @@ export class SharedSubscription {
       this.options.log.warn({ topic: packet.topic }, 'MQTT message for no known device (or a serial several organizations use) dropped');
       return;
     }
-    const refusal = await this.ingest.store(source, packet.payload as Buffer);
-    if (refusal?.kind === 'invalid_payload') this.options.log.warn({ device: serial, detail: refusal.detail }, 'MQTT payload refused');
+    // A refused payload is logged by DeviceIngest, and acknowledged: the broker must not deliver it again.
+    await this.ingest.store(source, serial!, packet.payload as Buffer);
   }
 
   /** The device a topic's serial names: undefined when none does, or several organizations use it. */

@@ -1,7 +1,8 @@
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type IPublishPacket, type Packet } from 'mqtt-packet';
 import type { Principal } from '../auth/principal.js';
-import type { DeviceIngest, MessageRefusal } from './device-ingest.js';
+import { type DeviceIngest, type MessageRefusal, type MqttLog, readingsTopic } from './device-ingest.js';
+import { PacketSizeGuard } from './packet-size.js';
 
 /**
  * One MQTT 5 connection to the built-in broker. aedes speaks MQTT 3.1.1 only, so MQTT 5 devices
@@ -39,6 +40,13 @@ export const REASON = {
 const RECEIVE_MAXIMUM = 1_000;
 /** A connection that sends no CONNECT within this is closed. */
 const CONNECT_TIMEOUT_MS = 30_000;
+/** A connection the server ended is destroyed if the peer has not closed it within this. */
+export const END_GRACE_MS = 1_000;
+/** The largest Maximum Packet Size MQTT 5 can announce (§3.2.2.3.6: the largest packet the protocol can carry). */
+const MAX_ANNOUNCEABLE_PACKET_SIZE = 268_435_460;
+
+/** What became of a message handed to the store: its refusal (none: stored), or why it could not be stored. */
+type Stored = { refusal: MessageRefusal | undefined } | { error: unknown };
 
 export interface SessionHost {
   ingest: DeviceIngest;
@@ -47,14 +55,22 @@ export interface SessionHost {
   /** A device is connected (a new session of its client id ends the previous one). */
   connected(session: V5Session): void;
   closed(session: V5Session): void;
-  log: { warn(details: object, message: string): void };
+  log: MqttLog;
 }
 
 export class V5Session {
   principal: Principal | undefined;
-  token = '';
+  /** The one topic this device may publish to (readingsTopic of its serial). */
+  topic = '';
   clientId = '';
   private readonly parser = mqttPacket.parser({ protocolVersion: 5 });
+  private readonly sizes: PacketSizeGuard;
+  /**
+   * Packets that came after CONNECT while its credentials were being checked (MQTT 5 §3.1.4: a
+   * client may send before CONNACK), handled in order once it is accepted; undefined when no
+   * CONNECT is being checked. The stream is paused meanwhile, so this holds at most one read's packets.
+   */
+  private early: Packet[] | undefined;
   private keepAliveMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
@@ -66,20 +82,25 @@ export class V5Session {
     private readonly stream: Duplex,
     private readonly host: SessionHost,
   ) {
+    this.sizes = new PacketSizeGuard(host.ingest.maxPacketSize);
     this.parser.on('packet', (packet: Packet) => this.receive(packet));
     this.parser.on('error', () => this.disconnect(REASON.malformedPacket));
     stream.on('data', (chunk: Buffer) => {
-      if (!this.ended) this.parser.parse(chunk);
+      if (this.ended) return;
+      // Refused from its fixed header, before the parser buffers it (MQTT 5 §3.2.2.3.6).
+      if (!this.sizes.feed(chunk)) this.disconnect(REASON.packetTooLarge);
+      else this.parser.parse(chunk);
     });
     stream.on('error', () => this.end());
     stream.on('close', () => this.end());
     this.timer = setTimeout(() => this.end(), CONNECT_TIMEOUT_MS);
   }
 
-  /** Ends the session from the server's side with a reason (revoked, shutting down, taken over). */
+  /** Ends the session from the server's side with a reason (revoked, shutting down, taken over); before CONNACK, without one. */
   disconnect(reasonCode: number): void {
     if (this.ended) return;
     if (this.principal) this.send({ cmd: 'disconnect', reasonCode });
+    else this.stream.destroy();
     this.end();
   }
 
@@ -92,7 +113,8 @@ export class V5Session {
     if (this.ended) return;
     this.armKeepAlive();
     if (!this.principal) {
-      if (packet.cmd === 'connect') void this.connect(packet);
+      if (this.early) this.early.push(packet);
+      else if (packet.cmd === 'connect') void this.connect(packet);
       else this.end();
       return;
     }
@@ -131,18 +153,19 @@ export class V5Session {
 
   private async connect(packet: IConnectPacket): Promise<void> {
     if (packet.properties?.authenticationMethod) return this.refuse(REASON.badAuthenticationMethod);
+    this.early = [];
+    this.stream.pause();
     let checked: Awaited<ReturnType<DeviceIngest['authenticate']>>;
     try {
       checked = await this.host.ingest.authenticate(packet.username, packet.password, this.host.ip);
-    } catch (error) {
-      this.host.log.warn({ err: error }, 'MQTT CONNECT could not be checked');
+    } catch {
       return this.refuse(REASON.serverUnavailable);
     }
     if (this.ended) return;
     if ('refused' in checked) return this.refuse(REASON.connectionRateExceeded);
     if ('invalid' in checked) return this.refuse(REASON.badUserNameOrPassword);
     this.principal = checked.principal;
-    this.token = packet.password?.toString('utf8') ?? '';
+    this.topic = readingsTopic(checked.principal.deviceSerial!);
     this.clientId = packet.clientId || `sensorcloud-${crypto.randomUUID()}`;
     this.keepAliveMs = (packet.keepalive ?? 0) * 1000;
     this.send({
@@ -152,6 +175,7 @@ export class V5Session {
       properties: {
         maximumQoS: 1,
         receiveMaximum: RECEIVE_MAXIMUM,
+        maximumPacketSize: Math.min(this.sizes.maxPacketSize, MAX_ANNOUNCEABLE_PACKET_SIZE),
         wildcardSubscriptionAvailable: false,
         subscriptionIdentifiersAvailable: false,
         sharedSubscriptionAvailable: false,
@@ -160,9 +184,16 @@ export class V5Session {
     } as Packet);
     this.armKeepAlive();
     this.host.connected(this);
+    // What the device sent before its CONNACK, in order, as if it had come now.
+    const early = this.early;
+    this.early = undefined;
+    for (const received of early) this.receive(received);
+    if (!this.ended) this.stream.resume();
   }
 
+  /** CONNACK with a refusal; whatever came after the CONNECT is dropped with the connection. */
   private refuse(reasonCode: number): void {
+    this.early = undefined;
     this.send({ cmd: 'connack', reasonCode, sessionPresent: false });
     this.end();
   }
@@ -183,22 +214,30 @@ export class V5Session {
       this.disconnect(violation);
       return;
     }
-    let answer: Promise<MessageRefusal | undefined>;
-    if (!ingest.mayPublish(principal, packet.topic)) answer = Promise.resolve({ kind: 'not_authorized' });
-    else answer = ingest.store({ organizationId: principal.organizationId, deviceId: principal.deviceId }, packet.payload as Buffer);
+    // Settled at once into a value: a later message's store may fail while an earlier one is still
+    // pending (GroupCommit retries a failed group message by message), and a rejection nobody has
+    // handled yet would end the process.
+    const answer: Promise<Stored> = !ingest.mayPublish(this.topic, packet.topic)
+      ? Promise.resolve({ refusal: { kind: 'not_authorized' } })
+      : ingest
+          .store(
+            { organizationId: principal.organizationId, deviceId: principal.deviceId },
+            principal.deviceSerial!,
+            packet.payload as Buffer,
+          )
+          .then(
+            (refusal) => ({ refusal }),
+            (error: unknown) => ({ error }),
+          );
     const messageId = packet.messageId;
     this.acks = this.acks.then(async () => {
-      let refusal: MessageRefusal | undefined;
-      try {
-        refusal = await answer;
-      } catch (error) {
-        // Not stored and not acknowledged: the device sends it again after reconnecting.
-        this.host.log.warn({ err: error }, 'MQTT readings could not be stored; disconnecting the device');
+      const stored = await answer;
+      if ('error' in stored) {
+        // Not stored and not acknowledged (DeviceIngest logged it): the device sends it again after reconnecting.
         this.disconnect(REASON.serverBusy);
         return;
       }
-      if (refusal?.kind === 'invalid_payload')
-        this.host.log.warn({ device: principal.deviceSerial, detail: refusal.detail }, 'MQTT payload refused');
+      const { refusal } = stored;
       if (packet.qos !== 1) return;
       this.inFlight -= 1;
       const reasonCode = !refusal ? REASON.success : refusal.kind === 'not_authorized' ? REASON.notAuthorized : REASON.payloadFormatInvalid;
@@ -226,7 +265,10 @@ export class V5Session {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.timer);
+    this.early = undefined;
     this.stream.end();
+    // A peer that never closes its side would keep the connection (and a shutdown) waiting.
+    if (!this.stream.destroyed) setTimeout(() => this.stream.destroy(), END_GRACE_MS).unref();
     this.host.closed(this);
   }
 }

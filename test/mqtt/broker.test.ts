@@ -1,5 +1,8 @@
 import net from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { sql } from 'kysely';
+import { INVALIDATION_CHANNEL } from '../../src/storage/invalidations.js';
 import { describe, expect, it } from 'vitest';
 import { freePort, serverBackends, startTestServer, type TestServer, useTestServer } from '../support/server.js';
 import { ACME, BETA, PROVISIONING } from './fixtures.js';
@@ -8,7 +11,8 @@ import { ACME, BETA, PROVISIONING } from './fixtures.js';
  * The built-in broker (SPEC §8) with the real MQTT.js client, MQTT 5 and 3.1.1, over TCP and
  * WebSocket: what a device publishes is queryable through /v1; a wrong token is refused at
  * CONNECT; another device's topic and invalid payloads store nothing and leave the broker
- * serving; rotating a device's token disconnects it.
+ * serving; rotating a device's token disconnects it. Raw sockets for what a client library
+ * would not send: packets before CONNACK, packets larger than announced, idle connections.
  */
 
 const { serial: SERIAL, token: TOKEN, apiKey: API_KEY } = ACME;
@@ -18,13 +22,80 @@ interface Ports {
   ws: number;
 }
 
+/** INGEST_MAX_BYTES of these servers; the largest packet is this plus 8 KiB of headers. */
+const MAX_BYTES = 64 * 1024;
+const MAX_PACKET_SIZE = MAX_BYTES + 8 * 1024;
+
+/** A TCP connection that speaks MQTT packet by packet (mqtt-packet, as the server does). */
+interface RawConnection {
+  socket: net.Socket;
+  /** The next packet the server sends (rejects if the connection closes first). */
+  next(): Promise<Packet>;
+  /** Resolves when the connection is closed. */
+  closed: Promise<void>;
+  send(...packets: object[]): void;
+}
+
+function rawConnection(port: number, version: 4 | 5, options: { allowHalfOpen?: boolean } = {}): Promise<RawConnection> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
+    const parser = mqttPacket.parser({ protocolVersion: version });
+    const packets: Packet[] = [];
+    const waiting: { resolve: (p: Packet) => void; reject: (e: Error) => void }[] = [];
+    let isClosed = false;
+    parser.on('packet', (packet: Packet) => {
+      const waiter = waiting.shift();
+      if (waiter) waiter.resolve(packet);
+      else packets.push(packet);
+    });
+    socket.on('data', (chunk) => parser.parse(chunk));
+    socket.on('error', () => {});
+    const closed = new Promise<void>((done) =>
+      socket.once('close', () => {
+        isClosed = true;
+        for (const waiter of waiting.splice(0)) waiter.reject(new Error('connection closed'));
+        done();
+      }),
+    );
+    socket.once('connect', () =>
+      resolve({
+        socket,
+        closed,
+        next: () => {
+          const packet = packets.shift();
+          if (packet) return Promise.resolve(packet);
+          if (isClosed) return Promise.reject(new Error('connection closed'));
+          return new Promise((res, rej) => waiting.push({ resolve: res, reject: rej }));
+        },
+        send: (...list) => socket.write(Buffer.concat(list.map((p) => mqttPacket.generate(p as Packet, { protocolVersion: version })))),
+      }),
+    );
+    socket.once('error', reject);
+  });
+}
+
+const connectPacket = (version: 4 | 5, password = TOKEN) => ({
+  cmd: 'connect',
+  protocolId: 'MQTT',
+  protocolVersion: version,
+  clean: true,
+  clientId: `raw-${version}-${Math.random().toString(36).slice(2)}`,
+  keepalive: 60,
+  username: SERIAL,
+  password: Buffer.from(password),
+});
+
+/** Resolves true if `promise` settles within `ms`. */
+const within = (promise: Promise<unknown>, ms: number) =>
+  Promise.race([promise.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))]);
+
 async function startWithBroker(backend: (typeof serverBackends)[number]): Promise<TestServer & { ports: Ports }> {
   const ports = { tcp: await freePort(), ws: await freePort() };
   const storage = await backend.prepare();
   const server = await startTestServer({
     ...storage.options,
     provisioning: PROVISIONING,
-    env: { MQTT_PORT: String(ports.tcp), MQTT_WS_PORT: String(ports.ws), OAUTH_RATE_LIMIT_IP: '0' },
+    env: { MQTT_PORT: String(ports.tcp), MQTT_WS_PORT: String(ports.ws), OAUTH_RATE_LIMIT_IP: '0', INGEST_MAX_BYTES: String(MAX_BYTES) },
   });
   const stopServer = server.stop;
   return Object.assign(server, {
@@ -200,7 +271,120 @@ describe.each(serverBackends)('built-in MQTT broker on $name', (backend) => {
     expect(text).toMatch(/^mqtt_messages_refused_total\{reason="invalid_payload"\} [1-9]/m);
     expect(text).toMatch(/^mqtt_connections_refused_total\{reason="bad_credentials"\} [1-9]/m);
     expect(text).toMatch(/^mqtt_ingest_duration_seconds_count [1-9]/m);
+    // The reasons the help names are the ones counted (docs/mqtt.md).
+    expect(text).toMatch(/^# HELP mqtt_messages_refused_total .*\(invalid_payload, not_authorized[:)]/m);
+    expect(text).not.toContain('unknown_device');
     await client.endAsync();
+  });
+
+  it.each([5, 4] as const)(
+    'MQTT %s: packets sent right behind CONNECT, before CONNACK, are handled in order once it is accepted',
+    async (version) => {
+      const raw = await rawConnection(server.ports.tcp, version);
+      const ts = `2024-12-0${version}T00:00:00.000Z`;
+      const publish = (messageId: number, value: number) => ({
+        cmd: 'publish',
+        topic: `devices/${SERIAL}/readings`,
+        qos: 1,
+        messageId,
+        retain: false,
+        dup: false,
+        payload: Buffer.from(JSON.stringify({ sensor: 'temp', ts: ts.replace('T00', `T0${value}`), value })),
+      });
+      // One write: CONNECT and two PUBLISHes arrive in one segment, while the credentials are being checked.
+      raw.send(connectPacket(version), publish(1, 1), publish(2, 2), { cmd: 'pingreq' });
+      expect(await raw.next()).toMatchObject({ cmd: 'connack', ...(version === 5 ? { reasonCode: 0 } : { returnCode: 0 }) });
+      // PINGRESP goes out at once, each PUBACK once its reading is stored: in the order of the PUBLISHes.
+      const answers = [await raw.next(), await raw.next(), await raw.next()];
+      expect(answers.filter((p) => p.cmd === 'puback').map((p) => ('messageId' in p ? p.messageId : undefined))).toEqual([1, 2]);
+      expect(answers.filter((p) => p.cmd === 'pingresp')).toHaveLength(1);
+      const stored = (await readings('temp')).filter((r) => r.ts.startsWith(ts.slice(0, 10)));
+      expect(stored.map((r) => r.value).sort()).toEqual([1, 2]);
+      raw.socket.destroy();
+    },
+  );
+
+  it('MQTT 5: packets behind a CONNECT that is refused are dropped with the connection', async () => {
+    const raw = await rawConnection(server.ports.tcp, 5);
+    raw.send(connectPacket(5, 'sc_dev_wrong'), {
+      cmd: 'publish',
+      topic: `devices/${SERIAL}/readings`,
+      qos: 1,
+      messageId: 1,
+      payload: Buffer.from(JSON.stringify({ sensor: 'temp', ts: '2024-12-09T00:00:00Z', value: 9 })),
+    });
+    expect(await raw.next()).toMatchObject({ cmd: 'connack', reasonCode: 0x86 });
+    await raw.closed;
+    expect((await readings('temp')).some((r) => r.ts === '2024-12-09T00:00:00.000Z')).toBe(false);
+  });
+
+  it.each([5, 4] as const)('MQTT %s: a CONNECT announcing a huge packet is cut off at once, not buffered', async (version) => {
+    const raw = await rawConnection(server.ports.tcp, version);
+    // Remaining length 268 435 455 (the most MQTT can say), then the start of a CONNECT: the
+    // protocol level is readable, the rest never comes.
+    raw.socket.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, version, 0x02, 0x00, 0x3c]));
+    expect(await within(raw.closed, 2_000)).toBe(true);
+  });
+
+  it('MQTT 5: CONNACK announces the Maximum Packet Size; a larger PUBLISH is DISCONNECT 0x95 from its header', async () => {
+    const raw = await rawConnection(server.ports.tcp, 5);
+    raw.send(connectPacket(5));
+    expect(await raw.next()).toMatchObject({ cmd: 'connack', reasonCode: 0, properties: { maximumPacketSize: MAX_PACKET_SIZE } });
+    // A QoS 1 PUBLISH whose header announces one byte more than that (a type byte, 3 bytes of
+    // remaining length, the rest), and only the start of its body.
+    const remaining = MAX_PACKET_SIZE + 1 - 4;
+    expect(remaining).toBeGreaterThanOrEqual(128 * 128);
+    expect(remaining).toBeLessThan(128 * 128 * 128);
+    const length = [(remaining & 0x7f) | 0x80, ((remaining >> 7) & 0x7f) | 0x80, remaining >> 14];
+    raw.socket.write(Buffer.from([0x32, ...length, 0x00, 0x01, 0x64]));
+    expect(await raw.next()).toMatchObject({ cmd: 'disconnect', reasonCode: 0x95 });
+    expect(await within(raw.closed, 2_000)).toBe(true);
+  });
+
+  it('a payload over INGEST_MAX_BYTES within the packet size is refused as invalid (MQTT 5: PUBACK 0x99); a larger packet closes 3.1.1', async () => {
+    const topic = `devices/${SERIAL}/readings`;
+    const v5 = await connect(5);
+    await expect(v5.publishAsync(topic, Buffer.alloc(MAX_BYTES + 1, 0x20), { qos: 1 })).rejects.toMatchObject({ code: 0x99 });
+    expect(v5.connected).toBe(true);
+    await v5.endAsync();
+
+    const v4 = await connect(4);
+    const gone = closed(v4);
+    v4.publish(topic, Buffer.alloc(MAX_PACKET_SIZE, 0x20), { qos: 1 });
+    expect(await within(gone, 2_000)).toBe(true);
+    // The broker goes on serving.
+    const again = await connect(4);
+    await again.publishAsync(topic, JSON.stringify({ sensor: 'temp', ts: '2024-12-10T00:00:00Z', value: 10 }), { qos: 1 });
+    await again.endAsync();
+  });
+
+  it('after missed invalidations every connected device is checked again (from its token digest): one whose token changed meanwhile is disconnected', async () => {
+    const beta = { username: BETA.serial, password: BETA.token };
+    const v5 = await connect(5, beta);
+    const v4 = await connect(4, beta);
+    const acme = await connect(5);
+    const disconnect = new Promise<number | undefined>((resolve) => v5.once('disconnect', (packet) => resolve(packet.reasonCode)));
+    const gone = Promise.all([closed(v4), closed(v5)]);
+    const device = await server.db
+      .selectFrom('devices')
+      .select(['id', 'token_hash'])
+      .where('serial', '=', BETA.serial)
+      .executeTakeFirstOrThrow();
+    // The token changes without its notification reaching this node, then the listener reconnects.
+    await server.db.updateTable('devices').set({ token_hash: 'changed-elsewhere' }).where('id', '=', device.id).execute();
+    try {
+      await sql`select pg_notify(${INVALIDATION_CHANNEL}, ${JSON.stringify({ kind: 'all' })})`.execute(server.db);
+      expect(await disconnect).toBe(0x87);
+      await gone;
+      // Acme's token still stands: it stays connected.
+      await acme.publishAsync(`devices/${SERIAL}/readings`, JSON.stringify({ sensor: 'temp', ts: '2024-12-11T00:00:00Z', value: 1 }), {
+        qos: 1,
+      });
+      expect(acme.connected).toBe(true);
+    } finally {
+      await server.db.updateTable('devices').set({ token_hash: device.token_hash }).where('id', '=', device.id).execute();
+    }
+    await acme.endAsync();
   });
 
   it("rotating a device's token disconnects the device, whichever protocol it speaks", async () => {
@@ -235,5 +419,21 @@ describe('built-in MQTT broker shutdown', () => {
     await server.stop();
     expect(await disconnect).toBe(0x8b);
     client.end(true);
+  });
+
+  it('connections that never send CONNECT, or never close their side, do not hold the shutdown up', async () => {
+    const server = await startWithBroker(serverBackends[0]!);
+    // Connected, silent: the broker would wait 30 s for its CONNECT.
+    const idle = await rawConnection(server.ports.tcp, 5);
+    // An MQTT 5 device that never closes its side of the connection.
+    const halfOpen = await rawConnection(server.ports.tcp, 5, { allowHalfOpen: true });
+    halfOpen.send(connectPacket(5));
+    expect(await halfOpen.next()).toMatchObject({ cmd: 'connack', reasonCode: 0 });
+    const started = Date.now();
+    await server.stop();
+    // Without tracking them it waited for the 30 s CONNECT timeout, and for ever on the half-open one.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await within(idle.closed, 1_000)).toBe(true);
+    halfOpen.socket.destroy();
   });
 });
