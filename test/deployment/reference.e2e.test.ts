@@ -204,6 +204,8 @@ describe.skipIf(!TEST_DATABASE_URL || !HAPROXY)("the reference deployment: the d
     const ready = await viaHttps('/readyz');
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ok' });
+    // Metrics are scraped from each node, not through the public frontend.
+    expect((await viaHttps('/metrics')).status).toBe(403);
 
     const sensors = await api('/v1/sensors');
     expect(sensors.status).toBe(200);
