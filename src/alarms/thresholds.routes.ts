@@ -50,7 +50,10 @@ export const ThresholdResource: ResourceType<AlarmThreshold> = {
       jsonApiOnly: true,
       get: () => undefined,
       related: (row) => `/v1/alarms?threshold_id=${row.id}`,
-      include: { byOwners: async (db, organizationId, ids) => ownedBy(await alarmsOfThresholds(db, organizationId, ids), 'threshold_id') },
+      include: {
+        byOwners: async (db, organizationId, ids, limit) =>
+          ownedBy(await alarmsOfThresholds(db, organizationId, ids, limit), 'threshold_id'),
+      },
     },
   },
 };
