@@ -33,6 +33,9 @@ export const DISPLAY_PREFIX_LENGTH = API_KEY_PREFIX.length + 4;
 
 export const displayPrefix = (key: string): string => key.slice(0, DISPLAY_PREFIX_LENGTH);
 
+/** Longest name of a key (/v1/api-keys and the console). */
+export const API_KEY_NAME_MAX = 100;
+
 export interface CreateApiKeyInput {
   name: string;
   scopes: string[];
@@ -90,6 +93,7 @@ export async function createApiKey(
   const errors: FieldError[] = [];
   const name = input.name.trim();
   if (name === '') errors.push({ pointer: '/body/name', detail: 'name must not be empty' });
+  if (name.length > API_KEY_NAME_MAX) errors.push({ pointer: '/body/name', detail: `name must be at most ${API_KEY_NAME_MAX} characters` });
   const scopes = [...new Set(input.scopes)];
   scopes.forEach((scope, i) => {
     if (!isScope(scope)) errors.push({ pointer: `/body/scopes/${i}`, detail: `unknown scope "${scope}"` });
