@@ -118,13 +118,14 @@ export async function createApiKey(
 }
 
 /**
- * A new secret for a key, same id, name, scopes and expiry; the old one stops working at once (the
- * caller evicts it from the bearer cache). Only the key's creator rotates it, with the rules of
- * creating it: a key acts as its creator, so rotating someone else's would hand their access over.
- * Undefined when the organization has no such key.
+ * A new secret for a key, same id, name, scopes and expiry; the old one stops working at once: it
+ * is dropped from every node's bearer cache after the commit, as revocation does. Only the key's
+ * creator rotates it, with the rules of creating it: a key acts as its creator, so rotating
+ * someone else's would hand their access over. Undefined when the organization has no such key.
  */
-export async function rotateApiKey(
+export async function rotateApiKeyNow(
   db: Db,
+  bearer: Pick<BearerAuthenticator, 'revoked'>,
   principal: Principal,
   id: string,
   source: AuditSource,
@@ -149,6 +150,7 @@ export async function rotateApiKey(
   });
   // Revoked or expired between the two reads.
   if (!row) throw new HttpProblem({ status: 409, detail: 'The API key is no longer active; create a new one.' });
+  await bearer.revoked({ revocationGroup: id }, db);
   return { key, row };
 }
 
