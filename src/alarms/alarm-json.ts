@@ -50,7 +50,9 @@ export const AlarmResource: ResourceType<Alarm> = {
       jsonApiOnly: true,
       get: () => undefined,
       related: (row) => `/v1/alarms/${row.id}/comments`,
-      include: { byOwners: async (db, organizationId, ids) => ownedBy(await commentsOfAlarms(db, organizationId, ids), 'alarm_id') },
+      include: {
+        byOwners: async (db, organizationId, ids, limit) => ownedBy(await commentsOfAlarms(db, organizationId, ids, limit), 'alarm_id'),
+      },
     },
   },
 };

@@ -2,6 +2,7 @@ import { type Updateable, sql } from 'kysely';
 import type { Db } from '../storage/database.js';
 import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import { isUuid } from '../storage/sql.js';
+import { rowsPerOwner } from '../storage/per-owner.js';
 import type { Alarm, AlarmActivity, AlarmComment, AlarmKind, AlarmStatus, AlarmsTable, Severity } from './alarms.schema.js';
 
 /** Alarms, their history and comments; the evaluation state of thresholds. Every query is scoped by organization. */
@@ -111,26 +112,38 @@ export async function findAlarm(db: Db, organizationId: string, id: string): Pro
 }
 
 /** The alarms of these sensors, newest first (`include`): one statement. */
-export async function alarmsOfSensors(db: Db, organizationId: string, sensorIds: readonly string[]): Promise<Alarm[]> {
-  return alarmsWhere(db, organizationId, 'sensor_id', sensorIds);
+export async function alarmsOfSensors(db: Db, organizationId: string, sensorIds: readonly string[], limit?: number): Promise<Alarm[]> {
+  return alarmsWhere(db, organizationId, 'sensor_id', sensorIds, limit);
 }
 
 /** The alarms these thresholds raised, newest first (`include`): one statement. */
-export async function alarmsOfThresholds(db: Db, organizationId: string, thresholdIds: readonly string[]): Promise<Alarm[]> {
-  return alarmsWhere(db, organizationId, 'threshold_id', thresholdIds);
+export async function alarmsOfThresholds(
+  db: Db,
+  organizationId: string,
+  thresholdIds: readonly string[],
+  limit?: number,
+): Promise<Alarm[]> {
+  return alarmsWhere(db, organizationId, 'threshold_id', thresholdIds, limit);
 }
 
-async function alarmsWhere(db: Db, organizationId: string, column: 'sensor_id' | 'threshold_id', ids: readonly string[]): Promise<Alarm[]> {
+async function alarmsWhere(
+  db: Db,
+  organizationId: string,
+  column: 'sensor_id' | 'threshold_id',
+  ids: readonly string[],
+  limit: number | undefined,
+): Promise<Alarm[]> {
   const valid = ids.filter(isUuid);
   if (valid.length === 0) return [];
-  return db
-    .selectFrom('alarms')
-    .selectAll()
-    .where('organization_id', '=', organizationId)
-    .where(column, 'in', valid)
-    .orderBy('triggered_at', 'desc')
-    .orderBy('id')
-    .execute();
+  const query = db.selectFrom('alarms').selectAll().where('organization_id', '=', organizationId).where(column, 'in', valid);
+  return rowsPerOwner(db, query, {
+    owner: column,
+    order: [
+      ['triggered_at', 'desc'],
+      ['id', 'asc'],
+    ],
+    limit,
+  });
 }
 
 export async function addActivity(
@@ -240,17 +253,23 @@ export async function findComment(db: Db, organizationId: string, alarmId: strin
 }
 
 /** The comments on these alarms, oldest first (`include`): one statement. */
-export async function commentsOfAlarms(db: Db, organizationId: string, alarmIds: readonly string[]): Promise<AlarmComment[]> {
+export async function commentsOfAlarms(
+  db: Db,
+  organizationId: string,
+  alarmIds: readonly string[],
+  limit?: number,
+): Promise<AlarmComment[]> {
   const valid = alarmIds.filter(isUuid);
   if (valid.length === 0) return [];
-  return db
-    .selectFrom('alarm_comments')
-    .selectAll()
-    .where('organization_id', '=', organizationId)
-    .where('alarm_id', 'in', valid)
-    .orderBy('created_at')
-    .orderBy('id')
-    .execute();
+  const query = db.selectFrom('alarm_comments').selectAll().where('organization_id', '=', organizationId).where('alarm_id', 'in', valid);
+  return rowsPerOwner(db, query, {
+    owner: 'alarm_id',
+    order: [
+      ['created_at', 'asc'],
+      ['id', 'asc'],
+    ],
+    limit,
+  });
 }
 
 export async function insertComment(

@@ -18,12 +18,12 @@ import {
   listAlarms,
   listComments,
 } from './alarms.repo.js';
-import type { AlarmActivity, AlarmComment, AlarmStatus } from './alarms.schema.js';
-import { type AlarmService, actorOf } from './alarms.service.js';
+import { ALARM_STATUSES, type AlarmActivity, type AlarmComment, type AlarmStatus } from './alarms.schema.js';
+import { ALARM_COMMENT_MAX, ALARM_NOTE_MAX, type AlarmService, actorOf } from './alarms.service.js';
 import { Severity } from './thresholds.routes.js';
 
 const Uuid = Type.String({ format: 'uuid' });
-const Status = Type.Enum(['active', 'acknowledged', 'resolved']);
+const Status = Type.Enum([...ALARM_STATUSES]);
 const AlarmJson = Type.Object({
   id: Uuid,
   sensor_id: Uuid,
@@ -82,8 +82,8 @@ const CommentJson = Type.Object({
   links: Type.Object({ self: Type.String() }),
 });
 
-const Note = Type.Object({ note: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))) }, { additionalProperties: false });
-const CommentBody = Type.Object({ body: Type.String({ minLength: 1, maxLength: 10_000 }) }, { additionalProperties: false });
+const Note = Type.Object({ note: Type.Optional(Nullable(Type.String({ maxLength: ALARM_NOTE_MAX }))) }, { additionalProperties: false });
+const CommentBody = Type.Object({ body: Type.String({ minLength: 1, maxLength: ALARM_COMMENT_MAX }) }, { additionalProperties: false });
 
 export function registerAlarmRoutes(app: App, services: AppServices, alarms: AlarmService): void {
   const { db, bearer, config } = services;

@@ -4,8 +4,12 @@ type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
-export type Severity = 'info' | 'warning' | 'critical';
-export type AlarmStatus = 'active' | 'acknowledged' | 'resolved';
+/** The values of the enumerations below, for the API's schemas and the console's filters alike. */
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
+export const ALARM_STATUSES = ['active', 'acknowledged', 'resolved'] as const;
+
+export type Severity = (typeof SEVERITIES)[number];
+export type AlarmStatus = (typeof ALARM_STATUSES)[number];
 /** `range`: a reading outside min/max (for longer than the delay); `offline`: the sensor silent for its period. */
 export type AlarmKind = 'range' | 'offline';
 

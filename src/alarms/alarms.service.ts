@@ -22,6 +22,10 @@ import { type ActiveThreshold, silentSensors } from './thresholds.repo.js';
 
 const SYSTEM: Actor = { userId: null, kind: 'system' };
 
+/** Longest note on an acknowledgement or resolution, and longest comment (/v1/alarms and the console). */
+export const ALARM_NOTE_MAX = 2000;
+export const ALARM_COMMENT_MAX = 10_000;
+
 export function actorOf(principal: Principal): Actor {
   return principal.userId ? { userId: principal.userId, kind: 'user' } : { userId: null, kind: 'client' };
 }

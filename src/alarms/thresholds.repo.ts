@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../storage/database.js';
 import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
 import { isUuid } from '../storage/sql.js';
+import { rowsPerOwner } from '../storage/per-owner.js';
 import type { AlarmThreshold, Severity } from './alarms.schema.js';
 
 /** Alarm thresholds of an organization. Every query is scoped by organization_id. */
@@ -50,17 +51,23 @@ export async function findThresholdsByIds(db: Db, organizationId: string, ids: r
 }
 
 /** The thresholds watching these sensors, oldest first (for `include`): one statement. */
-export async function thresholdsOfSensors(db: Db, organizationId: string, sensorIds: readonly string[]): Promise<AlarmThreshold[]> {
+export async function thresholdsOfSensors(
+  db: Db,
+  organizationId: string,
+  sensorIds: readonly string[],
+  limit?: number,
+): Promise<AlarmThreshold[]> {
   const valid = sensorIds.filter(isUuid);
   if (valid.length === 0) return [];
-  return db
-    .selectFrom('alarm_thresholds')
-    .selectAll()
-    .where('organization_id', '=', organizationId)
-    .where('sensor_id', 'in', valid)
-    .orderBy('created_at')
-    .orderBy('id')
-    .execute();
+  const query = db.selectFrom('alarm_thresholds').selectAll().where('organization_id', '=', organizationId).where('sensor_id', 'in', valid);
+  return rowsPerOwner(db, query, {
+    owner: 'sensor_id',
+    order: [
+      ['created_at', 'asc'],
+      ['id', 'asc'],
+    ],
+    limit,
+  });
 }
 
 export interface ThresholdFields {

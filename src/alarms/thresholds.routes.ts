@@ -8,7 +8,7 @@ import { ownedBy } from '../api/compound.js';
 import { findSensorsByIds } from '../inventory/sensors.repo.js';
 import { alarmsOfThresholds } from './alarms.repo.js';
 import type { App, AppServices } from '../server/context.js';
-import type { AlarmThreshold } from './alarms.schema.js';
+import { type AlarmThreshold, SEVERITIES } from './alarms.schema.js';
 import type { ThresholdCache } from './threshold-cache.js';
 import {
   THRESHOLD_SORTS,
@@ -50,13 +50,16 @@ export const ThresholdResource: ResourceType<AlarmThreshold> = {
       jsonApiOnly: true,
       get: () => undefined,
       related: (row) => `/v1/alarms?threshold_id=${row.id}`,
-      include: { byOwners: async (db, organizationId, ids) => ownedBy(await alarmsOfThresholds(db, organizationId, ids), 'threshold_id') },
+      include: {
+        byOwners: async (db, organizationId, ids, limit) =>
+          ownedBy(await alarmsOfThresholds(db, organizationId, ids, limit), 'threshold_id'),
+      },
     },
   },
 };
 
 const Uuid = Type.String({ format: 'uuid' });
-export const Severity = Type.Enum(['info', 'warning', 'critical']);
+export const Severity = Type.Enum([...SEVERITIES]);
 const ThresholdJson = Type.Object({
   id: Uuid,
   sensor_id: Uuid,

@@ -12,7 +12,7 @@ import type { AppServices } from '../server/context.js';
 import { callerOf } from '../api/resource-routes.js';
 import { auditedBy } from '../audit/actor.js';
 import { type ApiKeyRow, findApiKey, listApiKeys } from './api-keys.repo.js';
-import { createApiKey, revokeApiKeyNow, rotateApiKey } from './api-keys.service.js';
+import { API_KEY_NAME_MAX, createApiKey, revokeApiKeyNow, rotateApiKeyNow } from './api-keys.service.js';
 import { isUuid } from '../storage/sql.js';
 
 /** `/v1/api-keys`: create and rotate (the key is in that answer only), list, show, revoke; every change audited. */
@@ -60,7 +60,7 @@ const ApiKeySchema = Type.Object({
 
 const CreateBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100 }),
+    name: Type.String({ minLength: 1, maxLength: API_KEY_NAME_MAX }),
     scopes: Type.Array(Type.String({ enum: [...SCOPES] }), { minItems: 1, maxItems: SCOPES.length, uniqueItems: true }),
     expires_at: Type.Optional(Type.String({ format: 'date-time', description: 'When the key stops working (RFC 3339); none by default.' })),
   },
@@ -172,9 +172,8 @@ export function registerApiKeyRoutes(app: App, services: AppServices): void {
     async (request, reply) => {
       const caller = callerOf(request);
       const id = request.params.id;
-      const rotated = isUuid(id) ? await rotateApiKey(db, caller.principal, id, auditedBy(caller)) : undefined;
+      const rotated = isUuid(id) ? await rotateApiKeyNow(db, services.bearer, caller.principal, id, auditedBy(caller)) : undefined;
       if (!rotated) throw notFound('The API key does not exist.');
-      await services.bearer.revoked({ revocationGroup: id }, db);
       reply.header('cache-control', 'no-store');
       return sendResource<ApiKeyResource>(config.publicUrl, request, reply, apiKeyType, { ...rotated.row, key: rotated.key });
     },

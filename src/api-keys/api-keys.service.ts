@@ -33,6 +33,9 @@ export const DISPLAY_PREFIX_LENGTH = API_KEY_PREFIX.length + 4;
 
 export const displayPrefix = (key: string): string => key.slice(0, DISPLAY_PREFIX_LENGTH);
 
+/** Longest name of a key (/v1/api-keys and the console). */
+export const API_KEY_NAME_MAX = 100;
+
 export interface CreateApiKeyInput {
   name: string;
   scopes: string[];
@@ -90,6 +93,7 @@ export async function createApiKey(
   const errors: FieldError[] = [];
   const name = input.name.trim();
   if (name === '') errors.push({ pointer: '/body/name', detail: 'name must not be empty' });
+  if (name.length > API_KEY_NAME_MAX) errors.push({ pointer: '/body/name', detail: `name must be at most ${API_KEY_NAME_MAX} characters` });
   const scopes = [...new Set(input.scopes)];
   scopes.forEach((scope, i) => {
     if (!isScope(scope)) errors.push({ pointer: `/body/scopes/${i}`, detail: `unknown scope "${scope}"` });
@@ -114,13 +118,14 @@ export async function createApiKey(
 }
 
 /**
- * A new secret for a key, same id, name, scopes and expiry; the old one stops working at once (the
- * caller evicts it from the bearer cache). Only the key's creator rotates it, with the rules of
- * creating it: a key acts as its creator, so rotating someone else's would hand their access over.
- * Undefined when the organization has no such key.
+ * A new secret for a key, same id, name, scopes and expiry; the old one stops working at once: it
+ * is dropped from every node's bearer cache after the commit, as revocation does. Only the key's
+ * creator rotates it, with the rules of creating it: a key acts as its creator, so rotating
+ * someone else's would hand their access over. Undefined when the organization has no such key.
  */
-export async function rotateApiKey(
+export async function rotateApiKeyNow(
   db: Db,
+  bearer: Pick<BearerAuthenticator, 'revoked'>,
   principal: Principal,
   id: string,
   source: AuditSource,
@@ -145,6 +150,7 @@ export async function rotateApiKey(
   });
   // Revoked or expired between the two reads.
   if (!row) throw new HttpProblem({ status: 409, detail: 'The API key is no longer active; create a new one.' });
+  await bearer.revoked({ revocationGroup: id }, db);
   return { key, row };
 }
 

@@ -23,6 +23,14 @@ import { type Format, negotiate } from './negotiation.js';
  * Both are JSON:API parameters: asked of the JSON representation (a contract that has neither)
  * they are refused with 400 rather than ignored.
  *
+ * A to-many relationship loaded by its owners (a webhook's deliveries, an alarm's comments, a
+ * group's members) shows at most `INCLUDE_LIMIT` related resources per owner, the first in the
+ * relationship's order (the newest deliveries, the oldest comments): its linkage is then cut
+ * there, and the relationship object says so in `meta` (`truncated`, `limit`) while its
+ * `links.related` leads to the paged list of all of them. This holds for `include` and for the
+ * relationship endpoints (api/relationship-routes.ts) alike, so no request loads a relationship
+ * whole, however long it grows.
+ *
  * Resources are found by their JSON:API type in a registry per application: resource-routes.ts
  * registers every resource it serves (with its documentation schema, whose properties name the
  * fields), so a relationship names its related type and never imports the other resource.
@@ -216,6 +224,12 @@ interface Loaded {
   row: unknown;
 }
 
+/** At most this many related resources of one owner in a to-many relationship's linkage (see above). */
+export const INCLUDE_LIMIT = 100;
+
+/** The `meta` of a relationship object whose linkage was cut at `INCLUDE_LIMIT`. */
+export const truncatedMeta = (): Record<string, unknown> => ({ truncated: true, limit: INCLUDE_LIMIT });
+
 /** What one relationship of some rows leads to: the related rows and each owner's linkage to them. */
 export interface RelatedRows {
   kind: ResourceType<unknown>;
@@ -223,6 +237,8 @@ export interface RelatedRows {
   rows: Map<string, unknown>;
   /** By owner id; owners whose linkage is not known (the relationship left out) are absent. */
   linkage: Map<string, Linkage>;
+  /** Owners whose linkage was cut at `INCLUDE_LIMIT`: they have more. */
+  truncated: Set<string>;
 }
 
 /**
@@ -242,10 +258,18 @@ export async function loadRelated(
   if (!rel?.include || !kind) return undefined;
   const rows = new Map<string, unknown>();
   const linkage = new Map<string, Linkage>();
+  const truncated = new Set<string>();
   if ('byIds' in rel.include) {
+    // The row carries its linkage (ids); a to-many one is cut at the bound before loading.
+    const idsOf = (owner: unknown): Linkage | undefined => {
+      const value = rel.get(owner);
+      if (!Array.isArray(value) || value.length <= INCLUDE_LIMIT) return value;
+      truncated.add(ownerKind.id(owner));
+      return value.slice(0, INCLUDE_LIMIT);
+    };
     const ids = new Set<string>();
     for (const owner of owners) {
-      const value = rel.get(owner);
+      const value = idsOf(owner);
       if (typeof value === 'string') ids.add(value);
       else if (Array.isArray(value)) for (const id of value) ids.add(id);
     }
@@ -253,7 +277,7 @@ export async function loadRelated(
       for (const row of await rel.include.byIds(context.db, context.organizationId, [...ids])) rows.set(kind.id(row), row);
     }
     for (const owner of owners) {
-      const value = rel.get(owner);
+      const value = idsOf(owner);
       if (value === undefined) continue;
       linkage.set(
         ownerKind.id(owner),
@@ -264,15 +288,22 @@ export async function loadRelated(
     const ids = owners.map((owner) => ownerKind.id(owner));
     const byOwner = new Map<string, string[]>(ids.map((id) => [id, []]));
     if (ids.length > 0) {
-      for (const { owner, row } of await rel.include.byOwners(context.db, context.organizationId, ids)) {
+      // One more than the bound: an owner that has it has more than the linkage shows.
+      for (const { owner, row } of await rel.include.byOwners(context.db, context.organizationId, ids, INCLUDE_LIMIT + 1)) {
+        const related = byOwner.get(owner);
+        if (!related) continue;
+        if (related.length === INCLUDE_LIMIT) {
+          truncated.add(owner);
+          continue;
+        }
         const id = kind.id(row);
         rows.set(id, row);
-        byOwner.get(owner)?.push(id);
+        related.push(id);
       }
     }
     for (const [owner, related] of byOwner) linkage.set(owner, rel.many ? related : (related[0] ?? null));
   }
-  return { kind, rows, linkage };
+  return { kind, rows, linkage, truncated };
 }
 
 /**
@@ -287,6 +318,7 @@ export async function loadCompound<Row>(
   query: CompoundQuery,
 ): Promise<Compound> {
   const linkage = new Map<string, Record<string, Linkage>>();
+  const relationshipMeta = new Map<string, Record<string, Record<string, unknown>>>();
   const primary = new Set(rows.map((row) => resourceKey(kind.type, kind.id(row))));
   const included = new Map<string, Loaded>();
 
@@ -297,6 +329,10 @@ export async function loadCompound<Row>(
       for (const [owner, value] of loaded.linkage) {
         const key = resourceKey(levelKind.type, owner);
         linkage.set(key, { ...linkage.get(key), [name]: value });
+      }
+      for (const owner of loaded.truncated) {
+        const key = resourceKey(levelKind.type, owner);
+        relationshipMeta.set(key, { ...relationshipMeta.get(key), [name]: truncatedMeta() });
       }
       for (const [id, row] of loaded.rows) {
         const key = resourceKey(loaded.kind.type, id);
@@ -310,10 +346,12 @@ export async function loadCompound<Row>(
   return {
     fields: query.fields,
     linkage,
+    relationshipMeta,
     included: [...included.entries()].map(([key, { kind: relatedKind, row }]) =>
       jsonApiResource(context.publicUrl, relatedKind, row, {
         fields: query.fields.get(relatedKind.type),
         linkage: linkage.get(key),
+        relationshipMeta: relationshipMeta.get(key),
       }),
     ),
   };

@@ -28,12 +28,19 @@ export type Linkage = string | null | readonly string[];
  *
  * - `byIds`: the relationship's ids are known (`get` answers them); loads those resources.
  * - `byOwners`: they are not (a device's sensors); loads the related resources of these owners
- *   with the owner's id of each, which is also the linkage the document then shows.
+ *   with the owner's id of each, which is also the linkage the document then shows. At most
+ *   `limit` per owner, the first in the relationship's order (storage/per-owner.ts): a to-many
+ *   relationship can be unbounded (a webhook's deliveries), and a document is not a list to page.
  */
 export type RelatedLoader =
   | { byIds(db: Db, organizationId: string, ids: readonly string[]): Promise<readonly unknown[]> }
   | {
-      byOwners(db: Db, organizationId: string, ownerIds: readonly string[]): Promise<readonly { owner: string; row: unknown }[]>;
+      byOwners(
+        db: Db,
+        organizationId: string,
+        ownerIds: readonly string[],
+        limit: number,
+      ): Promise<readonly { owner: string; row: unknown }[]>;
     };
 
 export interface RelationshipDef<Row> {
@@ -119,6 +126,8 @@ export interface ResourceObjectOptions {
   fields?: ReadonlySet<string> | undefined;
   /** Linkage by relationship name, loaded for `include` where the row does not carry it. */
   linkage?: Readonly<Record<string, Linkage>> | undefined;
+  /** `meta` of relationships by name: a to-many linkage cut at the include bound says so. */
+  relationshipMeta?: Readonly<Record<string, Record<string, unknown>>> | undefined;
 }
 
 /** The JSON:API resource object of one resource. */
@@ -128,16 +137,18 @@ export function jsonApiResource<Row>(
   row: Row,
   options: ResourceObjectOptions = {},
 ): Record<string, unknown> {
-  const { fields, linkage } = options;
+  const { fields, linkage, relationshipMeta } = options;
   const relationships: Record<string, unknown> = {};
   for (const [name, rel] of Object.entries(kind.relationships ?? {})) {
     if (fields && !fields.has(name)) continue;
     const value = linkage && name in linkage ? linkage[name] : rel.get(row);
     const links = relationshipLinks(publicUrl, kind, row, name);
     if (value === undefined && !links) continue;
+    const meta = relationshipMeta?.[name];
     relationships[name] = {
       ...(value !== undefined && { data: resourceIdentifiers(rel.type, value) }),
       ...(links && { links }),
+      ...(meta && { meta }),
     };
   }
   let attributes = kind.attributes(row);
@@ -159,6 +170,8 @@ export interface Compound {
   fields: ReadonlyMap<string, ReadonlySet<string>>;
   /** By `type` and `id` (`resourceKey`). */
   linkage: ReadonlyMap<string, Record<string, Linkage>>;
+  /** Relationship `meta` by `type` and `id` (`resourceKey`), then relationship name (a truncated linkage). */
+  relationshipMeta?: ReadonlyMap<string, Record<string, Record<string, unknown>>>;
   included: Record<string, unknown>[];
 }
 
@@ -168,6 +181,7 @@ function primaryObject<Row>(publicUrl: string, kind: ResourceType<Row>, row: Row
   return jsonApiResource(publicUrl, kind, row, {
     fields: compound?.fields.get(kind.type),
     linkage: compound?.linkage.get(resourceKey(kind.type, kind.id(row))),
+    relationshipMeta: compound?.relationshipMeta?.get(resourceKey(kind.type, kind.id(row))),
   });
 }
 

@@ -4,6 +4,7 @@ import { principalOf } from '../auth/guard.js';
 import type { Scope } from '../identity/scopes.js';
 import type { App, AppServices } from '../server/context.js';
 import {
+  INCLUDE_LIMIT,
   type ServedResource,
   compoundQueryPatterns,
   compoundQueryProperties,
@@ -11,6 +12,7 @@ import {
   loadRelated,
   parseCompoundQuery,
   resourceRegistry,
+  truncatedMeta,
 } from './compound.js';
 import {
   type RelationshipDef,
@@ -40,7 +42,8 @@ import { requestUrl } from './links.js';
  *   sensors). Any other write is 405 with `Allow`: the relationship is changed elsewhere (a
  *   sensor moves by its own `device`) or not at all (an alarm's comments).
  *
- * Both reads load with the relationship's include loader: one statement whatever its size.
+ * Both reads load with the relationship's include loader: one statement whatever its size, at
+ * most `INCLUDE_LIMIT` of a to-many relationship (then `meta.truncated`; `links.related` has all).
  * Registered once every module has registered its resources (server/app.ts), so the related
  * endpoint can require and document the related type's read scopes as `include` does.
  */
@@ -51,8 +54,18 @@ const relationshipDocument = (many: boolean) =>
     {
       data: many ? Type.Array(Identifier) : Nullable(Identifier),
       links: Type.Object({ self: Type.String({ format: 'uri' }), related: Type.Optional(Type.String({ format: 'uri' })) }),
+      meta: Type.Optional(
+        Type.Object(
+          { truncated: Type.Boolean(), limit: Type.Integer() },
+          { description: `Present when the linkage shows only the first ${INCLUDE_LIMIT}: links.related has them all.` },
+        ),
+      ),
     },
-    { description: 'A JSON:API relationship document: the linkage as resource identifier objects (the same in either media type).' },
+    {
+      description:
+        'A JSON:API relationship document: the linkage as resource identifier objects (the same in either media type), ' +
+        `at most ${INCLUDE_LIMIT} of a to-many relationship.`,
+    },
   );
 
 /** Registers the relationship endpoints of every served resource; called once, after every module. */
@@ -91,6 +104,7 @@ function relationshipRoutes(app: App, services: AppServices, route: Relationship
     return sendDocument(request, reply, {
       data: resourceIdentifiers(rel.type, linkage),
       links: relationshipLinks(config.publicUrl, resource, row, name),
+      ...(loaded?.truncated.has(resource.id(row)) && { meta: truncatedMeta() }),
     });
   };
 
@@ -129,7 +143,15 @@ function relationshipRoutes(app: App, services: AppServices, route: Relationship
         const context = { db, organizationId, publicUrl: config.publicUrl };
         const compound = asked && (await loadCompound(context, registry, target.resource, rows, asked));
         if (many) {
-          return sendCollection(config.publicUrl, request, reply, target.resource, { items: rows, nextCursor: undefined }, { compound });
+          const meta = loaded?.truncated.has(resource.id(row)) ? truncatedMeta() : undefined;
+          return sendCollection(
+            config.publicUrl,
+            request,
+            reply,
+            target.resource,
+            { items: rows, nextCursor: undefined },
+            { compound, ...(meta && { meta }) },
+          );
         }
         const self = requestUrl(config.publicUrl, request);
         if (rows.length === 0) return sendDocument(request, reply, { data: null, links: { self } });

@@ -11,6 +11,7 @@ import { GRANT_TYPES, TOKEN_FORMATS } from '../oauth/grant-types.js';
 import type { App, AppServices } from '../server/context.js';
 import {
   ACCESS_TOKEN_TTL_BOUNDS,
+  APPLICATION_LIMITS,
   ApplicationRefusal,
   type ApplicationService,
   DEFAULT_GRANT_TYPES,
@@ -104,9 +105,9 @@ const ApplicationWithSecretJson = Type.Intersect([
 ]);
 
 const Editable = {
-  name: Type.String({ minLength: 1, maxLength: 100, description: 'Shown to people on the consent page.' }),
-  redirect_uris: Type.Array(Type.String({ minLength: 1, maxLength: 2000 }), {
-    maxItems: 20,
+  name: Type.String({ minLength: 1, maxLength: APPLICATION_LIMITS.name, description: 'Shown to people on the consent page.' }),
+  redirect_uris: Type.Array(Type.String({ minLength: 1, maxLength: APPLICATION_LIMITS.url }), {
+    maxItems: APPLICATION_LIMITS.redirectUris,
     uniqueItems: true,
     description:
       'Where people are sent back with the code, matched exactly: https, or http on a loopback host (127.0.0.1, [::1], localhost); no fragment. At least one for authorization_code.',
@@ -117,7 +118,9 @@ const Editable = {
     uniqueItems: true,
     description: `What the application may ask for, from: ${SCOPES.join(', ')}. People can consent only when their role holds every one; \`offline_access\` gets refresh tokens. At most the scopes of the credential registering it.`,
   }),
-  privacy_policy_url: Nullable(Type.String({ minLength: 1, maxLength: 2000, description: 'https; linked from the consent page.' })),
+  privacy_policy_url: Nullable(
+    Type.String({ minLength: 1, maxLength: APPLICATION_LIMITS.url, description: 'https; linked from the consent page.' }),
+  ),
   grant_types: Type.Array(Type.String({ minLength: 1, maxLength: 100 }), {
     minItems: 1,
     maxItems: ORGANIZATION_GRANT_TYPES.length,

@@ -104,6 +104,14 @@ export const organizationRegistrar = (caller: { principal: Principal; organizati
   heldScopes: caller.principal.scopes,
 });
 
+/** Lengths of a registration's fields: /v1/applications' request schema and the console's form. */
+export const APPLICATION_LIMITS = {
+  name: 100,
+  redirectUris: 20,
+  /** A redirect URI or the privacy policy's address. */
+  url: 2000,
+} as const;
+
 /** Token lifetimes (seconds) an application may be given. */
 export const ACCESS_TOKEN_TTL_BOUNDS = { minimum: 60, maximum: 365 * 86_400 } as const;
 export const REFRESH_TOKEN_TTL_BOUNDS = { minimum: 60, maximum: 10 * 365 * 86_400 } as const;

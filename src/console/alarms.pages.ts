@@ -1,15 +1,15 @@
 import { parseSort } from '../api/list-query.js';
 import { ACTIVITY_SORTS, ALARM_SORTS, type AlarmFilter, findAlarm, listActivity, listAlarms } from '../alarms/alarms.repo.js';
-import { actorOf, AlarmService } from '../alarms/alarms.service.js';
+import { ALARM_STATUSES, SEVERITIES } from '../alarms/alarms.schema.js';
+import { ALARM_COMMENT_MAX, ALARM_NOTE_MAX, actorOf, AlarmService } from '../alarms/alarms.service.js';
 import { HttpProblem } from '../http/problem.js';
 import { findSensorsByIds } from '../inventory/sensors.repo.js';
 import { isUuid } from '../storage/sql.js';
 import { type ConsoleKit, type Form, forbidden } from './kit.js';
 
 const PATH = '/console/alarms';
-const STATUSES = ['open', 'active', 'acknowledged', 'resolved', 'all'] as const;
-const SEVERITIES = ['info', 'warning', 'critical'] as const;
-const COMMENT_MAX = 2000;
+/** The API's statuses, and two of the console's own: open (active or acknowledged) and all. */
+const STATUSES = ['open', ...ALARM_STATUSES, 'all'] as const;
 
 /**
  * Alarms: the list with status and severity filters, and an alarm's page with its history and the
@@ -62,7 +62,16 @@ export function registerAlarmPages(kit: ConsoleKit): void {
       reply,
       caller,
       'alarm',
-      { title: 'Alarm', alarm, sensor, history: history.items, canWrite: caller.can('alarms:write'), error: undefined, ...extra },
+      {
+        title: 'Alarm',
+        alarm,
+        sensor,
+        history: history.items,
+        canWrite: caller.can('alarms:write'),
+        commentMax: ALARM_COMMENT_MAX,
+        error: undefined,
+        ...extra,
+      },
       status,
     );
   };
@@ -80,7 +89,9 @@ export function registerAlarmPages(kit: ConsoleKit): void {
       const { id, action } = request.params as { id: string; action: string };
       const form = request.body as Form;
       const text = typeof form.note === 'string' ? form.note.trim() : '';
-      if (text.length > COMMENT_MAX) return showAlarm(caller, reply, id, { error: `At most ${COMMENT_MAX} characters.` }, 400);
+      // The bounds of /v1: a comment is longer than an acknowledgement's or resolution's note.
+      const max = action === 'comment' ? ALARM_COMMENT_MAX : ALARM_NOTE_MAX;
+      if (text.length > max) return showAlarm(caller, reply, id, { error: `At most ${max.toLocaleString('en')} characters.` }, 400);
       if (!isUuid(id)) return showAlarm(caller, reply, id);
       const actor = actorOf(caller.principal);
       const organizationId = caller.organization.id;

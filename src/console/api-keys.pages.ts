@@ -1,5 +1,5 @@
 import { listApiKeys } from '../api-keys/api-keys.repo.js';
-import { createApiKey, revokeApiKeyNow } from '../api-keys/api-keys.service.js';
+import { API_KEY_NAME_MAX, createApiKey, revokeApiKeyNow } from '../api-keys/api-keys.service.js';
 import { signedInUser } from '../audit/actor.js';
 import { HttpProblem } from '../http/problem.js';
 import { SCOPES } from '../identity/scopes.js';
@@ -30,6 +30,7 @@ export function registerApiKeyPages(kit: ConsoleKit): void {
       'api-keys',
       {
         title: 'API keys',
+        nameMax: API_KEY_NAME_MAX,
         keys,
         scopes: SCOPES.filter((s) => caller.can(s) && s !== 'offline_access'),
         errors: extra.errors ?? {},
@@ -57,6 +58,7 @@ export function registerApiKeyPages(kit: ConsoleKit): void {
       const expires = typeof form.expires_at === 'string' && form.expires_at !== '' ? new Date(`${form.expires_at}T23:59:59Z`) : undefined;
       const errors: Record<string, string> = {};
       if (name.trim() === '') errors.name = 'Give the key a name, so you can tell it apart later.';
+      else if (name.trim().length > API_KEY_NAME_MAX) errors.name = `At most ${API_KEY_NAME_MAX} characters.`;
       if (scopes.length === 0) errors.scopes = 'Choose at least one scope.';
       if (expires && Number.isNaN(expires.getTime())) errors.expires_at = 'Enter a valid date.';
       if (Object.keys(errors).length > 0) return show(caller, reply, { errors, form: { name, scopes } }, 400);

@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import {
   ACCESS_TOKEN_TTL_BOUNDS,
+  APPLICATION_LIMITS,
   type ApplicationChanges,
   ApplicationRefusal,
   ApplicationService,
@@ -92,10 +93,11 @@ function changesOf(form: ApplicationForm): Required<Omit<ApplicationChanges, 'en
   const issues: ClientIssue[] = [];
   const refuse = (field: string, message: string) => issues.push({ path: [field], message });
   const redirectUris = form.redirect_uris.split(/\s+/).filter(Boolean);
-  if (form.name.length > 100) refuse('name', 'at most 100 characters');
-  if (redirectUris.length > 20 || redirectUris.some((uri) => uri.length > 2000))
-    refuse('redirect_uris', 'at most 20 redirect URIs of at most 2000 characters each');
-  if (form.privacy_policy_url.length > 2000) refuse('privacy_policy_url', 'at most 2000 characters');
+  const { name, redirectUris: uris, url } = APPLICATION_LIMITS;
+  if (form.name.length > name) refuse('name', `at most ${name} characters`);
+  if (redirectUris.length > uris || redirectUris.some((uri) => uri.length > url))
+    refuse('redirect_uris', `at most ${uris} redirect URIs of at most ${url} characters each`);
+  if (form.privacy_policy_url.length > url) refuse('privacy_policy_url', `at most ${url} characters`);
   const access = seconds(form.access_token_ttl, ACCESS_TOKEN_TTL_BOUNDS, DEFAULT_ACCESS_TOKEN_TTL);
   const refresh = seconds(form.refresh_token_ttl, REFRESH_TOKEN_TTL_BOUNDS, null);
   if (typeof access === 'string') refuse('access_token_ttl', access);
@@ -142,6 +144,7 @@ export function registerApplicationPages(kit: ConsoleKit): void {
     scopes: SCOPES.filter((s) => caller.can(s)),
     grantTypes: ORGANIZATION_GRANT_TYPES,
     tokenFormats: TOKEN_FORMATS,
+    limits: APPLICATION_LIMITS,
   });
 
   const showList = async (

@@ -2,6 +2,7 @@ import { type Page, type PageRequest, type Sort, type SortField, keysetPage, pag
 import type { Db } from '../storage/database.js';
 import type { Group } from '../storage/schema.js';
 import { definedOnly, escapeLike, isUuid } from '../storage/sql.js';
+import { rowsPerOwner } from '../storage/per-owner.js';
 
 /** Group administration for the groups API (groups.repo.ts keeps the provisioning upserts). Scoped by organization. */
 
@@ -71,10 +72,15 @@ export async function findGroupsByIds(db: Db, organizationId: string, ids: reado
 }
 
 /** The groups of these people, by name, each with its person (`include`): one statement. */
-export async function groupsOfUsers(db: Db, organizationId: string, userIds: readonly string[]): Promise<(Group & { user_id: string })[]> {
+export async function groupsOfUsers(
+  db: Db,
+  organizationId: string,
+  userIds: readonly string[],
+  limit?: number,
+): Promise<(Group & { user_id: string })[]> {
   const valid = userIds.filter(isUuid);
   if (valid.length === 0) return [];
-  return db
+  const query = db
     .selectFrom('groups')
     .innerJoin('group_users', (join) =>
       join.onRef('group_users.group_id', '=', 'groups.id').onRef('group_users.organization_id', '=', 'groups.organization_id'),
@@ -82,10 +88,15 @@ export async function groupsOfUsers(db: Db, organizationId: string, userIds: rea
     .selectAll('groups')
     .select('group_users.user_id')
     .where('groups.organization_id', '=', organizationId)
-    .where('group_users.user_id', 'in', valid)
-    .orderBy('groups.name')
-    .orderBy('groups.id')
-    .execute();
+    .where('group_users.user_id', 'in', valid);
+  return rowsPerOwner(db, query, {
+    owner: 'group_users.user_id',
+    order: [
+      ['groups.name', 'asc'],
+      ['groups.id', 'asc'],
+    ],
+    limit,
+  });
 }
 
 export async function insertGroup(db: Db, organizationId: string, name: string, description: string | null): Promise<Group> {

@@ -46,7 +46,8 @@ export const GroupResource: ResourceType<GroupView> = {
       get: (row) => row.user_ids,
       related: (row) => `/v1/groups/${row.id}/users`,
       include: {
-        byOwners: async (db, organizationId, groupIds) => ownedBy(await membersOfGroups(db, organizationId, groupIds), 'group_id'),
+        byOwners: async (db, organizationId, groupIds, limit) =>
+          ownedBy(await membersOfGroups(db, organizationId, groupIds, limit), 'group_id'),
       },
     },
     sensors: {
@@ -56,7 +57,8 @@ export const GroupResource: ResourceType<GroupView> = {
       get: (row) => row.sensor_ids,
       related: (row) => `/v1/groups/${row.id}/sensors`,
       include: {
-        byOwners: async (db, organizationId, groupIds) => ownedBy(await sensorsOfGroups(db, organizationId, groupIds), 'group_id'),
+        byOwners: async (db, organizationId, groupIds, limit) =>
+          ownedBy(await sensorsOfGroups(db, organizationId, groupIds, limit), 'group_id'),
       },
     },
   },

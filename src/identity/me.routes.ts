@@ -176,9 +176,15 @@ export function registerMeRoutes(app: App, services: AppServices): void {
             name: name ?? current.name,
             readingsRetentionDays: readings_retention_days,
           });
-          if (updated !== current) {
-            const changed = { name: updated.name, readings_retention_days: updated.readings_retention_days };
-            await recordCallerEvent(tx, callerOf(request), 'organization.updated', { type: 'organization', id: current.id }, changed);
+          // Audited when a field really changed, with the fields that did (none of them secret).
+          const fields = ['name', 'readings_retention_days'] as const;
+          const changed = fields.filter((field) => updated[field] !== current[field]);
+          if (changed.length > 0) {
+            const details = {
+              ...Object.fromEntries(changed.map((field) => [field, updated[field]])),
+              previous: Object.fromEntries(changed.map((field) => [field, current[field]])),
+            };
+            await recordCallerEvent(tx, callerOf(request), 'organization.updated', { type: 'organization', id: current.id }, details);
           }
           return updated;
         });

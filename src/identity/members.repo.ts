@@ -4,6 +4,7 @@ import type { Db } from '../storage/database.js';
 import type { Role } from '../storage/schema.js';
 import { deleteUserBrowserSessions } from './sessions.repo.js';
 import { escapeLike, isUuid } from '../storage/sql.js';
+import { rowsPerOwner } from '../storage/per-owner.js';
 
 /**
  * The people of one organization as the users API sees them: a user joined with their membership.
@@ -108,17 +109,24 @@ export async function membersOfGroups(
   db: Db,
   organizationId: string,
   groupIds: readonly string[],
+  limit?: number,
 ): Promise<(MemberView & { group_id: string })[]> {
   const valid = groupIds.filter(isUuid);
   if (valid.length === 0) return [];
-  return members(db, organizationId)
+  const query = members(db, organizationId)
     .innerJoin('group_users', (join) =>
       join.onRef('group_users.user_id', '=', 'users.id').onRef('group_users.organization_id', '=', 'memberships.organization_id'),
     )
     .select('group_users.group_id')
-    .where('group_users.group_id', 'in', valid)
-    .orderBy('users.email')
-    .execute();
+    .where('group_users.group_id', 'in', valid);
+  return rowsPerOwner(db, query, {
+    owner: 'group_users.group_id',
+    order: [
+      ['users.email', 'asc'],
+      ['users.id', 'asc'],
+    ],
+    limit,
+  });
 }
 
 export async function setMemberRole(db: Db, organizationId: string, userId: string, role: Role): Promise<boolean> {

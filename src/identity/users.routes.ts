@@ -45,7 +45,7 @@ export const MemberResource: ResourceType<MemberView> = {
       get: () => undefined,
       related: (row) => `/v1/groups?user_id=${row.id}`,
       include: {
-        byOwners: async (db, organizationId, userIds) => ownedBy(await groupsOfUsers(db, organizationId, userIds), 'user_id'),
+        byOwners: async (db, organizationId, userIds, limit) => ownedBy(await groupsOfUsers(db, organizationId, userIds, limit), 'user_id'),
       },
     },
   },

@@ -3,6 +3,7 @@ import { type Page, type PageRequest, type Sort, type SortField, keysetPage, pag
 import type { Db } from '../storage/database.js';
 import type { Calibration } from './inventory.schema.js';
 import { definedOnly, isUuid } from '../storage/sql.js';
+import { rowsPerOwner } from '../storage/per-owner.js';
 
 /** Calibration records of an organization's sensors. Every query is scoped by organization_id. */
 
@@ -58,17 +59,23 @@ export async function findCalibration(db: Db, organizationId: string, id: string
 }
 
 /** The calibrations of these sensors, newest first (for `include`): one statement. */
-export async function calibrationsOfSensors(db: Db, organizationId: string, sensorIds: readonly string[]): Promise<Calibration[]> {
+export async function calibrationsOfSensors(
+  db: Db,
+  organizationId: string,
+  sensorIds: readonly string[],
+  limit?: number,
+): Promise<Calibration[]> {
   const valid = sensorIds.filter(isUuid);
   if (valid.length === 0) return [];
-  return db
-    .selectFrom('calibrations')
-    .selectAll()
-    .where('organization_id', '=', organizationId)
-    .where('sensor_id', 'in', valid)
-    .orderBy('calibrated_at', 'desc')
-    .orderBy('id')
-    .execute();
+  const query = db.selectFrom('calibrations').selectAll().where('organization_id', '=', organizationId).where('sensor_id', 'in', valid);
+  return rowsPerOwner(db, query, {
+    owner: 'sensor_id',
+    order: [
+      ['calibrated_at', 'desc'],
+      ['id', 'asc'],
+    ],
+    limit,
+  });
 }
 
 /** The calibrations of these devices' sensors, newest first, each with its device (`include`): one statement. */
@@ -76,10 +83,11 @@ export async function calibrationsOfDevices(
   db: Db,
   organizationId: string,
   deviceIds: readonly string[],
+  limit?: number,
 ): Promise<(Calibration & { device_id: string })[]> {
   const valid = deviceIds.filter(isUuid);
   if (valid.length === 0) return [];
-  return db
+  const query = db
     .selectFrom('calibrations')
     .innerJoin('sensors', (join) =>
       join.onRef('sensors.id', '=', 'calibrations.sensor_id').onRef('sensors.organization_id', '=', 'calibrations.organization_id'),
@@ -87,10 +95,15 @@ export async function calibrationsOfDevices(
     .selectAll('calibrations')
     .select('sensors.device_id')
     .where('calibrations.organization_id', '=', organizationId)
-    .where('sensors.device_id', 'in', valid)
-    .orderBy('calibrations.calibrated_at', 'desc')
-    .orderBy('calibrations.id')
-    .execute();
+    .where('sensors.device_id', 'in', valid);
+  return rowsPerOwner(db, query, {
+    owner: 'sensors.device_id',
+    order: [
+      ['calibrations.calibrated_at', 'desc'],
+      ['calibrations.id', 'asc'],
+    ],
+    limit,
+  });
 }
 
 export interface CalibrationFields {

@@ -2,6 +2,7 @@ import { type Page, type PageRequest, type Sort, type SortField, keysetPage, pag
 import type { Db } from '../storage/database.js';
 import type { Device, Location } from './inventory.schema.js';
 import { definedOnly, escapeLike, isUuid } from '../storage/sql.js';
+import { rowsPerOwner } from '../storage/per-owner.js';
 
 /** Devices of an organization, and the device-token lookup. Every query but that one is scoped by organization_id. */
 
@@ -73,17 +74,23 @@ export async function findDevicesByIds(db: Db, organizationId: string, ids: read
 }
 
 /** The devices at these locations, by name (for `include`): one statement. */
-export async function devicesAtLocations(db: Db, organizationId: string, locationIds: readonly string[]): Promise<Device[]> {
+export async function devicesAtLocations(
+  db: Db,
+  organizationId: string,
+  locationIds: readonly string[],
+  limit?: number,
+): Promise<Device[]> {
   const valid = locationIds.filter(isUuid);
   if (valid.length === 0) return [];
-  return db
-    .selectFrom('devices')
-    .selectAll()
-    .where('organization_id', '=', organizationId)
-    .where('location_id', 'in', valid)
-    .orderBy('name')
-    .orderBy('id')
-    .execute();
+  const query = db.selectFrom('devices').selectAll().where('organization_id', '=', organizationId).where('location_id', 'in', valid);
+  return rowsPerOwner(db, query, {
+    owner: 'location_id',
+    order: [
+      ['name', 'asc'],
+      ['id', 'asc'],
+    ],
+    limit,
+  });
 }
 
 /** The location of each of these sensors, through its device (for `include`): one statement. */

@@ -50,8 +50,8 @@ export const DeviceResource: ResourceType<DeviceView> = {
       get: (row) => row.sensor_ids,
       related: (row) => `/v1/sensors?device_id=${row.id}`,
       include: {
-        byOwners: async (db, organizationId, deviceIds) =>
-          (await sensorsOfDevices(db, organizationId, deviceIds)).map((row) => ({ owner: row.device_id, row })),
+        byOwners: async (db, organizationId, deviceIds, limit) =>
+          (await sensorsOfDevices(db, organizationId, deviceIds, limit)).map((row) => ({ owner: row.device_id, row })),
       },
     },
     calibrations: {
@@ -60,7 +60,10 @@ export const DeviceResource: ResourceType<DeviceView> = {
       many: true,
       get: () => undefined,
       related: (row) => `/v1/calibrations?device_id=${row.id}`,
-      include: { byOwners: async (db, organizationId, ids) => ownedBy(await calibrationsOfDevices(db, organizationId, ids), 'device_id') },
+      include: {
+        byOwners: async (db, organizationId, ids, limit) =>
+          ownedBy(await calibrationsOfDevices(db, organizationId, ids, limit), 'device_id'),
+      },
     },
   },
 };

@@ -31,8 +31,8 @@ export const LocationResource: ResourceType<Location> = {
       get: () => undefined,
       related: (row) => `/v1/devices?location_id=${row.id}`,
       include: {
-        byOwners: async (db, organizationId, locationIds) =>
-          (await devicesAtLocations(db, organizationId, locationIds)).map((row) => ({ owner: row.location_id!, row })),
+        byOwners: async (db, organizationId, locationIds, limit) =>
+          (await devicesAtLocations(db, organizationId, locationIds, limit)).map((row) => ({ owner: row.location_id!, row })),
       },
     },
   },

@@ -43,7 +43,8 @@ export const ScalingProfileResource: ResourceType<ScalingProfile> = {
       get: () => undefined,
       related: (row) => `/v1/sensors?scaling_profile_id=${row.id}`,
       include: {
-        byOwners: async (db, organizationId, ids) => ownedBy(await sensorsOfScalingProfiles(db, organizationId, ids), 'scaling_profile_id'),
+        byOwners: async (db, organizationId, ids, limit) =>
+          ownedBy(await sensorsOfScalingProfiles(db, organizationId, ids, limit), 'scaling_profile_id'),
       },
     },
   },

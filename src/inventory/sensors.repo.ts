@@ -4,6 +4,7 @@ import type { Db } from '../storage/database.js';
 import type { ScalingPoint, Sensor } from './inventory.schema.js';
 import { preparedStatement } from '../storage/prepared.js';
 import { definedOnly, escapeLike, isUuid } from '../storage/sql.js';
+import { rowsPerOwner } from '../storage/per-owner.js';
 
 /** Sensors of an organization. Every query is scoped by organization_id. */
 
@@ -112,13 +113,23 @@ export async function findSensorsByIds(db: Db, organizationId: string, ids: read
 }
 
 /** The sensors of these devices, by key (`include`, GraphQL's batched `Device.sensors`): one statement. */
-export async function sensorsOfDevices(db: Db, organizationId: string, deviceIds: readonly string[]): Promise<SensorView[]> {
-  return sensorsWhere(db, organizationId, 'sensors.device_id', deviceIds);
+export async function sensorsOfDevices(
+  db: Db,
+  organizationId: string,
+  deviceIds: readonly string[],
+  limit?: number,
+): Promise<SensorView[]> {
+  return sensorsWhere(db, organizationId, 'sensors.device_id', deviceIds, limit);
 }
 
 /** The sensors scaled by these profiles, by key (`include`): one statement. */
-export async function sensorsOfScalingProfiles(db: Db, organizationId: string, profileIds: readonly string[]): Promise<SensorView[]> {
-  return sensorsWhere(db, organizationId, 'sensors.scaling_profile_id', profileIds);
+export async function sensorsOfScalingProfiles(
+  db: Db,
+  organizationId: string,
+  profileIds: readonly string[],
+  limit?: number,
+): Promise<SensorView[]> {
+  return sensorsWhere(db, organizationId, 'sensors.scaling_profile_id', profileIds, limit);
 }
 
 async function sensorsWhere(
@@ -126,35 +137,36 @@ async function sensorsWhere(
   organizationId: string,
   column: 'sensors.device_id' | 'sensors.scaling_profile_id',
   ids: readonly string[],
+  limit: number | undefined,
 ): Promise<SensorView[]> {
   const valid = ids.filter(isUuid);
   if (valid.length === 0) return [];
-  return selectSensorViews(db)
-    .where('sensors.organization_id', '=', organizationId)
-    .where(column, 'in', valid)
-    .orderBy('sensors.key')
-    .orderBy('sensors.id')
-    .execute();
+  const query = selectSensorViews(db).where('sensors.organization_id', '=', organizationId).where(column, 'in', valid);
+  return rowsPerOwner(db, query, { owner: column, order: SENSORS_BY_KEY, limit });
 }
+
+const SENSORS_BY_KEY = [
+  ['sensors.key', 'asc'],
+  ['sensors.id', 'asc'],
+] as const;
 
 /** The sensors of these groups, by key, each with its group (`include`): one statement. */
 export async function sensorsOfGroups(
   db: Db,
   organizationId: string,
   groupIds: readonly string[],
+  limit?: number,
 ): Promise<(SensorView & { group_id: string })[]> {
   const valid = groupIds.filter(isUuid);
   if (valid.length === 0) return [];
-  return selectSensorViews(db)
+  const query = selectSensorViews(db)
     .innerJoin('group_sensors', (join) =>
       join.onRef('group_sensors.sensor_id', '=', 'sensors.id').onRef('group_sensors.organization_id', '=', 'sensors.organization_id'),
     )
     .select('group_sensors.group_id')
     .where('sensors.organization_id', '=', organizationId)
-    .where('group_sensors.group_id', 'in', valid)
-    .orderBy('sensors.key')
-    .orderBy('sensors.id')
-    .execute();
+    .where('group_sensors.group_id', 'in', valid);
+  return rowsPerOwner(db, query, { owner: 'group_sensors.group_id', order: SENSORS_BY_KEY, limit });
 }
 
 export async function findSensorByKey(db: Db, organizationId: string, deviceId: string, key: string): Promise<Sensor | undefined> {

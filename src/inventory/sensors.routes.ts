@@ -82,8 +82,8 @@ export const SensorResource: ResourceType<SensorView> = {
       get: () => undefined,
       related: (row) => `/v1/calibrations?sensor_id=${row.id}`,
       include: {
-        byOwners: async (db, organizationId, sensorIds) =>
-          (await calibrationsOfSensors(db, organizationId, sensorIds)).map((row) => ({ owner: row.sensor_id, row })),
+        byOwners: async (db, organizationId, sensorIds, limit) =>
+          (await calibrationsOfSensors(db, organizationId, sensorIds, limit)).map((row) => ({ owner: row.sensor_id, row })),
       },
     },
     thresholds: {
@@ -93,7 +93,9 @@ export const SensorResource: ResourceType<SensorView> = {
       jsonApiOnly: true,
       get: () => undefined,
       related: (row) => `/v1/alarm-thresholds?sensor_id=${row.id}`,
-      include: { byOwners: async (db, organizationId, ids) => ownedBy(await thresholdsOfSensors(db, organizationId, ids), 'sensor_id') },
+      include: {
+        byOwners: async (db, organizationId, ids, limit) => ownedBy(await thresholdsOfSensors(db, organizationId, ids, limit), 'sensor_id'),
+      },
     },
     alarms: {
       type: 'alarms',
@@ -102,7 +104,9 @@ export const SensorResource: ResourceType<SensorView> = {
       jsonApiOnly: true,
       get: () => undefined,
       related: (row) => `/v1/alarms?sensor_id=${row.id}`,
-      include: { byOwners: async (db, organizationId, ids) => ownedBy(await alarmsOfSensors(db, organizationId, ids), 'sensor_id') },
+      include: {
+        byOwners: async (db, organizationId, ids, limit) => ownedBy(await alarmsOfSensors(db, organizationId, ids, limit), 'sensor_id'),
+      },
     },
     // A time series, not a set of resources: paged by time at its own endpoint, never included.
     readings: {

@@ -16,6 +16,24 @@ import type { Db } from '../storage/database.js';
 
 export const REPORTING_GROUP = 'sensorcloud_reporting';
 
+/**
+ * What the server's own database role needs for SQL access, beyond owning its database: CREATEROLE
+ * to create, change and drop the logins, and the privileges of pg_signal_backend to end their
+ * sessions (rotation, disabling, the watchdog). Without them PostgreSQL answers 42501.
+ */
+export type ServerPrivilege = 'CREATEROLE' | 'pg_signal_backend';
+
+/** PostgreSQL's insufficient_privilege. */
+export const isInsufficientPrivilege = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === '42501';
+
+/** Whether the server's role may end other roles' sessions (superuser, or the privileges of pg_signal_backend). */
+export async function canSignalBackends(db: Db): Promise<boolean> {
+  const { rows } = await sql<{ can: boolean }>`
+    select coalesce((select rolsuper from pg_roles where rolname = current_user), false)
+      or pg_has_role(current_user, 'pg_signal_backend', 'USAGE') as can`.execute(db);
+  return rows[0]?.can === true;
+}
+
 export interface LoginLimits {
   statementTimeoutSeconds: number;
   connectionLimit: number;

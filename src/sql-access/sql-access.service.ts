@@ -7,9 +7,12 @@ import type { Db } from '../storage/database.js';
 import { parseCidrs } from './cidrs.js';
 import {
   type LoginLimits,
+  type ServerPrivilege,
+  canSignalBackends,
   createLogin,
   dropLogin,
   grantReporting,
+  isInsufficientPrivilege,
   refuseLogin,
   setLoginPassword,
   terminateSessions,
@@ -43,6 +46,30 @@ export class SqlAccessRefusal extends Error {
     readonly issues: { index: number; message: string }[] = [],
   ) {
     super(detail);
+  }
+}
+
+/**
+ * 409 naming what the server's database role lacks. A conflict with how the server is set up, like
+ * the embedded database's 409: retrying changes nothing until an operator grants the privilege, so
+ * not a 503 (which clients retry) nor a 500 (nothing is broken); nothing was changed.
+ */
+export function missingPrivilege(privilege: ServerPrivilege, action: string): SqlAccessRefusal {
+  const grant = privilege === 'CREATEROLE' ? 'ALTER ROLE <server role> CREATEROLE' : 'GRANT pg_signal_backend TO <server role>';
+  return new SqlAccessRefusal(
+    409,
+    `SQL access cannot ${action}: the server's PostgreSQL role lacks ${privilege}, which SQL access needs. ` +
+      `An operator must grant it (${grant}); see docs/operations.md. Nothing was changed.`,
+  );
+}
+
+/** Runs a change of logins; PostgreSQL's refusal for want of CREATEROLE becomes a 409 naming it. */
+async function withCreateRole<T>(action: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (isInsufficientPrivilege(error)) throw missingPrivilege('CREATEROLE', action);
+    throw error;
   }
 }
 
@@ -147,23 +174,25 @@ export class SqlAccessService {
     const cidrs = checkedCidrs(allowedCidrs);
     const password = generateToken('', 32);
     const roleName = ROLE_PREFIX + randomBytes(10).toString('hex');
-    const row = await this.db.transaction().execute(async (tx) => {
-      if (await lockLogin(tx, organizationId))
-        throw new SqlAccessRefusal(409, 'SQL access is already enabled: rotate its password or disable it first.');
-      let row: SqlAccessLogin;
-      try {
-        row = await insertLogin(tx, { organizationId, roleName, allowedCidrs: cidrs, createdBy: by.userId });
-      } catch (error) {
-        // Another request enabled it between the check and the insert.
-        if ((error as { code?: string }).code === '23505')
+    const row = await withCreateRole('be enabled', () =>
+      this.db.transaction().execute(async (tx) => {
+        if (await lockLogin(tx, organizationId))
           throw new SqlAccessRefusal(409, 'SQL access is already enabled: rotate its password or disable it first.');
-        throw error;
-      }
-      await grantReporting(tx);
-      await createLogin(tx, roleName, scramVerifier(password), this.settings);
-      await this.audit(tx, by, 'sql_access.enabled', row);
-      return row;
-    });
+        let row: SqlAccessLogin;
+        try {
+          row = await insertLogin(tx, { organizationId, roleName, allowedCidrs: cidrs, createdBy: by.userId });
+        } catch (error) {
+          // Another request enabled it between the check and the insert.
+          if ((error as { code?: string }).code === '23505')
+            throw new SqlAccessRefusal(409, 'SQL access is already enabled: rotate its password or disable it first.');
+          throw error;
+        }
+        await grantReporting(tx);
+        await createLogin(tx, roleName, scramVerifier(password), this.settings);
+        await this.audit(tx, by, 'sql_access.enabled', row);
+        return row;
+      }),
+    );
     return { login: this.view(row), password };
   }
 
@@ -179,16 +208,23 @@ export class SqlAccessService {
     return this.view(row);
   }
 
+  /**
+   * Checked before anything changes: the sessions opened with the old password must end, and that
+   * comes after the commit, when the new password could no longer be taken back.
+   */
   async rotate(organizationId: string, by: SqlAccessActor): Promise<{ login: SqlAccessView; password: string }> {
     this.requirePostgres();
+    if (!(await canSignalBackends(this.db))) throw missingPrivilege('pg_signal_backend', 'rotate the password (open sessions must end)');
     const password = generateToken('', 32);
-    const row = await this.db.transaction().execute(async (tx) => {
-      const current = await this.locked(tx, organizationId);
-      await setLoginPassword(tx, current.role_name, scramVerifier(password));
-      const row = await updateLogin(tx, organizationId, { passwordRotatedAt: new Date() });
-      await this.audit(tx, by, 'sql_access.password_rotated', row);
-      return row;
-    });
+    const row = await withCreateRole('rotate the password', () =>
+      this.db.transaction().execute(async (tx) => {
+        const current = await this.locked(tx, organizationId);
+        await setLoginPassword(tx, current.role_name, scramVerifier(password));
+        const row = await updateLogin(tx, organizationId, { passwordRotatedAt: new Date() });
+        await this.audit(tx, by, 'sql_access.password_rotated', row);
+        return row;
+      }),
+    );
     await terminateSessions(this.db, row.role_name);
     return { login: this.view(row), password };
   }
@@ -199,13 +235,17 @@ export class SqlAccessService {
    */
   async disable(organizationId: string, by: SqlAccessActor): Promise<{ dropError?: unknown }> {
     this.requirePostgres();
-    const row = await this.db.transaction().execute(async (tx) => {
-      const row = await this.locked(tx, organizationId);
-      await deleteLogin(tx, organizationId);
-      await refuseLogin(tx, row.role_name);
-      await this.audit(tx, by, 'sql_access.disabled', row);
-      return row;
-    });
+    // Open sessions must end, after the commit: refused before anything changes when they cannot.
+    if (!(await canSignalBackends(this.db))) throw missingPrivilege('pg_signal_backend', 'be disabled (open sessions must end)');
+    const row = await withCreateRole('be disabled', () =>
+      this.db.transaction().execute(async (tx) => {
+        const row = await this.locked(tx, organizationId);
+        await deleteLogin(tx, organizationId);
+        await refuseLogin(tx, row.role_name);
+        await this.audit(tx, by, 'sql_access.disabled', row);
+        return row;
+      }),
+    );
     await terminateSessions(this.db, row.role_name);
     try {
       await dropLogin(this.db, row.role_name);

@@ -3,6 +3,7 @@ import type { Selectable } from 'kysely';
 import { sql } from 'kysely';
 import { type Db, inTransaction } from '../storage/database.js';
 import { type Page, type PageRequest, type Sort, type SortField, keysetPage, paginate } from '../storage/keyset.js';
+import { rowsPerOwner } from '../storage/per-owner.js';
 import { isUuid } from '../storage/sql.js';
 import type { WebhooksTable } from './webhooks.schema.js';
 
@@ -162,11 +163,26 @@ function deliveryRows(db: Db, organizationId: string) {
     .where('w.organization_id', '=', organizationId);
 }
 
-/** The delivery log of these webhooks, newest first (`include`): one statement. */
-export async function deliveriesOfWebhooks(db: Db, organizationId: string, webhookIds: readonly string[]): Promise<Delivery[]> {
+/**
+ * The delivery log of these webhooks, newest first (`include`): one statement; with `limit`, only
+ * the latest `limit` of each (a `reading.created` subscription logs a delivery per reading).
+ */
+export async function deliveriesOfWebhooks(
+  db: Db,
+  organizationId: string,
+  webhookIds: readonly string[],
+  limit?: number,
+): Promise<Delivery[]> {
   const valid = webhookIds.filter(isUuid);
   if (valid.length === 0) return [];
-  return deliveryRows(db, organizationId).where('d.webhook_id', 'in', valid).orderBy('d.created_at', 'desc').orderBy('d.id').execute();
+  return rowsPerOwner(db, deliveryRows(db, organizationId).where('d.webhook_id', 'in', valid), {
+    owner: 'd.webhook_id',
+    order: [
+      ['d.created_at', 'desc'],
+      ['d.id', 'asc'],
+    ],
+    limit,
+  });
 }
 
 export async function listDeliveries(

@@ -63,7 +63,10 @@ export const WebhookResource: ResourceType<WebhookView> = {
       jsonApiOnly: true,
       get: () => undefined,
       related: (row) => `/v1/webhooks/${row.id}/deliveries`,
-      include: { byOwners: async (db, organizationId, ids) => ownedBy(await deliveriesOfWebhooks(db, organizationId, ids), 'webhookId') },
+      include: {
+        byOwners: async (db, organizationId, ids, limit) =>
+          ownedBy(await deliveriesOfWebhooks(db, organizationId, ids, limit), 'webhookId'),
+      },
     },
   },
 };

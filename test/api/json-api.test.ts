@@ -129,13 +129,22 @@ function checkErrors(response: { statusCode: number; headers: Record<string, unk
 /** The database, recording the tables each statement built with it names (a Kysely plugin). */
 function recording(db: Db): { db: Db; statements: string[][] } {
   const statements: string[][] = [];
+  // A builder used as a subquery is transformed too (under its own query id): a statement is
+  // counted when its result comes back, with the tables of its whole query.
+  const tables = new Map<string, string[]>();
   const plugin: KyselyPlugin = {
-    transformQuery: ({ node }) => {
-      const tables = [...JSON.stringify(node).matchAll(/"kind":"IdentifierNode","name":"([a-z_]+)"/g)].map((m) => m[1]!);
-      statements.push(tables);
+    transformQuery: ({ node, queryId }) => {
+      tables.set(
+        queryId.queryId,
+        [...JSON.stringify(node).matchAll(/"kind":"IdentifierNode","name":"([a-z_]+)"/g)].map((m) => m[1]!),
+      );
       return node;
     },
-    transformResult: async ({ result }) => result,
+    transformResult: async ({ result, queryId }) => {
+      statements.push(tables.get(queryId.queryId) ?? []);
+      tables.delete(queryId.queryId);
+      return result;
+    },
   };
   return { db: db.withPlugin(plugin), statements };
 }

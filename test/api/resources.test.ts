@@ -496,6 +496,31 @@ describe.each(backends)('resource API on $name', (backend) => {
     expect((await call(app, { url: '/v1/organizations/current', token: other.adminKey })).data.data.readings_retention_days).toBeNull();
   });
 
+  it('PATCH /v1/organizations/current audits only a real change, with what changed', async () => {
+    const patch = (body: unknown) => call(app, { method: 'PATCH', url: '/v1/organizations/current', token: org.adminKey, body });
+    const audited = () =>
+      database.db
+        .selectFrom('audit_events')
+        .select(['details'])
+        .where('organization_id', '=', org.id)
+        .where('action', '=', 'organization.updated')
+        .orderBy('at', 'desc')
+        .execute();
+    const current = (await call(app, { url: '/v1/organizations/current', token: org.adminKey })).data.data;
+    const before = (await audited()).length;
+    // The same values again, or nothing at all: no change, no audit event.
+    for (const body of [{ name: current.name }, { readings_retention_days: current.readings_retention_days }, {}]) {
+      const same = await patch(body);
+      expect(same.statusCode, same.body).toBe(200);
+    }
+    expect(await audited()).toHaveLength(before);
+    const renamed = await patch({ name: `${current.name} 2`, readings_retention_days: current.readings_retention_days });
+    expect(renamed.statusCode, renamed.body).toBe(200);
+    const events = await audited();
+    expect(events).toHaveLength(before + 1);
+    expect(events[0]!.details).toEqual({ name: `${current.name} 2`, previous: { name: current.name } });
+  });
+
   describe('devices and their tokens', () => {
     it('shows the device token once; it authenticates as the device, with readings:write only', async () => {
       const created = await call(app, {
