@@ -2,10 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { rotateApiKeyNow } from '../../src/api-keys/api-keys.service.js';
 import { SYSTEM } from '../../src/audit/audit.repo.js';
 import type { CredentialMatch } from '../../src/auth/bearer.js';
-import type { Principal } from '../../src/auth/principal.js';
-import { SCOPES } from '../../src/identity/scopes.js';
 import { backends, useDatabase } from '../support/databases.js';
-import { createOrg } from './support.js';
+import { createOrg, ownerPrincipal } from './support.js';
 
 /**
  * Rotating an API key drops the old key from the bearer cache in the service, as revoking does
@@ -21,16 +19,7 @@ describe.each(backends)('API key rotation on $name', (backend) => {
       .select(['id', 'key_hash'])
       .where('organization_id', '=', org.id)
       .executeTakeFirstOrThrow();
-    const principal: Principal = {
-      kind: 'user_token',
-      organizationId: org.id,
-      userId: org.ownerId,
-      clientId: null,
-      scopes: new Set(SCOPES),
-      credentialHash: 'test',
-      revocationGroup: 'test',
-      expiresAt: null,
-    };
+    const principal = ownerPrincipal(org);
     const evicted: { match: CredentialMatch; hashThen: string }[] = [];
     const bearer = {
       async revoked(match: CredentialMatch) {

@@ -59,9 +59,9 @@ export async function memberWithKey(db: Db, org: TestOrg, role: Role, scopes: Sc
   return { userId: user.id, key: await apiKey(db, { ...org, ownerId: user.id }, scopes) };
 }
 
-/** An API key of the org's owner (or of `org.ownerId`) with exactly these scopes, created by A's service. */
-export async function apiKey(db: Db, org: Pick<TestOrg, 'id' | 'ownerId'>, scopes: Scope[]): Promise<string> {
-  const principal: Principal = {
+/** The org's owner acting with every scope, as the services see a signed-in owner. */
+export function ownerPrincipal(org: Pick<TestOrg, 'id' | 'ownerId'>): Principal {
+  return {
     kind: 'user_token',
     organizationId: org.id,
     userId: org.ownerId,
@@ -71,7 +71,11 @@ export async function apiKey(db: Db, org: Pick<TestOrg, 'id' | 'ownerId'>, scope
     revocationGroup: 'test',
     expiresAt: null,
   };
-  const { key } = await createApiKey(db, principal, { name: `test-${unique()}`, scopes }, SYSTEM);
+}
+
+/** An API key of the org's owner (or of `org.ownerId`) with exactly these scopes, created by A's service. */
+export async function apiKey(db: Db, org: Pick<TestOrg, 'id' | 'ownerId'>, scopes: Scope[]): Promise<string> {
+  const { key } = await createApiKey(db, ownerPrincipal(org), { name: `test-${unique()}`, scopes }, SYSTEM);
   return key;
 }
 

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/server/context.js';
 import { type DatabaseHandle, openDatabase } from '../../src/storage/database.js';
@@ -7,7 +6,7 @@ import { migrateToLatest } from '../../src/storage/migrate.js';
 import { allMigrations } from '../../src/modules.js';
 import { sqlAccessWatchdog } from '../../src/sql-access/sql-access.module.js';
 import { type TestOrg, call, createOrg, makeApp } from '../api/support.js';
-import { TEST_DATABASE_URL } from '../support/databases.js';
+import { TEST_DATABASE_URL, withAdmin } from '../support/databases.js';
 
 /**
  * SQL access when the server's PostgreSQL role lacks what it needs: a server role of its own
@@ -15,16 +14,6 @@ import { TEST_DATABASE_URL } from '../support/databases.js';
  * gets a 409 problem document naming the missing privilege, and nothing changes; the watchdog
  * says it once. The role, its database and any login it made are dropped afterwards.
  */
-
-async function asAdmin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    return await run(client);
-  } finally {
-    await client.end();
-  }
-}
 
 describe('sqlAccessWatchdog', () => {
   it('says once that it lacks pg_signal_backend, not at every turn; other failures still fail the job', async () => {
@@ -75,7 +64,7 @@ describe.runIf(TEST_DATABASE_URL)('SQL access without the database privileges, o
     call(app!, { method, url, token: org.adminKey, body: method === 'POST' && url === '/v1/sql-access' ? {} : undefined });
 
   beforeAll(async () => {
-    await asAdmin(async (admin) => {
+    await withAdmin(async (admin) => {
       await admin.query(`create role ${role} login nocreaterole nosuperuser password '${password}'`);
       await admin.query(`create database ${databaseName} owner ${role}`);
     });
@@ -95,7 +84,7 @@ describe.runIf(TEST_DATABASE_URL)('SQL access without the database privileges, o
       ? (await handle.db.selectFrom('sql_access_logins').select('role_name').execute()).map((row) => row.role_name)
       : [];
     await handle?.close();
-    await asAdmin(async (admin) => {
+    await withAdmin(async (admin) => {
       await admin.query(`drop database if exists ${databaseName} with (force)`);
       for (const login of logins) await admin.query(`drop role if exists "${login.replaceAll('"', '""')}"`);
       await admin.query(`drop role if exists ${role}`);
@@ -114,7 +103,7 @@ describe.runIf(TEST_DATABASE_URL)('SQL access without the database privileges, o
   });
 
   it('rotate and disable without pg_signal_backend: 409 naming it, before anything changes', async () => {
-    await asAdmin((admin) => admin.query(`alter role ${role} createrole`));
+    await withAdmin((admin) => admin.query(`alter role ${role} createrole`));
     const enabled = await api('POST', '/v1/sql-access');
     expect(enabled.statusCode, enabled.body).toBe(201);
     const before = await handle!.db.selectFrom('sql_access_logins').selectAll().executeTakeFirstOrThrow();
@@ -130,7 +119,7 @@ describe.runIf(TEST_DATABASE_URL)('SQL access without the database privileges, o
     expect(await handle!.db.selectFrom('sql_access_logins').selectAll().executeTakeFirstOrThrow()).toEqual(before);
 
     // Granted, both work.
-    await asAdmin((admin) => admin.query(`grant pg_signal_backend to ${role}`));
+    await withAdmin((admin) => admin.query(`grant pg_signal_backend to ${role}`));
     expect((await api('POST', '/v1/sql-access/rotate')).statusCode).toBe(200);
     expect((await api('DELETE', '/v1/sql-access')).statusCode).toBe(204);
   });

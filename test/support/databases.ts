@@ -41,7 +41,8 @@ export interface Backend {
   open(): Promise<TestDatabase>;
 }
 
-async function withAdmin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+/** A short-lived superuser connection to the machine's PostgreSQL (creating and dropping databases and roles). */
+export async function withAdmin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
   if (!TEST_DATABASE_URL) throw new Error('TEST_DATABASE_URL is not set');
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await client.connect();
