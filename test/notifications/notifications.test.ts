@@ -235,13 +235,27 @@ describe.each(serverBackends)('notifications ($name)', (backend) => {
 
     // Quiet hours end: both held emails come due.
     expect((await api('PATCH', '/v1/me/notification-preferences', { quiet_hours: null }, daveKey)).status).toBe(200);
-    await server.db
-      .updateTable('notification_tasks')
-      .set({ next_attempt_at: new Date() })
-      .where('alarm_id', 'in', [handledAlarm.id, waitingAlarm.id])
-      .execute();
-    await expect.poll(() => subjects('dave', waitingAlarm.id), POLL).toHaveLength(1);
-    await expect.poll(async () => (await tasksOf(handledAlarm.id))[0]?.state, POLL).toBe('cancelled');
+    // Brought due at every poll: a worker that claimed a task just before the change (with the
+    // quiet hours it read then) holds it again until their old end, overwriting a single update.
+    const bringDue = () =>
+      server.db
+        .updateTable('notification_tasks')
+        .set({ next_attempt_at: new Date() })
+        .where('alarm_id', 'in', [handledAlarm.id, waitingAlarm.id])
+        .where('state', '=', 'pending')
+        .execute();
+    await expect
+      .poll(async () => {
+        await bringDue();
+        return subjects('dave', waitingAlarm.id);
+      }, POLL)
+      .toHaveLength(1);
+    await expect
+      .poll(async () => {
+        await bringDue();
+        return (await tasksOf(handledAlarm.id))[0]?.state;
+      }, POLL)
+      .toBe('cancelled');
     expect((await tasksOf(handledAlarm.id))[0]?.last_error).toBe('the alarm was acknowledged during quiet hours');
     expect(subjects('dave', handledAlarm.id)).toEqual([]);
   });
