@@ -46,6 +46,13 @@ export function decodeCursor(cursor: string, parameter = 'cursor'): unknown[] {
 
 export function pageRequest(query: PageQuery): PageRequest {
   const limit = query.limit ?? query['page[size]'] ?? DEFAULT_LIMIT;
+  // Ajv coerces `1e400` to Infinity and its integer check lets it through: refused here, not in SQL.
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    const parameter = query.limit !== undefined ? 'limit' : 'page[size]';
+    throw badRequest(`${parameter} must be an integer from 1 to ${MAX_LIMIT}.`, [
+      { pointer: `/query/${parameter}`, detail: `${parameter} must be an integer from 1 to ${MAX_LIMIT}` },
+    ]);
+  }
   const raw = query.cursor ?? query['page[after]'];
   return { limit, after: raw === undefined ? undefined : decodeCursor(raw, query.cursor !== undefined ? 'cursor' : 'page[after]') };
 }
